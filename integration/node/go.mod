@@ -1,0 +1,3 @@
+module github.com/ioswarm/ioswarm/integration/node
+
+go 1.24
