@@ -1,0 +1,34 @@
+# ioswarm — the commands a developer and CI run.
+GO      ?= go
+NPM     ?= npm
+NODEDIR := integration/node
+
+.PHONY: test deps vet fuzz bench demo
+
+## test: install the Node.js packages the tests drive, then run every test with -race.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+## deps: the official socket.io-client (and friends) from npm, pinned by package-lock.json.
+deps:
+	cd $(NODEDIR) && $(NPM) ci --no-audit --no-fund --loglevel=error
+
+vet:
+	$(GO) vet ./...
+
+## fuzz: run each fuzzer for FUZZTIME (default 60s).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./parser/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecoderAdd$$' -fuzztime=$(FUZZTIME) ./parser/
+	$(GO) test -run='^$$' -fuzz='^FuzzSplitArray$$' -fuzztime=$(FUZZTIME) ./parser/
+	$(GO) test -run='^$$' -fuzz='^FuzzRawRoundTrip$$' -fuzztime=$(FUZZTIME) ./parser/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodePayload$$' -fuzztime=$(FUZZTIME) ./engineio/
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+## demo: run the test application on :3000 (the cluster demo comes with issue 4).
+demo:
+	$(GO) run ./integration/testapp -addr 127.0.0.1:3000

@@ -1,0 +1,162 @@
+package adapter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/ioswarm/ioswarm/parser"
+)
+
+// Errors an adapter returns; callers match them with errors.Is.
+var (
+	// ErrClosed is returned by operations on an adapter after Close.
+	ErrClosed = errors.New("adapter: closed")
+	// ErrTimeout is returned (wrapped, with the partial result) when a
+	// cluster request did not collect every expected answer in time.
+	ErrTimeout = errors.New("adapter: timeout")
+)
+
+// TimeoutError is the error of a cluster request that ended before every
+// node answered. Its text is the Node.js adapter's, e.g. "timeout reached:
+// only 1 responses received out of 2", which clients may display; it
+// matches ErrTimeout.
+type TimeoutError struct{ Message string }
+
+func (e *TimeoutError) Error() string { return e.Message }
+
+// Is reports whether target is ErrTimeout.
+func (e *TimeoutError) Is(target error) bool { return target == ErrTimeout }
+
+// Flags modify how a broadcast is delivered.
+type Flags struct {
+	// Volatile packets are dropped for a connection that cannot take them
+	// at once, instead of being queued.
+	Volatile bool
+	// Local broadcasts reach only the sockets of this node.
+	Local bool
+	// Compress, when set, is the per-packet compression hint (Node's
+	// compress(bool)); nil means the default (true).
+	Compress *bool
+	// Timeout is the acknowledgement timeout of a broadcast with acks.
+	// Adapters forward it to other nodes (Node's flags.timeout).
+	Timeout time.Duration
+	// ExpectSingleResponse marks an emit to one remote socket.
+	ExpectSingleResponse bool
+}
+
+// BroadcastOptions select the sockets of a namespace: those in any of Rooms
+// (every socket when Rooms is empty) minus those in any of Except. Each
+// socket is selected at most once.
+type BroadcastOptions struct {
+	Rooms  []string
+	Except []string
+	Flags  Flags
+}
+
+// SocketInfo describes a socket found by FetchSockets, on this node or
+// another one.
+type SocketInfo struct {
+	ID string
+	// Handshake is the socket's handshake as JSON, in the shape the Node.js
+	// server gives it (headers, time, address, xdomain, secure, issued, url,
+	// query, auth).
+	Handshake json.RawMessage
+	// Rooms lists the socket's rooms, its own id included.
+	Rooms []string
+	// Data is socket.data as JSON.
+	Data json.RawMessage
+	// Local is the socket itself when it lives on this node, nil otherwise.
+	Local Socket
+}
+
+// AckFunc receives the arguments of one client's acknowledgement.
+type AckFunc func(args []parser.Raw)
+
+// Socket is what an adapter needs of a local socket. The server implements
+// it; every method is safe for concurrent use and never blocks on the
+// network.
+type Socket interface {
+	// ID is the socket's 20-character id (also the name of its own room).
+	ID() string
+	// Deliver sends a broadcast packet to the socket. When ack is not nil
+	// it is registered under p.ID and called once with the client's answer
+	// (never, if the socket goes away first).
+	Deliver(p *Packet, flags Flags, ack AckFunc)
+	// Info returns the socket's description, with Local set.
+	Info() SocketInfo
+	// Disconnect disconnects the socket from its namespace with the reason
+	// "server namespace disconnect"; close also closes the underlying
+	// connection (and so every namespace on it).
+	Disconnect(close bool)
+}
+
+// Namespace is what an adapter needs of the namespace it serves.
+type Namespace interface {
+	// Name is the namespace name, with its leading slash.
+	Name() string
+	// ServerSideEmit runs the namespace's server-side listeners for an
+	// event another node sent with serverSideEmit. args holds the event
+	// name followed by its arguments, as JSON. ack is nil when the sender
+	// does not wait for an answer; otherwise it must be called at most
+	// once with the answer (the first argument of the listener's ack).
+	ServerSideEmit(args []json.RawMessage, ack func(json.RawMessage))
+}
+
+// Factory creates the adapter of a namespace. It is called once per
+// namespace, when the namespace is created.
+type Factory func(nsp Namespace) (Adapter, error)
+
+// Adapter keeps the rooms of one namespace and reaches its sockets, on this
+// node and, for cluster adapters, on the others.
+//
+// The membership methods (AddAll, Del, DelAll, SocketRooms, Sockets) act on
+// local sockets only. The targeting methods act across the cluster unless
+// the Local flag is set.
+type Adapter interface {
+	// AddAll adds a local socket to rooms (creating them as needed).
+	AddAll(s Socket, rooms []string)
+	// Del removes a local socket from one room.
+	Del(id, room string)
+	// DelAll removes a local socket from all its rooms and forgets it.
+	DelAll(id string)
+	// SocketRooms returns the rooms of a local socket, nil if unknown.
+	SocketRooms(id string) []string
+	// LocalSockets calls fn for every local socket selected by opts until
+	// fn returns false. fn runs without adapter locks held.
+	LocalSockets(opts BroadcastOptions, fn func(Socket) bool)
+	// LocalRooms returns every local room (socket-id rooms included).
+	LocalRooms() []string
+
+	// Broadcast delivers p to the selected sockets.
+	Broadcast(p *Packet, opts BroadcastOptions) error
+	// BroadcastWithAck delivers p, which carries its ack id, and
+	// reports, for every node that took part, the number of clients it
+	// reached through onClientCount, then every client's answer through
+	// onAck. Callers bound the wait themselves (the broadcast's timeout).
+	BroadcastWithAck(p *Packet, opts BroadcastOptions, onClientCount func(int), onAck func([]parser.Raw)) error
+	// ServerCount returns the number of nodes serving this namespace,
+	// this one included.
+	ServerCount(ctx context.Context) (int, error)
+
+	// AddSockets makes the selected sockets join rooms.
+	AddSockets(ctx context.Context, opts BroadcastOptions, rooms []string) error
+	// DelSockets makes the selected sockets leave rooms.
+	DelSockets(ctx context.Context, opts BroadcastOptions, rooms []string) error
+	// DisconnectSockets disconnects the selected sockets.
+	DisconnectSockets(ctx context.Context, opts BroadcastOptions, close bool) error
+	// FetchSockets describes the selected sockets.
+	FetchSockets(ctx context.Context, opts BroadcastOptions) ([]SocketInfo, error)
+	// AllRooms returns the rooms of every node (socket-id rooms included).
+	AllRooms(ctx context.Context) ([]string, error)
+	// ServerSideEmit sends args (the event name then its arguments, as
+	// JSON) to the server-side listeners of this namespace on every other
+	// node. With wantAck it waits for one answer per other node and returns
+	// them; if some did not answer before the request timeout it returns
+	// those that did along with an error wrapping ErrTimeout.
+	ServerSideEmit(ctx context.Context, args []json.RawMessage, wantAck bool) ([]json.RawMessage, error)
+
+	// Close releases the adapter's resources (cluster subscriptions).
+	Close() error
+}

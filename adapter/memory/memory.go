@@ -1,0 +1,278 @@
+package memory
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"sync"
+
+	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/parser"
+)
+
+const numShards = 32 // a power of two
+
+// Adapter is the in-memory adapter of one namespace. It is safe for
+// concurrent use.
+type Adapter struct {
+	nsp   adapter.Namespace
+	rooms [numShards]roomShard
+	socks [numShards]sockShard
+}
+
+// member is a local socket and the rooms it is in.
+type member struct {
+	sock adapter.Socket
+	mu   sync.Mutex
+	// rooms is nil once the socket is removed: later joins are ignored.
+	rooms map[string]struct{}
+}
+
+type roomShard struct {
+	mu sync.RWMutex
+	m  map[string]map[string]*member // room → socket id → member
+}
+
+type sockShard struct {
+	mu sync.RWMutex
+	m  map[string]*member
+}
+
+var (
+	_ adapter.Adapter = (*Adapter)(nil)
+	_ adapter.Factory = Factory
+)
+
+// New returns the in-memory adapter of nsp.
+func New(nsp adapter.Namespace) *Adapter {
+	a := &Adapter{nsp: nsp}
+	for i := range a.rooms {
+		a.rooms[i].m = make(map[string]map[string]*member)
+		a.socks[i].m = make(map[string]*member)
+	}
+	return a
+}
+
+// Factory is the adapter.Factory of the in-memory adapter.
+func Factory(nsp adapter.Namespace) (adapter.Adapter, error) { return New(nsp), nil }
+
+// Namespace returns the namespace the adapter serves.
+func (a *Adapter) Namespace() adapter.Namespace { return a.nsp }
+
+// shard hashes s with FNV-1a.
+func shard(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h & (numShards - 1)
+}
+
+func (a *Adapter) member(id string) *member {
+	sh := &a.socks[shard(id)]
+	sh.mu.RLock()
+	m := sh.m[id]
+	sh.mu.RUnlock()
+	return m
+}
+
+// AddAll adds a local socket to rooms.
+func (a *Adapter) AddAll(s adapter.Socket, rooms []string) {
+	id := s.ID()
+	sh := &a.socks[shard(id)]
+	sh.mu.Lock()
+	m := sh.m[id]
+	if m == nil {
+		m = &member{sock: s, rooms: make(map[string]struct{}, 1+len(rooms))}
+		sh.m[id] = m
+	}
+	sh.mu.Unlock()
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rooms == nil {
+		return
+	}
+	for _, room := range rooms {
+		if _, ok := m.rooms[room]; ok {
+			continue
+		}
+		m.rooms[room] = struct{}{}
+		rs := &a.rooms[shard(room)]
+		rs.mu.Lock()
+		set := rs.m[room]
+		if set == nil {
+			set = make(map[string]*member, 1)
+			rs.m[room] = set
+		}
+		set[id] = m
+		rs.mu.Unlock()
+	}
+}
+
+// Del removes a local socket from one room.
+func (a *Adapter) Del(id, room string) {
+	m := a.member(id)
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.rooms[room]; !ok {
+		return
+	}
+	delete(m.rooms, room)
+	a.delFromRoom(id, room)
+}
+
+// delFromRoom removes id from a room's member set; the caller holds m.mu.
+func (a *Adapter) delFromRoom(id, room string) {
+	rs := &a.rooms[shard(room)]
+	rs.mu.Lock()
+	if set := rs.m[room]; set != nil {
+		delete(set, id)
+		if len(set) == 0 {
+			delete(rs.m, room)
+		}
+	}
+	rs.mu.Unlock()
+}
+
+// DelAll removes a local socket from all its rooms and forgets it.
+func (a *Adapter) DelAll(id string) {
+	sh := &a.socks[shard(id)]
+	sh.mu.Lock()
+	m := sh.m[id]
+	delete(sh.m, id)
+	sh.mu.Unlock()
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for room := range m.rooms {
+		a.delFromRoom(id, room)
+	}
+	m.rooms = nil
+}
+
+// SocketRooms returns the rooms of a local socket, sorted, or nil.
+func (a *Adapter) SocketRooms(id string) []string {
+	m := a.member(id)
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	rooms := make([]string, 0, len(m.rooms))
+	for r := range m.rooms {
+		rooms = append(rooms, r)
+	}
+	m.mu.Unlock()
+	sort.Strings(rooms)
+	return rooms
+}
+
+// LocalRooms returns every local room, sorted.
+func (a *Adapter) LocalRooms() []string {
+	var rooms []string
+	for i := range a.rooms {
+		rs := &a.rooms[i]
+		rs.mu.RLock()
+		for r := range rs.m {
+			rooms = append(rooms, r)
+		}
+		rs.mu.RUnlock()
+	}
+	sort.Strings(rooms)
+	return rooms
+}
+
+// LocalSockets calls fn for every local socket selected by opts, until fn
+// returns false.
+func (a *Adapter) LocalSockets(opts adapter.BroadcastOptions, fn func(adapter.Socket) bool) {
+	sel := a.selectSockets(opts)
+	for _, s := range *sel {
+		if !fn(s) {
+			break
+		}
+	}
+	releaseSelection(sel)
+}
+
+// Broadcast delivers p to the selected local sockets.
+func (a *Adapter) Broadcast(p *adapter.Packet, opts adapter.BroadcastOptions) error {
+	sel := a.selectSockets(opts)
+	for _, s := range *sel {
+		s.Deliver(p, opts.Flags, nil)
+	}
+	releaseSelection(sel)
+	return nil
+}
+
+// BroadcastWithAck delivers p to the selected local sockets, reports their
+// number, then forwards each answer.
+func (a *Adapter) BroadcastWithAck(p *adapter.Packet, opts adapter.BroadcastOptions, onClientCount func(int), onAck func([]parser.Raw)) error {
+	sel := a.selectSockets(opts)
+	n := len(*sel)
+	ack := adapter.AckFunc(onAck)
+	for _, s := range *sel {
+		s.Deliver(p, opts.Flags, ack)
+	}
+	releaseSelection(sel)
+	onClientCount(n)
+	return nil
+}
+
+// ServerCount is 1: this node is alone.
+func (a *Adapter) ServerCount(context.Context) (int, error) { return 1, nil }
+
+// AddSockets makes the selected local sockets join rooms.
+func (a *Adapter) AddSockets(_ context.Context, opts adapter.BroadcastOptions, rooms []string) error {
+	a.LocalSockets(opts, func(s adapter.Socket) bool {
+		a.AddAll(s, rooms)
+		return true
+	})
+	return nil
+}
+
+// DelSockets makes the selected local sockets leave rooms.
+func (a *Adapter) DelSockets(_ context.Context, opts adapter.BroadcastOptions, rooms []string) error {
+	a.LocalSockets(opts, func(s adapter.Socket) bool {
+		for _, r := range rooms {
+			a.Del(s.ID(), r)
+		}
+		return true
+	})
+	return nil
+}
+
+// DisconnectSockets disconnects the selected local sockets.
+func (a *Adapter) DisconnectSockets(_ context.Context, opts adapter.BroadcastOptions, close bool) error {
+	a.LocalSockets(opts, func(s adapter.Socket) bool {
+		s.Disconnect(close)
+		return true
+	})
+	return nil
+}
+
+// FetchSockets describes the selected local sockets.
+func (a *Adapter) FetchSockets(_ context.Context, opts adapter.BroadcastOptions) ([]adapter.SocketInfo, error) {
+	var out []adapter.SocketInfo
+	a.LocalSockets(opts, func(s adapter.Socket) bool {
+		out = append(out, s.Info())
+		return true
+	})
+	return out, nil
+}
+
+// AllRooms returns the local rooms.
+func (a *Adapter) AllRooms(context.Context) ([]string, error) { return a.LocalRooms(), nil }
+
+// ServerSideEmit has no other node to reach: it returns no responses.
+func (a *Adapter) ServerSideEmit(context.Context, []json.RawMessage, bool) ([]json.RawMessage, error) {
+	return []json.RawMessage{}, nil
+}
+
+// Close does nothing: the in-memory adapter holds no outside resource.
+func (a *Adapter) Close() error { return nil }

@@ -1,0 +1,90 @@
+// Command testapp exposes the whole ioswarm server API to Socket.IO clients,
+// as defined by the test application contract: tests, load tools and
+// compatibility checks drive it, on one node or a cluster.
+//
+//	go run ./integration/testapp -addr 127.0.0.1:3000 [-redis redis://127.0.0.1:6379/0] [-node NAME] [-key socket.io] [-requests-timeout 5s]
+//
+// It prints "listening on ADDR" once it serves, and exits 0 on SIGTERM or
+// SIGINT after closing gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/ioswarm/ioswarm/engineio"
+	"github.com/ioswarm/ioswarm/server"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "testapp:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:3000", "address to listen on")
+	redisURL := flag.String("redis", "", "Redis URL; empty means the in-memory adapter")
+	node := flag.String("node", "", "node name in replies (default: the bound host:port)")
+	key := flag.String("key", "socket.io", "Redis channel prefix")
+	reqTimeout := flag.Duration("requests-timeout", 5*time.Second, "timeout of cluster requests")
+	flag.Parse()
+	_ = key
+	_ = reqTimeout
+
+	if *redisURL != "" {
+		return errors.New("-redis: the Redis adapter is not yet supported")
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	if *node == "" {
+		*node = ln.Addr().String()
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv := server.New(server.Config{
+		CORS:   &engineio.CORS{AllowedOrigins: []string{"*"}},
+		Logger: logger,
+	})
+	app := newApp(srv, *node, *reqTimeout)
+	app.setup(srv.Of("/"))
+	app.setup(srv.Of("/custom"))
+	dyn := srv.OfRegexp(regexp.MustCompile(`^/dyn-[a-z0-9]+$`))
+	app.setupParent(dyn)
+
+	mux := http.NewServeMux()
+	mux.Handle(srv.Path(), srv)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	fmt.Printf("listening on %s\n", ln.Addr())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case <-sig:
+	case err := <-serveErr:
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		logger.Warn("close", "err", err)
+	}
+	if err := hs.Shutdown(ctx); err != nil {
+		logger.Warn("shutdown", "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,322 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/parser"
+)
+
+// BroadcastOperator selects sockets of a namespace — the union of the rooms
+// given to To/In (everyone when none), minus the sockets in any room given
+// to Except — and acts on them across the cluster. It is immutable: every
+// method returns a new operator, so operators can be kept and reused.
+type BroadcastOperator struct {
+	nsp    *Namespace
+	rooms  []string
+	except []string
+	flags  adapter.Flags
+}
+
+func (b *BroadcastOperator) clone() *BroadcastOperator {
+	c := *b
+	c.rooms = append([]string(nil), b.rooms...)
+	c.except = append([]string(nil), b.except...)
+	return &c
+}
+
+// To adds target rooms.
+func (b *BroadcastOperator) To(rooms ...string) *BroadcastOperator {
+	c := b.clone()
+	for _, r := range rooms {
+		if !containsString(c.rooms, r) {
+			c.rooms = append(c.rooms, r)
+		}
+	}
+	return c
+}
+
+// In is To.
+func (b *BroadcastOperator) In(rooms ...string) *BroadcastOperator { return b.To(rooms...) }
+
+// Except excludes the sockets in rooms.
+func (b *BroadcastOperator) Except(rooms ...string) *BroadcastOperator {
+	c := b.clone()
+	for _, r := range rooms {
+		if !containsString(c.except, r) {
+			c.except = append(c.except, r)
+		}
+	}
+	return c
+}
+
+// Local restricts the operation to this node.
+func (b *BroadcastOperator) Local() *BroadcastOperator {
+	c := b.clone()
+	c.flags.Local = true
+	return c
+}
+
+// Volatile drops the packet for clients that cannot take it at once.
+func (b *BroadcastOperator) Volatile() *BroadcastOperator {
+	c := b.clone()
+	c.flags.Volatile = true
+	return c
+}
+
+// Compress sets the compression hint carried to other nodes.
+func (b *BroadcastOperator) Compress(compress bool) *BroadcastOperator {
+	c := b.clone()
+	c.flags.Compress = &compress
+	return c
+}
+
+// Timeout sets how long a broadcast with acknowledgements waits.
+func (b *BroadcastOperator) Timeout(d time.Duration) *BroadcastOperator {
+	c := b.clone()
+	c.flags.Timeout = d
+	return c
+}
+
+func (b *BroadcastOperator) options() adapter.BroadcastOptions {
+	return adapter.BroadcastOptions{Rooms: b.rooms, Except: b.except, Flags: b.flags}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *BroadcastOperator) packet(event string, args []any) (*adapter.Packet, error) {
+	if err := checkEmitName(event); err != nil {
+		return nil, err
+	}
+	vals := make([]any, 0, 1+len(args))
+	vals = append(vals, event)
+	vals = append(vals, args...)
+	data, atts, err := parser.AppendValues(nil, nil, vals...)
+	if err != nil {
+		return nil, fmt.Errorf("server: emit %q: %w", event, err)
+	}
+	return adapter.NewPacket(b.nsp.name, data, atts), nil
+}
+
+// Emit sends an event to the selected sockets: encoded once, the same bytes
+// written to every recipient. A trailing AckErrCallback (func(error, Args))
+// asks every client for an acknowledgement: it is called once, with one
+// element per client (the first argument of its answer), when every client
+// of every node answered, or with ErrAckTimeout and the answers so far when
+// the operator's Timeout passes — set one: as on Node, without it the wait
+// ends at once.
+func (b *BroadcastOperator) Emit(event string, args ...any) error {
+	var cb AckErrCallback
+	if n := len(args); n > 0 {
+		switch f := args[n-1].(type) {
+		case func(error, Args):
+			cb, args = f, args[:n-1]
+		case AckErrCallback:
+			cb, args = f, args[:n-1]
+		}
+	}
+	p, err := b.packet(event, args)
+	if err != nil {
+		return err
+	}
+	if cb == nil {
+		return b.nsp.adapter.Broadcast(p, b.options())
+	}
+	return b.broadcastWithAck(context.Background(), p, cb)
+}
+
+// EmitWithAck sends an event to the selected sockets and waits for every
+// client's acknowledgement, until the operator's Timeout or ctx ends. It
+// returns one element per client that answered (the first argument of its
+// answer); when some did not, it also returns ErrAckTimeout (or ctx's
+// error).
+func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
+	p, err := b.packet(event, args)
+	if err != nil {
+		return nil, err
+	}
+	type result struct {
+		err  error
+		args Args
+	}
+	done := make(chan result, 1)
+	if err := b.broadcastWithAck(ctx, p, func(err error, a Args) { done <- result{err, a} }); err != nil {
+		return nil, err
+	}
+	r := <-done
+	return r.args, r.err
+}
+
+// ackCollector gathers the answers of a broadcast with acks: it completes
+// when every node reported its client count and that many answers came.
+type ackCollector struct {
+	mu              sync.Mutex
+	done            bool
+	expectedServers int // -1 until known
+	servers         int
+	expectedClients int
+	responses       Args
+	cb              AckErrCallback
+	timer           *time.Timer
+	stop            func() bool
+}
+
+func (c *ackCollector) finish(err error) {
+	c.mu.Lock()
+	if c.done {
+		c.mu.Unlock()
+		return
+	}
+	c.done = true
+	res := c.responses
+	c.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if c.stop != nil {
+		c.stop()
+	}
+	if res == nil {
+		res = Args{}
+	}
+	c.cb(err, res)
+}
+
+// check completes the collector when everything arrived; the caller holds
+// c.mu, which check releases.
+func (c *ackCollector) checkLocked() {
+	complete := !c.done && c.expectedServers == c.servers && len(c.responses) == c.expectedClients
+	c.mu.Unlock()
+	if complete {
+		c.finish(nil)
+	}
+}
+
+func (b *BroadcastOperator) broadcastWithAck(ctx context.Context, p *adapter.Packet, cb AckErrCallback) error {
+	col := &ackCollector{expectedServers: -1, cb: cb, responses: Args{}}
+	// As on Node, a broadcast with acks but no timeout gives up at once;
+	// EmitWithAck may rely on its context instead.
+	if b.flags.Timeout > 0 || ctx.Done() == nil {
+		col.timer = time.AfterFunc(b.flags.Timeout, func() { col.finish(ErrAckTimeout) })
+	}
+	if ctx.Done() != nil {
+		col.stop = context.AfterFunc(ctx, func() {
+			err := ctx.Err()
+			if err == context.DeadlineExceeded {
+				err = ErrAckTimeout
+			}
+			col.finish(err)
+		})
+	}
+	p.ID, p.HasID = b.nsp.nextAckID(), true
+	opts := b.options()
+	err := b.nsp.adapter.BroadcastWithAck(p, opts,
+		func(n int) {
+			col.mu.Lock()
+			col.servers++
+			col.expectedClients += n
+			col.checkLocked()
+		},
+		func(args []parser.Raw) {
+			col.mu.Lock()
+			if !col.done {
+				var first parser.Raw
+				if len(args) > 0 {
+					first = args[0]
+				} else {
+					first = parser.Raw{JSON: []byte("null")}
+				}
+				col.responses = append(col.responses, first)
+			}
+			col.checkLocked()
+		})
+	if err != nil {
+		col.finish(err)
+		return nil
+	}
+	if opts.Flags.Local {
+		col.mu.Lock()
+		col.expectedServers = 1
+		col.checkLocked()
+		return nil
+	}
+	srv := b.nsp.srv
+	srv.handlers.Add(1)
+	go func() {
+		defer srv.handlers.Done()
+		n, err := b.nsp.adapter.ServerCount(ctx)
+		if err != nil {
+			col.finish(fmt.Errorf("server: broadcast with ack: %w", err))
+			return
+		}
+		col.mu.Lock()
+		col.expectedServers = n
+		col.checkLocked()
+	}()
+	return nil
+}
+
+// FetchSockets returns the selected sockets, on every node (this one only
+// with Local).
+func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
+	opts := b.options()
+	var infos []adapter.SocketInfo
+	var err error
+	if b.flags.Local {
+		b.nsp.adapter.LocalSockets(opts, func(s adapter.Socket) bool {
+			infos = append(infos, s.Info())
+			return true
+		})
+	} else {
+		infos, err = b.nsp.adapter.FetchSockets(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("server: fetch sockets: %w", err)
+		}
+	}
+	out := make([]*RemoteSocket, 0, len(infos))
+	for _, info := range infos {
+		out = append(out, newRemoteSocket(b.nsp, info))
+	}
+	return out, nil
+}
+
+// SocketsJoin makes the selected sockets join rooms.
+func (b *BroadcastOperator) SocketsJoin(ctx context.Context, rooms ...string) error {
+	return b.nsp.adapter.AddSockets(ctx, b.options(), rooms)
+}
+
+// SocketsLeave makes the selected sockets leave rooms.
+func (b *BroadcastOperator) SocketsLeave(ctx context.Context, rooms ...string) error {
+	return b.nsp.adapter.DelSockets(ctx, b.options(), rooms)
+}
+
+// DisconnectSockets disconnects the selected sockets; close also closes
+// their connections.
+func (b *BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) error {
+	return b.nsp.adapter.DisconnectSockets(ctx, b.options(), close)
+}
+
+// Broadcast returns an operator selecting every socket of the namespace
+// but this one.
+func (s *Socket) Broadcast() *BroadcastOperator {
+	return &BroadcastOperator{nsp: s.nsp, except: []string{s.id}}
+}
+
+// To selects the sockets in rooms, except this one.
+func (s *Socket) To(rooms ...string) *BroadcastOperator { return s.Broadcast().To(rooms...) }
+
+// In is To.
+func (s *Socket) In(rooms ...string) *BroadcastOperator { return s.Broadcast().To(rooms...) }
+
+// Except selects every socket but this one and those in rooms.
+func (s *Socket) Except(rooms ...string) *BroadcastOperator { return s.Broadcast().Except(rooms...) }

@@ -1,0 +1,230 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/ioswarm/ioswarm/engineio"
+	"github.com/ioswarm/ioswarm/parser"
+)
+
+// client is one Engine.IO connection and the namespace sockets on it. Its
+// OnMessage runs on the connection's read path, one message at a time.
+type client struct {
+	srv  *Server
+	conn *engineio.Conn
+	dec  parser.Decoder // used only by OnMessage
+
+	mu           sync.Mutex
+	sockets      map[string]*Socket // by namespace name
+	connecting   map[string]bool    // namespaces whose middlewares are running
+	closed       bool
+	connectTimer *time.Timer
+}
+
+func newClient(s *Server, conn *engineio.Conn) *client {
+	c := &client{
+		srv:        s,
+		conn:       conn,
+		dec:        parser.Decoder{MaxAttachments: s.cfg.MaxAttachments},
+		sockets:    make(map[string]*Socket, 1),
+		connecting: make(map[string]bool, 1),
+	}
+	c.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
+	return c
+}
+
+func (c *client) onConnectTimeout() {
+	c.mu.Lock()
+	idle := len(c.sockets) == 0 && !c.closed
+	c.mu.Unlock()
+	if idle {
+		c.close("forced server close")
+	}
+}
+
+// OnMessage implements engineio.Handler.
+func (c *client) OnMessage(data []byte, binary bool) {
+	pkt, err := c.dec.Add(data, binary)
+	if err != nil {
+		// As on Node: a decoding error closes the Engine.IO connection,
+		// whose sockets then see "forced close".
+		c.srv.log.Debug("server: invalid packet", "sid", c.conn.ID(), "err", err)
+		c.conn.Close()
+		return
+	}
+	if pkt != nil {
+		c.onPacket(pkt)
+	}
+}
+
+func (c *client) onPacket(pkt *parser.Packet) {
+	c.mu.Lock()
+	s := c.sockets[pkt.Nsp]
+	busy := c.connecting[pkt.Nsp]
+	closed := c.closed
+	if pkt.Type == parser.Connect && s == nil && !busy && !closed {
+		c.connecting[pkt.Nsp] = true
+	}
+	c.mu.Unlock()
+	if closed {
+		return
+	}
+	switch {
+	case pkt.Type == parser.Connect && s == nil && !busy:
+		c.connect(pkt.Nsp, pkt.Data)
+	case s != nil && pkt.Type != parser.Connect && pkt.Type != parser.ConnectError:
+		s.onPacket(pkt)
+	default:
+		// A second CONNECT, a packet for a namespace not (yet) joined, or
+		// a CONNECT_ERROR from the client: a protocol violation.
+		c.close("forced server close")
+	}
+}
+
+func (c *client) connect(name string, auth json.RawMessage) {
+	if len(auth) == 0 {
+		auth = json.RawMessage("{}")
+	}
+	ns, err := c.srv.lookup(name, auth)
+	if ns == nil {
+		if err != nil {
+			c.srv.log.Error("server: create namespace", "nsp", name, "err", err)
+		}
+		c.unmarkConnecting(name)
+		c.sendConnectError(name, "Invalid namespace", nil)
+		return
+	}
+	s := newSocket(ns, c, auth)
+	s.exec.do(func() { ns.add(s) })
+}
+
+func (c *client) unmarkConnecting(name string) {
+	c.mu.Lock()
+	delete(c.connecting, name)
+	c.mu.Unlock()
+}
+
+// refuse answers a CONNECT whose middlewares failed.
+func (c *client) refuse(s *Socket, err error) {
+	c.unmarkConnecting(s.nsp.name)
+	var data any
+	var ce *ConnectError
+	if errors.As(err, &ce) {
+		data = ce.Data
+	}
+	c.sendConnectError(s.nsp.name, err.Error(), data)
+}
+
+func (c *client) sendConnectError(nsp, msg string, data any) {
+	type connectError struct {
+		Message string `json:"message"`
+		Data    any    `json:"data,omitempty"`
+	}
+	payload, atts, err := parser.AppendValues(nil, nil, connectError{msg, data})
+	if err != nil {
+		payload, atts, _ = parser.AppendValues(nil, nil, connectError{Message: msg})
+	}
+	// AppendValues wrote an array of one value: unwrap it.
+	payload = payload[1 : len(payload)-1]
+	c.send(&parser.Packet{Type: parser.ConnectError, Nsp: nsp, Data: payload, Attachments: atts}, false)
+}
+
+// register makes s a connected socket of the client: it joins its own
+// room and the CONNECT reply is sent. It returns false when the client is
+// gone.
+func (c *client) register(s *Socket) bool {
+	c.mu.Lock()
+	delete(c.connecting, s.nsp.name)
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	c.sockets[s.nsp.name] = s
+	c.mu.Unlock()
+	c.connectTimer.Stop()
+
+	s.mu.Lock()
+	s.state = stateConnected
+	s.mu.Unlock()
+	s.nsp.adapter.AddAll(s, []string{s.id})
+	reply, _ := json.Marshal(map[string]string{"sid": s.id})
+	c.send(&parser.Packet{Type: parser.Connect, Nsp: s.nsp.name, Data: reply}, false)
+	return true
+}
+
+// unregister forgets a socket that left its namespace.
+func (c *client) unregister(s *Socket) {
+	c.mu.Lock()
+	if c.sockets[s.nsp.name] == s {
+		delete(c.sockets, s.nsp.name)
+	}
+	c.mu.Unlock()
+}
+
+// send encodes a packet and queues it on the connection.
+func (c *client) send(p *parser.Packet, volatile bool) error {
+	msgs := make([]*engineio.Message, 0, 1+len(p.Attachments))
+	msgs = append(msgs, engineio.NewMessage(parser.AppendEncode(nil, p), false))
+	for _, a := range p.Attachments {
+		msgs = append(msgs, engineio.NewMessage(a, true))
+	}
+	return c.write(msgs, volatile)
+}
+
+func (c *client) write(msgs []*engineio.Message, volatile bool) error {
+	if volatile {
+		c.conn.SendVolatile(msgs...)
+		return nil
+	}
+	return c.conn.Send(msgs...)
+}
+
+// snapshot returns the client's sockets and marks the client closed when
+// closing is set.
+func (c *client) snapshot(closing bool) []*Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if closing {
+		c.closed = true
+	}
+	out := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		out = append(out, s)
+	}
+	return out
+}
+
+// closeSockets disconnects every socket with reason, sending nothing.
+func (c *client) closeSockets(reason string) {
+	for _, s := range c.snapshot(true) {
+		s.onClose(reason)
+	}
+}
+
+// close ends the client from the server side: its sockets see reason and
+// the connection is closed.
+func (c *client) close(reason string) {
+	c.closeSockets(reason)
+	c.connectTimer.Stop()
+	c.conn.Close()
+}
+
+// disconnectAll implements Socket.Disconnect(true): every socket is told
+// (DISCONNECT packet) then the connection is closed once they are written.
+func (c *client) disconnectAll() {
+	for _, s := range c.snapshot(true) {
+		s.disconnect()
+	}
+	c.connectTimer.Stop()
+	c.conn.Close()
+}
+
+// OnClose implements engineio.Handler.
+func (c *client) OnClose(reason string, _ error) {
+	c.connectTimer.Stop()
+	c.closeSockets(reason)
+	c.srv.removeClient(c)
+}

@@ -1,0 +1,65 @@
+// Package server is a Socket.IO v4 server (protocol v5 over Engine.IO v4),
+// compatible with the official JavaScript client and, through
+// [github.com/ioswarm/ioswarm/adapter/redis], with Node.js servers running
+// @socket.io/redis-adapter in one cluster.
+//
+// # Overview
+//
+// A [Server] is an http.Handler; mount it at its path ("/socket.io/" by
+// default). Namespaces come from [Server.Of] (static) and [Server.OfRegexp]
+// or [Server.OfFunc] (created on demand). Each namespace has middlewares
+// ([Namespace.Use]) that may refuse a connection with a [ConnectError], and
+// connection handlers ([Namespace.OnConnection]) that receive a [Socket].
+//
+//	srv := server.New(server.Config{})
+//	srv.OnConnection(func(s *server.Socket) {
+//		s.On("chat", func(s *server.Socket, ev *server.Event) {
+//			var msg struct{ Text string }
+//			if err := ev.Decode(0, &msg); err != nil {
+//				return
+//			}
+//			s.Broadcast().Emit("chat", msg)
+//			ev.Ack("ok")
+//		})
+//	})
+//	http.Handle("/socket.io/", srv)
+//
+// # Events and arguments
+//
+// Incoming arguments are kept as they arrived ([Args], a list of
+// [parser.Raw]): nothing is decoded until a handler asks with Decode, and an
+// argument passed back to Emit or Ack is written byte for byte, binary
+// attachments included. Outgoing arguments are any JSON-encodable Go values;
+// a []byte anywhere inside travels as a binary attachment.
+//
+// Acknowledgements work both ways: [Event.Ack] answers the client; a
+// trailing [AckCallback] to [Socket.Emit], [Socket.Timeout] with an
+// [AckErrCallback], or [Socket.EmitWithAck] with a context ask the client.
+//
+// # Broadcasting
+//
+// [BroadcastOperator] selects sockets (To/In, Except, Local, Volatile,
+// Timeout) and emits to them, fetches them, makes them join or leave rooms
+// or disconnects them, across the cluster. A broadcast is encoded once and
+// the same bytes are queued on every recipient's connection; a client whose
+// queue overflows is disconnected rather than buffered without bound.
+//
+// # Concurrency
+//
+// Every method is safe for concurrent use. The handlers of one socket
+// (events, ack callbacks, disconnection) run one at a time, in order, on a
+// goroutine that exists only while the socket has work, so a handler may
+// block — even waiting for the same client's acknowledgement — without
+// stalling other sockets or the connection's heartbeat. Broadcast ack
+// callbacks and server-side listeners run on the goroutine that completed
+// them and must not block.
+//
+// Lock order: Server.mu, then Namespace.mu or client.mu, then Socket.mu.
+// No lock is held while calling user code, an adapter, or the network.
+//
+// # Compatibility
+//
+// Defaults, event names, disconnect reasons and error texts are those of
+// the Node.js server 4.8 (see Config). Not implemented: connection state
+// recovery, the msgpack parser, Engine.IO v3 clients.
+package server

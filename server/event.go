@@ -1,0 +1,127 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/ioswarm/ioswarm/parser"
+)
+
+// Args are the arguments of an event or an acknowledgement as they arrived:
+// JSON values whose binary placeholders point into the packet's
+// attachments. Nothing is decoded until asked: Decode fills a Go value, and
+// passing an Args element back to Emit or Ack forwards it byte for byte
+// (object keys keep the sender's order).
+type Args []parser.Raw
+
+// Len returns the number of arguments.
+func (a Args) Len() int { return len(a) }
+
+// Decode unmarshals argument i into v, like json.Unmarshal; binary values
+// decode into []byte (and into any as []byte).
+func (a Args) Decode(i int, v any) error {
+	if i < 0 || i >= len(a) {
+		return fmt.Errorf("server: argument %d of %d", i, len(a))
+	}
+	return a[i].Decode(v)
+}
+
+// Values decodes every argument into a generic Go value (map[string]any,
+// []any, float64, string, bool, nil, []byte).
+func (a Args) Values() ([]any, error) {
+	out := make([]any, len(a))
+	for i, r := range a {
+		v, err := r.Value()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// Any returns the arguments as a []any of parser.Raw values, ready to be
+// forwarded: s.Emit("x", ev.Args.Any()...) re-sends them verbatim.
+func (a Args) Any() []any {
+	out := make([]any, len(a))
+	for i, r := range a {
+		out[i] = r
+	}
+	return out
+}
+
+// Event is an event received from a client.
+type Event struct {
+	// Name is the event name.
+	Name string
+	// Args are the event's arguments (the ack callback is not among them).
+	Args Args
+
+	ack  func(args []any) error
+	mu   sync.Mutex
+	sent bool
+}
+
+// HasAck reports whether the client asked for an acknowledgement.
+func (e *Event) HasAck() bool { return e.ack != nil }
+
+// Ack answers the client's acknowledgement with args (any values, []byte
+// anywhere inside; Args elements are forwarded verbatim). Only the first
+// call sends anything; later calls return nil and do nothing, as on Node.
+// It returns ErrNoAck when the client asked for none.
+func (e *Event) Ack(args ...any) error {
+	if e.ack == nil {
+		return ErrNoAck
+	}
+	e.mu.Lock()
+	if e.sent {
+		e.mu.Unlock()
+		return nil
+	}
+	e.sent = true
+	e.mu.Unlock()
+	return e.ack(args)
+}
+
+// Decode unmarshals argument i into v; see Args.Decode.
+func (e *Event) Decode(i int, v any) error { return e.Args.Decode(i, v) }
+
+// EventHandler handles one named event of a socket.
+type EventHandler func(s *Socket, ev *Event)
+
+// AnyHandler is a catch-all listener of incoming events (OnAny).
+type AnyHandler func(s *Socket, ev *Event)
+
+// OutgoingHandler is a catch-all listener of outgoing events
+// (OnAnyOutgoing). args are the values given to Emit, or, for a broadcast,
+// parser.Raw values.
+type OutgoingHandler func(s *Socket, event string, args []any)
+
+// PacketMiddleware runs for every incoming event of a socket, before its
+// handler; a non-nil error stops the event and is passed to the socket's
+// error handlers (nothing is sent to the client, as on Node).
+type PacketMiddleware func(s *Socket, ev *Event) error
+
+// Middleware runs for every connection to a namespace before it is
+// accepted. A non-nil error refuses it: the client gets a connect_error
+// with the error's text, and with Data when the error is a *ConnectError.
+type Middleware func(s *Socket) error
+
+// ConnectionHandler is called for every socket that joined a namespace.
+type ConnectionHandler func(s *Socket)
+
+// DisconnectHandler is called with the reason of a disconnection, as in
+// Node ("client namespace disconnect", "transport close", ...).
+type DisconnectHandler func(s *Socket, reason string)
+
+// ErrorHandler receives the errors of a socket's packet middlewares.
+type ErrorHandler func(s *Socket, err error)
+
+// ServerEventHandler handles an event sent by another node with
+// ServerSideEmit. When the sender waits for an answer, ev.HasAck is true
+// and the first argument of ev.Ack is sent back.
+type ServerEventHandler func(ev *Event)
+
+// rawJSON is a JSON value that AppendValues writes verbatim.
+func rawJSON(b []byte) json.RawMessage { return json.RawMessage(b) }

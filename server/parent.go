@@ -1,0 +1,76 @@
+package server
+
+import (
+	"encoding/json"
+	"sync"
+)
+
+// ParentNamespace creates namespaces on demand (Node's io.of(regexp) and
+// io.of(function)). A child inherits the middlewares and connection
+// handlers the parent has when the child is created. Emitting on a parent
+// emits on every child.
+type ParentNamespace struct {
+	srv    *Server
+	accept func(name string, auth json.RawMessage) bool
+
+	mu           sync.RWMutex
+	middlewares  []Middleware
+	onConnection []ConnectionHandler
+	children     []*Namespace
+}
+
+func newParent(s *Server, accept func(string, json.RawMessage) bool) *ParentNamespace {
+	return &ParentNamespace{srv: s, accept: accept}
+}
+
+// Use adds a middleware inherited by children created from now on.
+func (p *ParentNamespace) Use(mw Middleware) {
+	p.mu.Lock()
+	p.middlewares = append(p.middlewares, mw)
+	p.mu.Unlock()
+}
+
+// OnConnection registers a connection handler inherited by children
+// created from now on.
+func (p *ParentNamespace) OnConnection(h ConnectionHandler) {
+	p.mu.Lock()
+	p.onConnection = append(p.onConnection, h)
+	p.mu.Unlock()
+}
+
+// Children returns the namespaces created so far.
+func (p *ParentNamespace) Children() []*Namespace {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return append([]*Namespace(nil), p.children...)
+}
+
+// adopt gives a new child the parent's middlewares and handlers.
+func (p *ParentNamespace) adopt(ns *Namespace) {
+	p.mu.Lock()
+	p.children = append(p.children, ns)
+	mws := append([]Middleware(nil), p.middlewares...)
+	hs := append([]ConnectionHandler(nil), p.onConnection...)
+	p.mu.Unlock()
+	ns.mu.Lock()
+	ns.middlewares = append(mws, ns.middlewares...)
+	ns.onConnection = append(hs, ns.onConnection...)
+	ns.mu.Unlock()
+}
+
+// Emit emits on every child namespace.
+func (p *ParentNamespace) Emit(event string, args ...any) error {
+	for _, ns := range p.Children() {
+		if err := ns.Emit(event, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ForEach calls fn for every child namespace created so far.
+func (p *ParentNamespace) ForEach(fn func(*Namespace)) {
+	for _, ns := range p.Children() {
+		fn(ns)
+	}
+}

@@ -1,0 +1,312 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ioswarm/ioswarm/engineio"
+)
+
+// Server is a Socket.IO v4 server. It is an http.Handler: mount it on any
+// router at its Path (default "/socket.io/").
+//
+// The methods that emit or select sockets (Emit, To, In, Except, ...) act on
+// the main namespace "/", like Node's io.emit; use Of for others. All
+// methods are safe for concurrent use.
+type Server struct {
+	cfg Config
+	eng *engineio.Server
+	log *slog.Logger
+	// handlers counts the goroutines running user handlers and cluster
+	// requests, so Close can wait for them.
+	handlers sync.WaitGroup
+
+	mu      sync.RWMutex
+	nsps    map[string]*Namespace
+	parents []*ParentNamespace
+	clients map[*client]struct{}
+	closed  bool
+	onNew   []func(*Namespace)
+
+	main *Namespace
+}
+
+// New returns a server configured by cfg (the zero Config gives Node's
+// defaults and the in-memory adapter).
+func New(cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		nsps:    make(map[string]*Namespace),
+		clients: make(map[*client]struct{}),
+	}
+	s.eng = engineio.NewServer(cfg.engineConfig(), s.accept)
+	s.main = s.Of("/")
+	return s
+}
+
+// ServeHTTP serves the Socket.IO endpoint; requests outside Path get 404.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.URL.Path, s.cfg.Path) && r.URL.Path+"/" != s.cfg.Path {
+		http.NotFound(w, r)
+		return
+	}
+	s.eng.ServeHTTP(w, r)
+}
+
+// Path returns the path the server answers on.
+func (s *Server) Path() string { return s.cfg.Path }
+
+// accept wires a new Engine.IO connection to a Socket.IO client.
+func (s *Server) accept(conn *engineio.Conn) engineio.Handler {
+	c := newClient(s, conn)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		conn.Close()
+		return c
+	}
+	s.clients[c] = struct{}{}
+	s.mu.Unlock()
+	return c
+}
+
+func (s *Server) removeClient(c *client) {
+	s.mu.Lock()
+	delete(s.clients, c)
+	s.mu.Unlock()
+}
+
+func normalizeNsp(name string) string {
+	if !strings.HasPrefix(name, "/") {
+		return "/" + name
+	}
+	return name
+}
+
+// Of returns the namespace called name (a leading "/" is added when
+// missing), creating it on first use. It panics if the adapter factory
+// fails to create the namespace's adapter: namespaces are set up at start.
+func (s *Server) Of(name string) *Namespace {
+	ns, err := s.namespace(normalizeNsp(name), nil)
+	if err != nil {
+		panic(fmt.Sprintf("server: create namespace %q: %v", name, err))
+	}
+	return ns
+}
+
+// OfRegexp registers a parent of dynamic namespaces: a connection to an
+// unknown namespace whose name matches re creates it (as a child that
+// inherits the parent's middlewares and connection handlers).
+func (s *Server) OfRegexp(re *regexp.Regexp) *ParentNamespace {
+	return s.OfFunc(func(name string, _ json.RawMessage) bool { return re.MatchString(name) })
+}
+
+// OfFunc registers a parent of dynamic namespaces decided by accept, which
+// receives the namespace name and the client's auth payload. Parents are
+// tried in registration order.
+func (s *Server) OfFunc(accept func(name string, auth json.RawMessage) bool) *ParentNamespace {
+	p := newParent(s, accept)
+	s.mu.Lock()
+	s.parents = append(s.parents, p)
+	s.mu.Unlock()
+	return p
+}
+
+// OnNewNamespace registers fn to run for every namespace created after the
+// main one (Node's "new_namespace" event).
+func (s *Server) OnNewNamespace(fn func(*Namespace)) {
+	s.mu.Lock()
+	s.onNew = append(s.onNew, fn)
+	s.mu.Unlock()
+}
+
+// namespace returns the namespace called name, creating it when missing;
+// parent is set for dynamic children. Creation runs the adapter factory
+// outside the server lock (a cluster adapter subscribes first); concurrent
+// callers wait for it.
+func (s *Server) namespace(name string, parent *ParentNamespace) (*Namespace, error) {
+	s.mu.Lock()
+	ns, ok := s.nsps[name]
+	if !ok {
+		ns = newNamespace(s, name, parent)
+		s.nsps[name] = ns
+	}
+	s.mu.Unlock()
+	if ok {
+		<-ns.ready
+		return ns, ns.initErr
+	}
+	ad, err := s.cfg.Adapter(ns)
+	if err != nil {
+		ns.initErr = err
+		s.mu.Lock()
+		delete(s.nsps, name)
+		s.mu.Unlock()
+		close(ns.ready)
+		return nil, err
+	}
+	ns.adapter = ad
+	if parent != nil {
+		parent.adopt(ns)
+	}
+	close(ns.ready)
+	s.mu.RLock()
+	hooks := s.onNew
+	s.mu.RUnlock()
+	if name != "/" {
+		for _, fn := range hooks {
+			fn(ns)
+		}
+	}
+	return ns, nil
+}
+
+// lookup finds the namespace a CONNECT asks for: an existing one, or a new
+// child of the first parent that accepts the name. It returns nil when none
+// does.
+func (s *Server) lookup(name string, auth json.RawMessage) (*Namespace, error) {
+	s.mu.RLock()
+	ns := s.nsps[name]
+	parents := s.parents
+	s.mu.RUnlock()
+	if ns != nil {
+		<-ns.ready
+		return ns, ns.initErr
+	}
+	for _, p := range parents {
+		if p.accept(name, auth) {
+			return s.namespace(name, p)
+		}
+	}
+	return nil, nil
+}
+
+// Close disconnects every socket (reason "server shutting down", no packet
+// is sent: clients see their transport close and reconnect), closes the
+// adapters and the Engine.IO server, and returns once every goroutine the
+// server started has ended, or when ctx ends (handlers still running are
+// then left behind). It is idempotent.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	clients := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		clients = append(clients, c)
+	}
+	nsps := make([]*Namespace, 0, len(s.nsps))
+	for _, ns := range s.nsps {
+		nsps = append(nsps, ns)
+	}
+	s.mu.Unlock()
+
+	for _, c := range clients {
+		c.closeSockets("server shutting down")
+	}
+	for _, ns := range nsps {
+		<-ns.ready
+		if ns.adapter != nil {
+			if err := ns.adapter.Close(); err != nil {
+				s.log.Warn("server: close adapter", "nsp", ns.name, "err", err)
+			}
+		}
+	}
+	s.eng.Close()
+
+	done := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("server: close: %w", ctx.Err())
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
+}
+
+// Use adds a middleware to the main namespace.
+func (s *Server) Use(mw Middleware) { s.main.Use(mw) }
+
+// OnConnection registers a handler for sockets of the main namespace.
+func (s *Server) OnConnection(h ConnectionHandler) { s.main.OnConnection(h) }
+
+// Sockets returns the local sockets of the main namespace.
+func (s *Server) Sockets() []*Socket { return s.main.Sockets() }
+
+// Emit emits to every socket of the main namespace; see Namespace.Emit.
+func (s *Server) Emit(event string, args ...any) error { return s.main.Emit(event, args...) }
+
+// To selects the sockets in rooms of the main namespace.
+func (s *Server) To(rooms ...string) *BroadcastOperator { return s.main.To(rooms...) }
+
+// In is To.
+func (s *Server) In(rooms ...string) *BroadcastOperator { return s.main.In(rooms...) }
+
+// Except excludes the sockets in rooms of the main namespace.
+func (s *Server) Except(rooms ...string) *BroadcastOperator { return s.main.Except(rooms...) }
+
+// Local restricts a broadcast of the main namespace to this node.
+func (s *Server) Local() *BroadcastOperator { return s.main.Local() }
+
+// Volatile marks a broadcast of the main namespace as volatile.
+func (s *Server) Volatile() *BroadcastOperator { return s.main.Volatile() }
+
+// Timeout sets the ack timeout of a broadcast of the main namespace.
+func (s *Server) Timeout(d time.Duration) *BroadcastOperator { return s.main.Timeout(d) }
+
+// FetchSockets returns the sockets of the main namespace across the cluster.
+func (s *Server) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
+	return s.main.FetchSockets(ctx)
+}
+
+// SocketsJoin makes every socket of the main namespace join rooms.
+func (s *Server) SocketsJoin(ctx context.Context, rooms ...string) error {
+	return s.main.SocketsJoin(ctx, rooms...)
+}
+
+// SocketsLeave makes every socket of the main namespace leave rooms.
+func (s *Server) SocketsLeave(ctx context.Context, rooms ...string) error {
+	return s.main.SocketsLeave(ctx, rooms...)
+}
+
+// DisconnectSockets disconnects every socket of the main namespace.
+func (s *Server) DisconnectSockets(ctx context.Context, close bool) error {
+	return s.main.DisconnectSockets(ctx, close)
+}
+
+// ServerSideEmit sends an event to the main namespace of the other nodes.
+func (s *Server) ServerSideEmit(ctx context.Context, event string, args ...any) error {
+	return s.main.ServerSideEmit(ctx, event, args...)
+}
+
+// ServerSideEmitWithAck sends an event to the main namespace of the other
+// nodes and collects one answer per node.
+func (s *Server) ServerSideEmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
+	return s.main.ServerSideEmitWithAck(ctx, event, args...)
+}
+
+// OnServerSideEmit registers a listener of the main namespace for events
+// sent by other nodes.
+func (s *Server) OnServerSideEmit(event string, h ServerEventHandler) {
+	s.main.OnServerSideEmit(event, h)
+}

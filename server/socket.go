@@ -1,0 +1,444 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/parser"
+)
+
+type socketState int
+
+const (
+	stateConnecting socketState = iota
+	stateConnected
+	stateClosing // disconnect decided, handlers not yet run
+	stateClosed
+)
+
+// ListenerID identifies a catch-all listener for OffAny / OffAnyOutgoing.
+type ListenerID uint64
+
+type anyListener struct {
+	id ListenerID
+	h  AnyHandler
+}
+
+type outListener struct {
+	id ListenerID
+	h  OutgoingHandler
+}
+
+// Socket is one client's connection to one namespace.
+//
+// Handlers registered on a socket (events, acks with callbacks, timeouts,
+// disconnection) run one at a time, in order, on a goroutine of the socket's
+// own; a handler that blocks delays only this socket. All methods are safe
+// for concurrent use.
+type Socket struct {
+	id        string
+	nsp       *Namespace
+	client    *client
+	handshake *Handshake
+	exec      serial
+	ctx       context.Context
+	cancel    context.CancelFunc
+	hasOut    atomic.Bool // outgoing listeners present
+
+	mu              sync.Mutex
+	state           socketState
+	data            any
+	handlers        map[string]EventHandler
+	anyIn           []anyListener
+	anyOut          []outListener
+	middlewares     []PacketMiddleware
+	onDisconnecting []DisconnectHandler
+	onDisconnect    []DisconnectHandler
+	onError         []ErrorHandler
+	acks            map[uint64]*pendingAck
+	listenerSeq     ListenerID
+}
+
+var _ adapter.Socket = (*Socket)(nil)
+
+func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Socket{
+		id:        newID(),
+		nsp:       ns,
+		client:    c,
+		handshake: newHandshake(c.conn.Request(), auth),
+		ctx:       ctx,
+		cancel:    cancel,
+		handlers:  make(map[string]EventHandler),
+		data:      map[string]any{},
+	}
+	s.exec.wg = &ns.srv.handlers
+	s.exec.log = ns.srv.log
+	return s
+}
+
+// ID returns the socket's id: 20 characters, a new one per namespace
+// connection, also the name of the room the socket is always in.
+func (s *Socket) ID() string { return s.id }
+
+// Namespace returns the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.nsp }
+
+// Handshake returns the details of the connection's first request.
+func (s *Socket) Handshake() *Handshake { return s.handshake }
+
+// ConnID returns the Engine.IO session id of the underlying connection.
+func (s *Socket) ConnID() string { return s.client.conn.ID() }
+
+// Transport returns the current transport: "polling" or "websocket".
+func (s *Socket) Transport() string { return s.client.conn.Transport() }
+
+// Context returns a context canceled when the socket disconnects.
+func (s *Socket) Context() context.Context { return s.ctx }
+
+// Connected reports whether the socket is connected.
+func (s *Socket) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateConnected
+}
+
+// Data returns the application state attached to the socket (Node's
+// socket.data), an empty map[string]any until SetData.
+func (s *Socket) Data() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+// SetData replaces the application state attached to the socket. It is
+// what FetchSockets reports, on any node.
+func (s *Socket) SetData(v any) {
+	s.mu.Lock()
+	s.data = v
+	s.mu.Unlock()
+}
+
+// On registers the handler of an event, replacing any previous one.
+func (s *Socket) On(event string, h EventHandler) {
+	s.mu.Lock()
+	s.handlers[event] = h
+	s.mu.Unlock()
+}
+
+// Off removes the handler of an event.
+func (s *Socket) Off(event string) {
+	s.mu.Lock()
+	delete(s.handlers, event)
+	s.mu.Unlock()
+}
+
+// OnDisconnecting registers a handler called when the socket is about to
+// disconnect; its rooms are still there.
+func (s *Socket) OnDisconnecting(h DisconnectHandler) {
+	s.mu.Lock()
+	s.onDisconnecting = append(s.onDisconnecting, h)
+	s.mu.Unlock()
+}
+
+// OnDisconnect registers a handler called once the socket disconnected.
+func (s *Socket) OnDisconnect(h DisconnectHandler) {
+	s.mu.Lock()
+	s.onDisconnect = append(s.onDisconnect, h)
+	s.mu.Unlock()
+}
+
+// OnError registers a handler for errors of the packet middlewares.
+func (s *Socket) OnError(h ErrorHandler) {
+	s.mu.Lock()
+	s.onError = append(s.onError, h)
+	s.mu.Unlock()
+}
+
+// Use adds a packet middleware, run for every incoming event after the
+// catch-all listeners and before the event's handler.
+func (s *Socket) Use(mw PacketMiddleware) {
+	s.mu.Lock()
+	s.middlewares = append(s.middlewares, mw)
+	s.mu.Unlock()
+}
+
+// OnAny adds a catch-all listener for incoming events, called before the
+// packet middlewares and the event's handler.
+func (s *Socket) OnAny(h AnyHandler) ListenerID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listenerSeq++
+	s.anyIn = append(s.anyIn, anyListener{s.listenerSeq, h})
+	return s.listenerSeq
+}
+
+// PrependAny adds a catch-all listener called before the others.
+func (s *Socket) PrependAny(h AnyHandler) ListenerID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listenerSeq++
+	s.anyIn = append([]anyListener{{s.listenerSeq, h}}, s.anyIn...)
+	return s.listenerSeq
+}
+
+// OffAny removes the given catch-all listeners, or all of them when none
+// is given.
+func (s *Socket) OffAny(ids ...ListenerID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(ids) == 0 {
+		s.anyIn = nil
+		return
+	}
+	kept := s.anyIn[:0:0]
+	for _, l := range s.anyIn {
+		if !containsID(ids, l.id) {
+			kept = append(kept, l)
+		}
+	}
+	s.anyIn = kept
+}
+
+// OnAnyOutgoing adds a catch-all listener for outgoing events: every emit
+// to this socket and every broadcast it receives.
+func (s *Socket) OnAnyOutgoing(h OutgoingHandler) ListenerID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listenerSeq++
+	s.anyOut = append(s.anyOut, outListener{s.listenerSeq, h})
+	s.hasOut.Store(true)
+	return s.listenerSeq
+}
+
+// PrependAnyOutgoing adds an outgoing catch-all listener called first.
+func (s *Socket) PrependAnyOutgoing(h OutgoingHandler) ListenerID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listenerSeq++
+	s.anyOut = append([]outListener{{s.listenerSeq, h}}, s.anyOut...)
+	s.hasOut.Store(true)
+	return s.listenerSeq
+}
+
+// OffAnyOutgoing removes the given outgoing listeners, or all of them.
+func (s *Socket) OffAnyOutgoing(ids ...ListenerID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(ids) == 0 {
+		s.anyOut = nil
+	} else {
+		kept := s.anyOut[:0:0]
+		for _, l := range s.anyOut {
+			if !containsID(ids, l.id) {
+				kept = append(kept, l)
+			}
+		}
+		s.anyOut = kept
+	}
+	s.hasOut.Store(len(s.anyOut) > 0)
+}
+
+func containsID(ids []ListenerID, id ListenerID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Join adds the socket to rooms. It does nothing once the socket is
+// disconnected.
+func (s *Socket) Join(rooms ...string) {
+	s.mu.Lock()
+	ok := s.state == stateConnected || s.state == stateClosing
+	s.mu.Unlock()
+	if ok {
+		s.nsp.adapter.AddAll(s, rooms)
+	}
+}
+
+// Leave removes the socket from a room.
+func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
+
+// Rooms returns the socket's rooms, sorted; its own id is among them until
+// it leaves that room. Empty once disconnected.
+func (s *Socket) Rooms() []string {
+	r := s.nsp.adapter.SocketRooms(s.id)
+	if r == nil {
+		return []string{}
+	}
+	sort.Strings(r)
+	return r
+}
+
+// Disconnect disconnects the socket from its namespace (the client sees
+// "io server disconnect"); with close, every namespace of the connection is
+// disconnected and the connection closed.
+func (s *Socket) Disconnect(close bool) {
+	if close {
+		s.client.disconnectAll()
+		return
+	}
+	s.disconnect()
+}
+
+// disconnect sends DISCONNECT and closes the socket.
+func (s *Socket) disconnect() {
+	if !s.Connected() {
+		return
+	}
+	s.client.send(&parser.Packet{Type: parser.Disconnect, Nsp: s.nsp.name}, false)
+	s.onClose("server namespace disconnect")
+}
+
+// onClose starts the disconnection: the socket stops taking part at once,
+// and its handlers run on its goroutine: disconnecting (rooms intact), then
+// the rooms are left, then disconnect.
+func (s *Socket) onClose(reason string) {
+	s.mu.Lock()
+	if s.state != stateConnected {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateClosing
+	s.mu.Unlock()
+	s.client.unregister(s)
+	s.exec.do(func() { s.finishClose(reason) })
+}
+
+func (s *Socket) finishClose(reason string) {
+	s.mu.Lock()
+	hs := s.onDisconnecting
+	s.mu.Unlock()
+	for _, h := range hs {
+		h(s, reason)
+	}
+	s.nsp.adapter.DelAll(s.id)
+	s.nsp.remove(s)
+
+	s.mu.Lock()
+	s.state = stateClosed
+	acks := s.acks
+	s.acks = nil
+	hs = s.onDisconnect
+	s.mu.Unlock()
+	s.cancel()
+	for _, a := range acks {
+		a.fail(s, ErrDisconnected)
+	}
+	for _, h := range hs {
+		h(s, reason)
+	}
+}
+
+// onPacket handles a packet for this socket, on the connection's read path.
+func (s *Socket) onPacket(p *parser.Packet) {
+	switch p.Type {
+	case parser.Event, parser.BinaryEvent:
+		ev, err := s.newEvent(p)
+		if err != nil {
+			s.client.close("forced server close")
+			return
+		}
+		s.exec.do(func() { s.dispatch(ev) })
+	case parser.Ack, parser.BinaryAck:
+		args, err := parser.NewRawArgs(p.Data, p.Attachments)
+		if err != nil {
+			s.client.close("forced server close")
+			return
+		}
+		s.resolveAck(p.ID, args)
+	case parser.Disconnect:
+		s.onClose("client namespace disconnect")
+	}
+}
+
+func (s *Socket) newEvent(p *parser.Packet) (*Event, error) {
+	raws, err := parser.NewRawArgs(p.Data, p.Attachments)
+	if err != nil {
+		return nil, err
+	}
+	ev := &Event{Args: Args(raws[1:])}
+	if err := json.Unmarshal(raws[0].JSON, &ev.Name); err != nil {
+		ev.Name = string(raws[0].JSON) // a numeric event name
+	}
+	if p.HasID {
+		id := p.ID
+		ev.ack = func(args []any) error {
+			return s.sendPacket(parser.Ack, id, true, "", args, false)
+		}
+	}
+	return ev, nil
+}
+
+// dispatch runs on the socket's goroutine: catch-all listeners, packet
+// middlewares, then the handler.
+func (s *Socket) dispatch(ev *Event) {
+	s.mu.Lock()
+	if s.state != stateConnected {
+		s.mu.Unlock()
+		return
+	}
+	anyIn := s.anyIn
+	mws := s.middlewares
+	h := s.handlers[ev.Name]
+	s.mu.Unlock()
+	for _, l := range anyIn {
+		l.h(s, ev)
+	}
+	for _, mw := range mws {
+		if err := mw(s, ev); err != nil {
+			s.mu.Lock()
+			ehs := s.onError
+			s.mu.Unlock()
+			for _, eh := range ehs {
+				eh(s, err)
+			}
+			return
+		}
+	}
+	if h != nil {
+		h(s, ev)
+	}
+}
+
+// Deliver implements adapter.Socket: it queues a broadcast packet.
+func (s *Socket) Deliver(p *adapter.Packet, flags adapter.Flags, ack adapter.AckFunc) {
+	if ack != nil {
+		if !s.addAck(p.ID, &pendingAck{bcast: ack}) {
+			return
+		}
+	}
+	if s.hasOut.Load() {
+		if event, args, err := p.Args(); err == nil {
+			s.notifyOutgoing(event, Args(args).Any())
+		}
+	}
+	s.client.write(p.Messages(), flags.Volatile)
+}
+
+func (s *Socket) notifyOutgoing(event string, args []any) {
+	s.mu.Lock()
+	ls := s.anyOut
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.h(s, event, args)
+	}
+}
+
+// Info implements adapter.Socket.
+func (s *Socket) Info() adapter.SocketInfo {
+	hs, _ := json.Marshal(s.handshake)
+	data, err := json.Marshal(s.Data())
+	if err != nil {
+		data = json.RawMessage("null")
+	}
+	return adapter.SocketInfo{ID: s.id, Handshake: hs, Rooms: s.Rooms(), Data: data, Local: s}
+}
