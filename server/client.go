@@ -123,12 +123,10 @@ func (c *client) sendConnectError(nsp, msg string, data any) {
 		Message string `json:"message"`
 		Data    any    `json:"data,omitempty"`
 	}
-	payload, atts, err := parser.AppendValues(nil, nil, connectError{msg, data})
+	payload, atts, err := parser.AppendValue(nil, nil, connectError{msg, data})
 	if err != nil {
-		payload, atts, _ = parser.AppendValues(nil, nil, connectError{Message: msg})
+		payload, atts, _ = parser.AppendValue(nil, nil, connectError{Message: msg})
 	}
-	// AppendValues wrote an array of one value: unwrap it.
-	payload = payload[1 : len(payload)-1]
 	c.send(&parser.Packet{Type: parser.ConnectError, Nsp: nsp, Data: payload, Attachments: atts}, false)
 }
 

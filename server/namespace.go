@@ -207,10 +207,10 @@ func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, arg
 	return out, err
 }
 
-// ServerSideEmit implements adapter.Namespace: it runs the listeners of an
+// HandleServerSideEmit implements adapter.Namespace: it runs the listeners of an
 // event received from another node, each on its own goroutine-free call
 // path (listeners must not block for long).
-func (n *Namespace) ServerSideEmit(args []json.RawMessage, ack func(json.RawMessage)) {
+func (n *Namespace) HandleServerSideEmit(args []json.RawMessage, ack func(json.RawMessage)) {
 	if len(args) == 0 {
 		return
 	}

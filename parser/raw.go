@@ -1,0 +1,273 @@
+package parser
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// Raw is one JSON value as received, such as one argument of an event, with
+// the binary attachments its placeholders refer to: an object
+// {"_placeholder":true,"num":N} (in any key order) inside JSON stands for
+// Attachments[N]. Several Raw values may share one Attachments slice, the
+// attachment list of their packet. A Raw without attachments is plain JSON,
+// where placeholder-like objects have no special meaning.
+//
+// Passing a Raw to AppendValues writes it back with its placeholders
+// renumbered for the new packet; any other content is written byte for byte.
+type Raw struct {
+	JSON        json.RawMessage
+	Attachments [][]byte
+}
+
+// NewRawArgs splits data, the JSON array payload of an EVENT or ACK packet,
+// into one Raw per element; each aliases data and shares atts. A nil or empty
+// data (a packet without payload) yields no values. Errors match
+// ErrInvalidPacket.
+//
+// NewRawArgs is safe for concurrent use.
+func NewRawArgs(data json.RawMessage, atts [][]byte) ([]Raw, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	var buf [16]json.RawMessage
+	elems, err := appendElems(buf[:0], data)
+	if err != nil {
+		return nil, err
+	}
+	if len(atts) == 0 {
+		atts = nil
+	}
+	args := make([]Raw, len(elems))
+	for i, el := range elems {
+		args[i] = Raw{JSON: el, Attachments: atts}
+	}
+	return args, nil
+}
+
+// Decode stores the value of r in the value pointed to by v, like
+// json.Unmarshal. When r has attachments, placeholders are resolved first:
+// into a *any, placeholders become []byte (as with Value); into a *[]byte, a
+// placeholder becomes its attachment; into a *Raw, r is copied; otherwise each
+// placeholder is replaced by the base64 string of its attachment before
+// json.Unmarshal runs, so []byte fields and elements receive the bytes (an
+// `any` field receives the base64 string).
+//
+// The []byte values of attachments alias r.Attachments.
+func (r Raw) Decode(v any) error {
+	if len(r.Attachments) == 0 {
+		if x, ok := v.(*Raw); ok {
+			*x = r
+			return nil
+		}
+		if err := json.Unmarshal(r.JSON, v); err != nil {
+			return rawError(err)
+		}
+		return nil
+	}
+	switch x := v.(type) {
+	case *Raw:
+		*x = r
+		return nil
+	case *any:
+		val, err := r.Value()
+		if err != nil {
+			return err
+		}
+		*x = val
+		return nil
+	case *[]byte:
+		if b, ok, err := r.attachment(); err != nil {
+			return rawError(err)
+		} else if ok {
+			*x = b
+			return nil
+		}
+	}
+	data, err := r.rewrite(nil, func(dst, att []byte) []byte {
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, att)
+		return append(dst, '"')
+	})
+	if err != nil {
+		return rawError(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return rawError(err)
+	}
+	return nil
+}
+
+// Value returns r as a generic Go value, like json.Unmarshal into an `any`:
+// map[string]any, []any, float64, string, bool or nil, with a []byte (aliasing
+// r.Attachments) in place of each placeholder.
+func (r Raw) Value() (any, error) {
+	var v any
+	if err := json.Unmarshal(r.JSON, &v); err != nil {
+		return nil, rawError(err)
+	}
+	if len(r.Attachments) == 0 {
+		return v, nil
+	}
+	v, err := resolvePlaceholders(v, r.Attachments)
+	if err != nil {
+		return nil, rawError(err)
+	}
+	return v, nil
+}
+
+// MarshalJSON implements json.Marshaler, for uses outside Socket.IO such as
+// logging: each placeholder becomes what JSON.stringify writes for a Node.js
+// Buffer, {"type":"Buffer","data":[1,2,3]}. An empty Raw is null.
+func (r Raw) MarshalJSON() ([]byte, error) {
+	if len(r.JSON) == 0 {
+		return []byte("null"), nil
+	}
+	if len(r.Attachments) == 0 {
+		return r.JSON, nil
+	}
+	out, err := r.rewrite(nil, func(dst, att []byte) []byte {
+		dst = append(dst, `{"type":"Buffer","data":[`...)
+		for i, c := range att {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendUint(dst, uint64(c), 10)
+		}
+		return append(dst, "]}"...)
+	})
+	if err != nil {
+		return nil, rawError(err)
+	}
+	return out, nil
+}
+
+// raw encodes r for AppendValues.
+func (e *encoder) raw(r *Raw) error {
+	if len(r.Attachments) == 0 {
+		j := trimSpace(r.JSON)
+		if len(j) == 0 {
+			j = []byte("null")
+		}
+		e.buf = append(e.buf, j...)
+		return nil
+	}
+	sc := e.scratch()
+	out, refs, err := r.rewriteRefs(e.buf, sc.refs, func(dst, att []byte) []byte {
+		dst = appendPlaceholder(dst, len(e.atts))
+		e.atts = append(e.atts, att)
+		return dst
+	})
+	sc.refs = refs[:0]
+	if err != nil {
+		return err
+	}
+	e.buf = out
+	return nil
+}
+
+// rewrite appends r.JSON to dst with each placeholder replaced by what
+// replace appends for its attachment.
+func (r *Raw) rewrite(dst []byte, replace func(dst, att []byte) []byte) ([]byte, error) {
+	out, _, err := r.rewriteRefs(dst, nil, replace)
+	return out, err
+}
+
+func (r *Raw) rewriteRefs(dst []byte, refs []placeholder, replace func(dst, att []byte) []byte) ([]byte, []placeholder, error) {
+	s := scanner{collect: true, refs: refs}
+	start, end, err := s.whole(r.JSON)
+	if err != nil {
+		return dst, s.refs, invalidJSON("invalid JSON", err)
+	}
+	prev := start
+	for _, ref := range s.refs {
+		if ref.num < 0 || ref.num >= len(r.Attachments) {
+			return dst, s.refs, errBadPlaceholder(ref.num, len(r.Attachments))
+		}
+		dst = append(dst, r.JSON[prev:ref.start]...)
+		dst = replace(dst, r.Attachments[ref.num])
+		prev = ref.end
+	}
+	return append(dst, r.JSON[prev:end]...), s.refs, nil
+}
+
+// attachment returns the attachment r stands for when r is a placeholder.
+func (r *Raw) attachment() ([]byte, bool, error) {
+	s := scanner{collect: true}
+	start, end, err := s.whole(r.JSON)
+	if err != nil {
+		return nil, false, invalidJSON("invalid JSON", err)
+	}
+	if len(s.refs) != 1 || s.refs[0].start != start || s.refs[0].end != end {
+		return nil, false, nil
+	}
+	n := s.refs[0].num
+	if n < 0 || n >= len(r.Attachments) {
+		return nil, false, errBadPlaceholder(n, len(r.Attachments))
+	}
+	return r.Attachments[n], true, nil
+}
+
+func errBadPlaceholder(num, count int) error {
+	if num < 0 {
+		return invalid("placeholder without a valid num")
+	}
+	return invalid("placeholder num " + strconv.Itoa(num) + " out of range (" + strconv.Itoa(count) + " attachments)")
+}
+
+// rawError wraps an error of a Raw method.
+func rawError(err error) error {
+	var pe *packetError
+	if errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("parser: raw value: %w", err)
+}
+
+// resolvePlaceholders replaces, in a generic JSON value, each object whose
+// "_placeholder" member is true by the attachment its "num" member names.
+func resolvePlaceholders(v any, atts [][]byte) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		if p, ok := x["_placeholder"].(bool); ok && p {
+			f, ok := x["num"].(float64)
+			if !ok || !(f >= 0) || f != math.Trunc(f) {
+				return nil, errBadPlaceholder(-1, len(atts))
+			}
+			if f >= float64(len(atts)) {
+				return nil, errBadPlaceholder(int(min(f, 1<<30)), len(atts))
+			}
+			return atts[int(f)], nil
+		}
+		for k, el := range x {
+			r, err := resolvePlaceholders(el, atts)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = r
+		}
+	case []any:
+		for i, el := range x {
+			r, err := resolvePlaceholders(el, atts)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = r
+		}
+	}
+	return v, nil
+}
+
+func trimSpace(b []byte) []byte {
+	i, j := 0, len(b)
+	for i < j && isSpace(b[i]) {
+		i++
+	}
+	for j > i && isSpace(b[j-1]) {
+		j--
+	}
+	return b[i:j]
+}
