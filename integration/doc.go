@@ -1,0 +1,24 @@
+// Package integration holds the cross-language tests of ioswarm: the scenarios of the test
+// application contract (/work/shared/testapp-contract.md), driven by the official
+// socket.io-client through internal/testkit.NodeClientDriver, plus bad-input tests at the
+// HTTP and WebSocket level.
+//
+// # Targets
+//
+// Every scenario runs against a "target", a server implementing the contract:
+//
+//   - js: integration/node/testapp.js, the Node.js reference (socket.io 4.8.4);
+//   - go: integration/testapp, built once per test binary (skipped while it does not exist).
+//
+// IOSWARM_TARGET selects them: "go" (the default), "js" or "all". Each scenario runs in three
+// transport modes: WebSocket only, polling only, and the client default (polling, then the
+// upgrade to WebSocket, which the harness checks happened).
+//
+//	IOSWARM_TARGET=js go test -race ./integration/
+//
+// The cluster tests also need redis-server (skipped without it). Set
+// IOSWARM_DRIVER_TRACE=1 to log every line exchanged with the Node.js client driver.
+//
+// The package has no non-test code; integration/node has its own go.mod so that Go tooling
+// ignores node_modules.
+package integration
