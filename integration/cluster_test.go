@@ -15,9 +15,21 @@ import (
 // clusterRequestsTimeout is the -requests-timeout of the cluster nodes.
 const clusterRequestsTimeout = 1500 * time.Millisecond
 
+// goClusterReady is false until the Go testapp implements -redis (the
+// Redis adapter issue): until then the cluster rows run on the JS reference
+// only.
+const goClusterReady = false
+
 // clusterPairs returns the (first node, second node) targets to run.
 func clusterPairs(t *testing.T) [][2]target {
-	sel := selectedTargets(t)
+	var sel []target
+	for _, tg := range selectedTargets(t) {
+		if tg.name == "go" && !goClusterReady {
+			t.Log("go: cluster rows skipped until the Redis adapter lands")
+			continue
+		}
+		sel = append(sel, tg)
+	}
 	var pairs [][2]target
 	for _, tg := range sel {
 		pairs = append(pairs, [2]target{tg, tg})

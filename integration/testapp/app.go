@@ -170,6 +170,13 @@ func stringList(r parser.Raw) ([]string, error) {
 	return many, nil
 }
 
+// decodeSpec reads a spec object without resolving its binary
+// placeholders, so that its "args" can be forwarded with the event's
+// attachments (see subArgs).
+func decodeSpec(ev *server.Event, v any) error {
+	return json.Unmarshal(arg(ev, 0).JSON, v)
+}
+
 func arg(ev *server.Event, i int) parser.Raw {
 	if i < len(ev.Args) {
 		return ev.Args[i]
@@ -249,7 +256,7 @@ func (a *app) broadcast(s *server.Socket, ev *server.Event) (any, error) {
 		Volatile  bool              `json:"volatile"`
 		TimeoutMs *float64          `json:"timeoutMs"`
 	}
-	if err := ev.Decode(0, &spec); err != nil {
+	if err := decodeSpec(ev, &spec); err != nil {
 		return nil, err
 	}
 	op := s.Namespace().To()
@@ -283,7 +290,7 @@ func (a *app) ask(s *server.Socket, ev *server.Event) {
 		Args      []json.RawMessage `json:"args"`
 		TimeoutMs *float64          `json:"timeoutMs"`
 	}
-	if err := ev.Decode(0, &spec); err != nil {
+	if err := decodeSpec(ev, &spec); err != nil {
 		ackErr(ev, err)
 		return
 	}
@@ -314,7 +321,7 @@ func (a *app) serverSideEmit(s *server.Socket, ev *server.Event) (any, error) {
 		Args      []json.RawMessage `json:"args"`
 		TimeoutMs *float64          `json:"timeoutMs"`
 	}
-	if err := ev.Decode(0, &spec); err != nil {
+	if err := decodeSpec(ev, &spec); err != nil {
 		return nil, err
 	}
 	args := subArgs(spec.Args, arg(ev, 0))
