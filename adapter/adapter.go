@@ -96,12 +96,12 @@ type Socket interface {
 type Namespace interface {
 	// Name is the namespace name, with its leading slash.
 	Name() string
-	// ServerSideEmit runs the namespace's server-side listeners for an
+	// HandleServerSideEmit runs the namespace's server-side listeners for an
 	// event another node sent with serverSideEmit. args holds the event
 	// name followed by its arguments, as JSON. ack is nil when the sender
 	// does not wait for an answer; otherwise it must be called at most
 	// once with the answer (the first argument of the listener's ack).
-	ServerSideEmit(args []json.RawMessage, ack func(json.RawMessage))
+	HandleServerSideEmit(args []json.RawMessage, ack func(json.RawMessage))
 }
 
 // Factory creates the adapter of a namespace. It is called once per

@@ -308,7 +308,15 @@ func (s *Socket) onClose(reason string) {
 		return
 	}
 	s.state = stateClosing
+	acks := s.acks
+	s.acks = nil
 	s.mu.Unlock()
+	// Release handlers blocked on the socket before queueing the
+	// disconnection handlers behind them.
+	s.cancel()
+	for _, a := range acks {
+		a.fail(s, ErrDisconnected)
+	}
 	s.client.unregister(s)
 	s.exec.do(func() { s.finishClose(reason) })
 }
@@ -325,14 +333,8 @@ func (s *Socket) finishClose(reason string) {
 
 	s.mu.Lock()
 	s.state = stateClosed
-	acks := s.acks
-	s.acks = nil
 	hs = s.onDisconnect
 	s.mu.Unlock()
-	s.cancel()
-	for _, a := range acks {
-		a.fail(s, ErrDisconnected)
-	}
 	for _, h := range hs {
 		h(s, reason)
 	}

