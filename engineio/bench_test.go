@@ -1,0 +1,80 @@
+package engineio
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// BenchmarkBroadcastWebSocket sends one Message to N in-process WebSocket
+// connections per iteration and waits until every client has received it.
+// Clients read raw bytes with a reused buffer, so allocs/op counts the
+// server side only: they must not grow with N (the frame is prepared once
+// per Message, and queue slots and write buffers are recycled).
+func BenchmarkBroadcastWebSocket(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) { benchmarkBroadcast(b, n) })
+	}
+}
+
+func benchmarkBroadcast(b *testing.B, n int) {
+	var mu sync.Mutex
+	var conns []*Conn
+	srv := NewServer(Config{PingInterval: time.Hour, PingTimeout: time.Hour}, func(c *Conn) Handler {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		return nil
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close()
+
+	var received atomic.Int64
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/?EIO=4&transport=websocket"
+	for range n {
+		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ws.Close()
+		if _, _, err := ws.ReadMessage(); err != nil { // the open packet
+			b.Fatal(err)
+		}
+		raw := ws.NetConn() // nothing else is buffered: the server is quiet
+		go func() {
+			buf := make([]byte, 32<<10)
+			for {
+				k, err := raw.Read(buf)
+				if err != nil {
+					return
+				}
+				received.Add(int64(k))
+			}
+		}()
+	}
+	payload := []byte(`2["news",{"headline":"Engine.IO broadcast","id":12345}]`)
+	frame := int64(2 + 1 + len(payload)) // header, '4', payload
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m := NewMessage(payload, false)
+		for _, c := range conns {
+			if err := c.Send(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for target := int64(i+1) * int64(n) * frame; received.Load() < target; {
+			runtime.Gosched()
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/conn")
+}

@@ -1,0 +1,119 @@
+package engineio
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// coalesceLimit is the size of the pooled buffer a WebSocket writer collects
+// frames into. A frame that does not fit is written together with what was
+// collected so far in one vectored write, without copying it.
+const coalesceLimit = 16 << 10
+
+var coalescePool = sync.Pool{New: func() any {
+	b := make([]byte, 0, coalesceLimit)
+	return &b
+}}
+
+// bufConn wraps a hijacked connection so that the frames gorilla/websocket
+// writes while a writer drains its queue are collected and sent with one
+// write call per drain (begin … flush). Outside a drain, writes go straight
+// through, so the 101 response, the 3probe answer and control frames written
+// by other goroutines are never held back.
+//
+// mu serializes every write on the socket. It is a leaf lock, held during
+// socket I/O and nothing else; gorilla's own write lock is always taken
+// before it.
+type bufConn struct {
+	net.Conn
+
+	mu         sync.Mutex
+	collecting bool
+	buf        *[]byte // pooled, only while collecting
+}
+
+// Write implements net.Conn.
+func (b *bufConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.collecting {
+		return b.Conn.Write(p)
+	}
+	buf := *b.buf
+	if len(buf)+len(p) <= cap(buf) {
+		*b.buf = append(buf, p...)
+		return len(p), nil
+	}
+	var err error
+	if len(buf) == 0 {
+		_, err = b.Conn.Write(p)
+	} else {
+		bufs := net.Buffers{buf, p}
+		_, err = bufs.WriteTo(b.Conn)
+		*b.buf = buf[:0]
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// SetWriteDeadline implements net.Conn. While collecting, per-frame deadlines
+// are meaningless and ignored; the flush uses the socket's own deadline.
+func (b *bufConn) SetWriteDeadline(t time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.collecting {
+		return nil
+	}
+	return b.Conn.SetWriteDeadline(t)
+}
+
+// begin starts collecting writes.
+func (b *bufConn) begin() {
+	b.mu.Lock()
+	b.collecting = true
+	b.buf = coalescePool.Get().(*[]byte)
+	b.mu.Unlock()
+}
+
+// flush stops collecting and writes what was collected with one write call.
+func (b *bufConn) flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.collecting = false
+	buf := b.buf
+	b.buf = nil
+	var err error
+	if len(*buf) > 0 {
+		_, err = b.Conn.Write(*buf)
+	}
+	*buf = (*buf)[:0]
+	coalescePool.Put(buf)
+	return err
+}
+
+// hijackWriter is handed to the websocket.Upgrader instead of the real
+// ResponseWriter, so that the connection it hijacks is wrapped in a bufConn.
+type hijackWriter struct {
+	http.ResponseWriter
+	conn *bufConn
+}
+
+// Hijack implements http.Hijacker.
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("engineio: response does not implement http.Hijacker")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &bufConn{Conn: nc}
+	return h.conn, brw, nil
+}

@@ -1,0 +1,359 @@
+package engineio
+
+import (
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Handler receives one connection's events.
+//
+// OnMessage calls for one Conn are never concurrent with each other and
+// arrive in order: there is one reader at a time (the WebSocket read loop or
+// a polling POST handler). OnClose is called exactly once, never
+// concurrently with OnMessage, and OnMessage is never called after it.
+// Handlers may call Send and Close on the Conn from inside either method.
+type Handler interface {
+	// OnMessage receives the payload of an Engine.IO "message" packet: text
+	// without the leading '4', or the raw bytes of a binary message. The
+	// handler owns data.
+	OnMessage(data []byte, binary bool)
+	// OnClose reports why the connection closed: "transport close",
+	// "transport error", "ping timeout", "parse error" or "forced close",
+	// with the underlying error if there is one. It is called from the
+	// goroutine that closed the connection (from Close itself, unless Close
+	// is called inside OnMessage, in which case OnClose follows once
+	// OnMessage returns), except that a close caused by Send overflowing the
+	// queue calls OnClose from a new goroutine.
+	OnClose(reason string, err error)
+}
+
+// nopHandler is used when accept returns nil.
+type nopHandler struct{}
+
+func (nopHandler) OnMessage([]byte, bool) {}
+func (nopHandler) OnClose(string, error)  {}
+
+// Conn is one Engine.IO session. Its methods are safe for concurrent use.
+type Conn struct {
+	srv *Server
+	id  string
+	req *http.Request
+
+	// handler is set, under mu, once accept returns; readers start later.
+	handler Handler
+
+	done     chan struct{} // closed when the connection closes
+	pollWake chan struct{} // wakes the parked polling GET (capacity 1)
+
+	// readMu serializes the readers (POST handlers and the WebSocket read
+	// loop), and so OnMessage calls. It is taken before mu, never after.
+	readMu sync.Mutex
+
+	mu sync.Mutex
+	// Everything below is guarded by mu.
+	closed   bool
+	reason   string
+	closeErr error
+
+	transport string     // current transport
+	queue     []*Message // packets not yet taken by a writer
+	spare     []*Message // recycled backing array for queue
+	ws        *wsConn    // active WebSocket transport, nil while polling
+	probe     *wsConn    // WebSocket being upgraded to, if any
+
+	getActive  bool // a polling GET is being served
+	getPending bool // … and is parked waiting for packets
+	postActive bool // a polling POST is being served
+
+	dispatching   bool // a Handler call (accept or OnMessage) is running
+	closeDeferred bool // OnClose is due when it returns
+	flushOnClose  bool // the WebSocket writer flushes the queue before closing
+
+	awaitingPong bool
+	pingTimer    timerSlot
+	upgradeTimer timerSlot // UpgradeTimeout of the probe WebSocket
+	checkTimer   timerSlot // 100 ms noop check while upgrading
+}
+
+// ID returns the session id (20 characters of base64url).
+func (c *Conn) ID() string { return c.id }
+
+// Request returns the handshake request: its headers, URL (and query),
+// RemoteAddr and TLS state. Its body is not readable and its context is not
+// the original request's.
+func (c *Conn) Request() *http.Request { return c.req }
+
+// Transport returns the current transport, "polling" or "websocket". It
+// changes from "polling" to "websocket" when an upgrade completes.
+func (c *Conn) Transport() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.transport
+}
+
+// Done returns a channel that is closed when the connection is closed.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Send queues message packets, in order and atomically: all or none, with
+// no other Send interleaved between them. It never blocks on the network.
+// It returns ErrClosed if the connection is closed. If the queue would
+// exceed Config.MaxQueuedMessages, the connection is closed ("transport
+// error", ErrSlowConsumer) and ErrSlowConsumer is returned.
+func (c *Conn) Send(msgs ...*Message) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if !c.pushLocked(msgs...) {
+		op := c.closeLocked(ReasonTransportError, ErrSlowConsumer)
+		op.goAsync()
+		c.mu.Unlock()
+		op.run()
+		return ErrSlowConsumer
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// SendVolatile queues msgs only if the transport can write them right now —
+// on WebSocket, the queue is empty and the writer is idle; on polling, a GET
+// is waiting — and reports whether it did. Otherwise the messages are
+// dropped. It never blocks on the network.
+func (c *Conn) SendVolatile(msgs ...*Message) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	var writable bool
+	if c.ws != nil {
+		writable = len(c.queue) == 0 && c.ws.idle
+	} else {
+		writable = c.getPending
+	}
+	return writable && c.pushLocked(msgs...)
+}
+
+// Close closes the connection from the server side: OnClose("forced close",
+// nil). Messages already queued are still flushed to a WebSocket (within a
+// short grace period) or to a waiting polling GET, followed there by a close
+// packet. Close is idempotent and safe from any goroutine, including from
+// inside a Handler callback.
+func (c *Conn) Close() { c.closeWith(ReasonForcedClose, nil) }
+
+// pushLocked appends msgs to the queue and wakes the writer. It reports
+// false, queueing nothing, if that would overflow the queue.
+func (c *Conn) pushLocked(msgs ...*Message) bool {
+	if len(c.queue)+len(msgs) > c.srv.cfg.MaxQueuedMessages {
+		return false
+	}
+	if len(msgs) == 0 {
+		return true
+	}
+	if c.queue == nil && c.spare != nil {
+		c.queue, c.spare = c.spare, nil
+	}
+	c.queue = append(c.queue, msgs...)
+	c.wakeLocked()
+	return true
+}
+
+// wakeLocked wakes whichever writer is parked: the WebSocket writer or the
+// polling GET.
+func (c *Conn) wakeLocked() {
+	if w := c.ws; w != nil {
+		if w.idle {
+			w.idle = false
+			notify(w.wake)
+		}
+		return
+	}
+	if c.getPending {
+		notify(c.pollWake)
+	}
+}
+
+// takeLocked hands the whole queue to a writer.
+func (c *Conn) takeLocked() []*Message {
+	q := c.queue
+	c.queue = nil
+	return q
+}
+
+// recycleLocked returns a written batch's backing array for reuse.
+func (c *Conn) recycleLocked(batch []*Message) {
+	clear(batch)
+	if c.spare == nil && cap(batch) <= 1024 {
+		c.spare = batch[:0]
+	}
+}
+
+// notify does a non-blocking send on a capacity-1 signal channel.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// closeWith closes the connection; only the first call has an effect.
+func (c *Conn) closeWith(reason string, err error) {
+	c.mu.Lock()
+	op := c.closeLocked(reason, err)
+	c.mu.Unlock()
+	op.run()
+}
+
+// closeOp is the part of a close done outside the lock.
+type closeOp struct {
+	c       *Conn
+	reason  string
+	err     error
+	timers  [3]*time.Timer
+	ws      *wsConn
+	probe   *wsConn
+	handler Handler // nil if OnClose is deferred to the running dispatch
+	async   bool
+}
+
+// closeLocked marks the connection closed and returns what remains to be
+// done outside the lock, or nil if it was already closed.
+func (c *Conn) closeLocked(reason string, err error) *closeOp {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	c.reason, c.closeErr = reason, err
+	op := &closeOp{c: c, reason: reason, err: err, ws: c.ws, probe: c.probe}
+	op.timers = [3]*time.Timer{
+		c.pingTimer.detach(), c.upgradeTimer.detach(), c.checkTimer.detach(),
+	}
+	c.probe = nil
+	c.flushOnClose = reason == ReasonForcedClose
+	if c.dispatching {
+		c.closeDeferred = true
+	} else {
+		op.handler = c.handler
+	}
+	return op
+}
+
+// goAsync makes run call OnClose from a new goroutine. The WaitGroup Add
+// happens under mu, while the connection is being closed (see LOCKING.md).
+func (op *closeOp) goAsync() {
+	if op != nil && op.handler != nil {
+		op.async = true
+		op.c.srv.wg.Add(1)
+	}
+}
+
+// run performs, in order: stop timers, close done (which releases a parked
+// polling GET), unregister, close the sockets, call OnClose.
+func (op *closeOp) run() {
+	if op == nil {
+		return
+	}
+	c := op.c
+	for _, t := range op.timers {
+		stopTimer(c.srv, t)
+	}
+	close(c.done)
+	c.srv.unregister(c)
+	if op.probe != nil {
+		op.probe.closeSocket()
+	}
+	if w := op.ws; w != nil {
+		// The writer owns the socket: it flushes (forced close), sends a
+		// close frame and closes it. The deadline unblocks a stuck write.
+		grace := closeGrace
+		if op.reason == ReasonForcedClose {
+			grace = forcedCloseGrace
+		}
+		_ = w.nc.Conn.SetWriteDeadline(time.Now().Add(grace))
+		notify(w.wake)
+	}
+	c.srv.log.Debug("engineio: session closed", "sid", c.id, "reason", op.reason, "err", op.err)
+	switch h := op.handler; {
+	case h == nil:
+	case op.async:
+		go func() {
+			defer c.srv.wg.Done()
+			h.OnClose(op.reason, op.err)
+		}()
+	default:
+		h.OnClose(op.reason, op.err)
+	}
+}
+
+// runAccept calls accept as a dispatch, so that a Close from inside it
+// defers OnClose until the Handler is known.
+func (c *Conn) runAccept(accept func(*Conn) Handler) {
+	c.mu.Lock()
+	c.dispatching = true
+	c.mu.Unlock()
+	var h Handler
+	if accept != nil {
+		h = accept(c)
+	}
+	if h == nil {
+		h = nopHandler{}
+	}
+	c.mu.Lock()
+	c.handler = h
+	c.mu.Unlock()
+	c.endDispatch()
+}
+
+// dispatch delivers one message to the Handler. The caller holds readMu.
+// It reports whether the connection is still open.
+func (c *Conn) dispatch(data []byte, binary bool) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	c.dispatching = true
+	h := c.handler
+	c.mu.Unlock()
+	h.OnMessage(data, binary)
+	return c.endDispatch()
+}
+
+// endDispatch ends a Handler call and delivers a deferred OnClose.
+func (c *Conn) endDispatch() bool {
+	c.mu.Lock()
+	c.dispatching = false
+	deferred := c.closeDeferred
+	c.closeDeferred = false
+	open := !c.closed
+	h, reason, err := c.handler, c.reason, c.closeErr
+	c.mu.Unlock()
+	if deferred {
+		h.OnClose(reason, err)
+	}
+	return open
+}
+
+// handlePacket processes one packet received on the active transport. The
+// caller holds readMu. It reports whether the connection is still open.
+func (c *Conn) handlePacket(p packet) bool {
+	switch p.typ {
+	case typeMessage:
+		return c.dispatch(p.data, p.binary)
+	case typePong:
+		c.onPong()
+	case typePing:
+		// v4 clients never ping: "invalid heartbeat direction" (Node).
+		c.closeWith(ReasonTransportError, errClientPing)
+		return false
+	case typeClose:
+		c.closeWith(ReasonTransportClose, nil)
+		return false
+	}
+	// open, upgrade and noop are ignored on the active transport.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closed
+}

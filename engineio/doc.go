@@ -1,0 +1,52 @@
+// Package engineio implements the server side of Engine.IO protocol v4, the
+// transport layer under Socket.IO v3/v4: HTTP long-polling, WebSocket, the
+// upgrade from one to the other, and the heartbeat.
+//
+// # Overview
+//
+// A Server is an http.Handler. Mount it on the Engine.IO path (Socket.IO uses
+// "/socket.io/"); every request routed to it is an Engine.IO request:
+//
+//	srv := engineio.NewServer(engineio.Config{}, func(c *engineio.Conn) engineio.Handler {
+//		return &session{conn: c} // receives OnMessage and OnClose
+//	})
+//	defer srv.Close()
+//	http.Handle("/engine.io/", srv)
+//
+// Each session is a Conn. The accept function returns the Handler that
+// receives its messages; Conn.Send queues Messages for it. A Message is
+// immutable and may be sent to any number of connections: a broadcast makes
+// one and sends it to every recipient, and its WebSocket frame is built once.
+//
+// # Concurrency
+//
+// All exported methods are safe for concurrent use. Send never blocks on the
+// network: each connection has a bounded queue (Config.MaxQueuedMessages)
+// drained by a single writer — the WebSocket writer goroutine, or the polling
+// GET request that is waiting for data — which writes everything queued at
+// once (one polling payload, or one socket write for all WebSocket frames).
+// A connection whose queue overflows is closed with ErrSlowConsumer;
+// SendVolatile drops instead of queueing when the transport is busy.
+//
+// A WebSocket connection has exactly one reader and one writer goroutine; a
+// polling connection has none of its own. Heartbeats and timeouts are timers
+// (time.AfterFunc), not goroutines. Handler calls for one connection are
+// serialized: OnMessage calls never overlap, and OnClose comes exactly once,
+// after the last OnMessage. Server.Close returns only when every goroutine,
+// timer callback and held request of the server has finished.
+//
+// The lock order is written down in LOCKING.md. In short: no state lock is
+// held while calling a Handler or doing I/O; the only lock held around
+// OnMessage is the per-connection reader lock, which only readers take.
+//
+// # Compatibility
+//
+// The wire behaviour follows the Node.js reference server (engine.io 6.x):
+// the open packet's keys and their order, the HTTP error codes and bodies,
+// the polling framing (packets joined by 0x1E, binary as "b"+base64), one
+// packet per WebSocket frame, the upgrade handshake ("2probe", "3probe",
+// noops to the pending poll, "5"), server-sent pings, CORS as the npm "cors"
+// package applies it, and the session cookie. Only EIO=4 is supported: no
+// EIO=3, no JSONP polling, no HTTP compression of polling responses, no
+// WebTransport.
+package engineio

@@ -1,0 +1,63 @@
+package engineio_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/ioswarm/ioswarm/engineio"
+)
+
+// echo sends every message back to its connection.
+type echo struct{ c *engineio.Conn }
+
+func (e echo) OnMessage(data []byte, binary bool) {
+	_ = e.c.Send(engineio.NewMessage(data, binary))
+}
+
+func (e echo) OnClose(reason string, err error) {}
+
+// An echo server, driven by a raw long-polling client.
+func ExampleNewServer() {
+	srv := engineio.NewServer(engineio.Config{}, func(c *engineio.Conn) engineio.Handler {
+		return echo{c}
+	})
+	defer srv.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/engine.io/", srv)
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	url := ts.URL + "/engine.io/?EIO=4&transport=polling"
+
+	// Handshake: the open packet carries the session id.
+	body := get(url)
+	sid := strings.Split(body, `"`)[3]
+	fmt.Println(strings.Replace(body, sid, "<sid>", 1))
+
+	// Two text messages and a binary one in one POST, echoed in one GET.
+	resp, err := http.Post(url+"&sid="+sid, "text/plain;charset=UTF-8",
+		strings.NewReader("4hello\x1e4world\x1ebAQIDBA=="))
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Printf("%q\n", get(url+"&sid="+sid))
+	// Output:
+	// 0{"sid":"<sid>","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}
+	// "4hello\x1e4world\x1ebAQIDBA=="
+}
+
+func get(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,104 @@
+package engineio
+
+import "time"
+
+// timerSlot holds one of a connection's timers. Timers are time.AfterFunc
+// callbacks — no goroutine waits for them — and every armed timer is counted
+// in Server.wg until its callback returns or Stop cancels it, so that
+// Server.Close can wait for them. gen invalidates a callback that was
+// already running when its timer was stopped or re-armed. Guarded by
+// Conn.mu.
+type timerSlot struct {
+	t   *time.Timer
+	gen uint64
+}
+
+// detach forgets the timer and invalidates its callback; the caller must
+// pass the result to stopTimer.
+func (ts *timerSlot) detach() *time.Timer {
+	t := ts.t
+	ts.t = nil
+	ts.gen++
+	return t
+}
+
+// stopTimer cancels a detached timer, releasing its WaitGroup count if its
+// callback will not run.
+func stopTimer(s *Server, t *time.Timer) {
+	if t != nil && t.Stop() {
+		s.wg.Done()
+	}
+}
+
+// armLocked (re)starts the timer in ts to call f(c, gen) after d. The caller
+// holds c.mu and c is open.
+func (c *Conn) armLocked(ts *timerSlot, d time.Duration, f func(c *Conn, gen uint64)) {
+	stopTimer(c.srv, ts.detach())
+	gen := ts.gen
+	wg := &c.srv.wg
+	wg.Add(1)
+	ts.t = time.AfterFunc(d, func() {
+		defer wg.Done()
+		f(c, gen)
+	})
+}
+
+// stopLocked cancels the timer in ts. The caller holds c.mu.
+func (c *Conn) stopLocked(ts *timerSlot) { stopTimer(c.srv, ts.detach()) }
+
+// firedLocked reports whether a callback with generation gen is still
+// current, and marks its timer as fired. The caller holds c.mu.
+func (c *Conn) firedLocked(ts *timerSlot, gen uint64) bool {
+	if c.closed || ts.gen != gen {
+		return false
+	}
+	ts.t = nil // fired: its count is released by the callback itself
+	return true
+}
+
+// startHeartbeatLocked schedules the first ping. The caller holds c.mu.
+func (c *Conn) startHeartbeatLocked() {
+	c.armLocked(&c.pingTimer, c.srv.cfg.PingInterval, (*Conn).onPingInterval)
+}
+
+// onPingInterval queues a ping and starts the pong timeout.
+func (c *Conn) onPingInterval(gen uint64) {
+	c.mu.Lock()
+	if !c.firedLocked(&c.pingTimer, gen) {
+		c.mu.Unlock()
+		return
+	}
+	if !c.pushLocked(pingPacket) {
+		op := c.closeLocked(ReasonTransportError, ErrSlowConsumer)
+		c.mu.Unlock()
+		op.run()
+		return
+	}
+	c.awaitingPong = true
+	c.armLocked(&c.pingTimer, c.srv.cfg.PingTimeout, (*Conn).onPingTimeout)
+	c.mu.Unlock()
+}
+
+// onPingTimeout closes a connection whose pong did not arrive in time.
+func (c *Conn) onPingTimeout(gen uint64) {
+	c.mu.Lock()
+	if !c.firedLocked(&c.pingTimer, gen) {
+		c.mu.Unlock()
+		return
+	}
+	op := c.closeLocked(ReasonPingTimeout, nil)
+	c.mu.Unlock()
+	op.run()
+}
+
+// onPong cancels the pong timeout and schedules the next ping. A pong that
+// answers no ping is ignored.
+func (c *Conn) onPong() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || !c.awaitingPong {
+		return
+	}
+	c.awaitingPong = false
+	c.armLocked(&c.pingTimer, c.srv.cfg.PingInterval, (*Conn).onPingInterval)
+}

@@ -1,0 +1,76 @@
+package engineio
+
+import (
+	"encoding/base64"
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
+
+// Message is one Engine.IO packet queued for sending — almost always a
+// "message" packet made by NewMessage. It is immutable once made and may be
+// shared by any number of connections: a broadcast creates one Message and
+// sends it to every recipient. Its WebSocket frame is built once, on first
+// use, and reused by every connection (websocket.PreparedMessage).
+type Message struct {
+	typ    byte // packet type digit, typeMessage for NewMessage
+	binary bool
+	data   []byte
+
+	wsOnce sync.Once
+	ws     *websocket.PreparedMessage
+	wsErr  error
+}
+
+// NewMessage returns a "message" packet carrying data. It takes ownership
+// of data: the caller must not modify it afterwards. binary selects a binary
+// message (a binary WebSocket frame, or "b"+base64 in polling); otherwise
+// data is sent as text and should be valid UTF-8.
+func NewMessage(data []byte, binary bool) *Message {
+	return &Message{typ: typeMessage, binary: binary, data: data}
+}
+
+// newPacket returns an internal (non-message) text packet.
+func newPacket(typ byte, data string) *Message {
+	return &Message{typ: typ, data: []byte(data)}
+}
+
+// Shared control packets; their WebSocket frames are prepared once per process.
+var (
+	pingPacket  = newPacket(typePing, "")
+	noopPacket  = newPacket(typeNoop, "")
+	closePacket = newPacket(typeClose, "")
+	probePacket = newPacket(typePong, "probe")
+)
+
+// Data returns the payload. The caller must not modify it.
+func (m *Message) Data() []byte { return m.data }
+
+// Binary reports whether m is a binary message.
+func (m *Message) Binary() bool { return m.binary }
+
+// prepared returns the WebSocket form of m, building it on first use.
+func (m *Message) prepared() (*websocket.PreparedMessage, error) {
+	m.wsOnce.Do(func() {
+		if m.binary {
+			m.ws, m.wsErr = websocket.NewPreparedMessage(websocket.BinaryMessage, m.data)
+			return
+		}
+		b := make([]byte, 1+len(m.data))
+		b[0] = m.typ
+		copy(b[1:], m.data)
+		m.ws, m.wsErr = websocket.NewPreparedMessage(websocket.TextMessage, b)
+	})
+	return m.ws, m.wsErr
+}
+
+// appendPolling appends m's polling encoding: the type digit and the text
+// payload, or "b" and the standard padded base64 of a binary payload.
+func (m *Message) appendPolling(dst []byte) []byte {
+	if m.binary {
+		dst = append(dst, 'b')
+		return base64.StdEncoding.AppendEncode(dst, m.data)
+	}
+	dst = append(dst, m.typ)
+	return append(dst, m.data...)
+}

@@ -1,0 +1,161 @@
+package engineio
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// compressThreshold is Node's perMessageDeflate threshold.
+const compressThreshold = 1024
+
+// wsConn is one WebSocket. It has exactly one reader goroutine (readLoop)
+// and, once it is the session's active transport, one writer goroutine
+// (writeLoop), which owns closing the socket.
+type wsConn struct {
+	ws   *websocket.Conn
+	nc   *bufConn
+	wake chan struct{} // wakes the parked writer (capacity 1)
+
+	idle bool // guarded by Conn.mu: the writer is parked with nothing to do
+
+	closeOnce sync.Once
+}
+
+// upgradeConn performs the WebSocket handshake. On failure the Upgrader
+// has already answered and it returns nil.
+func (s *Server) upgradeConn(w http.ResponseWriter, r *http.Request, hdr http.Header) *wsConn {
+	hw := &hijackWriter{ResponseWriter: w}
+	ws, err := s.upgrader.Upgrade(hw, r, hdr)
+	if err != nil {
+		s.log.Debug("engineio: websocket handshake failed", "err", err)
+		return nil
+	}
+	ws.SetReadLimit(s.cfg.MaxPayload)
+	return &wsConn{ws: ws, nc: hw.conn, wake: make(chan struct{}, 1)}
+}
+
+// closeSocket closes the TCP connection without a close frame.
+func (w *wsConn) closeSocket() {
+	w.closeOnce.Do(func() { _ = w.nc.Conn.Close() })
+}
+
+// shutdown sends an empty close frame (best effort, bounded) and closes the
+// socket, as Node's ws does on a server-side close.
+func (w *wsConn) shutdown() {
+	_ = w.ws.WriteControl(websocket.CloseMessage, []byte{}, time.Now().Add(closeGrace))
+	w.closeSocket()
+}
+
+// writeLoop is the writer of the session's active WebSocket: it drains the
+// queue, writing each batch with a single socket write.
+func (c *Conn) writeLoop(w *wsConn) {
+	defer c.srv.wg.Done()
+	defer w.shutdown()
+	var batch []*Message
+	for {
+		var closed bool
+		batch, closed = c.nextBatch(w, batch)
+		if len(batch) > 0 {
+			if err := c.writeBatch(w, batch); err != nil {
+				c.closeWith(ReasonTransportError, err)
+				return
+			}
+		}
+		if closed {
+			return
+		}
+	}
+}
+
+// nextBatch recycles the previous batch and waits for the next one. When
+// the connection is closed it returns closed, with a last batch only if
+// the close asked for a flush.
+func (c *Conn) nextBatch(w *wsConn, prev []*Message) (batch []*Message, closed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev != nil {
+		c.recycleLocked(prev)
+	}
+	for len(c.queue) == 0 && !c.closed {
+		w.idle = true
+		c.mu.Unlock()
+		<-w.wake
+		c.mu.Lock()
+	}
+	w.idle = false
+	if c.closed && !c.flushOnClose {
+		return nil, true
+	}
+	return c.takeLocked(), c.closed
+}
+
+// writeBatch writes every packet of batch, collected into one socket write.
+func (c *Conn) writeBatch(w *wsConn, batch []*Message) error {
+	w.nc.begin()
+	var err error
+	for _, m := range batch {
+		var pm *websocket.PreparedMessage
+		if pm, err = m.prepared(); err != nil {
+			break
+		}
+		if c.srv.cfg.PerMessageDeflate {
+			w.ws.EnableWriteCompression(len(m.data) >= compressThreshold)
+		}
+		if err = w.ws.WritePreparedMessage(pm); err != nil {
+			break
+		}
+	}
+	if ferr := w.nc.flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// readLoop is the reader goroutine of a WebSocket-first session.
+func (c *Conn) readLoop(w *wsConn) {
+	defer c.srv.wg.Done()
+	c.readPackets(w)
+}
+
+// readPackets reads the session's packets from its active WebSocket until
+// the connection closes.
+func (c *Conn) readPackets(w *wsConn) {
+	for {
+		mt, data, err := w.ws.ReadMessage()
+		if err != nil {
+			reason, cause := readCloseReason(err)
+			c.closeWith(reason, cause)
+			return
+		}
+		var p packet
+		if mt == websocket.BinaryMessage {
+			p = packet{typ: typeMessage, binary: true, data: data}
+		} else if p, err = decodePacket(data); err != nil {
+			c.closeWith(ReasonParseError, err)
+			return
+		}
+		c.readMu.Lock()
+		open := c.handlePacket(p)
+		c.readMu.Unlock()
+		if !open {
+			return
+		}
+	}
+}
+
+// readCloseReason maps a WebSocket read error to a close reason: the peer
+// going away is "transport close", anything else "transport error".
+func readCloseReason(err error) (string, error) {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) {
+		return ReasonTransportClose, nil
+	}
+	return ReasonTransportError, err
+}
