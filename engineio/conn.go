@@ -69,6 +69,8 @@ type Conn struct {
 	dispatching   bool // a Handler call (accept or OnMessage) is running
 	closeDeferred bool // OnClose is due when it returns
 	flushOnClose  bool // the WebSocket writer flushes the queue before closing
+	lingering     bool // closed polling session kept for one last GET (linger.go)
+	lingerTimer   *time.Timer
 
 	awaitingPong bool
 	pingTimer    timerSlot
@@ -216,6 +218,7 @@ type closeOp struct {
 	probe   *wsConn
 	handler Handler // nil if OnClose is deferred to the running dispatch
 	async   bool
+	linger  bool // keep the session registered for its last GET
 }
 
 // closeLocked marks the connection closed and returns what remains to be
@@ -232,6 +235,7 @@ func (c *Conn) closeLocked(reason string, err error) *closeOp {
 	}
 	c.probe = nil
 	c.flushOnClose = reason == ReasonForcedClose
+	op.linger = c.lingerLocked()
 	if c.dispatching {
 		c.closeDeferred = true
 	} else {
@@ -260,7 +264,9 @@ func (op *closeOp) run() {
 		stopTimer(c.srv, t)
 	}
 	close(c.done)
-	c.srv.unregister(c)
+	if !op.linger {
+		c.srv.unregister(c)
+	}
 	if op.probe != nil {
 		op.probe.closeSocket()
 	}

@@ -31,6 +31,10 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	c.mu.Lock()
 	if c.closed {
+		if c.lingering {
+			c.serveLastPoll(w) // unlocks
+			return
+		}
 		c.mu.Unlock()
 		writeError(w, codeUnknownSID, "", false)
 		return
@@ -46,6 +50,11 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	var batch []*Message
 	var last *Message // trailing control packet
 	for {
+		if c.closed && c.lingering {
+			c.getActive = false
+			c.serveLastPoll(w) // unlocks
+			return
+		}
 		if c.closed {
 			last = closePacket
 			switch c.reason {

@@ -102,6 +102,7 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.closeWith(ReasonForcedClose, nil)
+		c.endLinger()
 	}
 	s.wg.Wait()
 }

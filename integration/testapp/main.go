@@ -83,8 +83,12 @@ func run() error {
 	if err := srv.Close(ctx); err != nil {
 		logger.Warn("close", "err", err)
 	}
-	if err := hs.Shutdown(ctx); err != nil {
-		logger.Warn("shutdown", "err", err)
+	// Connections that never sent a request keep Shutdown waiting: give
+	// them a moment, then close whatever is left.
+	sctx, scancel := context.WithTimeout(ctx, time.Second)
+	defer scancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		_ = hs.Close()
 	}
 	return nil
 }
