@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"sync"
 
 	"github.com/gorilla/websocket"
@@ -20,6 +21,9 @@ type Message struct {
 	wsOnce sync.Once
 	ws     *websocket.PreparedMessage
 	wsErr  error
+
+	frameOnce sync.Once
+	frame     []byte
 }
 
 // NewMessage returns a "message" packet carrying data. It takes ownership
@@ -62,6 +66,38 @@ func (m *Message) prepared() (*websocket.PreparedMessage, error) {
 		m.ws, m.wsErr = websocket.NewPreparedMessage(websocket.TextMessage, b)
 	})
 	return m.ws, m.wsErr
+}
+
+// wsFrame returns m as one complete, unmasked WebSocket frame, built on
+// first use and shared by every connection that writes it. Connections
+// without compression write it straight into their batch buffer: no
+// per-connection framing, and none of PreparedMessage's scratch buffers for
+// the many messages that go to one connection only.
+func (m *Message) wsFrame() []byte {
+	m.frameOnce.Do(func() {
+		n := len(m.data)
+		op := byte(0x81) // FIN + text
+		if m.binary {
+			op = 0x82 // FIN + binary
+		} else {
+			n++ // the type digit
+		}
+		f := make([]byte, 0, 10+n)
+		switch {
+		case n <= 125:
+			f = append(f, op, byte(n))
+		case n <= 0xFFFF:
+			f = append(f, op, 126, byte(n>>8), byte(n))
+		default:
+			f = append(f, op, 127)
+			f = binary.BigEndian.AppendUint64(f, uint64(n))
+		}
+		if !m.binary {
+			f = append(f, m.typ)
+		}
+		m.frame = append(f, m.data...)
+	})
+	return m.frame
 }
 
 // appendPolling appends m's polling encoding: the type digit and the text

@@ -100,13 +100,20 @@ func (c *Conn) writeBatch(w *wsConn, batch []*Message) error {
 	w.nc.begin()
 	var err error
 	for _, m := range batch {
+		if !c.srv.cfg.PerMessageDeflate {
+			// Frames go straight into the batch buffer; gorilla writes
+			// only control frames, each in one Write, so frames never
+			// interleave.
+			if _, err = w.nc.Write(m.wsFrame()); err != nil {
+				break
+			}
+			continue
+		}
 		var pm *websocket.PreparedMessage
 		if pm, err = m.prepared(); err != nil {
 			break
 		}
-		if c.srv.cfg.PerMessageDeflate {
-			w.ws.EnableWriteCompression(len(m.data) >= compressThreshold)
-		}
+		w.ws.EnableWriteCompression(len(m.data) >= compressThreshold)
 		if err = w.ws.WritePreparedMessage(pm); err != nil {
 			break
 		}
