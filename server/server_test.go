@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"sort"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/ioswarm/ioswarm/internal/testkit"
 	"github.com/ioswarm/ioswarm/server"
@@ -376,4 +379,23 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	}
 	ts.CloseClientConnections()
 	testkit.NoError(t, srv.Close(ctxT(t)), "Close is idempotent")
+}
+
+func TestConnectTimeout(t *testing.T) {
+	srv := server.New(server.Config{ConnectTimeout: 300 * time.Millisecond})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close(context.Background())
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
+	testkit.NoError(t, err)
+	defer ws.Close()
+	start := time.Now()
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			break // closed by the server
+		}
+	}
+	d := time.Since(start)
+	testkit.True(t, d >= 250*time.Millisecond && d < 3*time.Second, "closed after %v", d)
 }

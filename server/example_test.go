@@ -1,0 +1,114 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ioswarm/ioswarm/server"
+)
+
+// wire is a bare Socket.IO client for the examples: it speaks the
+// protocol's text frames over a WebSocket, as the official client does.
+type wire struct{ ws *websocket.Conn }
+
+func dialWire(url, nsp string) *wire {
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		panic(err)
+	}
+	w := &wire{ws}
+	w.read() // the Engine.IO open packet
+	if nsp == "/" {
+		w.send("40")
+	} else {
+		w.send("40" + nsp + ",")
+	}
+	w.read() // the CONNECT reply
+	return w
+}
+
+func (w *wire) send(frame string) { _ = w.ws.WriteMessage(websocket.TextMessage, []byte(frame)) }
+
+// read returns the next Socket.IO frame, answering pings.
+func (w *wire) read() string {
+	for {
+		_, b, err := w.ws.ReadMessage()
+		if err != nil {
+			return err.Error()
+		}
+		if string(b) == "2" {
+			w.send("3")
+			continue
+		}
+		return string(b)
+	}
+}
+
+func Example() {
+	srv := server.New(server.Config{})
+	srv.OnConnection(func(s *server.Socket) {
+		s.On("hello", func(s *server.Socket, ev *server.Event) {
+			var name string
+			if err := ev.Decode(0, &name); err != nil {
+				return
+			}
+			_ = ev.Ack("hi " + name)
+		})
+	})
+	ts := httptest.NewServer(srv) // or http.Handle("/socket.io/", srv)
+	defer ts.Close()
+	defer srv.Close(context.Background())
+
+	c := dialWire(ts.URL, "/")
+	c.send(`421["hello","gopher"]`) // EVENT "hello" asking for ack 1
+	fmt.Println(c.read())
+	// Output: 431["hi gopher"]
+}
+
+func ExampleNamespace_Use() {
+	srv := server.New(server.Config{})
+	srv.Of("/admin").Use(func(s *server.Socket) error {
+		return &server.ConnectError{Message: "not authorized", Data: map[string]string{"reason": "no token"}}
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close(context.Background())
+
+	ws, _, _ := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
+	c := &wire{ws}
+	c.read()
+	c.send("40/admin,")
+	fmt.Println(c.read())
+	// Output: 44/admin,{"message":"not authorized","data":{"reason":"no token"}}
+}
+
+func ExampleBroadcastOperator_EmitWithAck() {
+	srv := server.New(server.Config{})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close(context.Background())
+
+	c := dialWire(ts.URL, "/")
+	go func() {
+		frame := c.read() // 420["vote"]: EVENT with ack id 0
+		id := strings.TrimSuffix(strings.TrimPrefix(frame, "42"), `["vote"]`)
+		c.send("43" + id + `["yes"]`)
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	answers, err := srv.Timeout(time.Second).EmitWithAck(ctx, "vote")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var vote string
+	_ = answers.Decode(0, &vote)
+	fmt.Println(len(answers), vote)
+	// Output: 1 yes
+}
