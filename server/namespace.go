@@ -146,23 +146,26 @@ func (n *Namespace) DisconnectSockets(ctx context.Context, close bool) error {
 	return n.operator().DisconnectSockets(ctx, close)
 }
 
+// nodeJSON encodes v as the JSON a Node.js peer would produce: []byte
+// values become Node's Buffer JSON, {"type":"Buffer","data":[...]}. It is
+// how values cross the cluster where Node uses JSON (serverSideEmit
+// arguments, socket data).
+func nodeJSON(v any) (json.RawMessage, error) {
+	data, atts, err := parser.AppendValue(nil, nil, v)
+	if err != nil || len(atts) == 0 {
+		return data, err
+	}
+	return parser.Raw{JSON: data, Attachments: atts}.MarshalJSON()
+}
+
 // encodeServerSide turns an event and its arguments into the JSON array the
-// cluster carries. []byte values become Node's Buffer JSON, as they do when
-// Node serialises them.
+// cluster carries.
 func encodeServerSide(event string, args []any) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, 0, 1+len(args))
 	name, _ := json.Marshal(event)
 	out = append(out, name)
 	for _, a := range args {
-		data, atts, err := parser.AppendValues(nil, nil, a)
-		if err != nil {
-			return nil, err
-		}
-		vals, err := parser.NewRawArgs(data, atts)
-		if err != nil {
-			return nil, err
-		}
-		b, err := vals[0].MarshalJSON()
+		b, err := nodeJSON(a)
 		if err != nil {
 			return nil, err
 		}

@@ -438,7 +438,7 @@ func (s *Socket) notifyOutgoing(event string, args []any) {
 // Info implements adapter.Socket.
 func (s *Socket) Info() adapter.SocketInfo {
 	hs, _ := json.Marshal(s.handshake)
-	data, err := json.Marshal(s.Data())
+	data, err := nodeJSON(s.Data())
 	if err != nil {
 		data = json.RawMessage("null")
 	}
