@@ -20,6 +20,23 @@ type serial struct {
 	running bool
 }
 
+// maxPendingEvents bounds the events a socket may have waiting for its
+// handlers: a client that sends faster than its handlers keep up is
+// disconnected instead of growing the queue without bound.
+const maxPendingEvents = 1024
+
+// tryDo queues f unless maxPendingEvents are already waiting.
+func (e *serial) tryDo(f func()) bool {
+	e.mu.Lock()
+	if len(e.queue) >= maxPendingEvents {
+		e.mu.Unlock()
+		return false
+	}
+	e.mu.Unlock()
+	e.do(f)
+	return true
+}
+
 func (e *serial) do(f func()) {
 	e.mu.Lock()
 	e.queue = append(e.queue, f)

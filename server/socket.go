@@ -349,7 +349,10 @@ func (s *Socket) onPacket(p *parser.Packet) {
 			s.client.close("forced server close")
 			return
 		}
-		s.exec.do(func() { s.dispatch(ev) })
+		if !s.exec.tryDo(func() { s.dispatch(ev) }) {
+			s.nsp.srv.log.Warn("server: client floods its handlers, disconnecting", "sid", s.id)
+			s.client.close("forced server close")
+		}
 	case parser.Ack, parser.BinaryAck:
 		args, err := parser.NewRawArgs(p.Data, p.Attachments)
 		if err != nil {
