@@ -429,3 +429,20 @@ func TestEventFloodDisconnects(t *testing.T) {
 	other.send(`421["ping"]`)
 	testkit.Equal(t, other.read(), `431["pong"]`)
 }
+
+func TestCustomPath(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr []string) {
+		f := start(t, tr, server.Config{Path: "/rt"}, func(srv *server.Server) {
+			srv.OnConnection(func(s *server.Socket) {
+				s.On("where", func(s *server.Socket, ev *server.Event) { _ = ev.Ack(s.Handshake().URL[:4]) })
+			})
+		})
+		c, err := f.drv.Connect(ctxT(t), testkit.ConnectOptions{URL: f.url, Path: "/rt", Transports: tr})
+		testkit.NoError(t, err)
+		_, err = c.WaitConnect(ctxT(t))
+		testkit.NoError(t, err)
+		res, err := c.EmitWithAck(ctxT(t), "where")
+		testkit.NoError(t, err)
+		testkit.Equal(t, res, []any{"/rt/"})
+	})
+}
