@@ -264,7 +264,7 @@ func TestSendVolatileWebSocket(t *testing.T) {
 	idle := func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.ws.idle
+		return !c.ws.running
 	}
 	waitFor(t, "idle writer", idle)
 	if !c.SendVolatile(NewMessage([]byte("one"), false)) {
@@ -273,7 +273,7 @@ func TestSendVolatileWebSocket(t *testing.T) {
 	// While the writer is busy (woken, not yet parked), volatile messages
 	// are dropped.
 	c.mu.Lock()
-	busy := !c.ws.idle
+	busy := c.ws.running
 	c.mu.Unlock()
 	if busy && c.SendVolatile(NewMessage([]byte("two"), false)) {
 		t.Error("queued while the writer was busy")

@@ -131,7 +131,7 @@ func (c *Conn) SendVolatile(msgs ...*Message) bool {
 	}
 	var writable bool
 	if c.ws != nil {
-		writable = len(c.queue) == 0 && c.ws.idle
+		writable = len(c.queue) == 0 && !c.ws.running
 	} else {
 		writable = c.getPending
 	}
@@ -166,10 +166,7 @@ func (c *Conn) pushLocked(msgs ...*Message) bool {
 // polling GET.
 func (c *Conn) wakeLocked() {
 	if w := c.ws; w != nil {
-		if w.idle {
-			w.idle = false
-			notify(w.wake)
-		}
+		c.startWriterLocked(w)
 		return
 	}
 	if c.getPending {
@@ -236,6 +233,9 @@ func (c *Conn) closeLocked(reason string, err error) *closeOp {
 	c.probe = nil
 	c.flushOnClose = reason == ReasonForcedClose
 	op.linger = c.lingerLocked()
+	if w := c.ws; w != nil {
+		c.startWriterLocked(w) // the writer hangs up the socket
+	}
 	if c.dispatching {
 		c.closeDeferred = true
 	} else {
@@ -278,7 +278,6 @@ func (op *closeOp) run() {
 			grace = forcedCloseGrace
 		}
 		_ = w.nc.Conn.SetWriteDeadline(time.Now().Add(grace))
-		notify(w.wake)
 	}
 	c.srv.log.Debug("engineio: session closed", "sid", c.id, "reason", op.reason, "err", op.err)
 	switch h := op.handler; {

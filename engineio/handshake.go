@@ -112,8 +112,10 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 	// The writer starts once the Handler is in place and the session is
 	// registered, so a client that has the sid can use it. If c is closed
 	// by now, the writer flushes and hangs up.
-	s.wg.Add(1)
-	go c.writeLoop(ws)
+	c.mu.Lock()
+	ws.ready = true
+	c.startWriterLocked(ws)
+	c.mu.Unlock()
 	if !registered {
 		c.closeWith(ReasonForcedClose, nil)
 		return

@@ -144,12 +144,14 @@ func (c *Conn) switchTo(w *wsConn) bool {
 	if c.getPending {
 		notify(c.pollWake)
 	}
-	c.srv.wg.Add(1)
+	w.ready = true
+	if len(c.queue) > 0 {
+		c.startWriterLocked(w)
+	}
 	c.mu.Unlock()
 	stopTimer(c.srv, t1)
 	stopTimer(c.srv, t2)
 	c.srv.log.Debug("engineio: session upgraded", "sid", c.id)
-	go c.writeLoop(w)
 	return true
 }
 

@@ -15,14 +15,17 @@ import (
 const compressThreshold = 1024
 
 // wsConn is one WebSocket. It has exactly one reader goroutine (readLoop)
-// and, once it is the session's active transport, one writer goroutine
-// (writeLoop), which owns closing the socket.
+// and, once it is the session's active transport, at most one writer
+// goroutine (writeLoop), which owns closing the socket. The writer runs
+// only while there is something to write: an idle connection holds no
+// writer goroutine and no write buffer.
 type wsConn struct {
-	ws   *websocket.Conn
-	nc   *bufConn
-	wake chan struct{} // wakes the parked writer (capacity 1)
+	ws *websocket.Conn
+	nc *bufConn
 
-	idle bool // guarded by Conn.mu: the writer is parked with nothing to do
+	// Guarded by Conn.mu.
+	ready   bool // the session's active transport: a writer may run
+	running bool // a writer goroutine is running
 
 	closeOnce sync.Once
 }
@@ -37,7 +40,7 @@ func (s *Server) upgradeConn(w http.ResponseWriter, r *http.Request, hdr http.He
 		return nil
 	}
 	ws.SetReadLimit(s.cfg.MaxPayload)
-	return &wsConn{ws: ws, nc: hw.conn, wake: make(chan struct{}, 1)}
+	return &wsConn{ws: ws, nc: hw.conn}
 }
 
 // closeSocket closes the TCP connection without a close frame.
@@ -52,47 +55,61 @@ func (w *wsConn) shutdown() {
 	w.closeSocket()
 }
 
+// startWriterLocked starts the writer of w unless one runs. The caller
+// holds c.mu (which orders the WaitGroup Add, see LOCKING.md).
+func (c *Conn) startWriterLocked(w *wsConn) {
+	if !w.ready || w.running {
+		return
+	}
+	w.running = true
+	c.srv.wg.Add(1)
+	go c.writeLoop(w)
+}
+
 // writeLoop is the writer of the session's active WebSocket: it drains the
-// queue, writing each batch with a single socket write.
+// queue, writing each batch with a single socket write, and ends when the
+// queue is empty; on close it flushes if asked, then hangs up.
 func (c *Conn) writeLoop(w *wsConn) {
 	defer c.srv.wg.Done()
-	defer w.shutdown()
 	var batch []*Message
 	for {
-		var closed bool
-		batch, closed = c.nextBatch(w, batch)
+		var closed, done bool
+		batch, closed, done = c.nextBatch(w, batch)
+		if done {
+			return
+		}
 		if len(batch) > 0 {
 			if err := c.writeBatch(w, batch); err != nil {
 				c.closeWith(ReasonTransportError, err)
+				w.shutdown()
 				return
 			}
 		}
 		if closed {
+			w.shutdown()
 			return
 		}
 	}
 }
 
-// nextBatch recycles the previous batch and waits for the next one. When
-// the connection is closed it returns closed, with a last batch only if
-// the close asked for a flush.
-func (c *Conn) nextBatch(w *wsConn, prev []*Message) (batch []*Message, closed bool) {
+// nextBatch recycles the previous batch and takes the next one. It returns
+// done, marking the writer stopped, when there is nothing to write; when
+// the connection is closed it returns closed, with a last batch only if the
+// close asked for a flush.
+func (c *Conn) nextBatch(w *wsConn, prev []*Message) (batch []*Message, closed, done bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if prev != nil {
 		c.recycleLocked(prev)
 	}
-	for len(c.queue) == 0 && !c.closed {
-		w.idle = true
-		c.mu.Unlock()
-		<-w.wake
-		c.mu.Lock()
+	if len(c.queue) == 0 && !c.closed {
+		w.running = false
+		return nil, false, true
 	}
-	w.idle = false
 	if c.closed && !c.flushOnClose {
-		return nil, true
+		return nil, true, false
 	}
-	return c.takeLocked(), c.closed
+	return c.takeLocked(), c.closed, false
 }
 
 // writeBatch writes every packet of batch, collected into one socket write.

@@ -183,7 +183,7 @@ func TestWebSocketBatchIsOneWrite(t *testing.T) {
 	waitFor(t, "idle writer", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.ws.idle
+		return !c.ws.running
 	})
 	fc := ln.last()
 	fc.mu.Lock()

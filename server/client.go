@@ -32,7 +32,9 @@ func newClient(s *Server, conn *engineio.Conn) *client {
 		sockets:    make(map[string]*Socket, 1),
 		connecting: make(map[string]bool, 1),
 	}
+	c.mu.Lock() // the timer's callback reads connectTimer
 	c.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
+	c.mu.Unlock()
 	return c
 }
 
@@ -142,7 +144,7 @@ func (c *client) register(s *Socket) bool {
 	}
 	c.sockets[s.nsp.name] = s
 	c.mu.Unlock()
-	c.connectTimer.Stop()
+	c.stopConnectTimer()
 
 	s.mu.Lock()
 	s.state = stateConnected
@@ -206,7 +208,7 @@ func (c *client) closeSockets(reason string) {
 // the connection is closed.
 func (c *client) close(reason string) {
 	c.closeSockets(reason)
-	c.connectTimer.Stop()
+	c.stopConnectTimer()
 	c.conn.Close()
 }
 
@@ -216,13 +218,20 @@ func (c *client) disconnectAll() {
 	for _, s := range c.snapshot(true) {
 		s.disconnect()
 	}
-	c.connectTimer.Stop()
+	c.stopConnectTimer()
 	c.conn.Close()
+}
+
+func (c *client) stopConnectTimer() {
+	c.mu.Lock()
+	t := c.connectTimer
+	c.mu.Unlock()
+	t.Stop()
 }
 
 // OnClose implements engineio.Handler.
 func (c *client) OnClose(reason string, _ error) {
-	c.connectTimer.Stop()
+	c.stopConnectTimer()
 	c.closeSockets(reason)
 	c.srv.removeClient(c)
 }
