@@ -258,12 +258,14 @@ func (n *Namespace) add(s *Socket) {
 	n.mu.RUnlock()
 	for _, mw := range mws {
 		if err := callMiddleware(mw, s); err != nil {
+			s.cancel()
 			s.client.refuse(s, err)
 			return
 		}
 	}
 	if !s.client.register(s) {
-		return // the client went away while the middlewares ran
+		s.cancel() // the client went away while the middlewares ran
+		return
 	}
 	n.mu.Lock()
 	n.sockets[s.id] = s

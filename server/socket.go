@@ -48,6 +48,7 @@ type Socket struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	hasOut    atomic.Bool // outgoing listeners present
+	leaving   atomic.Bool // disconnection started: broadcasts skip it
 
 	mu              sync.Mutex
 	state           socketState
@@ -308,6 +309,7 @@ func (s *Socket) onClose(reason string) {
 		return
 	}
 	s.state = stateClosing
+	s.leaving.Store(true)
 	acks := s.acks
 	s.acks = nil
 	s.mu.Unlock()
@@ -416,6 +418,9 @@ func (s *Socket) dispatch(ev *Event) {
 
 // Deliver implements adapter.Socket: it queues a broadcast packet.
 func (s *Socket) Deliver(p *adapter.Packet, flags adapter.Flags, ack adapter.AckFunc) {
+	if s.leaving.Load() {
+		return // it is still in its rooms until its disconnecting handlers ran
+	}
 	if ack != nil {
 		if !s.addAck(p.ID, &pendingAck{bcast: ack}) {
 			return
