@@ -2,24 +2,82 @@ package testkit
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
-// StartRedis starts a throw-away redis-server on a free loopback port (no persistence) for
-// the test and returns its URL, "redis://127.0.0.1:PORT/0". It skips the test when
-// redis-server is not installed. The server is stopped at cleanup.
+// StartRedis returns the URL of a Redis for the test, "redis://HOST:PORT/0": the one at
+// REDIS_ADDR (host:port) when that is set (tests sharing it must use their own channel
+// keys), otherwise a throw-away redis-server on a free loopback port (no persistence),
+// stopped at cleanup. It skips the test when REDIS_ADDR is unset and redis-server is not
+// installed.
 func StartRedis(t testing.TB) string {
+	t.Helper()
+	if addr := strings.TrimSpace(os.Getenv("REDIS_ADDR")); addr != "" {
+		return "redis://" + addr + "/0"
+	}
+	return StartRedisServer(t).URL()
+}
+
+// RedisServer is a throw-away redis-server that a test may stop and start again on the
+// same port, to simulate an outage. Its methods are safe for concurrent use.
+type RedisServer struct {
+	// Addr is "127.0.0.1:PORT".
+	Addr string
+
+	t    testing.TB
+	bin  string
+	port string
+	mu   sync.Mutex
+	proc *Process
+}
+
+// StartRedisServer starts a redis-server on a free loopback port (no persistence),
+// stopped at cleanup; it ignores REDIS_ADDR. It skips the test when redis-server is not
+// installed.
+func StartRedisServer(t testing.TB) *RedisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skipf("testkit: redis-server is not installed: %v", err)
 	}
 	port := strconv.Itoa(FreePort(t))
-	p := startProcess(t, context.Background(), func(line string) (string, bool) {
-		return "127.0.0.1:" + port, strings.Contains(line, "Ready to accept connections")
-	}, bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	return "redis://" + p.Addr + "/0"
+	r := &RedisServer{Addr: "127.0.0.1:" + port, t: t, bin: bin, port: port}
+	r.Start()
+	return r
+}
+
+// URL is "redis://" + Addr + "/0".
+func (r *RedisServer) URL() string { return "redis://" + r.Addr + "/0" }
+
+// Start starts the server again after Stop (it does nothing while it runs).
+func (r *RedisServer) Start() {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc != nil {
+		return
+	}
+	r.proc = startProcess(r.t, context.Background(), func(line string) (string, bool) {
+		return r.Addr, strings.Contains(line, "Ready to accept connections")
+	}, r.bin, "--port", r.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+}
+
+// Stop stops the server (SIGTERM) and waits for it to exit; clients see their
+// connections close.
+func (r *RedisServer) Stop() {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil {
+		return
+	}
+	if err := r.proc.Stop(); err != nil {
+		r.t.Errorf("testkit: %v", err)
+	}
+	r.proc = nil
 }
