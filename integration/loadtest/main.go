@@ -1,0 +1,345 @@
+// Command loadtest measures a Socket.IO v4 cluster that implements the test
+// application contract (/work/shared/testapp-contract.md, "Load-test events"):
+// the Go testapp (integration/testapp) or the Node.js reference
+// (integration/node/testapp.js), on one node or several behind Redis. Its
+// numbers are those of the project's comparison table: deliveries per server
+// CPU-second, memory per idle connection, broadcast latency, echo acks,
+// serverSideEmit round trip.
+//
+// # Usage
+//
+//	go run ./integration/loadtest -targets http://127.0.0.1:3001,http://127.0.0.1:3002 \
+//	    -pids 1234,1235,1236 -clients 1000 -scenario all -duration 10s -size 64 [-json]
+//
+// Flags:
+//
+//	-targets URLs      server nodes, comma-separated; only http://127.0.0.1:PORT (or ws://)
+//	                   is accepted. Clients spread over them round-robin.
+//	-pids PIDS         processes to measure (CPU from /proc/PID/stat, VmRSS and VmHWM from
+//	                   /proc/PID/status): first one per target, in the same order, then
+//	                   others such as redis-server, whose CPU is counted with the servers'.
+//	-clients N         WebSocket clients (default 100)
+//	-connect-rate R    new connections per second (default 500)
+//	-scenario LIST     all, or a comma-separated list of idle, paced, burst, echo, sse;
+//	                   they always run in that order
+//	-duration D        length of each scenario (default 10s)
+//	-size S            payload padding in bytes (default 64)
+//	-rate R            messages per second of the paced scenario (default 100); keep
+//	                   rate × clients within what the servers can deliver (e.g. 10 for
+//	                   10k clients on two cores), or the scenario reports OVERLOADED
+//	-sse-count N       sse calls of the sse scenario (default 200)
+//	-room NAME         the room every client joins (default "load")
+//	-timeout D         global deadline; 0 computes one from the other flags
+//	-json              print one JSON object per scenario on stdout; the human lines
+//	                   and the summary table then go to stderr
+//	-cpuprofile FILE   write the load tool's own CPU profile (go tool pprof)
+//
+// # Clients
+//
+// Each client is a raw Engine.IO v4 / Socket.IO v5-protocol WebSocket
+// connection (no polling) to namespace "/" with one reading goroutine. It
+// answers pings, finds the "t" and "seq" fields of `42["msg",{...}]` frames
+// with a byte scan, and records latencies in a sharded lock-free histogram, so
+// that the load tool stays small next to the servers on shared cores. Clients
+// connect at -connect-rate and each joins -room with an ack before the
+// scenarios start. RLIMIT_NOFILE is raised to its hard limit; when the client
+// count cannot be reached, the tool says so and measures the clients it has.
+//
+// # Scenarios
+//
+// They run in this order, on the same connections; each prints one line.
+//
+//   - idle: waits min(duration, 3 s) and reports (RSS now − RSS before the
+//     clients connected) / clients, per node and overall.
+//   - paced: one client asks for publish {"room", "count": rate × duration,
+//     "rate", "size"}; every client measures now − t of each "msg". Reports
+//     deliveries, deliveries per server CPU-second (the sum over -pids during the
+//     scenario), latency p50/p99/max, lost messages (expected count × clients)
+//     and messages whose seq did not increase.
+//   - burst: the same at rate 0 (as fast as the server can), after two small
+//     calibration bursts that pick the count lasting about -duration; also the
+//     sum of the nodes' VmHWM (peak RSS since they started).
+//   - echo: every client keeps one echo request with an ack outstanding for
+//     -duration; reports acks per second, acks per server CPU-second and the
+//     round trip p50/p99.
+//   - sse: one client calls sse up to -sse-count times within -duration and
+//     reports the serverSideEmit round trip the server measured (meaningful with
+//     two nodes or more; alone, a node answers at once).
+//
+// # Output
+//
+// One line per scenario, then a table in the rows of the project's comparison
+// table. With -json, stdout carries one JSON object per line: a "connect"
+// object first (requested, connected, failures), then one per scenario (see
+// Result). Latencies are in milliseconds, memory in kB, CPU in seconds.
+//
+// # Example: a two-node cluster
+//
+//	redis-server --port 6390 --save '' --appendonly no & R=$!
+//	go build -o /tmp/testapp ./integration/testapp
+//	/tmp/testapp -addr 127.0.0.1:3001 -redis redis://127.0.0.1:6390/0 & P1=$!
+//	/tmp/testapp -addr 127.0.0.1:3002 -redis redis://127.0.0.1:6390/0 & P2=$!
+//	go run ./integration/loadtest -targets http://127.0.0.1:3001,http://127.0.0.1:3002 \
+//	    -pids $P1,$P2,$R -clients 1000 -duration 5s
+//
+// The Node.js reference takes the same flags:
+// node integration/node/testapp.js -addr 127.0.0.1:3001 -redis redis://127.0.0.1:6390/0.
+//
+// # Limits
+//
+// Everything is bounded: each handshake (10 s), each write (10 s), each
+// scenario's drain, and the whole run by -timeout (default: the connect time
+// plus 30 s, plus 4 × duration + 45 s per scenario). Before each scenario the
+// tool waits (at most 15 s) until the previous one's deliveries stopped;
+// messages stamped before a publication started are counted apart ("stale").
+// On the deadline or SIGINT the tool closes its clients, prints what it
+// measured and exits with status 1. The exit status is 2 for bad flags, 1 when
+// no client connected. The tool never asks the servers to stop a publication:
+// an overloaded paced scenario (the servers fall behind its schedule) is
+// reported as such, and the next scenario waits for it to end.
+//
+// The numbers are only as good as the machine: the load tool shares the cores
+// with the servers (its own CPU is reported as loadgen cpu), and CPU-second
+// ratios are more stable than rates and latencies on a busy machine.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config holds the flags.
+type config struct {
+	targets     []string // http://127.0.0.1:PORT
+	wsURLs      []string // ws://127.0.0.1:PORT/socket.io/?EIO=4&transport=websocket
+	pids        []int
+	clients     int
+	connectRate float64
+	scenarios   []string
+	duration    time.Duration
+	size        int
+	rate        float64
+	sseCount    int
+	room        string
+	timeout     time.Duration
+	json        bool
+	cpuProfile  string
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (*config, error) {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	targets := fs.String("targets", "", "server URLs, comma-separated (http://127.0.0.1:PORT only)")
+	pids := fs.String("pids", "", "pids to measure: one per target in the same order, then others (redis-server)")
+	cfg := &config{}
+	fs.IntVar(&cfg.clients, "clients", 100, "WebSocket clients")
+	fs.Float64Var(&cfg.connectRate, "connect-rate", 500, "new connections per second")
+	scen := fs.String("scenario", "all", "all, or a comma-separated list of "+strings.Join(scenarioOrder, ", "))
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each scenario")
+	fs.IntVar(&cfg.size, "size", 64, "payload padding in bytes")
+	fs.Float64Var(&cfg.rate, "rate", 100, "messages per second of the paced scenario")
+	fs.IntVar(&cfg.sseCount, "sse-count", 200, "sse calls of the sse scenario")
+	fs.StringVar(&cfg.room, "room", "load", "the room every client joins")
+	fs.DurationVar(&cfg.timeout, "timeout", 0, "global deadline (0: computed)")
+	fs.BoolVar(&cfg.json, "json", false, "one JSON object per scenario on stdout")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to this file")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *targets == "" {
+		return nil, errors.New("-targets is required")
+	}
+	for t := range strings.SplitSeq(*targets, ",") {
+		httpURL, wsURL, err := parseTarget(strings.TrimSpace(t))
+		if err != nil {
+			return nil, err
+		}
+		cfg.targets = append(cfg.targets, httpURL)
+		cfg.wsURLs = append(cfg.wsURLs, wsURL)
+	}
+	if *pids != "" {
+		for p := range strings.SplitSeq(*pids, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil || n <= 0 {
+				return nil, fmt.Errorf("-pids: bad pid %q", p)
+			}
+			cfg.pids = append(cfg.pids, n)
+		}
+	}
+	if *scen == "all" {
+		cfg.scenarios = scenarioOrder
+	} else {
+		var chosen []string
+		for s := range strings.SplitSeq(*scen, ",") {
+			s = strings.TrimSpace(s)
+			if !slices.Contains(scenarioOrder, s) {
+				return nil, fmt.Errorf("-scenario: unknown %q (want all or %s)", s, strings.Join(scenarioOrder, ", "))
+			}
+			chosen = append(chosen, s)
+		}
+		for _, s := range scenarioOrder { // always in the same order
+			if slices.Contains(chosen, s) {
+				cfg.scenarios = append(cfg.scenarios, s)
+			}
+		}
+	}
+	switch {
+	case cfg.clients < 1:
+		return nil, errors.New("-clients must be at least 1")
+	case cfg.connectRate <= 0:
+		return nil, errors.New("-connect-rate must be positive")
+	case cfg.duration <= 0:
+		return nil, errors.New("-duration must be positive")
+	case cfg.size < 0 || cfg.size > 1<<19:
+		return nil, errors.New("-size must be in [0, 524288]")
+	case cfg.rate <= 0:
+		return nil, errors.New("-rate must be positive")
+	case cfg.sseCount < 1:
+		return nil, errors.New("-sse-count must be at least 1")
+	case cfg.timeout < 0:
+		return nil, errors.New("-timeout must not be negative")
+	}
+	if cfg.timeout == 0 {
+		connect := time.Duration(float64(cfg.clients)/cfg.connectRate*float64(time.Second)) + 30*time.Second
+		cfg.timeout = connect + time.Duration(len(cfg.scenarios))*(4*cfg.duration+45*time.Second)
+	}
+	return cfg, nil
+}
+
+// parseTarget accepts http://127.0.0.1:PORT[/path/] or ws://…, and refuses
+// every other host: the tool only loads servers on this machine's loopback.
+func parseTarget(s string) (httpURL, wsURL string, err error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", "", fmt.Errorf("-targets: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "ws" {
+		return "", "", fmt.Errorf("-targets: %q: scheme must be http or ws", s)
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil || port == "" {
+		return "", "", fmt.Errorf("-targets: %q: want 127.0.0.1:PORT", s)
+	}
+	if host != "127.0.0.1" {
+		return "", "", fmt.Errorf("-targets: %q: only 127.0.0.1 targets are allowed", s)
+	}
+	path := u.Path
+	if path == "" || path == "/" {
+		path = "/socket.io/"
+	}
+	if !strings.HasSuffix(path, "/") {
+		path += "/"
+	}
+	return "http://" + u.Host, "ws://" + u.Host + path + "?EIO=4&transport=websocket", nil
+}
+
+func run(ctx context.Context, cfg *config) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	out, human := io.Writer(os.Stdout), io.Writer(os.Stdout)
+	if cfg.json {
+		human = os.Stderr
+	}
+	enc := json.NewEncoder(out)
+	emit := func(v any) {
+		if cfg.json {
+			_ = enc.Encode(v)
+		}
+	}
+
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if limit, err := raiseNoFile(); err != nil {
+		fmt.Fprintf(human, "warning: RLIMIT_NOFILE: %v\n", err)
+	} else if need := uint64(cfg.clients) + 64; limit < need {
+		fmt.Fprintf(human, "warning: RLIMIT_NOFILE is %d: %d clients cannot all connect\n", limit, cfg.clients)
+	}
+	procs := &procSet{pids: cfg.pids, nodes: min(len(cfg.pids), len(cfg.targets)), tck: clockTicks(), self: os.Getpid()}
+	baseline := procs.sample()
+	for i, pid := range cfg.pids {
+		if baseline[i].err != nil {
+			return fmt.Errorf("-pids: %d: %v", pid, baseline[i].err)
+		}
+	}
+	if len(cfg.pids) < len(cfg.targets) {
+		fmt.Fprintf(human, "warning: %d pids for %d targets: CPU and memory are measured for the first %d only\n", len(cfg.pids), len(cfg.targets), len(cfg.pids))
+	}
+
+	h := newHub(cfg.size)
+	fmt.Fprintf(human, "connecting %d clients to %s at %g/s\n", cfg.clients, strings.Join(cfg.targets, ", "), cfg.connectRate)
+	clients, conn := connectAll(ctx, cfg.wsURLs, cfg.clients, cfg.connectRate, cfg.room, h, func(done, failed int) {
+		fmt.Fprintf(human, "  … %d/%d handshakes done, %d failed\n", done, cfg.clients, failed)
+	})
+	defer closeAll(h, clients)
+	emit(struct {
+		Scenario string `json:"scenario"`
+		connectResult
+	}{"connect", conn})
+	fmt.Fprintf(human, "connect %d/%d clients in %.1f s", conn.Connected, conn.Requested, conn.Seconds)
+	if conn.Failed > 0 {
+		fmt.Fprintf(human, ", %d FAILED: %s", conn.Failed, strings.Join(conn.Failures, "; "))
+	}
+	fmt.Fprintln(human)
+	if conn.Connected == 0 {
+		return errors.New("no client connected")
+	}
+	if conn.Connected < conn.Requested {
+		fmt.Fprintf(human, "warning: only %d of %d clients connected; measuring those\n", conn.Connected, conn.Requested)
+	}
+
+	r := &runner{cfg: cfg, hub: h, clients: clients, procs: procs, baseline: baseline}
+	var results []*Result
+	for _, name := range cfg.scenarios {
+		if ctx.Err() != nil {
+			break
+		}
+		res := r.run(ctx, name)
+		results = append(results, res)
+		emit(res)
+		fmt.Fprintln(human, res.line())
+	}
+	printTable(human, cfg, conn, results)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("stopped before the end: %w", context.Cause(ctx))
+	}
+	return nil
+}
