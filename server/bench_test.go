@@ -74,7 +74,7 @@ func raiseFileLimit(n uint64) bool {
 // allocations per broadcast do not grow with N: the packet is encoded and
 // framed once and the same bytes are queued on every connection.
 func BenchmarkBroadcast(b *testing.B) {
-	for _, n := range []int{100, 1000, 10000} {
+	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			if !raiseFileLimit(uint64(2*n + 1000)) {
 				b.Skipf("cannot open %d sockets", 2*n)
@@ -133,3 +133,5 @@ func BenchmarkBroadcast(b *testing.B) {
 		})
 	}
 }
+
+var benchSizes = []int{100, 1000, 5000, 10000}
