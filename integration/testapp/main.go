@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -23,6 +22,9 @@ import (
 	"syscall"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ioswarm/ioswarm/adapter/redis"
 	"github.com/ioswarm/ioswarm/engineio"
 	"github.com/ioswarm/ioswarm/server"
 )
@@ -41,12 +43,7 @@ func run() error {
 	key := flag.String("key", "socket.io", "Redis channel prefix")
 	reqTimeout := flag.Duration("requests-timeout", 5*time.Second, "timeout of cluster requests")
 	flag.Parse()
-	_ = key
-	_ = reqTimeout
 
-	if *redisURL != "" {
-		return errors.New("-redis: the Redis adapter is not yet supported")
-	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -55,10 +52,20 @@ func run() error {
 		*node = ln.Addr().String()
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := server.New(server.Config{
+	cfg := server.Config{
 		CORS:   &engineio.CORS{AllowedOrigins: []string{"*"}},
 		Logger: logger,
-	})
+	}
+	var cluster *redisCluster
+	if *redisURL != "" {
+		if cluster, err = newRedisCluster(*redisURL, *key, *reqTimeout, logger); err != nil {
+			return err
+		}
+		cfg.Adapter = cluster.factory.Adapter
+	}
+	// With -redis, creating "/" (in New) and "/custom" subscribes their
+	// channels before the "listening on" line.
+	srv := server.New(cfg)
 	app := newApp(srv, *node, *reqTimeout)
 	app.setup(srv.Of("/"))
 	app.setup(srv.Of("/custom"))
@@ -96,5 +103,42 @@ func run() error {
 	if err := hs.Shutdown(sctx); err != nil {
 		_ = hs.Close()
 	}
+	if cluster != nil {
+		cluster.close(logger)
+	}
 	return nil
+}
+
+// redisCluster is the Redis adapter of a clustered node, and its client.
+type redisCluster struct {
+	client  *goredis.Client
+	factory *redis.Factory
+}
+
+// newRedisCluster connects to Redis (failing fast when it does not answer)
+// and returns the adapter factory of the node.
+func newRedisCluster(url, key string, reqTimeout time.Duration, logger *slog.Logger) (*redisCluster, error) {
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("-redis: %w", err)
+	}
+	client := goredis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("-redis %s: %w", url, err)
+	}
+	f := redis.New(client, redis.Options{Key: key, RequestsTimeout: reqTimeout, Logger: logger})
+	return &redisCluster{client: client, factory: f}, nil
+}
+
+// close leaves the cluster (the server closed the adapters already).
+func (c *redisCluster) close(logger *slog.Logger) {
+	if err := c.factory.Close(); err != nil {
+		logger.Warn("close redis adapter", "err", err)
+	}
+	if err := c.client.Close(); err != nil {
+		logger.Warn("close redis client", "err", err)
+	}
 }

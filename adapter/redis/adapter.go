@@ -1,0 +1,452 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/memory"
+	"github.com/ioswarm/ioswarm/parser"
+)
+
+// Adapter is the Redis adapter of one namespace: the in-memory adapter for
+// the local sockets, plus the messages that reach the other nodes. Create
+// it with Factory.Adapter. It is safe for concurrent use.
+type Adapter struct {
+	f     *Factory
+	local *memory.Adapter
+	nsp   adapter.Namespace
+	name  string
+	uid   string // identifies this adapter on the wire
+
+	bcastChannel    string // K#N#
+	pattern         string // K#N#* (glob characters of K#N# escaped)
+	requestChannel  string // K-request#N#
+	responseChannel string // K-response#N#
+	privateChannel  string // K-response#N#<uid>#
+
+	ackIDs atomic.Uint64 // ack ids of broadcasts received from other nodes
+
+	mu       sync.Mutex
+	closed   bool
+	requests map[string]*request
+	acks     map[string]*ackRequest
+}
+
+var _ adapter.Adapter = (*Adapter)(nil)
+
+// remoteAckBase starts the ack ids this adapter gives to broadcasts with
+// acks received from other nodes. The namespace numbers its own acks from
+// 0; the adapter cannot draw from that counter, so it uses a range the
+// namespace never reaches, below 2^53 so that JavaScript clients read the
+// ids exactly.
+const remoteAckBase = 1 << 52
+
+func newAdapter(f *Factory, nsp adapter.Namespace) *Adapter {
+	name := nsp.Name()
+	k := f.opts.Key
+	a := &Adapter{
+		f:               f,
+		local:           memory.New(nsp),
+		nsp:             nsp,
+		name:            name,
+		uid:             newID(),
+		bcastChannel:    k + "#" + name + "#",
+		pattern:         escapeGlob(k+"#"+name+"#") + "*",
+		requestChannel:  k + "-request#" + name + "#",
+		responseChannel: k + "-response#" + name + "#",
+		requests:        make(map[string]*request),
+		acks:            make(map[string]*ackRequest),
+	}
+	a.privateChannel = a.responseChannel + a.uid + "#"
+	return a
+}
+
+// idAlphabet is uid2's: the characters of Node's adapter uids and request
+// ids.
+const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// newID returns 6 random characters of idAlphabet, like uid2(6).
+func newID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = idAlphabet[b[i]&63]
+	}
+	return string(b[:])
+}
+
+// escapeGlob escapes the characters PSUBSCRIBE patterns give a meaning to,
+// so that a namespace name is matched literally.
+func escapeGlob(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			sb.WriteByte('\\')
+		}
+		sb.WriteByte(s[i])
+	}
+	return sb.String()
+}
+
+// ---------------------------------------------------------------- local membership
+
+// AddAll adds a local socket to rooms.
+func (a *Adapter) AddAll(s adapter.Socket, rooms []string) { a.local.AddAll(s, rooms) }
+
+// Del removes a local socket from a room.
+func (a *Adapter) Del(id, room string) { a.local.Del(id, room) }
+
+// DelAll removes a local socket from all its rooms.
+func (a *Adapter) DelAll(id string) { a.local.DelAll(id) }
+
+// SocketRooms returns the rooms of a local socket, sorted, or nil.
+func (a *Adapter) SocketRooms(id string) []string { return a.local.SocketRooms(id) }
+
+// LocalSockets calls fn for every selected local socket until it returns
+// false.
+func (a *Adapter) LocalSockets(opts adapter.BroadcastOptions, fn func(adapter.Socket) bool) {
+	a.local.LocalSockets(opts, fn)
+}
+
+// LocalRooms returns the local rooms, sorted.
+func (a *Adapter) LocalRooms() []string { return a.local.LocalRooms() }
+
+// hasLocalRoom reports whether a local socket is in room.
+func (a *Adapter) hasLocalRoom(room string) bool {
+	found := false
+	a.local.LocalSockets(adapter.BroadcastOptions{Rooms: []string{room}}, func(adapter.Socket) bool {
+		found = true
+		return false
+	})
+	return found
+}
+
+func (a *Adapter) isClosed() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.closed
+}
+
+// ---------------------------------------------------------------- broadcasting
+
+// Broadcast delivers p to the selected local sockets and, unless the Local
+// flag is set, queues it for the other nodes (transcoded to msgpack once).
+// Local delivery never waits for Redis; an error means the other nodes were
+// not reached (ErrQueueFull, adapter.ErrClosed, or data that cannot be
+// transcoded).
+func (a *Adapter) Broadcast(p *adapter.Packet, opts adapter.BroadcastOptions) error {
+	var err error
+	if !opts.Flags.Local {
+		err = a.publishBroadcast(p, opts)
+	}
+	_ = a.local.Broadcast(p, opts)
+	return err
+}
+
+func (a *Adapter) publishBroadcast(p *adapter.Packet, opts adapter.BroadcastOptions) error {
+	if a.isClosed() {
+		return adapter.ErrClosed
+	}
+	msg, err := encodeBroadcast(a.uid, a.name, p, opts)
+	if err != nil {
+		return fmt.Errorf("redis: broadcast: %w", err)
+	}
+	ch := a.bcastChannel
+	if len(opts.Rooms) == 1 {
+		ch += opts.Rooms[0] + "#"
+	}
+	return a.f.publish(ch, msg)
+}
+
+// ackRequest routes the answers to a broadcast with acks this node sent.
+type ackRequest struct {
+	onClientCount func(int)
+	onAck         func([]parser.Raw)
+	timer         *time.Timer
+}
+
+// BroadcastWithAck delivers p to the selected sockets of every node (this
+// one only with Local): each other node reports its number of clients,
+// then each client's answer (its first argument). Answers are accepted
+// until the broadcast's timeout (RequestsTimeout when it has none); the
+// callbacks run on the adapter's receiving goroutine and must not block.
+func (a *Adapter) BroadcastWithAck(p *adapter.Packet, opts adapter.BroadcastOptions, onClientCount func(int), onAck func([]parser.Raw)) error {
+	var err error
+	if !opts.Flags.Local {
+		err = a.publishBroadcastWithAck(p, opts, onClientCount, onAck)
+	}
+	_ = a.local.BroadcastWithAck(p, opts, onClientCount, onAck)
+	return err
+}
+
+func (a *Adapter) publishBroadcastWithAck(p *adapter.Packet, opts adapter.BroadcastOptions, onClientCount func(int), onAck func([]parser.Raw)) error {
+	id := newID()
+	msg, err := encodeBroadcastRequest(a.uid, id, a.name, p, opts)
+	if err != nil {
+		return fmt.Errorf("redis: broadcast: %w", err)
+	}
+	wait := opts.Flags.Timeout
+	if wait <= 0 {
+		wait = a.f.opts.RequestsTimeout
+	}
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return adapter.ErrClosed
+	}
+	req := &ackRequest{onClientCount: onClientCount, onAck: onAck}
+	a.acks[id] = req
+	// We cannot know when every client of every node answered: forget the
+	// request when the broadcast's timeout is over, as Node does.
+	req.timer = time.AfterFunc(wait, func() {
+		a.mu.Lock()
+		delete(a.acks, id)
+		a.mu.Unlock()
+	})
+	a.mu.Unlock()
+	if err := a.f.publish(a.requestChannel, msg); err != nil {
+		a.mu.Lock()
+		delete(a.acks, id)
+		a.mu.Unlock()
+		req.timer.Stop()
+		return err
+	}
+	return nil
+}
+
+// ServerCount returns the number of nodes serving the namespace, this one
+// included: the subscribers of its request channel (at least 1).
+func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.f.opts.RequestsTimeout)
+	defer cancel()
+	n, err := a.f.numSub(ctx, a.requestChannel)
+	if err != nil {
+		return 0, fmt.Errorf("redis: count servers (PUBSUB NUMSUB %s): %w", a.requestChannel, err)
+	}
+	return max(n, 1), nil
+}
+
+// ---------------------------------------------------------------- fire-and-forget requests
+
+// AddSockets makes the selected sockets join rooms: the local ones at
+// once, the others when the request reaches their node.
+func (a *Adapter) AddSockets(ctx context.Context, opts adapter.BroadcastOptions, rooms []string) error {
+	_ = a.local.AddSockets(ctx, opts, rooms)
+	if opts.Flags.Local {
+		return nil
+	}
+	m := newJSONMsg(64)
+	m.str("uid", a.uid)
+	m.int("type", typeRemoteJoin)
+	m.opts(opts)
+	m.strs("rooms", rooms)
+	return a.publishRequest(m.bytes())
+}
+
+// DelSockets makes the selected sockets leave rooms.
+func (a *Adapter) DelSockets(ctx context.Context, opts adapter.BroadcastOptions, rooms []string) error {
+	_ = a.local.DelSockets(ctx, opts, rooms)
+	if opts.Flags.Local {
+		return nil
+	}
+	m := newJSONMsg(64)
+	m.str("uid", a.uid)
+	m.int("type", typeRemoteLeave)
+	m.opts(opts)
+	m.strs("rooms", rooms)
+	return a.publishRequest(m.bytes())
+}
+
+// DisconnectSockets disconnects the selected sockets.
+func (a *Adapter) DisconnectSockets(ctx context.Context, opts adapter.BroadcastOptions, close bool) error {
+	var err error
+	if !opts.Flags.Local {
+		m := newJSONMsg(64)
+		m.str("uid", a.uid)
+		m.int("type", typeRemoteDisconnect)
+		m.opts(opts)
+		m.boolean("close", close)
+		err = a.publishRequest(m.bytes())
+	}
+	_ = a.local.DisconnectSockets(ctx, opts, close)
+	return err
+}
+
+func (a *Adapter) publishRequest(msg []byte) error {
+	if a.isClosed() {
+		return adapter.ErrClosed
+	}
+	return a.f.publish(a.requestChannel, msg)
+}
+
+// ---------------------------------------------------------------- requests with answers
+
+// FetchSockets describes the selected sockets of every node. It fails with
+// an *adapter.TimeoutError ("timeout reached while waiting for fetchSockets
+// response") when some node did not answer within RequestsTimeout.
+func (a *Adapter) FetchSockets(ctx context.Context, opts adapter.BroadcastOptions) ([]adapter.SocketInfo, error) {
+	local, _ := a.local.FetchSockets(ctx, opts)
+	if opts.Flags.Local {
+		return local, nil
+	}
+	n, err := a.ServerCount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n <= 1 {
+		return local, nil
+	}
+	req := newRequest(typeRemoteFetch, n-1)
+	req.sockets = local
+	id, err := a.addRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	m := newJSONMsg(96)
+	m.str("uid", a.uid)
+	m.str("requestId", id)
+	m.int("type", typeRemoteFetch)
+	m.opts(opts)
+	if err := a.send(id, req, m.bytes(), ctx); err != nil {
+		if err == errTimedOut {
+			return nil, &adapter.TimeoutError{Message: "timeout reached while waiting for fetchSockets response"}
+		}
+		return nil, err
+	}
+	return req.sockets, nil
+}
+
+// AllRooms returns the rooms of every node, socket-id rooms included,
+// sorted. It fails with an *adapter.TimeoutError when some node did not
+// answer within RequestsTimeout.
+func (a *Adapter) AllRooms(ctx context.Context) ([]string, error) {
+	local := a.local.LocalRooms()
+	n, err := a.ServerCount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n <= 1 {
+		return local, nil
+	}
+	req := newRequest(typeAllRooms, n-1)
+	req.rooms = make(map[string]struct{}, len(local))
+	for _, r := range local {
+		req.rooms[r] = struct{}{}
+	}
+	id, err := a.addRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	m := newJSONMsg(64)
+	m.str("uid", a.uid)
+	m.str("requestId", id)
+	m.int("type", typeAllRooms)
+	if err := a.send(id, req, m.bytes(), ctx); err != nil {
+		if err == errTimedOut {
+			return nil, &adapter.TimeoutError{Message: "timeout reached while waiting for allRooms response"}
+		}
+		return nil, err
+	}
+	out := make([]string, 0, len(req.rooms))
+	for r := range req.rooms {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// ServerSideEmit sends args (the event name, then its arguments, as JSON)
+// to the listeners of this namespace on every other node. With wantAck it
+// waits for one answer per other node (counted when the request is sent)
+// and returns them; when some did not come within RequestsTimeout it
+// returns those that did with an *adapter.TimeoutError ("timeout reached:
+// only X responses received out of Y").
+func (a *Adapter) ServerSideEmit(ctx context.Context, args []json.RawMessage, wantAck bool) ([]json.RawMessage, error) {
+	data := appendRawArray(nil, args)
+	if !wantAck {
+		m := newJSONMsg(32 + len(data))
+		m.str("uid", a.uid)
+		m.int("type", typeServerSideEmit)
+		m.raw("data", data)
+		return nil, a.publishRequest(m.bytes())
+	}
+	n, err := a.ServerCount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n <= 1 {
+		return []json.RawMessage{}, nil
+	}
+	req := newRequest(typeServerSideEmit, n-1)
+	id, err := a.addRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	m := newJSONMsg(48 + len(data))
+	m.str("uid", a.uid)
+	m.str("requestId", id)
+	m.int("type", typeServerSideEmit)
+	m.raw("data", data)
+	err = a.send(id, req, m.bytes(), ctx)
+	res := req.responses
+	if res == nil {
+		res = []json.RawMessage{}
+	}
+	if err == errTimedOut {
+		return res, &adapter.TimeoutError{Message: fmt.Sprintf("timeout reached: only %d responses received out of %d", len(res), req.expected)}
+	}
+	return res, err
+}
+
+func appendRawArray(dst []byte, args []json.RawMessage) []byte {
+	dst = append(dst, '[')
+	for i, v := range args {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if len(v) == 0 {
+			v = json.RawMessage("null")
+		}
+		dst = append(dst, v...)
+	}
+	return append(dst, ']')
+}
+
+// ---------------------------------------------------------------- closing
+
+// Close ends the requests in flight with adapter.ErrClosed, forgets the
+// broadcasts with acks it waits for, stops handling messages and
+// unsubscribes the namespace's channels (in the background: Factory.Close
+// waits for it). It is idempotent.
+func (a *Adapter) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	reqs := a.requests
+	acks := a.acks
+	a.requests, a.acks = nil, nil
+	for _, r := range reqs {
+		r.finish(adapter.ErrClosed)
+	}
+	a.mu.Unlock()
+	for _, r := range acks {
+		r.timer.Stop()
+	}
+	a.f.release(a)
+	return nil
+}

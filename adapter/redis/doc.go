@@ -1,0 +1,130 @@
+// Package redis is the cluster adapter of ioswarm: servers sharing one Redis
+// reach each other's clients, and interoperate with Node.js servers running
+// @socket.io/redis-adapter 8.x (the classic adapter, createAdapter) on the
+// same Redis and channel prefix.
+//
+// # Overview
+//
+// A [Factory] serves one server (one node). Its Adapter method is the
+// server's adapter.Factory; the caller owns the go-redis client, which may be
+// a *goredis.Client, a failover client or a *goredis.ClusterClient:
+//
+//	client := goredis.NewClient(&goredis.Options{Addr: "localhost:6379"})
+//	f := redis.New(client, redis.Options{})
+//	srv := server.New(server.Config{Adapter: f.Adapter})
+//	…
+//	srv.Close(ctx) // closes the namespaces' adapters
+//	f.Close()
+//	client.Close()
+//
+// Every namespace gets an [Adapter]: the in-memory adapter for its local
+// sockets ([github.com/ioswarm/ioswarm/adapter/memory]), plus the messages
+// that reach the same namespace on the other nodes. Broadcasts are delivered
+// locally at once and published for the others; FetchSockets, AllRooms and
+// ServerSideEmit with acks ask every other node and wait for their answers,
+// at most Options.RequestsTimeout; SocketsJoin, SocketsLeave and
+// DisconnectSockets apply locally at once and are published for the others.
+// ServerCount is the number of subscribers of the namespace's request
+// channel.
+//
+// # Wire compatibility
+//
+// The channels, message encodings and request types are those of
+// @socket.io/redis-adapter 8.3 (checked byte for byte against captures of
+// the Node adapter, and in mixed Go + Node clusters). With K the key and N
+// the namespace, each adapter PSUBSCRIBEs K#N#* and SUBSCRIBEs K-request#N#,
+// K-response#N# and K-response#N#<uid>#, where uid is 6 random characters
+// per adapter. Broadcasts travel as msgpack [uid, {type, data, nsp}, {rooms,
+// except, flags}] on K#N#<room># when they target exactly one room, on K#N#
+// otherwise; broadcasts with acks and the acks themselves are msgpack, every
+// other request and response is JSON. Servers are counted with PUBSUB
+// NUMSUB on the request channel, summed over the masters of a Redis
+// Cluster.
+//
+// The msgpack codec is notepack.io's (3.0.1): smallest integer encodings,
+// float64 for other numbers, str for strings, bin for binary, timestamp
+// extension −1 for dates. It transcodes directly between msgpack and
+// Socket.IO JSON, without building Go values: a broadcast from Redis is
+// transcoded once into one packet (JSON with binary placeholders, and the
+// binary parts as attachments) that every local socket writes as the same
+// bytes, and a local broadcast is transcoded once into the message
+// published. Object key order is kept. What JavaScript would see differently
+// follows Node: dates become their ISO text (JSON.stringify), undefined is
+// null in arrays and drops object members, integers beyond 2^53 lose
+// precision as JavaScript numbers do (and integers of 2^64 or more wrap, as
+// notepack.io encodes them), other extension types become [type, binary].
+// Object keys that JavaScript would reorder (integer-like keys) keep their
+// wire order; clients reading the JSON see the same object.
+//
+// The JSON paths carry what Node carries: serverSideEmit arguments and the
+// data of remote sockets are JSON, so binary values arrive as Node's Buffer
+// JSON ({"type":"Buffer","data":[…]}); binary survives only in broadcasts
+// and broadcast acks.
+//
+// Differences from the Node adapter, all invisible on the wire:
+//   - SocketsJoin, SocketsLeave and DisconnectSockets apply to local sockets
+//     at once (Node applies them when its own message comes back from Redis);
+//     the echo is then ignored. Messages without a uid (the Redis emitter)
+//     or with another node's uid are applied, as on Node.
+//   - A broadcast with acks received from another node is delivered with an
+//     ack id from a range of its own (from 2^52), since the adapter cannot
+//     draw from the namespace's counter.
+//   - ServerCount is at least 1, even while this node's own subscription is
+//     not in place (after a Redis restart, before go-redis re-subscribed).
+//   - Glob characters in the key or namespace are escaped in the
+//     PSUBSCRIBE pattern, so the pattern matches the namespace literally.
+//   - Broadcasts whose event name clients would refuse (a reserved name, or
+//     no name) are dropped instead of being delivered.
+//
+// # Robustness
+//
+// Redis is needed only to reach the other nodes: local delivery never waits
+// for it. Publishing goes through a bounded queue (Options.MaxPendingPublishes)
+// drained by one goroutine, which pipelines whatever accumulated while the
+// previous batch was on its way: a slow or unreachable Redis never blocks a
+// socket's read loop or an Emit; when the queue is full, operations return
+// ErrQueueFull (after their local part) and the message is dropped, as
+// pub/sub messages are while Redis is down.
+//
+// All namespaces of a node share one subscription connection. go-redis
+// reconnects it and re-subscribes every channel by itself when it breaks; the
+// adapter paces the attempts, pings Redis after 15 s of silence to detect a
+// dead connection, and logs (slog) when the connection is lost and when it
+// is back. Messages published while a node is disconnected are lost for it.
+// A new namespace is subscribed before Factory.Adapter returns (Redis
+// confirms the subscriptions), so a namespace's first CONNECT reply follows
+// its subscriptions; when Redis does not answer within RequestsTimeout the
+// namespace is created anyway, the failure is logged, and go-redis subscribes
+// once Redis is back.
+//
+// Requests end at RequestsTimeout with the answers that came: FetchSockets
+// and AllRooms fail with Node's texts ("timeout reached while waiting for
+// fetchSockets response"), ServerSideEmit returns the partial answers with
+// "timeout reached: only X responses received out of Y"; both errors are
+// *adapter.TimeoutError, matching adapter.ErrTimeout. A node that dies, or
+// never answers, costs the others that timeout, never more. Requests fail (within
+// RequestsTimeout) when the number of servers cannot be read from Redis. Closing an
+// adapter ends its requests in flight with adapter.ErrClosed. Malformed
+// messages are ignored (logged at debug level), and a panic in code run for a
+// message (a socket's outgoing listener, a server-side listener) is logged,
+// not fatal.
+//
+// go-redis logs its own connection errors through its global logger
+// (goredis.SetLogger).
+//
+// # Concurrency
+//
+// Factory and Adapter are safe for concurrent use. A Factory runs three
+// goroutines from its first Adapter call to Close: the receiver, which reads
+// the subscription connection and handles every message (decoding, local
+// delivery, answers to requests); the publisher, which drains the publish
+// queue; and the event runner, which calls server-side listeners of
+// serverSideEmit events in arrival order, so that a listener waiting for a
+// cluster request of its own does not stop the receiver. Callbacks of
+// broadcasts with acks (the server's ack collector) run on the receiver and
+// must not block. Close ends all of them and waits for them.
+//
+// Locks are held only to update state (queueing a message for the publisher
+// is a non-blocking send), never during I/O, while calling a socket or
+// running a callback; Factory.mu and Adapter.mu are never held together.
+package redis

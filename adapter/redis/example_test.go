@@ -1,0 +1,56 @@
+package redis_test
+
+import (
+	"context"
+	"log"
+	"net/http"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ioswarm/ioswarm/adapter/redis"
+	"github.com/ioswarm/ioswarm/server"
+)
+
+// A node of a cluster: every node runs the same program against the same
+// Redis (and may sit next to Node.js servers using @socket.io/redis-adapter
+// with the same key).
+func ExampleNew() {
+	client := goredis.NewClient(&goredis.Options{Addr: "localhost:6379"})
+	defer client.Close()
+
+	f := redis.New(client, redis.Options{
+		Key:             "socket.io", // the default, as on Node
+		RequestsTimeout: 5 * time.Second,
+	})
+	defer f.Close() // after the server: deferred calls run last-in first-out
+
+	srv := server.New(server.Config{Adapter: f.Adapter})
+	defer srv.Close(context.Background())
+
+	srv.OnConnection(func(s *server.Socket) {
+		s.Join("lobby")
+		// Reaches the sockets in "lobby" on every node.
+		_ = srv.To("lobby").Emit("joined", s.ID())
+	})
+	// Answers serverSideEmit("whoami") from the other nodes.
+	srv.OnServerSideEmit("whoami", func(ev *server.Event) { _ = ev.Ack("node-1") })
+
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		names, err := srv.ServerSideEmitWithAck(ctx, "whoami") // one answer per other node
+		log.Println(names, err)
+	}()
+	log.Fatal(http.ListenAndServe(":3000", srv))
+}
+
+// With a Redis Cluster, the servers are counted on every master.
+func ExampleNew_cluster() {
+	client := goredis.NewClusterClient(&goredis.ClusterOptions{
+		Addrs: []string{"redis-1:6379", "redis-2:6379", "redis-3:6379"},
+	})
+	f := redis.New(client, redis.Options{})
+	srv := server.New(server.Config{Adapter: f.Adapter})
+	_ = srv
+}

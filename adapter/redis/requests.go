@@ -1,0 +1,425 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/parser"
+)
+
+// errTimedOut ends a request whose answers did not all come in time; the
+// callers turn it into Node's error text.
+var errTimedOut = errors.New("redis: request timed out")
+
+// request is a request of this node waiting for the answers of the others.
+// Its fields are guarded by Adapter.mu until done is closed or the request
+// is removed from Adapter.requests.
+type request struct {
+	typ       int
+	expected  int // answers expected: the other nodes
+	received  int
+	sockets   []adapter.SocketInfo
+	rooms     map[string]struct{}
+	responses []json.RawMessage
+	done      chan struct{}
+	err       error
+}
+
+func newRequest(typ, expected int) *request {
+	return &request{typ: typ, expected: expected, done: make(chan struct{})}
+}
+
+// finish completes the request; the caller holds Adapter.mu and has
+// removed it from Adapter.requests.
+func (r *request) finish(err error) {
+	r.err = err
+	close(r.done)
+}
+
+// addRequest registers req under a new request id.
+func (a *Adapter) addRequest(req *request) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return "", adapter.ErrClosed
+	}
+	for {
+		id := newID()
+		if _, dup := a.requests[id]; !dup {
+			a.requests[id] = req
+			return id, nil
+		}
+	}
+}
+
+// send publishes a request and waits for its answers, until
+// RequestsTimeout (errTimedOut) or ctx ends. Afterwards the request's
+// fields are the caller's.
+func (a *Adapter) send(id string, req *request, msg []byte, ctx context.Context) error {
+	if err := a.f.publish(a.requestChannel, msg); err != nil {
+		a.dropRequest(id)
+		return err
+	}
+	timer := time.NewTimer(a.f.opts.RequestsTimeout)
+	defer timer.Stop()
+	var err error
+	select {
+	case <-req.done:
+		return req.err
+	case <-timer.C:
+		err = errTimedOut
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if !a.dropRequest(id) {
+		<-req.done // completed meanwhile
+		return req.err
+	}
+	return err
+}
+
+// dropRequest forgets a pending request; false if it already completed.
+func (a *Adapter) dropRequest(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.requests[id]; !ok {
+		return false
+	}
+	delete(a.requests, id)
+	return true
+}
+
+// ---------------------------------------------------------------- receiving
+
+// onBroadcast handles a message of the broadcast channels, following the
+// Node adapter: a single-room channel whose room has no local socket is
+// dropped without decoding; so are own messages and other namespaces'.
+func (a *Adapter) onBroadcast(channel, payload string) {
+	if !strings.HasPrefix(channel, a.bcastChannel) {
+		return
+	}
+	if len(channel) > len(a.bcastChannel) {
+		room := channel[len(a.bcastChannel) : len(channel)-1]
+		if room != "" && !a.hasLocalRoom(room) {
+			return
+		}
+	}
+	b, err := decodeBroadcast([]byte(payload), a.uid)
+	if err != nil {
+		if err != errOwnMessage {
+			a.f.log.Debug("redis: broadcast ignored", "channel", channel, "err", err)
+		}
+		return
+	}
+	if b.nsp != a.name || a.isClosed() {
+		return
+	}
+	_ = a.local.Broadcast(adapter.NewPacket(a.name, b.data, b.atts), b.opts)
+}
+
+// isOwn reports whether a request comes from this adapter.
+func (a *Adapter) isOwn(e *envelope) bool {
+	if e.UID != nil && *e.UID == a.uid {
+		return true
+	}
+	if e.RequestID == "" {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, req := a.requests[e.RequestID]
+	_, ack := a.acks[e.RequestID]
+	return req || ack
+}
+
+// respond publishes an answer to a request: on the shared response channel,
+// or on the requester's own one with PublishOnSpecificResponseChannel.
+func (a *Adapter) respond(e *envelope, msg []byte) {
+	ch := a.responseChannel
+	if a.f.opts.PublishOnSpecificResponseChannel && e.uid() != "" {
+		ch += e.uid() + "#"
+	}
+	if err := a.f.publish(ch, msg); err != nil {
+		a.f.log.Debug("redis: answer dropped", "err", err)
+	}
+}
+
+// onRequest handles a message of the request channel.
+func (a *Adapter) onRequest(payload string) {
+	e, err := decodeEnvelope([]byte(payload))
+	if err != nil || e.Type == nil {
+		a.f.log.Debug("redis: malformed request ignored", "err", err)
+		return
+	}
+	if a.isClosed() {
+		return
+	}
+	switch *e.Type {
+	case typeSockets:
+		if a.isOwn(e) {
+			return
+		}
+		ids := []string{}
+		a.local.LocalSockets(adapter.BroadcastOptions{Rooms: e.Rooms}, func(s adapter.Socket) bool {
+			ids = append(ids, s.ID())
+			return true
+		})
+		m := newJSONMsg(32 + stringsLen(ids))
+		m.str("requestId", e.RequestID)
+		m.strs("sockets", ids)
+		a.respond(e, m.bytes())
+
+	case typeAllRooms:
+		if a.isOwn(e) {
+			return
+		}
+		rooms := a.local.LocalRooms()
+		m := newJSONMsg(32 + stringsLen(rooms))
+		m.str("requestId", e.RequestID)
+		m.strs("rooms", rooms)
+		a.respond(e, m.bytes())
+
+	case typeRemoteJoin, typeRemoteLeave, typeRemoteDisconnect:
+		if e.Opts == nil {
+			a.onLegacyRequest(e)
+			return
+		}
+		// This node applied its own request when it sent it.
+		if e.UID != nil && *e.UID == a.uid {
+			return
+		}
+		opts := e.Opts.options()
+		ctx := context.Background()
+		switch *e.Type {
+		case typeRemoteJoin:
+			_ = a.local.AddSockets(ctx, opts, e.Rooms)
+		case typeRemoteLeave:
+			_ = a.local.DelSockets(ctx, opts, e.Rooms)
+		default:
+			_ = a.local.DisconnectSockets(ctx, opts, e.Close)
+		}
+
+	case typeRemoteFetch:
+		if a.isOwn(e) {
+			return
+		}
+		socks, _ := a.local.FetchSockets(context.Background(), e.Opts.options())
+		m := newJSONMsg(64 + 512*len(socks))
+		m.str("requestId", e.RequestID)
+		m.key("sockets")
+		m.b = append(m.b, '[')
+		for i, s := range socks {
+			if i > 0 {
+				m.b = append(m.b, ',')
+			}
+			m.b = appendSocket(m.b, s)
+		}
+		m.b = append(m.b, ']')
+		a.respond(e, m.bytes())
+
+	case typeServerSideEmit:
+		if e.UID != nil && *e.UID == a.uid {
+			return
+		}
+		args, err := parser.SplitArray(e.Data)
+		if err != nil {
+			return
+		}
+		var ack func(json.RawMessage)
+		if e.RequestID != "" {
+			var once sync.Once
+			id := e.RequestID
+			ack = func(v json.RawMessage) {
+				once.Do(func() {
+					m := newJSONMsg(48 + len(v))
+					m.int("type", typeServerSideEmit)
+					m.str("requestId", id)
+					m.raw("data", v)
+					// Always the shared channel, as on Node.
+					if err := a.f.publish(a.responseChannel, m.bytes()); err != nil {
+						a.f.log.Debug("redis: serverSideEmit answer dropped", "err", err)
+					}
+				})
+			}
+		}
+		a.f.runEvent(func() { a.nsp.HandleServerSideEmit(args, ack) })
+
+	case typeBroadcast:
+		if a.isOwn(e) {
+			return
+		}
+		_, data, atts, err := e.broadcastPacket()
+		if err != nil {
+			a.f.log.Debug("redis: broadcast request ignored", "err", err)
+			return
+		}
+		p := adapter.NewPacket(a.name, data, atts)
+		p.ID, p.HasID = remoteAckBase+a.ackIDs.Add(1)-1, true
+		r := &ackResponder{a: a, e: e}
+		// Node's receivers select by rooms and except only (no flags).
+		_ = a.local.BroadcastWithAck(p, e.Opts.options(), r.count, r.ack)
+	}
+}
+
+// onLegacyRequest answers the single-socket forms of REMOTE_JOIN,
+// REMOTE_LEAVE and REMOTE_DISCONNECT that adapters before 7.x sent.
+func (a *Adapter) onLegacyRequest(e *envelope) {
+	if e.Sid == nil {
+		return
+	}
+	sid := *e.Sid
+	var sock adapter.Socket
+	a.local.LocalSockets(adapter.BroadcastOptions{Rooms: []string{sid}}, func(s adapter.Socket) bool {
+		if s.ID() == sid {
+			sock = s
+			return false
+		}
+		return true
+	})
+	if sock == nil {
+		return
+	}
+	switch *e.Type {
+	case typeRemoteJoin:
+		a.local.AddAll(sock, []string{e.Room})
+	case typeRemoteLeave:
+		a.local.Del(sid, e.Room)
+	default:
+		sock.Disconnect(e.Close)
+	}
+	m := newJSONMsg(32)
+	m.str("requestId", e.RequestID)
+	a.respond(e, m.bytes())
+}
+
+// ackResponder answers a BROADCAST request from another node: one
+// BROADCAST_CLIENT_COUNT, then one BROADCAST_ACK per client answer (held
+// back until the count is out, so that the requester sees them in that
+// order).
+type ackResponder struct {
+	a *Adapter
+	e *envelope
+
+	mu      sync.Mutex
+	counted bool
+	pending [][]byte
+}
+
+func (r *ackResponder) count(n int) {
+	m := newJSONMsg(48)
+	m.int("type", typeBroadcastClientCount)
+	m.str("requestId", r.e.RequestID)
+	m.int("clientCount", n)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.counted = true
+	r.a.respond(r.e, m.bytes())
+	for _, p := range r.pending {
+		r.a.respond(r.e, p)
+	}
+	r.pending = nil
+}
+
+func (r *ackResponder) ack(args []parser.Raw) {
+	arg := parser.Raw{JSON: json.RawMessage("null")}
+	if len(args) > 0 {
+		arg = args[0]
+	}
+	msg, err := encodeBroadcastAck(r.e.RequestID, arg)
+	if err != nil {
+		r.a.f.log.Debug("redis: acknowledgement not forwarded", "err", err)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.counted {
+		r.pending = append(r.pending, msg)
+		return
+	}
+	r.a.respond(r.e, msg)
+}
+
+// onResponse handles a message of the response channels.
+func (a *Adapter) onResponse(payload string) {
+	e, err := decodeEnvelope([]byte(payload))
+	if err != nil || e.RequestID == "" {
+		return
+	}
+	a.mu.Lock()
+	ack := a.acks[e.RequestID]
+	req := a.requests[e.RequestID]
+	a.mu.Unlock()
+	if ack != nil {
+		if e.Type == nil {
+			return
+		}
+		switch *e.Type {
+		case typeBroadcastClientCount:
+			ack.onClientCount(e.ClientCount)
+		case typeBroadcastAck:
+			v, err := e.ackValue()
+			if err != nil {
+				a.f.log.Debug("redis: malformed acknowledgement ignored", "err", err)
+				return
+			}
+			ack.onAck([]parser.Raw{v})
+		}
+		return
+	}
+	if req == nil {
+		return // another node's request, or too late
+	}
+	// Decode outside the lock.
+	var socks []wireSocket
+	var rooms roomList
+	switch req.typ {
+	case typeRemoteFetch:
+		if len(e.Sockets) > 0 && json.Unmarshal(e.Sockets, &socks) != nil {
+			socks = nil
+		}
+	case typeAllRooms:
+		rooms = e.Rooms
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.requests[e.RequestID] != req {
+		return
+	}
+	req.received++
+	switch req.typ {
+	case typeRemoteFetch:
+		for _, s := range socks {
+			req.sockets = append(req.sockets, adapter.SocketInfo{ID: s.ID, Handshake: s.Handshake, Rooms: s.Rooms, Data: s.Data})
+		}
+	case typeAllRooms:
+		for _, r := range rooms {
+			req.rooms[r] = struct{}{}
+		}
+	case typeServerSideEmit:
+		v := e.Data
+		if len(v) == 0 {
+			v = json.RawMessage("null")
+		}
+		req.responses = append(req.responses, v)
+	}
+	if req.received >= req.expected {
+		delete(a.requests, e.RequestID)
+		req.finish(nil)
+	}
+}
+
+// appendSocket writes a socket of a REMOTE_FETCH answer:
+// {"id","handshake","rooms","data"}.
+func appendSocket(dst []byte, s adapter.SocketInfo) []byte {
+	m := jsonMsg{b: append(dst, `{"id":`...)} // key() adds the commas from here on
+	m.b = appendJSStringText(m.b, s.ID)
+	m.raw("handshake", s.Handshake)
+	m.strs("rooms", s.Rooms)
+	m.raw("data", s.Data)
+	return append(m.b, '}')
+}
