@@ -96,6 +96,9 @@ type Socket interface {
 type Namespace interface {
 	// Name is the namespace name, with its leading slash.
 	Name() string
+	// NextAckID returns a fresh ack id from the namespace's counter, for
+	// broadcasts with acks that arrive from other nodes.
+	NextAckID() uint64
 	// HandleServerSideEmit runs the namespace's server-side listeners for an
 	// event another node sent with serverSideEmit. args holds the event
 	// name followed by its arguments, as JSON. ack is nil when the sender

@@ -132,7 +132,17 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	if cb == nil {
 		return b.nsp.adapter.Broadcast(p, b.options())
 	}
-	return b.broadcastWithAck(context.Background(), p, cb)
+	// The collector completes on whatever goroutine brought the last answer
+	// or the timeout — an adapter's receive loop, say: the user's callback
+	// runs on a goroutine of its own.
+	srv := b.nsp.srv
+	return b.broadcastWithAck(context.Background(), p, func(err error, a Args) {
+		srv.handlers.Add(1)
+		go func() {
+			defer srv.handlers.Done()
+			cb(err, a)
+		}()
+	})
 }
 
 // EmitWithAck sends an event to the selected sockets and waits for every
@@ -218,7 +228,7 @@ func (b *BroadcastOperator) broadcastWithAck(ctx context.Context, p *adapter.Pac
 			col.finish(err)
 		})
 	}
-	p.ID, p.HasID = b.nsp.nextAckID(), true
+	p.ID, p.HasID = b.nsp.NextAckID(), true
 	opts := b.options()
 	err := b.nsp.adapter.BroadcastWithAck(p, opts,
 		func(n int) {

@@ -94,7 +94,9 @@ func (n *Namespace) Socket(id string) *Socket {
 	return n.sockets[id]
 }
 
-func (n *Namespace) nextAckID() uint64 { return n.ackIDs.Add(1) - 1 }
+// NextAckID implements adapter.Namespace: ack ids are per namespace,
+// starting at 0, as on Node.
+func (n *Namespace) NextAckID() uint64 { return n.ackIDs.Add(1) - 1 }
 
 func (n *Namespace) operator() *BroadcastOperator { return &BroadcastOperator{nsp: n} }
 

@@ -178,7 +178,7 @@ func (s *Socket) emit(event string, args []any, volatile bool, timeout time.Dura
 			}
 		}}
 	}
-	id := s.nsp.nextAckID()
+	id := s.nsp.NextAckID()
 	if !s.addAck(id, pa) {
 		return ErrDisconnected
 	}
@@ -204,7 +204,7 @@ func (s *Socket) emitWithAck(ctx context.Context, event string, args []any, vola
 		return nil, err
 	}
 	pa := &pendingAck{ch: make(chan ackResult, 1)}
-	id := s.nsp.nextAckID()
+	id := s.nsp.NextAckID()
 	if !s.addAck(id, pa) {
 		return nil, ErrDisconnected
 	}

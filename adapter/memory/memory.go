@@ -173,6 +173,16 @@ func (a *Adapter) SocketRooms(id string) []string {
 	return rooms
 }
 
+// HasRoom reports whether a local socket is in room, without copying the
+// room's members.
+func (a *Adapter) HasRoom(room string) bool {
+	rs := &a.rooms[shard(room)]
+	rs.mu.RLock()
+	_, ok := rs.m[room]
+	rs.mu.RUnlock()
+	return ok
+}
+
 // LocalRooms returns every local room, sorted.
 func (a *Adapter) LocalRooms() []string {
 	var rooms []string

@@ -17,6 +17,7 @@ import (
 type fakeNsp struct{}
 
 func (fakeNsp) Name() string                                                  { return "/" }
+func (fakeNsp) NextAckID() uint64                                             { return 0 }
 func (fakeNsp) HandleServerSideEmit([]json.RawMessage, func(json.RawMessage)) {}
 
 // fakeSocket records what the adapter hands it.

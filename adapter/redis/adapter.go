@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
@@ -32,8 +31,6 @@ type Adapter struct {
 	responseChannel string // K-response#N#
 	privateChannel  string // K-response#N#<uid>#
 
-	ackIDs atomic.Uint64 // ack ids of broadcasts received from other nodes
-
 	mu       sync.Mutex
 	closed   bool
 	requests map[string]*request
@@ -41,13 +38,6 @@ type Adapter struct {
 }
 
 var _ adapter.Adapter = (*Adapter)(nil)
-
-// remoteAckBase starts the ack ids this adapter gives to broadcasts with
-// acks received from other nodes. The namespace numbers its own acks from
-// 0; the adapter cannot draw from that counter, so it uses a range the
-// namespace never reaches, below 2^53 so that JavaScript clients read the
-// ids exactly.
-const remoteAckBase = 1 << 52
 
 func newAdapter(f *Factory, nsp adapter.Namespace) *Adapter {
 	name := nsp.Name()
@@ -124,14 +114,7 @@ func (a *Adapter) LocalSockets(opts adapter.BroadcastOptions, fn func(adapter.So
 func (a *Adapter) LocalRooms() []string { return a.local.LocalRooms() }
 
 // hasLocalRoom reports whether a local socket is in room.
-func (a *Adapter) hasLocalRoom(room string) bool {
-	found := false
-	a.local.LocalSockets(adapter.BroadcastOptions{Rooms: []string{room}}, func(adapter.Socket) bool {
-		found = true
-		return false
-	})
-	return found
-}
+func (a *Adapter) hasLocalRoom(room string) bool { return a.local.HasRoom(room) }
 
 func (a *Adapter) isClosed() bool {
 	a.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,9 +48,13 @@ type fakeNamespace struct {
 	name string
 	mu   sync.Mutex
 	sse  func(args []json.RawMessage, ack func(json.RawMessage))
+
+	ackIDs atomic.Uint64
 }
 
 func (n *fakeNamespace) Name() string { return n.name }
+
+func (n *fakeNamespace) NextAckID() uint64 { return n.ackIDs.Add(1) - 1 }
 
 func (n *fakeNamespace) HandleServerSideEmit(args []json.RawMessage, ack func(json.RawMessage)) {
 	n.mu.Lock()

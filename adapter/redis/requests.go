@@ -259,7 +259,7 @@ func (a *Adapter) onRequest(payload string) {
 			return
 		}
 		p := adapter.NewPacket(a.name, data, atts)
-		p.ID, p.HasID = remoteAckBase+a.ackIDs.Add(1)-1, true
+		p.ID, p.HasID = a.nsp.NextAckID(), true
 		r := &ackResponder{a: a, e: e}
 		// Node's receivers select by rooms and except only (no flags).
 		_ = a.local.BroadcastWithAck(p, e.Opts.options(), r.count, r.ack)
