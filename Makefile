@@ -29,6 +29,6 @@ fuzz:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-## demo: run the test application on :3000 (the cluster demo comes with issue 4).
+## demo: run the cluster demo, one node on the in-memory adapter: http://localhost:3000.
 demo:
-	$(GO) run ./integration/testapp -addr 127.0.0.1:3000
+	$(GO) run ./clusterdemo

@@ -1,0 +1,234 @@
+// Command clusterdemo is the ioswarm cluster demo: one node of a chat with
+// rooms and a live cluster panel, served with its web page (the official
+// browser client is embedded: no CDN).
+//
+//	go run ./clusterdemo                                  # one node, in-memory adapter: http://localhost:3000
+//	clusterdemo -addr :3001 -node node1 -redis redis://127.0.0.1:6379/0   # a node of a cluster
+//	clusterdemo -healthcheck                              # GET /healthz of the local node; exit 0 when it is up
+//
+// Every flag has an environment fallback, for containers: -addr $ADDR (or
+// ":"+$PORT), -node $NODE_NAME (else the hostname), -redis $REDIS_URL, -key
+// $REDIS_KEY.
+//
+// The node serves the page at /, Socket.IO at /socket.io/ and /healthz for
+// load balancers and orchestrators (200, or 503 once it is shutting down).
+// It prints "listening on ADDR" on stdout once it serves, logs with log/slog
+// on stderr, and on SIGTERM or SIGINT stops accepting connections,
+// disconnects its clients (they reconnect through the load balancer to
+// another node), leaves the cluster and exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ioswarm/ioswarm/adapter/redis"
+	"github.com/ioswarm/ioswarm/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "clusterdemo:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the node's settings, from flags and the environment.
+type options struct {
+	addr        string
+	node        string
+	redisURL    string
+	key         string
+	forget      time.Duration
+	healthcheck bool
+}
+
+// parseOptions reads the flags, with defaults from the environment.
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	addr := getenv("ADDR")
+	if addr == "" {
+		addr = ":3000"
+		if port := getenv("PORT"); port != "" {
+			addr = ":" + port
+		}
+	}
+	key := getenv("REDIS_KEY")
+	if key == "" {
+		key = "socket.io"
+	}
+	fs := flag.NewFlagSet("clusterdemo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", addr, "address to listen on ($ADDR, or :$PORT)")
+	fs.StringVar(&o.node, "node", getenv("NODE_NAME"), "node name shown in the page ($NODE_NAME; default: the hostname)")
+	fs.StringVar(&o.redisURL, "redis", getenv("REDIS_URL"), "Redis URL joining the cluster, e.g. redis://127.0.0.1:6379/0 ($REDIS_URL; empty: a single node on the in-memory adapter)")
+	fs.StringVar(&o.key, "key", key, "Redis channel prefix shared by the nodes of one cluster ($REDIS_KEY)")
+	fs.DurationVar(&o.forget, "forget", 30*time.Second, "how long a node that stopped answering stays on the cluster panel as down")
+	fs.BoolVar(&o.healthcheck, "healthcheck", false, "check the node listening on -addr (GET /healthz) and exit 0 if it is up, 1 if not")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return o, nil
+}
+
+// run runs one node until ctx ends, then shuts it down gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if o.healthcheck {
+		return healthcheck(ctx, o.addr)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // Shutdown closes it too; this covers the early returns
+	if o.node == "" {
+		o.node = defaultNodeName(ln.Addr())
+	}
+	cfg := server.Config{Logger: logger}
+	adapterName := "memory"
+	var cluster *redisCluster
+	if o.redisURL != "" {
+		if cluster, err = dialRedis(ctx, o.redisURL, o.key, logger); err != nil {
+			return err
+		}
+		cfg.Adapter = cluster.factory.Adapter
+		adapterName = "redis"
+	}
+
+	// With Redis, New subscribes the main namespace's channels before the node
+	// says it is listening.
+	n := newNode(server.New(cfg), o.node, o.forget, logger)
+	hs := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
+	logger.Info("clusterdemo: serving", "node", o.node, "addr", ln.Addr().String(), "adapter", adapterName, "key", o.key)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("clusterdemo: shutting down", "node", o.node)
+	case runErr = <-serveErr:
+		logger.Error("clusterdemo: serve", "err", runErr)
+	}
+	n.draining.Store(true)
+
+	// Stop accepting at once (the load balancer sends reconnecting clients to
+	// the other nodes), while the server disconnects its clients, which ends
+	// the long-polling requests Shutdown waits for.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- hs.Shutdown(sctx) }()
+	if err := n.srv.Close(sctx); err != nil {
+		logger.Warn("clusterdemo: close server", "err", err)
+	}
+	if err := <-shutdown; err != nil {
+		logger.Warn("clusterdemo: http shutdown", "err", err)
+		_ = hs.Close()
+	}
+	if cluster != nil {
+		cluster.close(logger)
+	}
+	logger.Info("clusterdemo: stopped", "node", o.node)
+	return runErr
+}
+
+// defaultNodeName is the hostname, or the listening address without one.
+func defaultNodeName(addr net.Addr) string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return addr.String()
+}
+
+// redisCluster is the Redis adapter of the node and its client.
+type redisCluster struct {
+	client  *goredis.Client
+	factory *redis.Factory
+}
+
+// dialRedis connects to Redis, failing fast when it does not answer.
+func dialRedis(ctx context.Context, url, key string, logger *slog.Logger) (*redisCluster, error) {
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("-redis: %w", err)
+	}
+	client := goredis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("-redis %s: %w", url, err)
+	}
+	f := redis.New(client, redis.Options{Key: key, Logger: logger})
+	return &redisCluster{client: client, factory: f}, nil
+}
+
+// close leaves the cluster; the server has closed its adapters already.
+func (c *redisCluster) close(logger *slog.Logger) {
+	if err := c.factory.Close(); err != nil {
+		logger.Warn("clusterdemo: close redis adapter", "err", err)
+	}
+	if err := c.client.Close(); err != nil {
+		logger.Warn("clusterdemo: close redis client", "err", err)
+	}
+}
+
+// healthcheck asks the node listening on addr for /healthz (for container
+// health checks: the image has no curl).
+func healthcheck(ctx context.Context, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q: %w", addr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	url := "http://" + net.JoinHostPort(host, port) + "/healthz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s: %s %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ioswarm/ioswarm/internal/testkit"
+)
+
+// The committed copy of the browser client is the npm package's.
+func TestClusterdemoWebClientCopy(t *testing.T) {
+	dist := filepath.Join(testkit.RepoRoot(t), "integration", "node", "node_modules", "socket.io-client", "dist")
+	want, err := os.ReadFile(filepath.Join(dist, "socket.io.min.js"))
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("%s is not installed (make deps): %v", dist, err)
+	}
+	testkit.NoError(t, err)
+	got, err := webFiles.ReadFile("web/socket.io.min.js")
+	testkit.NoError(t, err)
+	var pkg struct{ Version string }
+	b, err := os.ReadFile(filepath.Join(dist, "..", "package.json"))
+	testkit.NoError(t, err)
+	testkit.NoError(t, json.Unmarshal(b, &pkg))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("clusterdemo/web/socket.io.min.js differs from socket.io-client %s's: cp %s clusterdemo/web/",
+			pkg.Version, filepath.Join(dist, "socket.io.min.js"))
+	}
+	testkit.True(t, bytes.Contains(got[:200], []byte("Socket.IO v"+pkg.Version)), "version banner")
+}
+
+func TestClusterdemoOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want options
+	}{
+		{"defaults", nil, nil, options{addr: ":3000", key: "socket.io", forget: 30 * time.Second}},
+		{"PORT", nil, map[string]string{"PORT": "8081"}, options{addr: ":8081", key: "socket.io", forget: 30 * time.Second}},
+		{"ADDR over PORT", nil, map[string]string{"PORT": "8081", "ADDR": "127.0.0.1:9"}, options{addr: "127.0.0.1:9", key: "socket.io", forget: 30 * time.Second}},
+		{"environment", nil,
+			map[string]string{"NODE_NAME": "n1", "REDIS_URL": "redis://r:6379/0", "REDIS_KEY": "k"},
+			options{addr: ":3000", node: "n1", redisURL: "redis://r:6379/0", key: "k", forget: 30 * time.Second}},
+		{"flags over environment",
+			[]string{"-addr", ":1", "-node", "n2", "-redis", "redis://x/1", "-key", "k2", "-forget", "5s", "-healthcheck"},
+			map[string]string{"ADDR": ":2", "NODE_NAME": "n1", "REDIS_URL": "redis://r:6379/0", "REDIS_KEY": "k"},
+			options{addr: ":1", node: "n2", redisURL: "redis://x/1", key: "k2", forget: 5 * time.Second, healthcheck: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseOptions(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			testkit.NoError(t, err)
+			testkit.Equal(t, got, tc.want)
+		})
+	}
+	_, err := parseOptions([]string{"-nope"}, func(string) string { return "" }, io.Discard)
+	testkit.True(t, err != nil, "unknown flag accepted")
+	_, err = parseOptions([]string{"extra"}, func(string) string { return "" }, io.Discard)
+	testkit.True(t, err != nil, "extra argument accepted")
+	_, err = parseOptions([]string{"-h"}, func(string) string { return "" }, io.Discard)
+	testkit.ErrorIs(t, err, flag.ErrHelp)
+}
+
+func TestClusterdemoHTTP(t *testing.T) {
+	testkit.CheckGoroutines(t)
+	n := startNode(t, "solo", "", "", time.Minute)
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := http.Get(n.URL() + path)
+		testkit.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		testkit.NoError(t, err)
+		return resp, string(b)
+	}
+	for _, tc := range []struct{ path, ctype, contains string }{
+		{"/", "text/html", `<script src="socket.io.min.js"></script>`},
+		{"/app.js", "text/javascript", `emitWithAck("cluster")`},
+		{"/style.css", "text/css", "#messages"},
+		{"/socket.io.min.js", "text/javascript", "Socket.IO v4"},
+	} {
+		resp, body := get(tc.path)
+		testkit.Equal(t, resp.StatusCode, http.StatusOK, tc.path)
+		testkit.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), tc.ctype), "%s: Content-Type %q", tc.path, resp.Header.Get("Content-Type"))
+		testkit.True(t, strings.Contains(body, tc.contains), "%s does not contain %q", tc.path, tc.contains)
+		testkit.True(t, resp.Header.Get("Content-Security-Policy") != "", "%s: no CSP", tc.path)
+	}
+	resp, _ := get("/nope.js")
+	testkit.Equal(t, resp.StatusCode, http.StatusNotFound)
+
+	// The Engine.IO endpoint is the server's.
+	resp, body := get("/socket.io/?EIO=4&transport=polling")
+	testkit.Equal(t, resp.StatusCode, http.StatusOK)
+	testkit.True(t, strings.HasPrefix(body, `0{"sid":`), "handshake: %s", body)
+
+	resp, body = get("/healthz")
+	testkit.Equal(t, resp.StatusCode, http.StatusOK)
+	var h struct {
+		Status  string `json:"status"`
+		Node    string `json:"node"`
+		Clients int    `json:"clients"`
+	}
+	testkit.NoError(t, json.Unmarshal([]byte(body), &h))
+	testkit.Equal(t, h.Status, "ok")
+	testkit.Equal(t, h.Node, "solo")
+	ctx := opCtx(t)
+	testkit.NoError(t, healthcheck(ctx, strings.TrimPrefix(n.URL(), "http://")))
+
+	n.draining.Store(true)
+	resp, body = get("/healthz")
+	testkit.Equal(t, resp.StatusCode, http.StatusServiceUnavailable)
+	testkit.True(t, strings.Contains(body, `"status":"draining"`), body)
+	err := healthcheck(ctx, strings.TrimPrefix(n.URL(), "http://"))
+	testkit.True(t, err != nil && strings.Contains(err.Error(), "503"), "healthcheck of a draining node: %v", err)
+
+	addr := strings.TrimPrefix(n.URL(), "http://")
+	n.stop(t)
+	testkit.True(t, healthcheck(ctx, addr) != nil, "healthcheck of a stopped node passed")
+}
+
+// lineWriter hands each line written to it to a channel.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   []byte
+	lines chan string
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		select {
+		case w.lines <- string(w.buf[:i]):
+		default:
+		}
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// run serves until its context ends (SIGTERM in main), then disconnects its
+// clients, leaves the cluster and returns nil, leaving no goroutine behind.
+func TestClusterRunShutdown(t *testing.T) {
+	for _, backend := range []string{"memory", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			testkit.CheckGoroutines(t)
+			args := []string{"-addr", "127.0.0.1:0", "-node", "run-" + backend}
+			if backend == "redis" {
+				args = append(args, "-redis", testkit.StartRedis(t), "-key", "cd-run")
+			}
+			drv := testkit.NewNodeClientDriver(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stdout := &lineWriter{lines: make(chan string, 1)}
+			logs := &testLogWriter{t: t}
+			t.Cleanup(logs.stop)
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, args, func(string) string { return "" }, stdout, logs) }()
+			var addr string
+			select {
+			case line := <-stdout.lines:
+				var ok bool
+				addr, ok = strings.CutPrefix(line, "listening on ")
+				testkit.True(t, ok, "first line %q", line)
+			case err := <-done:
+				t.Fatalf("run returned before listening: %v", err)
+			case <-time.After(opTimeout):
+				t.Fatal("no listening line")
+			}
+			url := "http://" + addr
+
+			ops := opCtx(t)
+			testkit.NoError(t, healthcheck(ops, addr))
+			c, err := drv.Connect(ops, testkit.ConnectOptions{URL: url})
+			testkit.NoError(t, err)
+			_, err = c.WaitConnect(ops)
+			testkit.NoError(t, err)
+			var w welcome
+			next(t, c, eventWelcome, &w)
+			testkit.Equal(t, w.Node, "run-"+backend)
+			var v panelView
+			ask(t, c, &v, eventCluster)
+			testkit.Equal(t, rows(v), []string{"run-" + backend + ":up:1"})
+
+			cancel()
+			select {
+			case err := <-done:
+				testkit.NoError(t, err)
+			case <-time.After(opTimeout):
+				t.Fatal("run did not return after its context ended")
+			}
+			reason, err := c.WaitDisconnect(ops)
+			testkit.NoError(t, err)
+			testkit.Equal(t, reason, "transport close")
+			testkit.True(t, healthcheck(ops, addr) != nil, "the node still answers after run returned")
+			_ = c.Close(ops)
+		})
+	}
+}
+
+// A node refuses to start without its Redis.
+func TestClusterRunNoRedis(t *testing.T) {
+	dead := testkit.FreeAddr(t)
+	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-redis", "redis://" + dead + "/0"},
+		func(string) string { return "" }, io.Discard, io.Discard)
+	testkit.True(t, err != nil && strings.Contains(err.Error(), dead), "run without Redis: %v", err)
+}
