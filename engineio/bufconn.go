@@ -34,6 +34,7 @@ type bufConn struct {
 	mu         sync.Mutex
 	collecting bool
 	buf        *[]byte // pooled, only while collecting
+	release    func()  // gives back the writer's slot (writeSlots), while collecting
 }
 
 // Write implements net.Conn.
@@ -48,18 +49,32 @@ func (b *bufConn) Write(p []byte) (int, error) {
 		*b.buf = append(buf, p...)
 		return len(p), nil
 	}
-	var err error
-	if len(buf) == 0 {
-		_, err = b.Conn.Write(p)
-	} else {
-		bufs := net.Buffers{buf, p}
-		_, err = bufs.WriteTo(b.Conn)
-		*b.buf = buf[:0]
+	if err := b.out(buf); err != nil {
+		return 0, err
 	}
-	if err != nil {
+	*b.buf = buf[:0]
+	if err := b.out(p); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// out writes p to the socket while collecting: without waiting as long as
+// the writer holds its slot, then, if the socket is full, after giving the
+// slot back. The caller holds b.mu.
+func (b *bufConn) out(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	n, err := tryWrite(b.Conn, p)
+	if err != nil || n == len(p) {
+		return err
+	}
+	if b.release != nil {
+		b.release()
+	}
+	_, err = b.Conn.Write(p[n:])
+	return err
 }
 
 // SetWriteDeadline implements net.Conn. While collecting, per-frame deadlines
@@ -73,10 +88,12 @@ func (b *bufConn) SetWriteDeadline(t time.Time) error {
 	return b.Conn.SetWriteDeadline(t)
 }
 
-// begin starts collecting writes.
-func (b *bufConn) begin() {
+// begin starts collecting writes; release gives back the writer's slot
+// before any write that has to wait.
+func (b *bufConn) begin(release func()) {
 	b.mu.Lock()
 	b.collecting = true
+	b.release = release
 	b.buf = coalescePool.Get().(*[]byte)
 	b.mu.Unlock()
 }
@@ -88,10 +105,8 @@ func (b *bufConn) flush() error {
 	b.collecting = false
 	buf := b.buf
 	b.buf = nil
-	var err error
-	if len(*buf) > 0 {
-		_, err = b.Conn.Write(*buf)
-	}
+	err := b.out(*buf)
+	b.release = nil
 	*buf = (*buf)[:0]
 	coalescePool.Put(buf)
 	return err

@@ -35,6 +35,8 @@ type Server struct {
 	// server; Close waits for it. Add is only called from a counted
 	// context, or under Conn.mu of an open connection (see LOCKING.md).
 	wg sync.WaitGroup
+
+	slots writeSlots // paces the WebSocket writers
 }
 
 // NewServer returns a Server configured by cfg (zero fields take their
@@ -48,6 +50,7 @@ func NewServer(cfg Config, accept func(c *Conn) Handler) *Server {
 		accept: accept,
 		log:    cfg.Logger,
 		conns:  make(map[string]*Conn),
+		slots:  newWriteSlots(),
 	}
 	for _, t := range cfg.Transports {
 		switch t {

@@ -74,16 +74,22 @@ func (c *Conn) writeLoop(w *wsConn) {
 	var batch []*Message
 	for {
 		var closed, done bool
+		release := c.srv.slots.acquire()
 		batch, closed, done = c.nextBatch(w, batch)
 		if done {
+			release()
 			return
 		}
 		if len(batch) > 0 {
-			if err := c.writeBatch(w, batch); err != nil {
+			err := c.writeBatch(w, batch, release)
+			release()
+			if err != nil {
 				c.closeWith(ReasonTransportError, err)
 				w.shutdown()
 				return
 			}
+		} else {
+			release()
 		}
 		if closed {
 			w.shutdown()
@@ -113,8 +119,8 @@ func (c *Conn) nextBatch(w *wsConn, prev []*Message) (batch []*Message, closed, 
 }
 
 // writeBatch writes every packet of batch, collected into one socket write.
-func (c *Conn) writeBatch(w *wsConn, batch []*Message) error {
-	w.nc.begin()
+func (c *Conn) writeBatch(w *wsConn, batch []*Message, release func()) error {
+	w.nc.begin(release)
 	var err error
 	for _, m := range batch {
 		if !c.srv.cfg.PerMessageDeflate {

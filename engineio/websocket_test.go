@@ -138,7 +138,7 @@ func TestBufConnCoalesces(t *testing.T) {
 	if _, err := b.Write([]byte("direct")); err != nil {
 		t.Fatal(err)
 	}
-	b.begin()
+	b.begin(nil)
 	for _, s := range []string{"a", "bb", "ccc"} {
 		if _, err := b.Write([]byte(s)); err != nil {
 			t.Fatal(err)
@@ -157,7 +157,7 @@ func TestBufConnCoalesces(t *testing.T) {
 	// (countingConn is not a buffersWriter, so net.Buffers writes each
 	// slice in turn; a TCP socket would get one writev).
 	big := bytes.Repeat([]byte("x"), coalesceLimit+1)
-	b.begin()
+	b.begin(nil)
 	_, _ = b.Write([]byte("y"))
 	_, _ = b.Write(big)
 	_, _ = b.Write([]byte("z"))
