@@ -322,11 +322,15 @@ func appendFloat(dst []byte, f float64, bits int) []byte {
 	return dst
 }
 
-// appendString appends s as a JSON string the way JSON.stringify writes it:
-// only '"', '\\' and control characters are escaped (with \b, \f, \n, \r, \t
-// where possible, \u00xx otherwise); invalid UTF-8 bytes, which JavaScript
-// strings cannot hold, become \ufffd as with encoding/json.
-func appendString(dst []byte, s string) []byte {
+// appendString appends s as a JSON string; see AppendJSONString.
+func appendString(dst []byte, s string) []byte { return AppendJSONString(dst, s) }
+
+// AppendJSONString appends s as a JSON string the way JavaScript's
+// JSON.stringify writes it: only '"', '\\' and control characters are
+// escaped (with \b, \f, \n, \r, \t where possible, \u00xx otherwise), so
+// '<', '>', '&', U+2028 and U+2029 stay literal; invalid UTF-8 bytes, which
+// JavaScript strings cannot hold, become \ufffd.
+func AppendJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -358,7 +362,8 @@ func appendString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		var b [utf8.UTFMax]byte
+		r, size := utf8.DecodeRune(b[:copy(b[:], s[i:])])
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)

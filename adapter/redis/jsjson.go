@@ -4,66 +4,20 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/ioswarm/ioswarm/parser"
 )
 
 // This file writes JSON the way JavaScript's JSON.stringify does, for the
 // values a msgpack message can hold once notepack.io decoded it on Node.
 
-// appendJSString appends s as a JSON string: only '"', '\\' and control
-// characters are escaped (\b, \f, \n, \r, \t where possible, \u00xx
-// otherwise). Bytes that are not UTF-8 become \ufffd, as Node's UTF-8
-// decoder turns them into U+FFFD.
-func appendJSString(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				const hex = "0123456789abcdef"
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// appendJSString appends s as a JSON string, as JSON.stringify writes it.
+// Bytes that are not UTF-8 become \ufffd, as Node's UTF-8 decoder turns
+// them into U+FFFD.
+func appendJSString(dst, s []byte) []byte { return parser.AppendJSONString(dst, s) }
 
 // appendJSStringText is appendJSString for a string.
-func appendJSStringText(dst []byte, s string) []byte {
-	return appendJSString(dst, []byte(s))
-}
+func appendJSStringText(dst []byte, s string) []byte { return parser.AppendJSONString(dst, s) }
 
 // maxSafeInt is 2^53: integers below it are exact in a float64.
 const maxSafeInt = 1 << 53
