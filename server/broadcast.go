@@ -179,6 +179,7 @@ type ackCollector struct {
 	cb              AckErrCallback
 	timer           *time.Timer
 	stop            func() bool
+	srv             *Server
 }
 
 func (c *ackCollector) finish(err error) {
@@ -189,9 +190,11 @@ func (c *ackCollector) finish(err error) {
 	}
 	c.done = true
 	res := c.responses
+	timer := c.timer
 	c.mu.Unlock()
-	if c.timer != nil {
-		c.timer.Stop()
+	c.srv.untrack(c)
+	if timer != nil {
+		timer.Stop()
 	}
 	if c.stop != nil {
 		c.stop()
@@ -213,11 +216,17 @@ func (c *ackCollector) checkLocked() {
 }
 
 func (b *BroadcastOperator) broadcastWithAck(ctx context.Context, p *adapter.Packet, cb AckErrCallback) error {
-	col := &ackCollector{expectedServers: -1, cb: cb, responses: Args{}}
+	col := &ackCollector{expectedServers: -1, cb: cb, responses: Args{}, srv: b.nsp.srv}
+	if !col.srv.track(col) {
+		col.finish(ErrClosed)
+		return nil
+	}
 	// As on Node, a broadcast with acks but no timeout gives up at once;
 	// EmitWithAck may rely on its context instead.
 	if b.flags.Timeout > 0 || ctx.Done() == nil {
+		col.mu.Lock()
 		col.timer = time.AfterFunc(b.flags.Timeout, func() { col.finish(ErrAckTimeout) })
+		col.mu.Unlock()
 	}
 	if ctx.Done() != nil {
 		col.stop = context.AfterFunc(ctx, func() {

@@ -32,6 +32,7 @@ type Server struct {
 	nsps    map[string]*Namespace
 	parents []*ParentNamespace
 	clients map[*client]struct{}
+	waiting map[*ackCollector]struct{} // broadcasts waiting for acks
 	closed  bool
 	onNew   []func(*Namespace)
 
@@ -47,6 +48,7 @@ func New(cfg Config) *Server {
 		log:     cfg.Logger,
 		nsps:    make(map[string]*Namespace),
 		clients: make(map[*client]struct{}),
+		waiting: make(map[*ackCollector]struct{}),
 	}
 	s.eng = engineio.NewServer(cfg.engineConfig(), s.accept)
 	s.main = s.Of("/")
@@ -215,6 +217,17 @@ func (s *Server) Close(ctx context.Context) error {
 	for _, c := range clients {
 		c.closeSockets("server shutting down")
 	}
+	// Broadcasts still waiting for acks end now, so that no timer of
+	// theirs fires after Close.
+	s.mu.Lock()
+	waiting := make([]*ackCollector, 0, len(s.waiting))
+	for c := range s.waiting {
+		waiting = append(waiting, c)
+	}
+	s.mu.Unlock()
+	for _, c := range waiting {
+		c.finish(ErrClosed)
+	}
 	for _, ns := range nsps {
 		<-ns.ready
 		if ns.adapter != nil {
@@ -236,6 +249,23 @@ func (s *Server) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("server: close: %w", ctx.Err())
 	}
+}
+
+// track registers a broadcast waiting for acks; false once closed.
+func (s *Server) track(c *ackCollector) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.waiting[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *ackCollector) {
+	s.mu.Lock()
+	delete(s.waiting, c)
+	s.mu.Unlock()
 }
 
 func (s *Server) isClosed() bool {

@@ -457,3 +457,31 @@ func TestCustomPath(t *testing.T) {
 		testkit.Equal(t, res, []any{"/rt/"})
 	})
 }
+
+// TestCloseEndsPendingBroadcastAcks checks that a broadcast still waiting
+// for acks ends with ErrClosed when the server closes, instead of a timer
+// firing after Close.
+func TestCloseEndsPendingBroadcastAcks(t *testing.T) {
+	drv := testkit.NewNodeClientDriver(t)
+	testkit.CheckGoroutines(t)
+	srv := server.New(server.Config{})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c, err := drv.Connect(ctxT(t), testkit.ConnectOptions{URL: ts.URL, Transports: []string{"websocket"}})
+	testkit.NoError(t, err)
+	_, err = c.WaitConnect(ctxT(t))
+	testkit.NoError(t, err)
+	testkit.NoError(t, c.OnAckSilent(ctxT(t), "q"))
+	got := make(chan error, 1)
+	testkit.NoError(t, srv.Timeout(time.Hour).Emit("q", func(err error, _ server.Args) { got <- err }))
+	time.Sleep(50 * time.Millisecond)
+	testkit.NoError(t, srv.Close(ctxT(t)))
+	select {
+	case err := <-got:
+		testkit.ErrorIs(t, err, server.ErrClosed)
+	default:
+		t.Fatal("the broadcast's callback did not run by the end of Close")
+	}
+	_, _ = c.WaitDisconnect(ctxT(t))
+	ts.CloseClientConnections()
+}
