@@ -1,232 +1,317 @@
 package integration
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
-// The cluster rows of the contract: two nodes on one throw-away redis-server (skipped when
-// redis-server is not installed). With IOSWARM_TARGET=all a mixed js+go cluster runs too.
+// The cluster rows of the contract, on clusters of three separate processes (n1, n2, n3) on
+// one throw-away redis-server (skipped when redis-server is not installed), driven by the
+// official socket.io-client:
+//
+//   - go: three Go testapp nodes, in the three transport modes;
+//   - js: three Node.js reference nodes, in the three transport modes (IOSWARM_TARGET=js or
+//     all), to check the scenarios against the reference;
+//   - js+go+go and go+js+go: mixed clusters, WebSocket and polling, whenever the Go nodes run
+//     (the default run included; skipped when node or the npm packages are missing). The
+//     requests of most rows start on n1, so the requester is a JS node in one and a Go node
+//     in the other; every row also makes requests from the other nodes.
+//
+// TestCluster starts one cluster per layout and runs every row (cluster_rows_test.go) in each
+// transport mode on it: the modes in parallel, the rows of a mode one after the other, each
+// row in dynamic namespaces of its own, so that rows do not see each other's sockets. The
+// "static" row, which uses "/" and "/custom", runs in the first mode only. Rows that
+// disconnect sockets hold the cluster's lifecycle lock, since last-disconnect is per node.
+// The fault tests (cluster_faults_test.go: Redis restarted, a node hung, a node killed)
+// start clusters of their own.
 
-// clusterRequestsTimeout is the -requests-timeout of the cluster nodes.
+// clusterRequestsTimeout is the -requests-timeout of the nodes of TestCluster.
 const clusterRequestsTimeout = 1500 * time.Millisecond
 
-// goClusterReady: the Go testapp implements -redis (adapter/redis), so the cluster rows
-// run on Go nodes too.
-const goClusterReady = true
+// clusterSize is the number of nodes of a test cluster.
+const clusterSize = 3
 
-// clusterPairs returns the (first node, second node) targets to run.
-func clusterPairs(t *testing.T) [][2]target {
-	var sel []target
-	for _, tg := range selectedTargets(t) {
-		if tg.name == "go" && !goClusterReady {
-			t.Log("go: cluster rows skipped until the Redis adapter lands")
-			continue
-		}
-		sel = append(sel, tg)
-	}
-	var pairs [][2]target
-	for _, tg := range sel {
-		pairs = append(pairs, [2]target{tg, tg})
-	}
-	if len(sel) == 2 {
-		// Mixed clusters, each kind of node driving the scenario (the first node is the
-		// one most requests start from).
-		pairs = append(pairs, [2]target{sel[0], sel[1]}, [2]target{sel[1], sel[0]})
-	}
-	return pairs
+// layout is the targets of the nodes n1, n2, n3 of a cluster and the transport modes of its
+// clients.
+type layout struct {
+	nodes [clusterSize]target
+	modes []mode
 }
 
-// clusterScenario runs fn for every cluster pair and transport mode, each with its own Redis
-// and two nodes named n1 and n2.
-func clusterScenario(t *testing.T, fn func(e1, e2 *env)) {
+// name is the target name when every node runs the same one, else the targets joined by "+".
+func (l layout) name() string {
+	names := make([]string, clusterSize)
+	same := true
+	for i, tg := range l.nodes {
+		names[i] = tg.name
+		same = same && tg.name == l.nodes[0].name
+	}
+	if same {
+		return names[0]
+	}
+	return strings.Join(names, "+")
+}
+
+// nodeName is the -node name of node i (from 0).
+func nodeName(i int) string { return fmt.Sprintf("n%d", i+1) }
+
+// clusterLayouts returns the clusters to run, after IOSWARM_TARGET: "go" (the default) gives
+// the Go cluster and the mixed ones, "js" the JS cluster, "all" every one of them.
+func clusterLayouts(t *testing.T) []layout {
 	t.Helper()
-	t.Parallel()
-	for _, pair := range clusterPairs(t) {
-		name := pair[0].name
-		if pair[1].name != pair[0].name {
-			name = pair[0].name + "+" + pair[1].name
+	var js, gt target
+	for _, tg := range allTargets {
+		switch tg.name {
+		case "js":
+			js = tg
+		case "go":
+			gt = tg
 		}
-		t.Run(name, func(t *testing.T) {
+	}
+	var goSel, jsSel bool
+	for _, tg := range selectedTargets(t) {
+		goSel = goSel || tg.name == "go"
+		jsSel = jsSel || tg.name == "js"
+	}
+	mixedModes := modesNamed("websocket", "polling")
+	var out []layout
+	if goSel {
+		out = append(out, layout{nodes: [clusterSize]target{gt, gt, gt}, modes: modes})
+	}
+	if jsSel {
+		out = append(out, layout{nodes: [clusterSize]target{js, js, js}, modes: modes})
+	}
+	if goSel {
+		out = append(out,
+			layout{nodes: [clusterSize]target{js, gt, gt}, modes: mixedModes},
+			layout{nodes: [clusterSize]target{gt, js, gt}, modes: mixedModes})
+	}
+	return out
+}
+
+// modesNamed returns the transport modes of those names.
+func modesNamed(names ...string) []mode {
+	var out []mode
+	for _, n := range names {
+		for _, m := range modes {
+			if m.name == n {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// ---------------------------------------------------------------- clusters
+
+// cluster is three nodes on one Redis, and the client driver of their scenarios.
+type cluster struct {
+	layout layout
+	procs  [clusterSize]*testkit.Process
+	drv    *testkit.NodeClientDriver
+
+	// lifecycle is held by the rows that disconnect sockets or read last-disconnect.
+	lifecycle sync.Mutex
+}
+
+// clusterKeys numbers the channel prefixes, so that clusters sharing a Redis (REDIS_ADDR)
+// do not hear each other.
+var clusterKeys atomic.Int64
+
+// startCluster starts the nodes of l on the Redis at redisURL, one after the other, then a
+// client driver (stopped first at cleanup, so the nodes see their clients leave).
+func startCluster(t *testing.T, l layout, redisURL string, requestsTimeout time.Duration) *cluster {
+	t.Helper()
+	c := &cluster{layout: l}
+	key := fmt.Sprintf("ioswarm-it-%d-%d", os.Getpid(), clusterKeys.Add(1))
+	for i, tg := range l.nodes {
+		c.procs[i] = tg.start(t, "-redis", redisURL, "-node", nodeName(i), "-key", key,
+			"-requests-timeout", requestsTimeout.String())
+	}
+	c.drv = testkit.NewNodeClientDriver(t)
+	return c
+}
+
+// js reports whether x is a client of a node that runs the reference.
+func (c *cluster) js(x *client) bool {
+	for i, p := range c.procs {
+		if x.e.srv == p {
+			return c.layout.nodes[i].name == "js"
+		}
+	}
+	return false
+}
+
+// stopNodes stops the nodes still running (SIGTERM); their cleanup reports a bad exit.
+func (c *cluster) stopNodes() {
+	for _, p := range c.procs {
+		_ = p.Stop()
+	}
+}
+
+// envs returns an environment per node for the clients of t in mode m.
+func (c *cluster) envs(t *testing.T, m mode) [clusterSize]*env {
+	var es [clusterSize]*env
+	for i, p := range c.procs {
+		es[i] = envOn(t, c.layout.nodes[i], m, p, c.drv, "-node", nodeName(i))
+	}
+	return es
+}
+
+// ---------------------------------------------------------------- rows
+
+// row is one cluster row in one transport mode: an environment per node, and the
+// namespaces its clients use.
+type row struct {
+	t  *testing.T
+	c  *cluster
+	e  [clusterSize]*env
+	ns string // the row's namespace
+	// ns2 is a second namespace, for what must not leak from one namespace to another.
+	ns2 string
+}
+
+// clusterRow is a scenario run on each cluster in each transport mode.
+type clusterRow struct {
+	name string // [a-z0-9]+: also names its namespaces
+	// static rows run on "/" and "/custom", in the first mode only.
+	static bool
+	fn     func(r *row)
+}
+
+// modeTag shortens a mode name for namespace names.
+func modeTag(m mode) string {
+	switch m.name {
+	case "websocket":
+		return "ws"
+	case "polling":
+		return "pl"
+	}
+	return "df"
+}
+
+// js reports whether node i runs the reference.
+func (r *row) js(i int) bool { return r.c.layout.nodes[i].name == "js" }
+
+// on connects a client to node i, in the row's namespace unless opts say otherwise.
+func (r *row) on(i int, opts ...opt) *client {
+	r.t.Helper()
+	return r.e[i].connect(append([]opt{nsp(r.ns)}, opts...)...)
+}
+
+// ctx is a context for one step.
+func (r *row) ctx() context.Context { return r.e[0].ctx() }
+
+// eventually retries cond for up to 5 s.
+func (r *row) eventually(what string, cond func() (bool, any)) {
+	r.t.Helper()
+	r.e[0].eventually(what, cond)
+}
+
+// others returns the names of the nodes other than i, sorted.
+func others(i int) []any {
+	var out []string
+	for j := 0; j < clusterSize; j++ {
+		if j != i {
+			out = append(out, nodeName(j))
+		}
+	}
+	return strs(out...)
+}
+
+// TestCluster runs every cluster row on every selected cluster layout, in each of its
+// transport modes.
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	for _, l := range clusterLayouts(t) {
+		t.Run(l.name(), func(t *testing.T) {
 			t.Parallel()
-			for _, m := range modes {
+			c := startCluster(t, l, testkit.StartRedis(t), clusterRequestsTimeout)
+			for mi, m := range l.modes {
 				t.Run(m.name, func(t *testing.T) {
 					t.Parallel()
-					redisURL := testkit.StartRedis(t)
-					flags := func(node string) []string {
-						return []string{"-redis", redisURL, "-node", node, "-key", "ioswarm-it",
-							"-requests-timeout", clusterRequestsTimeout.String()}
+					for _, cr := range clusterRows {
+						if cr.static && mi > 0 {
+							continue
+						}
+						t.Run(cr.name, func(t *testing.T) {
+							r := &row{t: t, c: c, e: c.envs(t, m)}
+							if cr.static {
+								r.ns, r.ns2 = "/", "/custom"
+							} else {
+								r.ns = "/dyn-" + cr.name + modeTag(m)
+								r.ns2 = r.ns + "x"
+							}
+							cr.fn(r)
+						})
 					}
-					s1 := pair[0].start(t, flags("n1")...)
-					s2 := pair[1].start(t, flags("n2")...)
-					drv := testkit.NewNodeClientDriver(t)
-					fn(envOn(t, pair[0], m, s1, drv, flags("n1")...), envOn(t, pair[1], m, s2, drv, flags("n2")...))
 				})
 			}
 		})
 	}
 }
 
-func TestClusterBroadcast(t *testing.T) {
-	clusterScenario(t, func(e1, e2 *env) {
-		a, b := e1.connect(), e2.connect()
-		testkit.Equal(e1.t, a.welcome["node"], "n1")
-		testkit.Equal(e1.t, b.welcome["node"], "n2")
-		b.ack1("join", "rb")
+// ---------------------------------------------------------------- asynchronous acks
 
-		testkit.Equal(e1.t, a.ack1("broadcast", obj{"event": "everyone", "args": list{"x", []byte{1}}}), true)
-		testkit.Equal(e1.t, a.next("everyone"), list{"x", []byte{1}})
-		testkit.Equal(e1.t, b.next("everyone"), list{"x", []byte{1}})
-
-		testkit.Equal(e1.t, a.ack1("broadcast", obj{"event": "to-rb", "to": list{"rb"}}), true)
-		testkit.Equal(e1.t, b.next("to-rb"), list{})
-
-		// local: this node only. The marker goes through Redis after it, so B would have got
-		// the local one first.
-		testkit.Equal(e1.t, a.ack1("broadcast", obj{"event": "loc", "local": true}), true)
-		testkit.Equal(e1.t, a.next("loc"), list{})
-		testkit.Equal(e1.t, a.ack1("broadcast", obj{"event": "marker"}), true)
-		evs, err := b.Until(e1.ctx(), "marker")
-		testkit.NoError(e1.t, err)
-		testkit.Equal(e1.t, names(evs), []string{"marker"}, "a local broadcast reached the other node")
-
-		// Acks from both nodes; local waits only for this node's clients.
-		testkit.NoError(e1.t, a.OnAck(e1.ctx(), "q", "a"))
-		testkit.NoError(e1.t, b.OnAck(e1.ctx(), "q", "b"))
-		res := asObj(e1.t, a.ack1("broadcast", obj{"event": "q", "timeoutMs": 3000}))
-		rs := asList(e1.t, res["responses"])
-		sort.Slice(rs, func(i, j int) bool { return show(rs[i]) < show(rs[j]) })
-		testkit.Equal(e1.t, obj{"err": res["err"], "responses": rs}, obj{"err": nil, "responses": list{"a", "b"}})
-		// A local broadcast with an ack waits only for the clients of its node (the contract),
-		// on each node of the pair.
-		for _, n := range []struct {
-			e    *env
-			c    *client
-			resp string
-		}{{e1, a, "a"}, {e2, b, "b"}} {
-			start := time.Now()
-			res := n.c.ack1("broadcast", obj{"event": "q", "local": true, "timeoutMs": 1000})
-			if n.e.target.name == "js" {
-				// DEVIATION of the reference, tolerated on JS nodes only: socket.io 4.8.4 +
-				// redis-adapter 8.3.0 still expects every node to report its client count, so
-				// a local broadcast with an ack in a cluster of two always ends with the
-				// timeout error and this node's responses.
-				testkit.Equal(e1.t, res, obj{"err": "operation has timed out", "responses": list{n.resp}})
-				testkit.True(e1.t, time.Since(start) >= 900*time.Millisecond, "answered after %v", time.Since(start))
-				continue
-			}
-			testkit.Equal(e1.t, res, obj{"err": nil, "responses": list{n.resp}}, "local broadcast with ack on %s", n.e.target.name)
-			testkit.True(e1.t, time.Since(start) < 900*time.Millisecond, "answered after %v", time.Since(start))
-		}
-		testkit.Equal(e1.t, b.ack1("broadcast", obj{"event": "q", "broadcast": true, "timeoutMs": 3000}),
-			obj{"err": nil, "responses": list{"a"}})
-
-		// bcast and publish across the cluster.
-		testkit.Equal(e1.t, a.ack("bcast", "rb", "hello"), list{true})
-		testkit.Equal(e1.t, b.next("msg"), list{"hello"})
-		pub := asObj(e1.t, b.ack1("publish", obj{"room": "", "count": 10, "rate": 0, "size": 4}))
-		testkit.Equal(e1.t, pub["sent"], 10.0)
-		for i := 0; i < 10; i++ {
-			m := asObj(e1.t, a.next("msg")[0])
-			testkit.Equal(e1.t, m["seq"], float64(i))
-			testkit.Equal(e1.t, m["pad"], "xxxx")
-		}
-	})
+// pendingAck is an acknowledgement on its way, so that several requests that end at a
+// timeout can wait together.
+type pendingAck struct {
+	c    *client
+	what string
+	done chan struct{}
+	res  []any
+	err  error
+	took time.Duration
 }
 
-func TestClusterServerSideEmit(t *testing.T) {
-	clusterScenario(t, func(e1, e2 *env) {
-		a, b := e1.connect(), e2.connect()
-		testkit.Equal(e1.t, a.ack1("server-side-emit", obj{"event": "whoami", "args": list{}, "timeoutMs": 5000}),
-			obj{"err": nil, "responses": list{"n2"}})
-		testkit.Equal(e1.t, b.ack1("server-side-emit", obj{"event": "whoami", "args": list{}, "timeoutMs": 5000}),
-			obj{"err": nil, "responses": list{"n1"}})
-		testkit.Equal(e1.t, a.ack1("server-side-emit", obj{"event": "ping", "args": list{}, "timeoutMs": 5000}),
-			obj{"err": nil, "responses": list{"pong"}})
-
-		sse := asObj(e1.t, a.ack1("sse"))
-		delete(sse, "ms")
-		testkit.Equal(e1.t, sse, obj{"err": nil, "responses": list{"pong"}, "node": "n1"})
-
-		// Not answered within the requests timeout.
-		start := time.Now()
-		testkit.Equal(e1.t, a.ack1("server-side-emit", obj{"event": "silent", "args": list{}, "timeoutMs": 5000}),
-			obj{"err": "timeout reached: only 0 responses received out of 1", "responses": list{}})
-		testkit.True(e1.t, time.Since(start) >= clusterRequestsTimeout-100*time.Millisecond, "timed out after %v", time.Since(start))
-
-		// record: received by the other node only; arguments travel as JSON.
-		testkit.Equal(e1.t, a.ack1("server-side-emit", obj{"event": "record", "args": list{1, "a", obj{"b": []byte{1, 2}}}}), true)
-		want := list{list{1.0, "a", obj{"b": obj{"type": "Buffer", "data": list{1.0, 2.0}}}}}
-		e2.eventually("recorded on n2", func() (bool, any) {
-			got := b.ack1("recorded")
-			return show(got) == show(want), got
-		})
-		testkit.Equal(e1.t, a.ack1("recorded"), list{})
-		cu := e2.connect(nsp("/custom"))
-		testkit.Equal(e1.t, cu.ack1("recorded"), list{}, "recorded is per namespace")
-	})
+// ackLater emits with an acknowledgement in the background; wait returns the result.
+func (c *client) ackLater(event string, args ...any) *pendingAck {
+	p := &pendingAck{c: c, what: event, done: make(chan struct{})}
+	ctx := c.e.ctx()
+	start := time.Now()
+	go func() {
+		defer close(p.done)
+		p.res, p.err = c.EmitWithAck(ctx, event, args...)
+		p.took = time.Since(start)
+	}()
+	return p
 }
 
-func TestClusterSockets(t *testing.T) {
-	clusterScenario(t, func(e1, e2 *env) {
-		a, b := e1.connect(), e2.connect()
-		a.ack1("join", "ra")
-		b.ack1("join", list{"rb", "shared"})
-		a.ack1("join", "shared")
-		testkit.Equal(e1.t, b.ack1("set-data", obj{"bin": []byte{1, 2}, "k": "v"}), true)
-
-		entryA := obj{"id": a.id, "rooms": sorted(a.id, "ra", "shared"), "data": obj{}, "nsp": "/"}
-		entryB := obj{"id": b.id, "rooms": sorted(b.id, "rb", "shared"), "data": obj{"bin": obj{"type": "Buffer", "data": list{1.0, 2.0}}, "k": "v"}, "nsp": "/"}
-		both := list{entryA, entryB}
-		if b.id < a.id {
-			both = list{entryB, entryA}
-		}
-		testkit.Equal(e1.t, a.ack1("fetch-sockets", obj{}), both)
-		testkit.Equal(e1.t, a.ack1("fetch-sockets", obj{"in": list{"shared"}, "except": list{"ra"}}), list{entryB})
-		testkit.Equal(e1.t, a.ack1("count", obj{}), 2.0)
-		testkit.Equal(e1.t, a.ack1("count", obj{"in": list{"rb"}}), 1.0)
-		testkit.Equal(e1.t, a.ack1("all-rooms"), list{"ra", "rb", "shared"})
-
-		testkit.Equal(e1.t, a.ack1("sockets-join", obj{"in": list{b.id}, "rooms": list{"joined"}}), true)
-		e2.eventually("remote socketsJoin", func() (bool, any) {
-			got := b.rooms()
-			return show(got) == show(sorted(b.id, "rb", "shared", "joined")), got
-		})
-		testkit.Equal(e1.t, a.ack1("sockets-leave", obj{"in": list{"joined"}, "rooms": list{"joined", "shared"}}), true)
-		e2.eventually("remote socketsLeave", func() (bool, any) {
-			got := b.rooms()
-			return show(got) == show(sorted(b.id, "rb")), got
-		})
-
-		testkit.Equal(e1.t, a.ack1("disconnect-sockets", obj{"in": list{"rb"}}), true)
-		testkit.Equal(e1.t, b.waitDisconnect(), "io server disconnect")
-		obs := e2.connect(nsp("/custom"))
-		e2.eventually("last-disconnect on n2", func() (bool, any) {
-			got := obs.ack1("last-disconnect")
-			o, _ := got.(map[string]any)
-			return o != nil && o["id"] == b.id && o["reason"] == "server namespace disconnect", got
-		})
-		testkit.Equal(e1.t, a.ack("echo", "alive"), list{"alive"})
-	})
+// wait returns the single ack argument and how long the acknowledgement took.
+func (p *pendingAck) wait() (any, time.Duration) {
+	t := p.c.e.t
+	t.Helper()
+	<-p.done
+	testkit.NoError(t, p.err, "%s: emit %q", p.c.Handle(), p.what)
+	testkit.Equal(t, len(p.res), 1, "%s: number of ack arguments of %q: %v", p.c.Handle(), p.what, p.res)
+	return p.res[0], p.took
 }
 
-// TestClusterDynamicNamespace: a node subscribes for a dynamic namespace before the CONNECT
-// reply of its first connection there, so a broadcast right after it is not lost.
-func TestClusterDynamicNamespace(t *testing.T) {
-	clusterScenario(t, func(e1, e2 *env) {
-		for i := 0; i < 5; i++ {
-			ns := fmt.Sprintf("/dyn-c%d", i)
-			b := e2.connect(nsp(ns))
-			a := e1.connect(nsp(ns))
-			testkit.Equal(e1.t, a.ack1("broadcast", obj{"event": "hi", "args": list{i}}), true)
-			testkit.Equal(e1.t, b.next("hi"), list{float64(i)}, ns)
-			testkit.Equal(e1.t, b.ack1("broadcast", obj{"event": "back", "args": list{i}}), true)
-			testkit.Equal(e1.t, a.next("back"), list{float64(i)}, ns)
-			testkit.Equal(e1.t, a.ack1("count", obj{}), 2.0, ns)
-		}
-	})
+// ackResult splits a {"err", "responses"} reply, the responses sorted.
+func ackResult(t *testing.T, v any) (any, []any) {
+	t.Helper()
+	o := asObj(t, v)
+	testkit.Equal(t, len(o), 2, "keys of %s", show(o))
+	rs := asList(t, o["responses"])
+	rs = append([]any(nil), rs...)
+	sort.Slice(rs, func(i, j int) bool { return show(rs[i]) < show(rs[j]) })
+	return o["err"], rs
+}
+
+// handles returns the handles of clients, sorted, as a JSON array.
+func handles(cs ...*client) []any {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Handle()
+	}
+	return sorted(out...)
 }
