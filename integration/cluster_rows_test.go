@@ -279,14 +279,7 @@ func rowFetch(r *row) {
 	// binary.
 	own := d.ack1("fetch-sockets", obj{"in": list{c.id}})
 	wantOwn := list{entry(c, obj{"bin": []byte{1, 2}, "k": "v"}, "r2")}
-	if r.js(2) || show(own) == show(wantOwn) {
-		testkit.Equal(r.t, own, wantOwn, "from n3: its own socket with binary data")
-	} else {
-		// DIFFERENCE of the Go server, reported: RemoteSocket.Data is JSON for local sockets
-		// too, so the testapp answers with the binary as Buffer JSON, as for a remote socket.
-		testkit.Equal(r.t, own, list{ec}, "from n3 (go): its own socket with binary data")
-		r.t.Logf("known difference: a Go node gives its own socket's binary data as Buffer JSON: %s", show(own))
-	}
+	testkit.Equal(r.t, own, wantOwn, "from n3: its own socket with binary data")
 
 	for i, from := range []*client{a, b, d} {
 		for _, tc := range []struct {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/parser"
 	"github.com/ioswarm/ioswarm/server"
 )
@@ -128,7 +129,7 @@ func (a *app) onConnection(s *server.Socket) {
 				return
 			}
 			if err != nil {
-				_ = ev.Ack(map[string]string{"error": err.Error()})
+				_ = ev.Ack(map[string]string{"error": errText(err)})
 				return
 			}
 			_ = ev.Ack(res)
@@ -146,13 +147,23 @@ var noReply = new(struct{})
 
 func ackErr(ev *server.Event, err error) {
 	if ev.HasAck() {
-		_ = ev.Ack(map[string]string{"error": err.Error()})
+		_ = ev.Ack(map[string]string{"error": errText(err)})
 	}
 }
 
 func errOrNil(err error) any {
 	if err == nil {
 		return nil
+	}
+	return errText(err)
+}
+
+// errText is the text a Node.js server would give for err: a cluster
+// request's timeout is the adapter's own message, without the Go wrapping.
+func errText(err error) string {
+	var te *adapter.TimeoutError
+	if errors.As(err, &te) {
+		return te.Message
 	}
 	return err.Error()
 }
@@ -358,16 +369,20 @@ func (a *app) fetchSockets(s *server.Socket, ev *server.Event) (any, error) {
 		return nil, err
 	}
 	type info struct {
-		ID    string          `json:"id"`
-		Rooms []string        `json:"rooms"`
-		Data  json.RawMessage `json:"data"`
-		Nsp   string          `json:"nsp"`
+		ID    string   `json:"id"`
+		Rooms []string `json:"rooms"`
+		Data  any      `json:"data"`
+		Nsp   string   `json:"nsp"`
 	}
 	out := make([]info, 0, len(socks))
 	for _, rs := range socks {
 		rooms := append([]string{}, rs.Rooms...)
 		sort.Strings(rooms)
-		out = append(out, info{rs.ID, rooms, rs.Data, s.Namespace().Name()})
+		var data any = rs.Data // JSON from another node, as on Node
+		if l := rs.Local(); l != nil {
+			data = l.Data() // a local socket's own value: binary stays binary
+		}
+		out = append(out, info{rs.ID, rooms, data, s.Namespace().Name()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
