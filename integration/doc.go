@@ -16,8 +16,21 @@
 //
 //	IOSWARM_TARGET=js go test -race ./integration/
 //
-// The cluster tests also need redis-server (skipped without it). Set
-// IOSWARM_DRIVER_TRACE=1 to log every line exchanged with the Node.js client driver.
+// # Clusters
+//
+// TestCluster runs the contract rows that involve other clients or nodes on three nodes
+// (n1, n2, n3) sharing one throw-away redis-server: Go only, and — in the default run too,
+// when Node.js and the npm packages are there — mixed clusters with a Node.js reference node
+// (js,go,go and go,js,go), so that requests go both ways between Go and Node.js.
+// TestClusterFaults restarts Redis under traffic, hangs a node (SIGSTOP) and kills one
+// (SIGKILL) during requests. Both need redis-server (skipped without it; .ci/run installs it).
+//
+// # Other programs
+//
+// The deployment tests (deploy_*_test.go) check docker-compose.yml and run deploy/cluster.sh
+// (redis-server, three clusterdemo nodes, nginx) and headless Chromium; the load tool's smoke
+// test runs integration/loadtest. Set IOSWARM_DRIVER_TRACE=1 to log every line exchanged with
+// the Node.js client driver.
 //
 // The package has no non-test code; integration/node has its own go.mod so that Go tooling
 // ignores node_modules.
