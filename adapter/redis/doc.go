@@ -112,6 +112,13 @@
 // go-redis logs its own connection errors through its global logger
 // (goredis.SetLogger).
 //
+// On a Redis Cluster every PUBLISH goes to the master that owns its
+// channel's slot, so one node's messages on different channels (a room's
+// channel and the namespace's) may reach the others in either order; on one
+// channel, and on a single Redis or behind Sentinel, they keep their order.
+// Subscriptions on replicas (ClusterOptions.ReadOnly) are not counted by
+// NUMSUB on the masters: keep the subscriber on masters.
+//
 // # Concurrency
 //
 // Factory and Adapter are safe for concurrent use. A Factory runs three
