@@ -28,6 +28,7 @@ type Namespace struct {
 	onConnection []ConnectionHandler
 	serverEvents map[string][]ServerEventHandler
 	sockets      map[string]*Socket
+	handlers     map[string]EventHandler // shared by every socket (On)
 }
 
 var _ adapter.Namespace = (*Namespace)(nil)
@@ -66,6 +67,25 @@ func (n *Namespace) OnConnection(h ConnectionHandler) {
 	n.mu.Lock()
 	n.onConnection = append(n.onConnection, h)
 	n.mu.Unlock()
+}
+
+// On registers the handler of an event for every socket of the namespace,
+// present and future, replacing any previous one. A handler registered
+// once here costs nothing per socket, unlike Socket.On in a connection
+// handler; a socket's own handler for the same event takes precedence.
+func (n *Namespace) On(event string, h EventHandler) {
+	n.mu.Lock()
+	if n.handlers == nil {
+		n.handlers = make(map[string]EventHandler)
+	}
+	n.handlers[event] = h
+	n.mu.Unlock()
+}
+
+func (n *Namespace) handler(event string) EventHandler {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.handlers[event]
 }
 
 // OnServerSideEmit registers a listener for an event sent by other nodes

@@ -16,6 +16,7 @@ type ParentNamespace struct {
 	mu           sync.RWMutex
 	middlewares  []Middleware
 	onConnection []ConnectionHandler
+	handlers     map[string]EventHandler
 	children     []*Namespace
 }
 
@@ -38,6 +39,17 @@ func (p *ParentNamespace) OnConnection(h ConnectionHandler) {
 	p.mu.Unlock()
 }
 
+// On registers an event handler inherited by children created from now on
+// (see Namespace.On).
+func (p *ParentNamespace) On(event string, h EventHandler) {
+	p.mu.Lock()
+	if p.handlers == nil {
+		p.handlers = make(map[string]EventHandler)
+	}
+	p.handlers[event] = h
+	p.mu.Unlock()
+}
+
 // Children returns the namespaces created so far.
 func (p *ParentNamespace) Children() []*Namespace {
 	p.mu.RLock()
@@ -51,10 +63,18 @@ func (p *ParentNamespace) adopt(ns *Namespace) {
 	p.children = append(p.children, ns)
 	mws := append([]Middleware(nil), p.middlewares...)
 	hs := append([]ConnectionHandler(nil), p.onConnection...)
+	evs := make(map[string]EventHandler, len(p.handlers))
+	for k, h := range p.handlers {
+		evs[k] = h
+	}
 	p.mu.Unlock()
 	ns.mu.Lock()
 	ns.middlewares = append(mws, ns.middlewares...)
 	ns.onConnection = append(hs, ns.onConnection...)
+	for k, h := range ns.handlers {
+		evs[k] = h
+	}
+	ns.handlers = evs
 	ns.mu.Unlock()
 }
 

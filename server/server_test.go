@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -484,4 +485,29 @@ func TestCloseEndsPendingBroadcastAcks(t *testing.T) {
 	}
 	_, _ = c.WaitDisconnect(ctxT(t))
 	ts.CloseClientConnections()
+}
+
+func TestNamespaceHandlers(t *testing.T) {
+	f := start(t, []string{"websocket"}, server.Config{}, func(srv *server.Server) {
+		srv.Of("/").On("who", func(_ *server.Socket, ev *server.Event) { _ = ev.Ack("namespace") })
+		srv.OnConnection(func(s *server.Socket) {
+			var vip bool
+			_ = json.Unmarshal(s.Handshake().Auth, &struct{ VIP *bool }{&vip})
+			if vip {
+				s.On("who", func(_ *server.Socket, ev *server.Event) { _ = ev.Ack("socket") })
+			}
+		})
+		p := srv.OfRegexp(regexp.MustCompile(`^/d-\d+$`))
+		p.On("who", func(s *server.Socket, ev *server.Event) { _ = ev.Ack(s.Namespace().Name()) })
+	})
+	plain, vip := f.connect("/", nil), f.connect("/", map[string]any{"VIP": true})
+	dyn := f.connect("/d-7", nil)
+	for _, tc := range []struct {
+		c    *testkit.Client
+		want string
+	}{{plain, "namespace"}, {vip, "socket"}, {dyn, "/d-7"}} {
+		res, err := tc.c.EmitWithAck(ctxT(t), "who")
+		testkit.NoError(t, err)
+		testkit.Equal(t, res, []any{tc.want})
+	}
 }

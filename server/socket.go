@@ -75,7 +75,6 @@ func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
 		handshake: newHandshake(c.conn.Request(), auth),
 		ctx:       ctx,
 		cancel:    cancel,
-		handlers:  make(map[string]EventHandler),
 		data:      map[string]any{},
 	}
 	s.exec.wg = &ns.srv.handlers
@@ -125,9 +124,13 @@ func (s *Socket) SetData(v any) {
 	s.mu.Unlock()
 }
 
-// On registers the handler of an event, replacing any previous one.
+// On registers the handler of an event for this socket, replacing any
+// previous one; it takes precedence over the namespace's (Namespace.On).
 func (s *Socket) On(event string, h EventHandler) {
 	s.mu.Lock()
+	if s.handlers == nil {
+		s.handlers = make(map[string]EventHandler) // most sockets use the namespace's
+	}
 	s.handlers[event] = h
 	s.mu.Unlock()
 }
@@ -397,6 +400,9 @@ func (s *Socket) dispatch(ev *Event) {
 	mws := s.middlewares
 	h := s.handlers[ev.Name]
 	s.mu.Unlock()
+	if h == nil {
+		h = s.nsp.handler(ev.Name)
+	}
 	for _, l := range anyIn {
 		l.h(s, ev)
 	}

@@ -33,6 +33,7 @@ func newApp(srv *server.Server, node string, reqTimeout time.Duration) *app {
 type connectionSetup interface {
 	Use(server.Middleware)
 	OnConnection(server.ConnectionHandler)
+	On(string, server.EventHandler)
 }
 
 func (a *app) setupParent(p *server.ParentNamespace) {
@@ -61,6 +62,50 @@ func (a *app) setupConnections(ns connectionSetup) {
 		return nil
 	})
 	ns.OnConnection(a.onConnection)
+	a.registerEvents(ns)
+}
+
+// registerEvents registers the contract's event handlers once, on the
+// namespace (or parent): they are shared by every socket.
+func (a *app) registerEvents(ns connectionSetup) {
+	handlers := map[string]handler{
+		"join":             a.join,
+		"leave":            a.leave,
+		"rooms":            func(s *server.Socket, _ *server.Event) (any, error) { return s.Rooms(), nil },
+		"set-data":         a.setData,
+		"broadcast":        a.broadcast,
+		"server-side-emit": a.serverSideEmit,
+		"fetch-sockets":    a.fetchSockets,
+		"sockets-join":     a.socketsJoin,
+		"sockets-leave":    a.socketsLeave,
+		"all-rooms":        a.allRooms,
+		"count":            a.count,
+		"emit-reserved":    a.emitReserved,
+		"last-disconnect":  a.getLastDisconnect,
+		"node":             func(*server.Socket, *server.Event) (any, error) { return a.node, nil },
+		"recorded":         a.getRecorded,
+		"sse":              a.sse,
+		"bcast":            a.bcast,
+		"publish":          a.publish,
+	}
+	for name, h := range handlers {
+		ns.On(name, func(s *server.Socket, ev *server.Event) {
+			res, err := h(s, ev)
+			if !ev.HasAck() || res == noReply {
+				return
+			}
+			if err != nil {
+				_ = ev.Ack(map[string]string{"error": errText(err)})
+				return
+			}
+			_ = ev.Ack(res)
+		})
+	}
+	// Handlers that answer by themselves (the ack must follow other work).
+	ns.On("echo", func(s *server.Socket, ev *server.Event) { _ = ev.Ack(ev.Args.Any()...) })
+	ns.On("echo-event", a.echoEvent)
+	ns.On("ask", a.ask)
+	ns.On("disconnect-sockets", a.disconnectSockets)
 }
 
 func (a *app) setupServerSide(ns *server.Namespace) {
@@ -101,45 +146,6 @@ func (a *app) onConnection(s *server.Socket) {
 		a.lastDisconnect = map[string]any{"id": s.ID(), "reason": reason, "rooms": rooms}
 		a.mu.Unlock()
 	})
-	handlers := map[string]handler{
-		"join":             a.join,
-		"leave":            a.leave,
-		"rooms":            func(s *server.Socket, _ *server.Event) (any, error) { return s.Rooms(), nil },
-		"set-data":         a.setData,
-		"broadcast":        a.broadcast,
-		"server-side-emit": a.serverSideEmit,
-		"fetch-sockets":    a.fetchSockets,
-		"sockets-join":     a.socketsJoin,
-		"sockets-leave":    a.socketsLeave,
-		"all-rooms":        a.allRooms,
-		"count":            a.count,
-		"emit-reserved":    a.emitReserved,
-		"last-disconnect":  a.getLastDisconnect,
-		"node":             func(*server.Socket, *server.Event) (any, error) { return a.node, nil },
-		"recorded":         a.getRecorded,
-		"sse":              a.sse,
-		"bcast":            a.bcast,
-		"publish":          a.publish,
-	}
-	for name, h := range handlers {
-		h := h
-		s.On(name, func(s *server.Socket, ev *server.Event) {
-			res, err := h(s, ev)
-			if !ev.HasAck() || res == noReply {
-				return
-			}
-			if err != nil {
-				_ = ev.Ack(map[string]string{"error": errText(err)})
-				return
-			}
-			_ = ev.Ack(res)
-		})
-	}
-	// Handlers that answer by themselves (the ack must follow other work).
-	s.On("echo", func(s *server.Socket, ev *server.Event) { _ = ev.Ack(ev.Args.Any()...) })
-	s.On("echo-event", a.echoEvent)
-	s.On("ask", a.ask)
-	s.On("disconnect-sockets", a.disconnectSockets)
 }
 
 // noReply marks a handler that acknowledged by itself.
