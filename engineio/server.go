@@ -72,7 +72,7 @@ func NewServer(cfg Config, accept func(c *Conn) Handler) *Server {
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  cfg.UpgradeTimeout,
-		ReadBufferSize:    1024,
+		ReadBufferSize:    512, // frames larger than this are read past the buffer
 		WriteBufferPool:   &sync.Pool{},
 		CheckOrigin:       s.checkOrigin,
 		EnableCompression: cfg.PerMessageDeflate,
