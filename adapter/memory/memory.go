@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/parser"
@@ -20,12 +21,15 @@ type Adapter struct {
 	socks [numShards]sockShard
 }
 
-// member is a local socket and the rooms it is in.
+// member is a local socket and the rooms it is in. The room named by the
+// socket's own id, which every socket is in, is a flag rather than an entry
+// of the room maps: one map fewer per socket.
 type member struct {
-	sock adapter.Socket
-	mu   sync.Mutex
-	// rooms is nil once the socket is removed: later joins are ignored.
-	rooms map[string]struct{}
+	sock  adapter.Socket
+	own   atomic.Bool // in its own-id room
+	mu    sync.Mutex
+	gone  bool                // removed: later joins are ignored
+	rooms map[string]struct{} // the other rooms, made on the first join
 }
 
 type roomShard struct {
@@ -84,19 +88,26 @@ func (a *Adapter) AddAll(s adapter.Socket, rooms []string) {
 	sh.mu.Lock()
 	m := sh.m[id]
 	if m == nil {
-		m = &member{sock: s, rooms: make(map[string]struct{}, 1+len(rooms))}
+		m = &member{sock: s}
 		sh.m[id] = m
 	}
 	sh.mu.Unlock()
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.rooms == nil {
+	if m.gone {
 		return
 	}
 	for _, room := range rooms {
+		if room == id {
+			m.own.Store(true)
+			continue
+		}
 		if _, ok := m.rooms[room]; ok {
 			continue
+		}
+		if m.rooms == nil {
+			m.rooms = make(map[string]struct{}, len(rooms))
 		}
 		m.rooms[room] = struct{}{}
 		rs := &a.rooms[shard(room)]
@@ -119,6 +130,10 @@ func (a *Adapter) Del(id, room string) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if room == id {
+		m.own.Store(false)
+		return
+	}
 	if _, ok := m.rooms[room]; !ok {
 		return
 	}
@@ -155,6 +170,8 @@ func (a *Adapter) DelAll(id string) {
 		a.delFromRoom(id, room)
 	}
 	m.rooms = nil
+	m.gone = true
+	m.own.Store(false)
 }
 
 // SocketRooms returns the rooms of a local socket, sorted, or nil.
@@ -164,9 +181,12 @@ func (a *Adapter) SocketRooms(id string) []string {
 		return nil
 	}
 	m.mu.Lock()
-	rooms := make([]string, 0, len(m.rooms))
+	rooms := make([]string, 0, 1+len(m.rooms))
 	for r := range m.rooms {
 		rooms = append(rooms, r)
+	}
+	if m.own.Load() {
+		rooms = append(rooms, id)
 	}
 	m.mu.Unlock()
 	sort.Strings(rooms)
@@ -180,19 +200,39 @@ func (a *Adapter) HasRoom(room string) bool {
 	rs.mu.RLock()
 	_, ok := rs.m[room]
 	rs.mu.RUnlock()
-	return ok
+	return ok || a.ownRoom(room) != nil
+}
+
+// ownRoom returns the member whose own-id room is room, if it is in it.
+func (a *Adapter) ownRoom(room string) *member {
+	if m := a.member(room); m != nil && m.own.Load() {
+		return m
+	}
+	return nil
 }
 
 // LocalRooms returns every local room, sorted.
 func (a *Adapter) LocalRooms() []string {
 	var rooms []string
+	seen := make(map[string]struct{})
 	for i := range a.rooms {
 		rs := &a.rooms[i]
 		rs.mu.RLock()
 		for r := range rs.m {
 			rooms = append(rooms, r)
+			seen[r] = struct{}{}
 		}
 		rs.mu.RUnlock()
+	}
+	for i := range a.socks {
+		sh := &a.socks[i]
+		sh.mu.RLock()
+		for id, m := range sh.m {
+			if _, dup := seen[id]; !dup && m.own.Load() {
+				rooms = append(rooms, id)
+			}
+		}
+		sh.mu.RUnlock()
 	}
 	sort.Strings(rooms)
 	return rooms

@@ -201,3 +201,36 @@ func BenchmarkBroadcast(b *testing.B) {
 		})
 	}
 }
+
+// TestOwnRoom covers the room named by a socket's id, kept as a flag: it
+// can be left, and another socket may join a room of that name too.
+func TestOwnRoom(t *testing.T) {
+	a, s := setup(t, 3)
+	a.AddAll(s[1], []string{"s00"}) // s01 joins the room named like s00
+	if got, want := selected(a, adapter.BroadcastOptions{Rooms: []string{"s00"}}), []string{"s00", "s01"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("room s00: %v, want %v", got, want)
+	}
+	if got, want := selected(a, adapter.BroadcastOptions{Rooms: []string{"s00", "s01"}}), []string{"s00", "s01"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("rooms s00+s01: %v, want %v", got, want)
+	}
+	if got, want := selected(a, adapter.BroadcastOptions{Except: []string{"s00"}}), []string{"s02"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("except s00: %v, want %v", got, want)
+	}
+	a.Del("s00", "s00") // s00 leaves its own room
+	if got, want := selected(a, adapter.BroadcastOptions{Rooms: []string{"s00"}}), []string{"s01"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("room s00 after leaving: %v, want %v", got, want)
+	}
+	if got, want := a.SocketRooms("s00"), []string{}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("rooms of s00: %v, want %v", got, want)
+	}
+	if got, want := a.LocalRooms(), []string{"s00", "s01", "s02"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("local rooms %v, want %v", got, want)
+	}
+	if !a.HasRoom("s02") || !a.HasRoom("s00") || a.HasRoom("nope") {
+		t.Fatal("HasRoom")
+	}
+	a.DelAll("s02")
+	if a.HasRoom("s02") {
+		t.Fatal("HasRoom after DelAll")
+	}
+}

@@ -36,6 +36,9 @@ func (a *Adapter) selectSockets(opts adapter.BroadcastOptions) *[]adapter.Socket
 				except[id] = struct{}{}
 			}
 			rs.mu.RUnlock()
+			if a.ownRoom(room) != nil {
+				except[room] = struct{}{}
+			}
 		}
 	}
 	excluded := func(id string) bool {
@@ -68,6 +71,9 @@ func (a *Adapter) selectSockets(opts adapter.BroadcastOptions) *[]adapter.Socket
 			}
 		}
 		rs.mu.RUnlock()
+		if m := a.ownRoom(room); m != nil && !excluded(room) {
+			out = append(out, m.sock)
+		}
 	default:
 		seen := setPool.Get().(map[string]struct{})
 		for _, room := range opts.Rooms {
@@ -81,6 +87,12 @@ func (a *Adapter) selectSockets(opts adapter.BroadcastOptions) *[]adapter.Socket
 				out = append(out, m.sock)
 			}
 			rs.mu.RUnlock()
+			if m := a.ownRoom(room); m != nil {
+				if _, dup := seen[room]; !dup && !excluded(room) {
+					seen[room] = struct{}{}
+					out = append(out, m.sock)
+				}
+			}
 		}
 		clear(seen)
 		setPool.Put(seen)
