@@ -40,7 +40,7 @@ var jsKeepAlive = target{name: "js", start: func(t *testing.T, extra ...string) 
 			t.Skipf("integration/node/node_modules/%s is missing (npm ci in %s): %v", pkg, dir, err)
 		}
 	}
-	args := append([]string{"--unhandled-rejections=warn", filepath.Join(dir, "testapp.js"), "-addr", testkit.FreeAddr(t)}, extra...)
+	args := append([]string{"--unhandled-rejections=warn", filepath.Join(dir, "testapp.js"), "-addr", "127.0.0.1:0"}, extra...)
 	return testkit.StartProcess(t, context.Background(), node, args...)
 }}
 

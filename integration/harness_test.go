@@ -75,7 +75,7 @@ func startJS(t *testing.T, extra ...string) *testkit.Process {
 			t.Skipf("integration/node/node_modules/%s is missing (npm ci in %s): %v", pkg, dir, err)
 		}
 	}
-	args := append([]string{filepath.Join(dir, "testapp.js"), "-addr", testkit.FreeAddr(t)}, extra...)
+	args := append([]string{filepath.Join(dir, "testapp.js"), "-addr", "127.0.0.1:0"}, extra...)
 	return testkit.StartProcess(t, context.Background(), node, args...)
 }
 
@@ -84,7 +84,7 @@ func startJS(t *testing.T, extra ...string) *testkit.Process {
 func startGo(t *testing.T, extra ...string) *testkit.Process {
 	t.Helper()
 	bin := testkit.BuildTestapp(t)
-	args := append([]string{"-addr", testkit.FreeAddr(t)}, extra...)
+	args := append([]string{"-addr", "127.0.0.1:0"}, extra...)
 	return testkit.StartProcess(t, context.Background(), bin, args...)
 }
 

@@ -91,7 +91,7 @@ func TestLoadtest(t *testing.T) {
 
 func loadtestSmoke(t *testing.T, tool string) {
 	app := testkit.BuildTestapp(t)
-	srv := testkit.StartProcess(t, context.Background(), app, "-addr", testkit.FreeAddr(t))
+	srv := testkit.StartProcess(t, context.Background(), app, "-addr", "127.0.0.1:0")
 
 	const clients = 50
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
