@@ -141,16 +141,6 @@ func startCluster(t *testing.T, l layout, redisURL string, requestsTimeout time.
 	return c
 }
 
-// js reports whether x is a client of a node that runs the reference.
-func (c *cluster) js(x *client) bool {
-	for i, p := range c.procs {
-		if x.e.srv == p {
-			return c.layout.nodes[i].name == "js"
-		}
-	}
-	return false
-}
-
 // stopNodes stops the nodes still running (SIGTERM); their cleanup reports a bad exit.
 func (c *cluster) stopNodes() {
 	for _, p := range c.procs {

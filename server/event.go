@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -122,6 +121,3 @@ type ErrorHandler func(s *Socket, err error)
 // ServerSideEmit. When the sender waits for an answer, ev.HasAck is true
 // and the first argument of ev.Ack is sent back.
 type ServerEventHandler func(ev *Event)
-
-// rawJSON is a JSON value that AppendValues writes verbatim.
-func rawJSON(b []byte) json.RawMessage { return json.RawMessage(b) }

@@ -268,12 +268,6 @@ func (s *Server) untrack(c *ackCollector) {
 	s.mu.Unlock()
 }
 
-func (s *Server) isClosed() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.closed
-}
-
 // Use adds a middleware to the main namespace.
 func (s *Server) Use(mw Middleware) { s.main.Use(mw) }
 

@@ -165,6 +165,7 @@ func TestCatchAllAndPacketMiddleware(t *testing.T) {
 		testkit.NoError(t, c.Emit(ctxT(t), "forbidden"))
 		res, err = c.EmitWithAck(ctxT(t), "ok")
 		testkit.NoError(t, err)
+		testkit.Equal(t, res, []any{"done"})
 		mu.Lock()
 		defer mu.Unlock()
 		testkit.Equal(t, seen, []string{
