@@ -268,43 +268,9 @@ func decodeBroadcast(msg []byte, own string) (*inBroadcast, error) {
 	if isStr && uid == own {
 		return nil, errOwnMessage
 	}
-	b := &inBroadcast{nsp: "/"}
-	typ := int64(-1)
-	var hasData bool
-	ok, err := r.mapKeys(func(key []byte) error {
-		var err error
-		switch string(key) {
-		case "type":
-			var ok bool
-			if typ, ok, err = r.intValue(); !ok {
-				typ = -1
-			}
-		case "data":
-			c, err := r.peek()
-			if err != nil {
-				return err
-			}
-			if !isArrayCode(c) {
-				return r.skip(0)
-			}
-			b.data, b.atts, err = r.toJSON(nil, nil, binPlaceholder)
-			hasData = err == nil
-			return err
-		case "nsp":
-			var isStr bool
-			if b.nsp, isStr, err = r.str(); !isStr {
-				b.nsp = "\x00" // matches no namespace
-			}
-		default:
-			err = r.skip(0)
-		}
-		return err
-	})
-	if err != nil {
+	b := &inBroadcast{}
+	if b.nsp, b.data, b.atts, err = r.eventPacket(); err != nil {
 		return nil, err
-	}
-	if !ok || !hasData || (typ != packetEvent && typ != packetBinaryEvent) || !validEvent(b.data) {
-		return nil, errNotAnEvent
 	}
 	if n >= 3 {
 		if _, err := r.mapKeys(func(key []byte) error {
@@ -497,6 +463,14 @@ func (e *envelope) broadcastPacket() (nsp string, data []byte, atts [][]byte, er
 	}
 	r := getReader(e.mpPacket)
 	defer putReader(r)
+	return r.eventPacket()
+}
+
+// eventPacket reads a packet map {type, data, nsp} that must be an EVENT
+// (or BINARY_EVENT) with a valid event array; data becomes Socket.IO JSON
+// with binary placeholders. A missing nsp is "/", as Node takes it; one that
+// is not a string matches no namespace.
+func (r *mpReader) eventPacket() (nsp string, data []byte, atts [][]byte, err error) {
 	nsp = "/"
 	typ := int64(-1)
 	ok, err := r.mapKeys(func(key []byte) error {
@@ -520,7 +494,7 @@ func (e *envelope) broadcastPacket() (nsp string, data []byte, atts [][]byte, er
 		case "nsp":
 			var isStr bool
 			if nsp, isStr, err = r.str(); !isStr {
-				nsp = "\x00"
+				nsp = "\x00" // matches no namespace
 			}
 		default:
 			err = r.skip(0)
