@@ -25,6 +25,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzSplitArray$$' -fuzztime=$(FUZZTIME) ./parser/
 	$(GO) test -run='^$$' -fuzz='^FuzzRawRoundTrip$$' -fuzztime=$(FUZZTIME) ./parser/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodePayload$$' -fuzztime=$(FUZZTIME) ./engineio/
+	$(GO) test -run='^$$' -fuzz='^FuzzTranscode$$' -fuzztime=$(FUZZTIME) ./adapter/redis/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeMessage$$' -fuzztime=$(FUZZTIME) ./adapter/redis/
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
