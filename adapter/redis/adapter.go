@@ -227,26 +227,24 @@ func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
 // once, the others when the request reaches their node.
 func (a *Adapter) AddSockets(ctx context.Context, opts adapter.BroadcastOptions, rooms []string) error {
 	_ = a.local.AddSockets(ctx, opts, rooms)
-	if opts.Flags.Local {
-		return nil
-	}
-	m := newJSONMsg(64)
-	m.str("uid", a.uid)
-	m.int("type", typeRemoteJoin)
-	m.opts(opts)
-	m.strs("rooms", rooms)
-	return a.publishRequest(m.bytes())
+	return a.publishRooms(typeRemoteJoin, opts, rooms)
 }
 
 // DelSockets makes the selected sockets leave rooms.
 func (a *Adapter) DelSockets(ctx context.Context, opts adapter.BroadcastOptions, rooms []string) error {
 	_ = a.local.DelSockets(ctx, opts, rooms)
+	return a.publishRooms(typeRemoteLeave, opts, rooms)
+}
+
+// publishRooms tells the other nodes to make the selected sockets join or
+// leave rooms (REMOTE_JOIN / REMOTE_LEAVE), unless the operation is local.
+func (a *Adapter) publishRooms(typ int, opts adapter.BroadcastOptions, rooms []string) error {
 	if opts.Flags.Local {
 		return nil
 	}
 	m := newJSONMsg(64)
 	m.str("uid", a.uid)
-	m.int("type", typeRemoteLeave)
+	m.int("type", typ)
 	m.opts(opts)
 	m.strs("rooms", rooms)
 	return a.publishRequest(m.bytes())
