@@ -137,11 +137,7 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	// runs on a goroutine of its own.
 	srv := b.nsp.srv
 	return b.broadcastWithAck(context.Background(), p, func(err error, a Args) {
-		srv.handlers.Add(1)
-		go func() {
-			defer srv.handlers.Done()
-			cb(err, a)
-		}()
+		srv.handlers.goFunc(func() { cb(err, a) })
 	})
 }
 
@@ -190,14 +186,14 @@ func (c *ackCollector) finish(err error) {
 	}
 	c.done = true
 	res := c.responses
-	timer := c.timer
+	timer, stop := c.timer, c.stop
 	c.mu.Unlock()
 	c.srv.untrack(c)
 	if timer != nil {
 		timer.Stop()
 	}
-	if c.stop != nil {
-		c.stop()
+	if stop != nil {
+		stop()
 	}
 	if res == nil {
 		res = Args{}
@@ -229,13 +225,24 @@ func (b *BroadcastOperator) broadcastWithAck(ctx context.Context, p *adapter.Pac
 		col.mu.Unlock()
 	}
 	if ctx.Done() != nil {
-		col.stop = context.AfterFunc(ctx, func() {
+		stop := context.AfterFunc(ctx, func() {
 			err := ctx.Err()
 			if err == context.DeadlineExceeded {
 				err = ErrAckTimeout
 			}
 			col.finish(err)
 		})
+		// The context may already have ended the collector: then nobody
+		// else will call stop.
+		col.mu.Lock()
+		finished := col.done
+		if !finished {
+			col.stop = stop
+		}
+		col.mu.Unlock()
+		if finished {
+			stop()
+		}
 	}
 	p.ID, p.HasID = b.nsp.NextAckID(), true
 	opts := b.options()
@@ -269,10 +276,7 @@ func (b *BroadcastOperator) broadcastWithAck(ctx context.Context, p *adapter.Pac
 		col.checkLocked()
 		return nil
 	}
-	srv := b.nsp.srv
-	srv.handlers.Add(1)
-	go func() {
-		defer srv.handlers.Done()
+	started := b.nsp.srv.handlers.goFunc(func() {
 		n, err := b.nsp.adapter.ServerCount(ctx)
 		if err != nil {
 			col.finish(fmt.Errorf("server: broadcast with ack: %w", err))
@@ -281,7 +285,10 @@ func (b *BroadcastOperator) broadcastWithAck(ctx context.Context, p *adapter.Pac
 		col.mu.Lock()
 		col.expectedServers = n
 		col.checkLocked()
-	}()
+	})
+	if !started {
+		col.finish(ErrClosed)
+	}
 	return nil
 }
 

@@ -16,6 +16,7 @@ type client struct {
 	srv  *Server
 	conn *engineio.Conn
 	dec  parser.Decoder // used only by OnMessage
+	in   inbox          // what waits for handlers (inbox.go)
 
 	mu           sync.Mutex
 	sockets      map[string]*Socket // by namespace name
@@ -59,6 +60,7 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	}
 	if pkt != nil {
 		c.onPacket(pkt)
+		c.awaitBudget()
 	}
 }
 
@@ -100,7 +102,12 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		return
 	}
 	s := newSocket(ns, c, auth)
-	s.exec.do(func() { ns.add(s) })
+	n := int64(len(auth))
+	c.acquire(n)
+	s.exec.do(func() {
+		defer c.release(n)
+		ns.add(s)
+	})
 }
 
 func (c *client) unmarkConnecting(name string) {

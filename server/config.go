@@ -55,6 +55,16 @@ type Config struct {
 	// connection; a client that lets more pile up is disconnected (volatile
 	// packets are dropped instead). Zero means 4096.
 	MaxQueuedMessages int
+	// MaxPendingEvents bounds the packets of one connection waiting for
+	// (or running in) their socket's handlers. When a client sends faster
+	// than its handlers keep up, the server stops reading from it once
+	// this many wait, and TCP slows the client down: it is never
+	// disconnected for being fast. Zero means 1024.
+	MaxPendingEvents int
+	// MaxPendingBytes bounds the same packets in bytes (their JSON and
+	// binary attachments); one packet is always taken, whatever its size
+	// (MaxHTTPBufferSize bounds it). Zero means 1 MiB.
+	MaxPendingBytes int64
 	// PerMessageDeflate enables WebSocket compression (off by default, as
 	// on Node).
 	PerMessageDeflate bool
@@ -80,6 +90,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAttachments == 0 {
 		c.MaxAttachments = 10
+	}
+	if c.MaxPendingEvents <= 0 {
+		c.MaxPendingEvents = 1024
+	}
+	if c.MaxPendingBytes <= 0 {
+		c.MaxPendingBytes = 1 << 20
 	}
 	if c.Adapter == nil {
 		c.Adapter = memory.Factory

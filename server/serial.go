@@ -13,30 +13,15 @@ import (
 // on (it resolves acks and answers pings), so a handler may wait for the
 // client's acknowledgement without deadlocking.
 type serial struct {
-	wg      *sync.WaitGroup // the server's, so Close waits for handlers
+	group   *group // the server's, so Close waits for handlers
 	log     *slog.Logger
 	mu      sync.Mutex
 	queue   []func()
 	running bool
 }
 
-// maxPendingEvents bounds the events a socket may have waiting for its
-// handlers: a client that sends faster than its handlers keep up is
-// disconnected instead of growing the queue without bound.
-const maxPendingEvents = 1024
-
-// tryDo queues f unless maxPendingEvents are already waiting.
-func (e *serial) tryDo(f func()) bool {
-	e.mu.Lock()
-	if len(e.queue) >= maxPendingEvents {
-		e.mu.Unlock()
-		return false
-	}
-	e.mu.Unlock()
-	e.do(f)
-	return true
-}
-
+// do queues f. After the server's Close has drained every handler, f is
+// dropped: nothing runs user code once Close returned.
 func (e *serial) do(f func()) {
 	e.mu.Lock()
 	e.queue = append(e.queue, f)
@@ -44,14 +29,18 @@ func (e *serial) do(f func()) {
 		e.mu.Unlock()
 		return
 	}
+	if !e.group.add() {
+		e.queue = nil
+		e.mu.Unlock()
+		return
+	}
 	e.running = true
 	e.mu.Unlock()
-	e.wg.Add(1)
 	go e.drain()
 }
 
 func (e *serial) drain() {
-	defer e.wg.Done()
+	defer e.group.done()
 	for {
 		e.mu.Lock()
 		if len(e.queue) == 0 {

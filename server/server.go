@@ -26,7 +26,7 @@ type Server struct {
 	log *slog.Logger
 	// handlers counts the goroutines running user handlers and cluster
 	// requests, so Close can wait for them.
-	handlers sync.WaitGroup
+	handlers group
 
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
@@ -238,13 +238,8 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.eng.Close()
 
-	done := make(chan struct{})
-	go func() {
-		s.handlers.Wait()
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-s.handlers.wait():
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("server: close: %w", ctx.Err())

@@ -413,36 +413,6 @@ func TestConnectTimeout(t *testing.T) {
 	testkit.True(t, d >= 250*time.Millisecond && d < 3*time.Second, "closed after %v", d)
 }
 
-// TestEventFloodDisconnects checks that a client sending events faster than
-// its handler runs is cut off, and that other clients carry on.
-func TestEventFloodDisconnects(t *testing.T) {
-	release := make(chan struct{})
-	srv := server.New(server.Config{})
-	srv.OnConnection(func(s *server.Socket) {
-		s.On("slow", func(*server.Socket, *server.Event) { <-release })
-		s.On("ping", func(_ *server.Socket, ev *server.Event) { _ = ev.Ack("pong") })
-	})
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	defer srv.Close(context.Background())
-	defer close(release)
-
-	flooder := dialWire(ts.URL, "/")
-	other := dialWire(ts.URL, "/")
-	for i := 0; i < 3000; i++ {
-		flooder.send(`42["slow"]`)
-	}
-	_ = flooder.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		if _, _, err := flooder.ws.ReadMessage(); err != nil {
-			testkit.True(t, !strings.Contains(err.Error(), "timeout"), "flooder still connected: %v", err)
-			break
-		}
-	}
-	other.send(`421["ping"]`)
-	testkit.Equal(t, other.read(), `431["pong"]`)
-}
-
 func TestCustomPath(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr []string) {
 		f := start(t, tr, server.Config{Path: "/rt"}, func(srv *server.Server) {

@@ -77,7 +77,7 @@ func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
 		cancel:    cancel,
 		data:      map[string]any{},
 	}
-	s.exec.wg = &ns.srv.handlers
+	s.exec.group = &ns.srv.handlers
 	s.exec.log = ns.srv.log
 	return s
 }
@@ -354,10 +354,14 @@ func (s *Socket) onPacket(p *parser.Packet) {
 			s.client.close("forced server close")
 			return
 		}
-		if !s.exec.tryDo(func() { s.dispatch(ev) }) {
-			s.nsp.srv.log.Warn("server: client floods its handlers, disconnecting", "sid", s.id)
-			s.client.close("forced server close")
-		}
+		// Counted until its handlers return; the read path waits when the
+		// connection is over its budget (inbox.go).
+		n := packetSize(p)
+		s.client.acquire(n)
+		s.exec.do(func() {
+			defer s.client.release(n)
+			s.dispatch(ev)
+		})
 	case parser.Ack, parser.BinaryAck:
 		args, err := parser.NewRawArgs(p.Data, p.Attachments)
 		if err != nil {
@@ -428,7 +432,7 @@ func (s *Socket) Deliver(p *adapter.Packet, flags adapter.Flags, ack adapter.Ack
 		return // it is still in its rooms until its disconnecting handlers ran
 	}
 	if ack != nil {
-		if !s.addAck(p.ID, &pendingAck{bcast: ack}) {
+		if !s.addAck(p.ID, &pendingAck{bcast: ack}, 0) {
 			return
 		}
 	}

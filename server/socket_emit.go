@@ -60,8 +60,11 @@ func (a *pendingAck) resolve(s *Socket, args Args) {
 	}
 }
 
-// addAck registers a pending ack; false when the socket is closed.
-func (s *Socket) addAck(id uint64, a *pendingAck) bool {
+// addAck registers a pending ack; false when the socket is closed. With a
+// timeout, the ack fails with ErrAckTimeout unless answered in time; the
+// timer is set under the lock that publishes the ack, so that whoever takes
+// the ack (resolve, fail, timeout) sees it.
+func (s *Socket) addAck(id uint64, a *pendingAck, timeout time.Duration) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != stateConnected {
@@ -71,6 +74,13 @@ func (s *Socket) addAck(id uint64, a *pendingAck) bool {
 		s.acks = make(map[uint64]*pendingAck)
 	}
 	s.acks[id] = a
+	if timeout > 0 {
+		a.timer = time.AfterFunc(timeout, func() {
+			if a := s.takeAck(id); a != nil {
+				a.fail(s, ErrAckTimeout)
+			}
+		})
+	}
 	return true
 }
 
@@ -179,20 +189,15 @@ func (s *Socket) emit(event string, args []any, volatile bool, timeout time.Dura
 		}}
 	}
 	id := s.nsp.NextAckID()
-	if !s.addAck(id, pa) {
+	if pa.ecb == nil {
+		timeout = 0 // a plain callback never times out (as on Node)
+	}
+	if !s.addAck(id, pa, timeout) {
 		return ErrDisconnected
 	}
-	if pa.ecb != nil && timeout > 0 {
-		pa.timer = time.AfterFunc(timeout, func() {
-			if a := s.takeAck(id); a != nil {
-				a.fail(s, ErrAckTimeout)
-			}
-		})
-	}
 	if err := s.emitPacket(event, args, volatile, id, true); err != nil {
-		s.takeAck(id)
-		if pa.timer != nil {
-			pa.timer.Stop()
+		if a := s.takeAck(id); a != nil && a.timer != nil {
+			a.timer.Stop()
 		}
 		return err
 	}
@@ -205,7 +210,7 @@ func (s *Socket) emitWithAck(ctx context.Context, event string, args []any, vola
 	}
 	pa := &pendingAck{ch: make(chan ackResult, 1)}
 	id := s.nsp.NextAckID()
-	if !s.addAck(id, pa) {
+	if !s.addAck(id, pa, 0) {
 		return nil, ErrDisconnected
 	}
 	if err := s.emitPacket(event, args, volatile, id, true); err != nil {
