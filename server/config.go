@@ -68,6 +68,13 @@ type Config struct {
 	// PerMessageDeflate enables WebSocket compression (off by default, as
 	// on Node).
 	PerMessageDeflate bool
+	// CleanupEmptyChildNamespaces removes a namespace created by a parent
+	// (OfRegexp, OfFunc) once its last socket leaves, with its adapter and
+	// the adapter's cluster subscriptions, as Node's option of the same
+	// name does; a later connection to the name creates it again. Off by
+	// default, as on Node; turn it on when clients choose namespace names,
+	// or every name ever visited keeps its memory.
+	CleanupEmptyChildNamespaces bool
 	// Adapter creates the adapter of every namespace; nil means the
 	// in-memory adapter (a single node).
 	Adapter adapter.Factory

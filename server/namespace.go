@@ -29,6 +29,12 @@ type Namespace struct {
 	serverEvents map[string][]ServerEventHandler
 	sockets      map[string]*Socket
 	handlers     map[string]EventHandler // shared by every socket (On)
+	// members counts the sockets connecting to or connected to the
+	// namespace; a dynamic child is removed when it drops to zero (with
+	// Config.CleanupEmptyChildNamespaces), and then marked removed so that
+	// no socket joins it any more.
+	members int
+	removed bool
 }
 
 var _ adapter.Namespace = (*Namespace)(nil)
@@ -282,11 +288,13 @@ func (n *Namespace) add(s *Socket) {
 		if err := callMiddleware(mw, s); err != nil {
 			s.cancel()
 			s.client.refuse(s, err)
+			n.leave()
 			return
 		}
 	}
 	if !s.client.register(s) {
 		s.cancel() // the client went away while the middlewares ran
+		n.leave()
 		return
 	}
 	n.mu.Lock()
@@ -311,4 +319,29 @@ func (n *Namespace) remove(s *Socket) {
 	n.mu.Lock()
 	delete(n.sockets, s.id)
 	n.mu.Unlock()
+	n.leave()
+}
+
+// enter counts a socket that starts connecting; false once the namespace
+// was removed (the caller looks the name up again).
+func (n *Namespace) enter() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.removed {
+		return false
+	}
+	n.members++
+	return true
+}
+
+// leave uncounts a socket that was refused or disconnected, and removes an
+// empty dynamic child when the server is configured so.
+func (n *Namespace) leave() {
+	n.mu.Lock()
+	n.members--
+	empty := n.members == 0 && n.parent != nil && n.srv.cfg.CleanupEmptyChildNamespaces
+	n.mu.Unlock()
+	if empty {
+		n.srv.removeChild(n)
+	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"sort"
 	"sync"
 )
 
@@ -17,11 +18,11 @@ type ParentNamespace struct {
 	middlewares  []Middleware
 	onConnection []ConnectionHandler
 	handlers     map[string]EventHandler
-	children     []*Namespace
+	children     map[*Namespace]struct{}
 }
 
 func newParent(s *Server, accept func(string, json.RawMessage) bool) *ParentNamespace {
-	return &ParentNamespace{srv: s, accept: accept}
+	return &ParentNamespace{srv: s, accept: accept, children: make(map[*Namespace]struct{})}
 }
 
 // Use adds a middleware inherited by children created from now on.
@@ -50,17 +51,30 @@ func (p *ParentNamespace) On(event string, h EventHandler) {
 	p.mu.Unlock()
 }
 
-// Children returns the namespaces created so far.
+// Children returns the child namespaces that exist, sorted by name
+// (with Config.CleanupEmptyChildNamespaces, those that have sockets).
 func (p *ParentNamespace) Children() []*Namespace {
 	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return append([]*Namespace(nil), p.children...)
+	out := make([]*Namespace, 0, len(p.children))
+	for ns := range p.children {
+		out = append(out, ns)
+	}
+	p.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// forget removes a child that was cleaned up.
+func (p *ParentNamespace) forget(ns *Namespace) {
+	p.mu.Lock()
+	delete(p.children, ns)
+	p.mu.Unlock()
 }
 
 // adopt gives a new child the parent's middlewares and handlers.
 func (p *ParentNamespace) adopt(ns *Namespace) {
 	p.mu.Lock()
-	p.children = append(p.children, ns)
+	p.children[ns] = struct{}{}
 	mws := append([]Middleware(nil), p.middlewares...)
 	hs := append([]ConnectionHandler(nil), p.onConnection...)
 	evs := make(map[string]EventHandler, len(p.handlers))

@@ -172,17 +172,34 @@ func (s *Server) namespace(name string, parent *ParentNamespace) (*Namespace, er
 	return ns, nil
 }
 
-// lookup finds the namespace a CONNECT asks for: an existing one, or a new
-// child of the first parent that accepts the name. It returns nil when none
-// does.
+// lookup finds the namespace a CONNECT asks for — an existing one, or a new
+// child of the first parent that accepts the name — and counts the
+// connecting socket in it (Namespace.enter). It returns nil when no
+// namespace takes the name.
 func (s *Server) lookup(name string, auth json.RawMessage) (*Namespace, error) {
+	for {
+		ns, err := s.find(name, auth)
+		if ns == nil || err != nil {
+			return nil, err
+		}
+		if ns.enter() {
+			return ns, nil
+		}
+		// Removed as empty between the lookup and now: look again.
+	}
+}
+
+func (s *Server) find(name string, auth json.RawMessage) (*Namespace, error) {
 	s.mu.RLock()
 	ns := s.nsps[name]
 	parents := s.parents
 	s.mu.RUnlock()
 	if ns != nil {
 		<-ns.ready
-		return ns, ns.initErr
+		if ns.initErr != nil {
+			return nil, ns.initErr
+		}
+		return ns, nil
 	}
 	for _, p := range parents {
 		if p.accept(name, auth) {
@@ -190,6 +207,29 @@ func (s *Server) lookup(name string, auth json.RawMessage) (*Namespace, error) {
 		}
 	}
 	return nil, nil
+}
+
+// removeChild removes a dynamic child namespace that has no socket left,
+// with its adapter (Node's cleanupEmptyChildNamespaces). A later CONNECT to
+// the same name creates it anew.
+func (s *Server) removeChild(ns *Namespace) {
+	s.mu.Lock()
+	ns.mu.Lock()
+	if ns.members != 0 || ns.removed || s.closed {
+		ns.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	ns.removed = true
+	if s.nsps[ns.name] == ns {
+		delete(s.nsps, ns.name)
+	}
+	ns.mu.Unlock()
+	s.mu.Unlock()
+	ns.parent.forget(ns)
+	if err := ns.adapter.Close(); err != nil {
+		s.log.Warn("server: close adapter", "nsp", ns.name, "err", err)
+	}
 }
 
 // Close disconnects every socket (reason "server shutting down", no packet

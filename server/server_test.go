@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -481,4 +482,57 @@ func TestNamespaceHandlers(t *testing.T) {
 		testkit.NoError(t, err)
 		testkit.Equal(t, res, []any{tc.want})
 	}
+}
+
+// TestCleanupEmptyChildNamespaces: one connection visits 2,000 names of a
+// dynamic namespace (half refused by a middleware); with the option on,
+// every child is removed once empty, the heap does not keep them, and a
+// name visited again works as new.
+func TestCleanupEmptyChildNamespaces(t *testing.T) {
+	srv := server.New(server.Config{CleanupEmptyChildNamespaces: true})
+	dyn := srv.OfRegexp(regexp.MustCompile(`^/d-\d+$`))
+	dyn.Use(func(s *server.Socket) error {
+		if strings.HasSuffix(s.Namespace().Name(), "7") {
+			return errors.New("no sevens")
+		}
+		return nil
+	})
+	dyn.On("who", func(s *server.Socket, ev *server.Event) { _ = ev.Ack(s.Namespace().Name()) })
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close(context.Background())
+
+	w := dialWire(ts.URL, "/")
+	defer w.ws.Close()
+	visit := func(i int) {
+		nsp := "/d-" + strconv.Itoa(i)
+		w.send("40" + nsp + ",")
+		reply := w.read()
+		if strings.HasPrefix(reply, "44") {
+			return // refused
+		}
+		testkit.True(t, strings.HasPrefix(reply, "40"+nsp+","), "reply %q", reply)
+		w.send("41" + nsp + ",")
+	}
+	visit(0)
+	base := testkit.LiveHeap()
+	const n = 2000
+	for i := 1; i <= n; i++ {
+		visit(i)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(dyn.Children()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	testkit.Equal(t, len(dyn.Children()), 0, "children left")
+	growth := int64(testkit.LiveHeap()) - int64(base)
+	t.Logf("heap growth after %d namespaces: %d kB", n, growth>>10)
+	testkit.True(t, growth < 2<<20, "heap grew by %d bytes", growth)
+
+	// A name visited again is created again, with the parent's handlers.
+	w.send("40/d-5,")
+	testkit.True(t, strings.HasPrefix(w.read(), "40/d-5,"), "reconnect")
+	w.send(`42/d-5,1["who"]`)
+	testkit.Equal(t, w.read(), `43/d-5,1["/d-5"]`)
+	testkit.Equal(t, len(dyn.Children()), 1)
 }
