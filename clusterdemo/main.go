@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if o.node == "" {
 		o.node = defaultNodeName(ln.Addr())
 	}
-	cfg := server.Config{Logger: logger}
+	cfg := server.Config{Logger: logger, CleanupEmptyChildNamespaces: true}
 	adapterName := "memory"
 	var cluster *redisCluster
 	if o.redisURL != "" {
@@ -127,7 +127,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// With Redis, New subscribes the main namespace's channels before the node
 	// says it is listening.
 	n := newNode(server.New(cfg), o.node, o.forget, logger)
-	hs := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second}
+	// The settings the README recommends: a slow or idle client cannot hold a
+	// connection (or its header buffer) for ever.
+	hs := &http.Server{
+		Handler:           n.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())

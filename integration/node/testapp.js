@@ -365,7 +365,7 @@ class AloneAdapter extends MemoryAdapter {
 
 async function main() {
   const httpServer = http.createServer();
-  const ioOpts = { cors: { origin: "*" } };
+  const ioOpts = { cors: { origin: "*" }, cleanupEmptyChildNamespaces: true };
 
   if (opts.redis) {
     const { createClient } = require("redis");

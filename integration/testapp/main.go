@@ -53,8 +53,9 @@ func run() error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := server.Config{
-		CORS:   &engineio.CORS{AllowedOrigins: []string{"*"}},
-		Logger: logger,
+		CORS:                        &engineio.CORS{AllowedOrigins: []string{"*"}},
+		CleanupEmptyChildNamespaces: true, // clients choose the names of /dyn-*
+		Logger:                      logger,
 	}
 	var cluster *redisCluster
 	if *redisURL != "" {
@@ -79,7 +80,14 @@ func run() error {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// The settings the README recommends: a slow or idle client cannot hold a
+	// connection (or its header buffer) for ever.
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	fmt.Printf("listening on %s\n", ln.Addr())
