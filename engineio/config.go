@@ -13,6 +13,9 @@ const (
 	DefaultUpgradeTimeout    = 10 * time.Second
 	DefaultMaxPayload        = 1_000_000
 	DefaultMaxQueuedMessages = 4096
+	DefaultMaxQueuedBytes    = 16 << 20
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultMaxHeaderBytes    = 16 << 10
 )
 
 // Transport names as they appear in the "transport" query parameter.
@@ -62,6 +65,32 @@ type Config struct {
 	// would exceed it the connection is closed ("transport error",
 	// ErrSlowConsumer); SendVolatile drops instead. Zero means 4096.
 	MaxQueuedMessages int
+	// MaxQueuedBytes bounds each connection's send queue by the payload
+	// bytes of the Messages in it, with the same policy as
+	// MaxQueuedMessages: Send closes the connection (ErrSlowConsumer),
+	// SendVolatile drops. A single Message larger than the bound is still
+	// accepted by an empty queue. Zero means 16 MiB: sixteen messages of
+	// the default MaxPayload, so that a burst of large messages to a client
+	// that keeps up never trips it, while the 4096-message bound alone
+	// would let one stalled client pin 4096 messages of any size. (NATS
+	// allows 64 MB per client, but a server here holds many more clients:
+	// a broadcast Message is shared, yet a stalled client still keeps
+	// every one it was sent alive.)
+	MaxQueuedBytes int64
+	// WriteTimeout bounds one write to a client: a batch of WebSocket
+	// frames, or a polling GET response. A write that has not completed in
+	// time closes the connection ("transport error"); a client that
+	// stops reading cannot hold a writer (and the queue behind it)
+	// forever. Zero means 10s, as NATS's write_deadline.
+	WriteTimeout time.Duration
+	// MaxHeaderBytes bounds the size of a request's headers, counted as
+	// Node's HTTP parser does (the request line and each header line
+	// with its separators). A larger request is answered 431 Request
+	// Header Fields Too Large: a session keeps its handshake's headers
+	// (Conn.Request) for its lifetime. net/http's own limit
+	// (http.Server.MaxHeaderBytes, 1 MB by default) applies first. Zero
+	// means 16 KiB, Node's --max-http-header-size default.
+	MaxHeaderBytes int
 	// PerMessageDeflate enables WebSocket compression (RFC 7692, no context
 	// takeover) for messages of at least 1024 bytes. Off by default, as in
 	// Node.
@@ -112,6 +141,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxQueuedMessages <= 0 {
 		c.MaxQueuedMessages = DefaultMaxQueuedMessages
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

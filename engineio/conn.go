@@ -58,6 +58,7 @@ type Conn struct {
 
 	transport string     // current transport
 	queue     []*Message // packets not yet taken by a writer
+	queued    int64      // payload bytes in queue (Config.MaxQueuedBytes)
 	spare     []*Message // recycled backing array for queue
 	ws        *wsConn    // active WebSocket transport, nil while polling
 	probe     *wsConn    // WebSocket being upgraded to, if any
@@ -100,8 +101,9 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // Send queues message packets, in order and atomically: all or none, with
 // no other Send interleaved between them. It never blocks on the network.
 // It returns ErrClosed if the connection is closed. If the queue would
-// exceed Config.MaxQueuedMessages, the connection is closed ("transport
-// error", ErrSlowConsumer) and ErrSlowConsumer is returned.
+// exceed Config.MaxQueuedMessages or Config.MaxQueuedBytes, the connection
+// is closed ("transport error", ErrSlowConsumer) and ErrSlowConsumer is
+// returned.
 func (c *Conn) Send(msgs ...*Message) error {
 	c.mu.Lock()
 	if c.closed {
@@ -146,7 +148,8 @@ func (c *Conn) SendVolatile(msgs ...*Message) bool {
 func (c *Conn) Close() { c.closeWith(ReasonForcedClose, nil) }
 
 // pushLocked appends msgs to the queue and wakes the writer. It reports
-// false, queueing nothing, if that would overflow the queue.
+// false, queueing nothing, if that would overflow the queue, in messages
+// or in bytes (an empty queue takes any one Send, however large).
 func (c *Conn) pushLocked(msgs ...*Message) bool {
 	if len(c.queue)+len(msgs) > c.srv.cfg.MaxQueuedMessages {
 		return false
@@ -154,6 +157,14 @@ func (c *Conn) pushLocked(msgs ...*Message) bool {
 	if len(msgs) == 0 {
 		return true
 	}
+	var n int64
+	for _, m := range msgs {
+		n += int64(len(m.data))
+	}
+	if c.queued+n > c.srv.cfg.MaxQueuedBytes && len(c.queue) > 0 {
+		return false
+	}
+	c.queued += n
 	if c.queue == nil && c.spare != nil {
 		c.queue, c.spare = c.spare, nil
 	}
@@ -178,6 +189,7 @@ func (c *Conn) wakeLocked() {
 func (c *Conn) takeLocked() []*Message {
 	q := c.queue
 	c.queue = nil
+	c.queued = 0
 	return q
 }
 

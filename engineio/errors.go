@@ -24,6 +24,8 @@ var (
 	errPostAborted   = errors.New("engineio: data request connection closed prematurely")
 	errBinaryContent = errors.New("engineio: binary content in a v4 polling request")
 	errClientPing    = errors.New("engineio: invalid heartbeat direction")
+	errInvalidUTF8   = errors.New("engineio: invalid UTF-8 in a text message")
+	errPollWrite     = errors.New("engineio: polling response not delivered")
 )
 
 // Close reasons passed to Handler.OnClose, as in Node's engine.io.

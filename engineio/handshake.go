@@ -88,7 +88,7 @@ func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 	if ck := s.cookie(c.id); ck != nil {
 		http.SetCookie(w, ck)
 	}
-	writePayload(w, body)
+	_ = writePayload(w, body)
 }
 
 // handshakeWebSocket opens a WebSocket-first session. The open packet is the

@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -379,4 +381,75 @@ func (e *testEnv) pending(sid string) bool {
 
 func websocketDialer() *websocket.Dialer {
 	return &websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+}
+
+// relay is a recorder callback that sends every message it receives to
+// every connection of the environment, the sender included: a broadcast.
+func (e *testEnv) relay(_ *recorder, data []byte, binary bool) {
+	e.mu.Lock()
+	recs := make([]*recorder, 0, len(e.recs))
+	for _, r := range e.recs {
+		recs = append(recs, r)
+	}
+	e.mu.Unlock()
+	m := NewMessage(data, binary)
+	for _, r := range recs {
+		_ = r.conn.Send(m)
+	}
+}
+
+// allocatedBytes returns the bytes the process has allocated on the heap
+// so far: growth over an attack bounds its peak memory, whatever was freed.
+func allocatedBytes() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// liveHeap returns the bytes of live heap objects, after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// wsExpectCloseCode reads until the server's close frame and checks its
+// status code.
+func wsExpectCloseCode(t *testing.T, ws *websocket.Conn, code int) {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for range 16 {
+		_, _, err := ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) {
+			t.Fatalf("read error %v, want close frame %d", err, code)
+		}
+		if ce.Code != code {
+			t.Fatalf("close code %d, want %d", ce.Code, code)
+		}
+		return
+	}
+	t.Fatal("websocket still open")
+}
+
+// expectEcho checks that a healthy WebSocket client still gets its
+// messages echoed.
+func expectEcho(t *testing.T, ws *websocket.Conn, text string) {
+	t.Helper()
+	wsWrite(t, ws, websocket.TextMessage, "4"+text)
+	for range 16 { // skip pings
+		_, data := wsRead(t, ws)
+		if data == "2" {
+			continue
+		}
+		if data != "4"+text {
+			t.Fatalf("healthy client got %q, want %q", data, "4"+text)
+		}
+		return
+	}
+	t.Fatal("healthy client got no echo")
 }

@@ -55,7 +55,7 @@ func (c *Conn) serveLastPoll(w http.ResponseWriter) {
 	batch := c.takeLocked()
 	if len(batch) > 0 {
 		c.mu.Unlock()
-		writePayload(w, appendPayload(nil, batch))
+		_ = c.writePoll(w, appendPayload(nil, batch))
 		return
 	}
 	c.lingering = false
@@ -63,6 +63,6 @@ func (c *Conn) serveLastPoll(w http.ResponseWriter) {
 	c.lingerTimer = nil
 	c.mu.Unlock()
 	stopTimer(c.srv, t)
-	writePayload(w, closePacket.appendPolling(nil))
+	_ = c.writePoll(w, closePacket.appendPolling(nil))
 	c.srv.unregister(c)
 }

@@ -29,8 +29,15 @@ type Message struct {
 // NewMessage returns a "message" packet carrying data. It takes ownership
 // of data: the caller must not modify it afterwards. binary selects a binary
 // message (a binary WebSocket frame, or "b"+base64 in polling); otherwise
-// data is sent as text and should be valid UTF-8.
+// data is sent as text. Text that is not valid UTF-8 is sent with each
+// invalid sequence replaced by U+FFFD, as Node's Buffer.toString does
+// (Data returns the replaced text): invalid text on the wire would make a
+// browser fail the whole WebSocket. Valid text is neither copied nor
+// scanned more than once.
 func NewMessage(data []byte, binary bool) *Message {
+	if !binary {
+		data = toValidUTF8(data)
+	}
 	return &Message{typ: typeMessage, binary: binary, data: data}
 }
 

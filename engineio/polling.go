@@ -2,11 +2,13 @@ package engineio
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 )
 
 var payloadPool = sync.Pool{New: func() any {
@@ -15,13 +17,14 @@ var payloadPool = sync.Pool{New: func() any {
 }}
 
 // writePayload writes a 200 polling response.
-func writePayload(w http.ResponseWriter, body []byte) {
+func writePayload(w http.ResponseWriter, body []byte) error {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=UTF-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	_, err := w.Write(body)
+	return err
 }
 
 // servePoll serves a polling GET. The request goroutine is the polling
@@ -101,7 +104,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 		body = last.appendPolling(body)
 	}
-	writePayload(w, body)
+	err := c.writePoll(w, body)
 	if cap(body) <= 64<<10 {
 		*bp = body[:0]
 		payloadPool.Put(bp)
@@ -113,6 +116,9 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 		c.recycleLocked(batch)
 	}
 	c.mu.Unlock()
+	if err != nil {
+		c.closeWith(ReasonTransportError, fmt.Errorf("%w: %w", errPollWrite, err))
+	}
 }
 
 // servePost serves a polling POST: the body is a payload of packets from
@@ -143,19 +149,14 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		c.closeWith(ReasonTransportError, errBinaryContent)
 		return
 	}
-	max := c.srv.cfg.MaxPayload
-	if r.ContentLength > max {
-		writeStatus(w, http.StatusRequestEntityTooLarge)
-		return
-	}
-	body, err := readBody(r.Body, r.ContentLength, max)
+	body, err := c.readPost(w, r)
 	if errors.Is(err, errTooLarge) {
 		writeStatus(w, http.StatusRequestEntityTooLarge)
 		return
 	}
 	if err != nil {
 		writeStatus(w, http.StatusBadRequest)
-		c.closeWith(ReasonTransportError, errPostAborted)
+		c.closeWith(ReasonTransportError, fmt.Errorf("%w: %w", errPostAborted, err))
 		return
 	}
 
@@ -180,24 +181,47 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "ok")
 }
 
-var errTooLarge = errors.New("engineio: payload too large")
-
-// readBody reads a request body of at most max bytes, never buffering more
-// than max+1. n is the declared Content-Length (-1 if unknown, ≤ max).
-func readBody(r io.Reader, n, max int64) ([]byte, error) {
-	if n >= 0 {
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return nil, err
-		}
-		return buf, nil
+// readPost reads a POST body as it arrives (readAtMost: memory follows the
+// bytes received, never the announced Content-Length) and decodes it as
+// Node does. A read deadline of PingInterval+PingTimeout bounds how long a
+// client may take to deliver it: a client that cannot send its body in that
+// time would be declared dead by the heartbeat anyway, and without the
+// deadline a POST announcing a large body and sending nothing would hold
+// its request, and the session's POST slot, forever.
+func (c *Conn) readPost(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	max := c.srv.cfg.MaxPayload
+	if r.ContentLength > max {
+		return nil, errTooLarge
 	}
-	buf, err := io.ReadAll(io.LimitReader(r, max+1))
+	rc := http.NewResponseController(w)
+	// ErrNotSupported (a ResponseWriter that cannot set deadlines) leaves
+	// the body unbounded in time, as before; there is nothing better to do.
+	_ = rc.SetReadDeadline(time.Now().Add(c.srv.cfg.PingInterval + c.srv.cfg.PingTimeout))
+	body, err := readAtMost(r.Body, max, r.ContentLength)
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(buf)) > max {
-		return nil, errTooLarge
+	// Node reads a text body with Buffer.toString("utf8"): every invalid
+	// sequence becomes U+FFFD, so what reaches the Handler is valid text.
+	return toValidUTF8(body), nil
+}
+
+// writePoll writes a polling GET response within Config.WriteTimeout. A
+// client that does not read its response (its receive window stays full)
+// would otherwise hold the request goroutine, and the session's GET slot,
+// for as long as it likes. The error, if any, means the response was not
+// delivered.
+func (c *Conn) writePoll(w http.ResponseWriter, body []byte) error {
+	rc := http.NewResponseController(w)
+	// net/http clears the deadline once the request is finished.
+	_ = rc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	if err := writePayload(w, body); err != nil {
+		return err
 	}
-	return buf, nil
+	// Flush now, while the handler can still see a failed write: what stays
+	// buffered is written by net/http after the handler returns.
+	if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
 }

@@ -48,7 +48,7 @@ func (c *Conn) upgradeLoop(w *wsConn) {
 // aborts it (false): the socket is closed, the session stays on polling.
 func (c *Conn) runProbe(w *wsConn) bool {
 	for {
-		mt, data, err := w.ws.ReadMessage()
+		mt, data, err := w.readMessage(c.srv.cfg.MaxPayload)
 		if err != nil {
 			c.abortUpgrade(w)
 			return false

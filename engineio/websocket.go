@@ -1,11 +1,9 @@
 package engineio
 
 import (
-	"errors"
-	"io"
-	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -26,6 +24,11 @@ type wsConn struct {
 	// Guarded by Conn.mu.
 	ready   bool // the session's active transport: a writer may run
 	running bool // a writer goroutine is running
+
+	// closeCode, if not zero, is the status code of the close frame that
+	// shutdown sends: set by the reader when the peer broke the protocol
+	// (1007, 1009), before it closes the session.
+	closeCode atomic.Uint32
 
 	closeOnce sync.Once
 }
@@ -48,10 +51,15 @@ func (w *wsConn) closeSocket() {
 	w.closeOnce.Do(func() { _ = w.nc.Conn.Close() })
 }
 
-// shutdown sends an empty close frame (best effort, bounded) and closes the
-// socket, as Node's ws does on a server-side close.
+// shutdown sends a close frame (best effort, bounded) and closes the
+// socket, as Node's ws does on a server-side close: empty, or with the
+// status code the reader recorded in closeCode.
 func (w *wsConn) shutdown() {
-	_ = w.ws.WriteControl(websocket.CloseMessage, []byte{}, time.Now().Add(closeGrace))
+	msg := []byte{}
+	if code := w.closeCode.Load(); code != 0 {
+		msg = websocket.FormatCloseMessage(int(code), "")
+	}
+	_ = w.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
 	w.closeSocket()
 }
 
@@ -115,6 +123,14 @@ func (c *Conn) nextBatch(w *wsConn, prev []*Message) (batch []*Message, closed, 
 	if c.closed && !c.flushOnClose {
 		return nil, true, false
 	}
+	if !c.closed {
+		// Each batch gets Config.WriteTimeout: a client that stops reading
+		// fails the write and is closed. Set here, under mu, so that it
+		// never overrides the shorter deadline that a close sets once it
+		// has marked the connection closed (closeOp.run); setting a
+		// deadline does not block.
+		_ = w.nc.Conn.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	}
 	return c.takeLocked(), c.closed, false
 }
 
@@ -157,7 +173,7 @@ func (c *Conn) readLoop(w *wsConn) {
 // the connection closes.
 func (c *Conn) readPackets(w *wsConn) {
 	for {
-		mt, data, err := w.ws.ReadMessage()
+		mt, data, err := w.readMessage(c.srv.cfg.MaxPayload)
 		if err != nil {
 			reason, cause := readCloseReason(err)
 			c.closeWith(reason, cause)
@@ -177,15 +193,4 @@ func (c *Conn) readPackets(w *wsConn) {
 			return
 		}
 	}
-}
-
-// readCloseReason maps a WebSocket read error to a close reason: the peer
-// going away is "transport close", anything else "transport error".
-func readCloseReason(err error) (string, error) {
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) {
-		return ReasonTransportClose, nil
-	}
-	return ReasonTransportError, err
 }
