@@ -213,6 +213,55 @@ func TestClusterRunShutdown(t *testing.T) {
 	}
 }
 
+// With its Redis frozen (the process stopped: connections open, no answer),
+// a node still shuts down within 10 s of SIGTERM, leaving no goroutine.
+func TestClusterRunShutdownRedisFrozen(t *testing.T) {
+	testkit.CheckGoroutines(t)
+	rs := testkit.StartRedisServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout := &lineWriter{lines: make(chan string, 1)}
+	logs := &testLogWriter{t: t}
+	t.Cleanup(logs.stop)
+	done := make(chan error, 1)
+	args := []string{"-addr", "127.0.0.1:0", "-node", "frozen", "-redis", rs.URL(), "-key", "cd-frozen"}
+	go func() { done <- run(ctx, args, func(string) string { return "" }, stdout, logs) }()
+	select {
+	case line := <-stdout.lines:
+		addr, ok := strings.CutPrefix(line, "listening on ")
+		testkit.True(t, ok, "first line %q", line)
+		drv := testkit.NewNodeClientDriver(t)
+		c, err := drv.Connect(opCtx(t), testkit.ConnectOptions{URL: "http://" + addr})
+		testkit.NoError(t, err)
+		_, err = c.WaitConnect(opCtx(t))
+		testkit.NoError(t, err)
+		defer c.Close(opCtx(t))
+		var w welcome
+		next(t, c, eventWelcome, &w)
+		rs.Freeze()
+		// Work in flight towards the frozen Redis: a cluster request (the
+		// panel asks the other nodes) and chat broadcasts.
+		for i := 0; i < 3; i++ {
+			_ = c.Emit(opCtx(t), eventCluster)
+			_ = c.Emit(opCtx(t), eventChat, map[string]any{"text": "hello"})
+		}
+		time.Sleep(500 * time.Millisecond)
+	case err := <-done:
+		t.Fatalf("run returned before listening: %v", err)
+	case <-time.After(opTimeout):
+		t.Fatal("no listening line")
+	}
+
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+		t.Logf("shut down in %v with Redis frozen", time.Since(start).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return within 10 s of its context ending, with Redis frozen")
+	}
+}
+
 // A node refuses to start without its Redis.
 func TestClusterRunNoRedis(t *testing.T) {
 	dead := testkit.FreeAddr(t)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -84,4 +85,24 @@ func (r *RedisServer) Stop() {
 		r.t.Errorf("testkit: %v", err)
 	}
 	r.proc = nil
+}
+
+// Freeze stops the server process (SIGSTOP) without closing its connections:
+// clients see a Redis that accepts bytes and never answers. Thaw resumes it;
+// the test's cleanup thaws it too, so that it can be stopped.
+func (r *RedisServer) Freeze() {
+	r.t.Helper()
+	r.signal(syscall.SIGSTOP)
+	r.t.Cleanup(r.Thaw)
+}
+
+// Thaw resumes a frozen server (SIGCONT).
+func (r *RedisServer) Thaw() { r.signal(syscall.SIGCONT) }
+
+func (r *RedisServer) signal(sig syscall.Signal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc != nil {
+		_ = syscall.Kill(r.proc.Pid(), sig)
+	}
 }
