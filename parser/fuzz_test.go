@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -23,11 +25,39 @@ func addTextSeeds(f *testing.F, add func(string)) {
 	}
 }
 
+// deepSeeds are JSON values nested at and around the nesting limit, as
+// arrays, objects and both, some with placeholders and some malformed at
+// the bottom.
+func deepSeeds() []string {
+	ph := `{"_placeholder":true,"num":0}`
+	mixed := func(n int, inner string) string {
+		return strings.Repeat(`[{"a":`, n) + inner + strings.Repeat("}]", n)
+	}
+	return []string{
+		deepArray(maxNesting-1, "1"),
+		deepArray(maxNesting, ""),
+		deepArray(maxNesting+1, ""),
+		deepObject(maxNesting-1, ph),
+		deepObject(maxNesting, "1"),
+		deepObject(maxNesting+1, "1"),
+		mixed(maxNesting/2-1, ph),
+		mixed(maxNesting/2, "1"),
+		mixed(maxNesting/2-1, `{"num":0,"_placeholder":true,"x":[`+ph+`]}`),
+		deepArray(maxNesting-1, "1")[1:],          // unbalanced
+		strings.Repeat("[", maxNesting-1) + "1,]", // bad at the bottom
+		mixed(200, `{"_placeholder":true,"num":7}`),
+	}
+}
+
 // FuzzDecode checks that Decode never panics, that what it accepts obeys the
 // packet rules, and that re-encoding an accepted packet decodes to the same
 // packet.
 func FuzzDecode(f *testing.F) {
 	addTextSeeds(f, func(s string) { f.Add([]byte(s)) })
+	for _, d := range deepSeeds() {
+		f.Add([]byte(`2["ev",` + d + `]`))
+		f.Add([]byte(`51-["ev",` + d + `]`))
+	}
 	f.Fuzz(func(t *testing.T, text []byte) {
 		p, n, err := Decode(text, 0)
 		if err != nil {
@@ -154,6 +184,10 @@ func FuzzSplitArray(f *testing.F) {
 			f.Add([]byte(in))
 		}
 	}
+	for _, d := range deepSeeds() {
+		f.Add([]byte(d))
+		f.Add([]byte(`["ev",` + d + `]`))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		elems, err := SplitArray(data)
 		var want []json.RawMessage
@@ -189,6 +223,9 @@ func FuzzRawRoundTrip(f *testing.F) {
 		f.Add([]byte(tt.in), uint8(2))
 	}
 	f.Add([]byte(`[{"_placeholder":true,"num":1,"x":{"_placeholder":true,"num":0}},{"num":0,"_placeholder":true}]`), uint8(2))
+	for _, d := range deepSeeds() {
+		f.Add([]byte(`["ev",`+d+`]`), uint8(1))
+	}
 	f.Fuzz(func(t *testing.T, data []byte, n uint8) {
 		atts := make([][]byte, n%12)
 		for i := range atts {
@@ -235,6 +272,14 @@ func FuzzRawRoundTrip(f *testing.F) {
 			if err2 != nil || !reflect.DeepEqual(v1, v2) {
 				t.Fatalf("arg %d: %v (%v) became %v (%v)", i, v1, err1, v2, err2)
 			}
+			// The iterative placeholder walk agrees with the recursive one.
+			var plain any
+			if len(args[i].Attachments) > 0 && json.Unmarshal(args[i].JSON, &plain) == nil {
+				v3, err3 := refResolvePlaceholders(plain, args[i].Attachments)
+				if err3 != nil || !reflect.DeepEqual(v1, v3) {
+					t.Fatalf("arg %d: %v, the recursive walk %v (%v)", i, v1, v3, err3)
+				}
+			}
 			var x1, x2 any
 			if args[i].Decode(&x1) != nil || again[i].Decode(&x2) != nil || !reflect.DeepEqual(x1, x2) {
 				t.Fatalf("arg %d: Decode differs", i)
@@ -242,6 +287,42 @@ func FuzzRawRoundTrip(f *testing.F) {
 			if _, err := args[i].MarshalJSON(); err != nil {
 				t.Fatalf("MarshalJSON: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzScanParity compares the iterative scanner with the recursive one it
+// replaced: same end offset, same error, same placeholders, from the top
+// level and from inside an array (as SplitArray scans elements).
+func FuzzScanParity(f *testing.F) {
+	for _, tt := range splitTests {
+		f.Add([]byte(tt.in), true, false)
+	}
+	for _, in := range splitErrorTests {
+		if len(in) < 1000 {
+			f.Add([]byte(in), false, false)
+		}
+	}
+	f.Add([]byte(`{"_placeholder":true,"num":1,"x":{"_placeholder":true,"num":0}}`), true, false)
+	f.Add([]byte(`[{"num":0,"_placeholder":true},{"_placeholder":true,"num":[1],"_placeholder":false},{"\u006eum":1e0,"_pl\u0061ceholder":true}]`), true, true)
+	for _, d := range deepSeeds() {
+		f.Add([]byte(d), true, false)
+		f.Add([]byte(d), false, true)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, collect, nested bool) {
+		a := scanner{data: data, collect: collect}
+		b := scanner{data: data, collect: collect}
+		if nested {
+			a.depth, b.depth = 1, 1
+		}
+		i := skipSpace(data, 0)
+		endA, errA := a.value(i)
+		endB, errB := b.refValue(i)
+		if endA != endB || fmt.Sprint(errA) != fmt.Sprint(errB) {
+			t.Fatalf("%.80q: iterative %d, %v; recursive %d, %v", data, endA, errA, endB, errB)
+		}
+		if errA == nil && (a.depth != b.depth || !reflect.DeepEqual(a.refs, b.refs)) {
+			t.Fatalf("%.80q: iterative depth %d, refs %v; recursive %d, %v", data, a.depth, a.refs, b.depth, b.refs)
 		}
 	})
 }

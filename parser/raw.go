@@ -229,36 +229,125 @@ func rawError(err error) error {
 
 // resolvePlaceholders replaces, in a generic JSON value, each object whose
 // "_placeholder" member is true by the attachment its "num" member names.
+//
+// v comes from client JSON nested up to 10,000 deep, so the walk keeps its
+// path in an explicit stack rather than recursing (a recursive walk held
+// about 400 bytes of goroutine stack per level). Arrays are walked in order,
+// depth first, so that the first bad placeholder in document order is the
+// one reported; a map's own placeholder members are replaced as its entries
+// are listed, before its other members are walked, which is one of the
+// orders Go's random map iteration gave the recursive walk.
 func resolvePlaceholders(v any, atts [][]byte) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		if p, ok := x["_placeholder"].(bool); ok && p {
-			f, ok := x["num"].(float64)
-			if !ok || !(f >= 0) || f != math.Trunc(f) {
-				return nil, errBadPlaceholder(-1, len(atts))
-			}
-			if f >= float64(len(atts)) {
-				return nil, errBadPlaceholder(int(min(f, 1<<30)), len(atts))
-			}
-			return atts[int(f)], nil
+	if m, ok := v.(map[string]any); ok {
+		if b, ok, err := placeholderAtt(m, atts); ok || err != nil {
+			return b, err
 		}
-		for k, el := range x {
-			r, err := resolvePlaceholders(el, atts)
-			if err != nil {
-				return nil, err
+	}
+	var (
+		stackBuf [8]resolveFrame
+		stack    = stackBuf[:0]
+		keyBuf   [8]string
+		keys     = keyBuf[:0] // members of the open maps still to walk
+		err      error
+	)
+	if stack, keys, err = pushResolve(stack, keys, v, atts); err != nil {
+		return nil, err
+	}
+	for len(stack) > 0 {
+		f := &stack[len(stack)-1]
+		var child any
+		if f.list != nil {
+			for f.next < len(f.list) && child == nil {
+				el := f.list[f.next]
+				f.next++
+				switch x := el.(type) {
+				case map[string]any:
+					b, ok, err := placeholderAtt(x, atts)
+					if err != nil {
+						return nil, err
+					}
+					if ok {
+						f.list[f.next-1] = b
+					} else if len(x) > 0 {
+						child = x
+					}
+				case []any:
+					if len(x) > 0 {
+						child = x
+					}
+				}
 			}
-			x[k] = r
+		} else if f.next < len(keys) {
+			child = f.m[keys[f.next]]
+			f.next++
 		}
-	case []any:
-		for i, el := range x {
-			r, err := resolvePlaceholders(el, atts)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = r
+		if child == nil {
+			clear(keys[f.keys:])
+			keys = keys[:f.keys]
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if stack, keys, err = pushResolve(stack, keys, child, atts); err != nil {
+			return nil, err
 		}
 	}
 	return v, nil
+}
+
+// resolveFrame is an array or a map that resolvePlaceholders is walking.
+type resolveFrame struct {
+	list []any          // an array, walked from list[next]
+	m    map[string]any // or a map, whose members to walk are keys[next:]
+	keys int            // len(keys) when the frame was pushed
+	next int
+}
+
+// pushResolve opens a frame for c, a non-empty array or a map that is not a
+// placeholder. A map's placeholder members are replaced at once; its
+// members that are non-empty containers are appended to keys, to be walked.
+func pushResolve(stack []resolveFrame, keys []string, c any, atts [][]byte) ([]resolveFrame, []string, error) {
+	switch x := c.(type) {
+	case []any:
+		return append(stack, resolveFrame{list: x, keys: len(keys)}), keys, nil
+	case map[string]any:
+		base := len(keys)
+		for k, el := range x {
+			switch y := el.(type) {
+			case map[string]any:
+				b, ok, err := placeholderAtt(y, atts)
+				if err != nil {
+					return stack, keys, err
+				}
+				if ok {
+					x[k] = b
+				} else if len(y) > 0 {
+					keys = append(keys, k)
+				}
+			case []any:
+				if len(y) > 0 {
+					keys = append(keys, k)
+				}
+			}
+		}
+		return append(stack, resolveFrame{m: x, keys: base, next: base}), keys, nil
+	}
+	return stack, keys, nil
+}
+
+// placeholderAtt returns the attachment m stands for when m is a placeholder.
+func placeholderAtt(m map[string]any, atts [][]byte) ([]byte, bool, error) {
+	p, ok := m["_placeholder"].(bool)
+	if !ok || !p {
+		return nil, false, nil
+	}
+	f, ok := m["num"].(float64)
+	if !ok || !(f >= 0) || f != math.Trunc(f) {
+		return nil, false, errBadPlaceholder(-1, len(atts))
+	}
+	if f >= float64(len(atts)) {
+		return nil, false, errBadPlaceholder(int(min(f, 1<<30)), len(atts))
+	}
+	return atts[int(f)], true, nil
 }
 
 func trimSpace(b []byte) []byte {

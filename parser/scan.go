@@ -60,128 +60,215 @@ func (s *scanner) whole(data []byte) (start, end int, err error) {
 
 // value validates the JSON value starting at data[i] (which must not be
 // whitespace) and returns the offset just past it.
+//
+// The walk is iterative: nesting is client input, and a recursive descent
+// held about 200 bytes of goroutine stack per level, 2 to 4 MiB for an event
+// of 20 kB nested 10,000 deep, which stays with the goroutine until the next
+// collection. What an open container needs is kept instead in two explicit
+// stacks: one bit per level (object or array), and, when collecting, one
+// objFrame per open object. Both start in small arrays on this frame, so
+// that shallow values, the common case, allocate nothing; deeper ones grow
+// them on the heap, in proportion to the input.
 func (s *scanner) value(i int) (int, error) {
 	d := s.data
-	if i >= len(d) {
-		return i, errEOF(i)
-	}
-	switch c := d[i]; c {
-	case '"':
-		end, _, err := scanString(d, i)
-		return end, err
-	case '{':
-		return s.object(i)
-	case '[':
-		return s.array(i)
-	case 't':
-		return scanLiteral(d, i, "true")
-	case 'f':
-		return scanLiteral(d, i, "false")
-	case 'n':
-		return scanLiteral(d, i, "null")
-	default:
-		if c == '-' || isDigit(c) {
-			return scanNumber(d, i)
-		}
-		return i, errAt("invalid character "+quoteChar(c)+" looking for beginning of value", i)
-	}
-}
-
-func (s *scanner) array(i int) (int, error) {
-	if s.depth++; s.depth > maxNesting {
-		return i, errAt("exceeded max nesting depth", i)
-	}
-	d := s.data
-	i = skipSpace(d, i+1)
-	if i < len(d) && d[i] == ']' {
-		s.depth--
-		return i + 1, nil
-	}
+	var (
+		kindBuf [4]uint64
+		kinds   = kindBuf[:0] // bit n&63 of kinds[n>>6]: level n is an object
+		n       int           // open containers
+		objBuf  [4]objFrame
+		objs    = objBuf[:0] // collect only: the open objects
+		key     memberKey    // collect only: the key of the member value at i
+	)
 	for {
-		var err error
-		if i, err = s.value(i); err != nil {
-			return i, err
-		}
-		i = skipSpace(d, i)
+		// A value starts at d[i].
 		if i >= len(d) {
 			return i, errEOF(i)
 		}
-		switch d[i] {
-		case ',':
+		c := d[i]
+		if c == '{' || c == '[' {
+			if s.depth++; s.depth > maxNesting {
+				return i, errAt("exceeded max nesting depth", i)
+			}
+			if key != keyOther {
+				// A container is neither true nor a number.
+				objs[len(objs)-1].member(key, d[i:i+1])
+				key = keyOther
+			}
+			start := i
 			i = skipSpace(d, i+1)
-		case ']':
-			s.depth--
-			return i + 1, nil
-		default:
-			return i, errAt("invalid character "+quoteChar(d[i])+" after array element", i)
-		}
-	}
-}
-
-func (s *scanner) object(i int) (int, error) {
-	if s.depth++; s.depth > maxNesting {
-		return i, errAt("exceeded max nesting depth", i)
-	}
-	d := s.data
-	start := i
-	mark := len(s.refs)
-	isPlaceholder, num := false, -1
-	i = skipSpace(d, i+1)
-	if i < len(d) && d[i] == '}' {
-		s.depth--
-		return i + 1, nil
-	}
-	for {
-		if i >= len(d) {
-			return i, errEOF(i)
-		}
-		if d[i] != '"' {
-			return i, errAt("invalid character "+quoteChar(d[i])+" looking for beginning of object key string", i)
-		}
-		keyStart := i
-		keyEnd, escaped, err := scanString(d, i)
-		if err != nil {
-			return keyEnd, err
-		}
-		i = skipSpace(d, keyEnd)
-		if i >= len(d) {
-			return i, errEOF(i)
-		}
-		if d[i] != ':' {
-			return i, errAt("invalid character "+quoteChar(d[i])+" after object key", i)
-		}
-		i = skipSpace(d, i+1)
-		valStart := i
-		if i, err = s.value(i); err != nil {
-			return i, err
-		}
-		if s.collect {
-			// Later duplicates win, as with JSON.parse.
-			switch keyName(d[keyStart:keyEnd], escaped) {
-			case "_placeholder":
-				isPlaceholder = string(d[valStart:i]) == "true"
-			case "num":
-				num = placeholderNum(d[valStart:i])
+			if c == '[' {
+				if i < len(d) && d[i] == ']' {
+					s.depth--
+					i++
+				} else {
+					kinds = pushKind(kinds, n, false)
+					n++
+					continue
+				}
+			} else {
+				if i < len(d) && d[i] == '}' {
+					s.depth--
+					i++
+				} else {
+					kinds = pushKind(kinds, n, true)
+					n++
+					if s.collect {
+						objs = append(objs, objFrame{start: start, mark: len(s.refs), num: -1})
+					}
+					var err error
+					if i, key, err = s.memberKey(i); err != nil {
+						return i, err
+					}
+					continue
+				}
+			}
+		} else {
+			start := i
+			var err error
+			switch c {
+			case '"':
+				i, _, err = scanString(d, i)
+			case 't':
+				i, err = scanLiteral(d, i, "true")
+			case 'f':
+				i, err = scanLiteral(d, i, "false")
+			case 'n':
+				i, err = scanLiteral(d, i, "null")
+			default:
+				if c != '-' && !isDigit(c) {
+					return i, errAt("invalid character "+quoteChar(c)+" looking for beginning of value", i)
+				}
+				i, err = scanNumber(d, i)
+			}
+			if err != nil {
+				return i, err
+			}
+			if key != keyOther {
+				objs[len(objs)-1].member(key, d[start:i])
+				key = keyOther
 			}
 		}
-		i = skipSpace(d, i)
-		if i >= len(d) {
-			return i, errEOF(i)
-		}
-		switch d[i] {
-		case ',':
-			i = skipSpace(d, i+1)
-		case '}':
+
+		// A value ended at d[i]: close the containers it completes.
+		for {
+			if n == 0 {
+				return i, nil
+			}
+			isObj := kinds[(n-1)>>6]&(1<<((n-1)&63)) != 0
+			i = skipSpace(d, i)
+			if i >= len(d) {
+				return i, errEOF(i)
+			}
+			if d[i] == ',' {
+				i = skipSpace(d, i+1)
+				if isObj {
+					var err error
+					if i, key, err = s.memberKey(i); err != nil {
+						return i, err
+					}
+				}
+				break
+			}
+			if !isObj {
+				if d[i] != ']' {
+					return i, errAt("invalid character "+quoteChar(d[i])+" after array element", i)
+				}
+				n--
+				s.depth--
+				i++
+				continue
+			}
+			if d[i] != '}' {
+				return i, errAt("invalid character "+quoteChar(d[i])+" after object key:value pair", i)
+			}
+			n--
 			s.depth--
 			i++
-			if isPlaceholder {
-				s.refs = append(s.refs[:mark], placeholder{start: start, end: i, num: num})
+			if s.collect {
+				f := objs[len(objs)-1]
+				objs = objs[:len(objs)-1]
+				if f.isPlaceholder {
+					s.refs = append(s.refs[:f.mark], placeholder{start: f.start, end: i, num: f.num})
+				}
 			}
-			return i, nil
-		default:
-			return i, errAt("invalid character "+quoteChar(d[i])+" after object key:value pair", i)
 		}
 	}
+}
+
+// pushKind records in the bit stack kinds whether level n is an object.
+func pushKind(kinds []uint64, n int, obj bool) []uint64 {
+	if n>>6 == len(kinds) {
+		kinds = append(kinds, 0)
+	}
+	if bit := uint64(1) << (n & 63); obj {
+		kinds[n>>6] |= bit
+	} else {
+		kinds[n>>6] &^= bit
+	}
+	return kinds
+}
+
+// objFrame is what the scanner knows of an open object when it collects
+// placeholders.
+type objFrame struct {
+	start, mark   int // offset of the '{'; len(refs) when it opened
+	num           int
+	isPlaceholder bool
+}
+
+// memberKey says which member of an object a value is, where it matters to
+// placeholders.
+type memberKey uint8
+
+const (
+	keyOther memberKey = iota
+	keyPlaceholder
+	keyNum
+)
+
+// member records in f the value tok of its member named by key. A container
+// value only needs its first byte: it is neither true nor a number.
+func (f *objFrame) member(key memberKey, tok []byte) {
+	// Later duplicates win, as with JSON.parse.
+	if key == keyPlaceholder {
+		f.isPlaceholder = string(tok) == "true"
+	} else {
+		f.num = placeholderNum(tok)
+	}
+}
+
+// memberKey scans an object key and its colon at d[i] and returns the offset
+// of the member value and, when collecting, which key it is.
+func (s *scanner) memberKey(i int) (int, memberKey, error) {
+	d := s.data
+	if i >= len(d) {
+		return i, keyOther, errEOF(i)
+	}
+	if d[i] != '"' {
+		return i, keyOther, errAt("invalid character "+quoteChar(d[i])+" looking for beginning of object key string", i)
+	}
+	keyStart := i
+	keyEnd, escaped, err := scanString(d, i)
+	if err != nil {
+		return keyEnd, keyOther, err
+	}
+	i = skipSpace(d, keyEnd)
+	if i >= len(d) {
+		return i, keyOther, errEOF(i)
+	}
+	if d[i] != ':' {
+		return i, keyOther, errAt("invalid character "+quoteChar(d[i])+" after object key", i)
+	}
+	key := keyOther
+	if s.collect {
+		switch keyName(d[keyStart:keyEnd], escaped) {
+		case "_placeholder":
+			key = keyPlaceholder
+		case "num":
+			key = keyNum
+		}
+	}
+	return skipSpace(d, i+1), key, nil
 }
 
 // keyName returns the object key in quoted (a complete JSON string token)
