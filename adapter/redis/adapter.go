@@ -26,7 +26,6 @@ type Adapter struct {
 	uid   string // identifies this adapter on the wire
 
 	bcastChannel    string // K#N#
-	pattern         string // K#N#* (glob characters of K#N# escaped)
 	requestChannel  string // K-request#N#
 	responseChannel string // K-response#N#
 	privateChannel  string // K-response#N#<uid>#
@@ -49,7 +48,6 @@ func newAdapter(f *Factory, nsp adapter.Namespace) *Adapter {
 		name:            name,
 		uid:             newID(),
 		bcastChannel:    k + "#" + name + "#",
-		pattern:         escapeGlob(k+"#"+name+"#") + "*",
 		requestChannel:  k + "-request#" + name + "#",
 		responseChannel: k + "-response#" + name + "#",
 		requests:        make(map[string]*request),
@@ -74,7 +72,7 @@ func newID() string {
 }
 
 // escapeGlob escapes the characters PSUBSCRIBE patterns give a meaning to,
-// so that a namespace name is matched literally.
+// so that the key is matched literally.
 func escapeGlob(s string) string {
 	if !strings.ContainsAny(s, `*?[]\`) {
 		return s

@@ -32,9 +32,9 @@
 // The channels, message encodings and request types are those of
 // @socket.io/redis-adapter 8.3 (checked byte for byte against captures of
 // the Node adapter, and in mixed Go + Node clusters). With K the key and N
-// the namespace, each adapter PSUBSCRIBEs K#N#* and SUBSCRIBEs K-request#N#,
-// K-response#N# and K-response#N#<uid>#, where uid is 6 random characters
-// per adapter. Broadcasts travel as msgpack [uid, {type, data, nsp}, {rooms,
+// the namespace, each adapter SUBSCRIBEs K-request#N#, K-response#N# and
+// K-response#N#<uid>#, where uid is 6 random characters per adapter.
+// Broadcasts travel as msgpack [uid, {type, data, nsp}, {rooms,
 // except, flags}] on K#N#<room># when they target exactly one room, on K#N#
 // otherwise; broadcasts with acks and the acks themselves are msgpack, every
 // other request and response is JSON. Servers are counted with PUBSUB
@@ -62,6 +62,17 @@
 // and broadcast acks.
 //
 // Differences from the Node adapter, all invisible on the wire:
+//   - A node PSUBSCRIBEs one pattern, K#*, for the broadcasts of all its
+//     namespaces, where a Node node PSUBSCRIBEs K#N#* per namespace: Redis
+//     matches every PUBLISH against every pattern, so patterns per
+//     namespace would make PUBLISH slower cluster-wide with every namespace
+//     a node serves. Broadcasts of namespaces the node does not serve are
+//     dropped without being decoded. Glob characters in the key are
+//     escaped in the pattern; '#' in a namespace or room name is handled
+//     as Node does (each namespace whose K#N# starts the channel looks at
+//     the message).
+//   - Answers that would exceed Options.MaxMessageBytes are replaced by
+//     an empty answer carrying an "error" member, which Node ignores.
 //   - SocketsJoin, SocketsLeave and DisconnectSockets apply to local sockets
 //     at once (Node applies them when its own message comes back from Redis);
 //     the echo is then ignored. Messages without a uid (the Redis emitter)
@@ -71,8 +82,6 @@
 //     draw from the namespace's counter.
 //   - ServerCount is at least 1, even while this node's own subscription is
 //     not in place (after a Redis restart, before go-redis re-subscribed).
-//   - Glob characters in the key or namespace are escaped in the
-//     PSUBSCRIBE pattern, so the pattern matches the namespace literally.
 //   - Broadcasts whose event name clients would refuse (a reserved name, or
 //     no name) are dropped instead of being delivered.
 //

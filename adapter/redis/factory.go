@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +23,12 @@ var (
 	// are already waiting (Redis is slow or unreachable). Local delivery
 	// has happened; the message is not sent to the other nodes.
 	ErrQueueFull = errors.New("redis: publish queue full")
+	// ErrMessageTooLarge is returned (wrapped) by operations whose message
+	// for the other nodes would exceed Options.MaxMessageBytes (local
+	// delivery has happened; the message is not sent), and by requests
+	// that another node could not answer within that limit (the error
+	// names the node).
+	ErrMessageTooLarge = errors.New("redis: message too large")
 )
 
 // Options configure a Factory. The zero value gives the defaults of
@@ -32,8 +38,10 @@ type Options struct {
 	// cluster use the same key; apps sharing a Redis use different keys.
 	Key string
 	// RequestsTimeout bounds every request to the other nodes
-	// (FetchSockets, AllRooms, ServerSideEmit with acks) and the wait for
-	// the subscriptions of a new namespace; zero means 5s.
+	// (FetchSockets, AllRooms, ServerSideEmit with acks), the wait for
+	// the subscriptions of a new namespace, and every Redis command of
+	// the Factory (so Close too, when Redis does not answer); zero means
+	// 5s.
 	RequestsTimeout time.Duration
 	// PublishOnSpecificResponseChannel makes this node answer a request on
 	// the requester's own response channel instead of the shared one (as
@@ -44,6 +52,18 @@ type Options struct {
 	// 4096. When the queue is full, operations return ErrQueueFull instead
 	// of blocking.
 	MaxPendingPublishes int
+	// MaxMessageBytes bounds every message this node publishes; zero means
+	// 4 MiB. Redis delivers a message to every subscriber through that
+	// subscriber's output buffer, and drops the subscription connection —
+	// all the namespaces of a node at once — when the buffer exceeds
+	// client-output-buffer-limit (pubsub: 32 MB at once, or 8 MB for 60 s,
+	// by default). At 4 MiB a message takes half the soft limit: a node
+	// must lag behind by several such messages before Redis considers it.
+	// A broadcast or request over the limit fails with ErrMessageTooLarge;
+	// an answer over the limit is replaced by a small one that the asker
+	// turns into an error matching ErrMessageTooLarge (Node askers see an
+	// empty answer).
+	MaxMessageBytes int
 	// Logger receives the adapter's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -57,6 +77,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxPendingPublishes <= 0 {
 		o.MaxPendingPublishes = 4096
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 4 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -90,32 +113,34 @@ const (
 //	srv := server.New(server.Config{Adapter: f.Adapter})
 //	…
 //	srv.Close(ctx) // closes the adapters
-//	f.Close()
+//	f.CloseContext(ctx)
 //
 // A Factory is safe for concurrent use. Use one per server: the node is
-// counted once per subscription connection.
+// counted once per subscription connection. Its locks are described in
+// LOCKING.md.
 type Factory struct {
 	client goredis.UniversalClient
 	opts   Options
 	log    *slog.Logger
 	ps     *goredis.PubSub
 
+	// bcastPrefix is K#, the start of every broadcast channel;
+	// bcastPattern is the one PSUBSCRIBE pattern of the node, K#* with
+	// the glob characters of K escaped.
+	bcastPrefix  string
+	bcastPattern string
+
 	startOnce sync.Once
 	started   atomic.Bool
 
-	mu       sync.Mutex
-	state    factoryState
-	adapters map[*Adapter]struct{}
-	patterns map[string][]*Adapter // PSUBSCRIBE pattern → adapters
-	channels map[string][]route    // SUBSCRIBE channel → adapters
-	waiters  map[string]chan struct{}
-	tokenSeq uint64
+	mu         sync.RWMutex
+	state      factoryState
+	adapters   map[*Adapter]struct{}
+	byName     map[string][]*Adapter // namespace → adapters, for broadcasts
+	channels   map[string][]route    // SUBSCRIBE channel → adapters
+	maxNameLen int                   // longest namespace name seen (never shrinks)
 
-	// subMu serializes the subscription changes with their reference
-	// counts, so that an UNSUBSCRIBE and the SUBSCRIBE of a namespace
-	// created again meanwhile reach Redis in the order of their decisions.
-	subMu sync.Mutex
-	subs  map[string]int // references: "p:"+pattern, "c:"+channel
+	subs subscriptions
 
 	// qmu guards sends on queue and events against their closing.
 	qmu     sync.RWMutex
@@ -123,11 +148,15 @@ type Factory struct {
 	queue   chan outMsg
 	events  chan func()
 
-	done      chan struct{} // closed by Close: stops retries
+	done      chan struct{} // closed by Close: stops the goroutines
 	pubDone   chan struct{} // closed when the publisher has flushed and exited
-	pubCtx    context.Context
-	pubCancel context.CancelFunc
+	closed    chan struct{} // closed once Close has waited for every goroutine
+	closeErr  error         // set before closed is closed
+	ioCtx     context.Context
+	ioCancel  context.CancelFunc
+	ioLimit   atomic.Int64 // once closing: no Redis command runs past this time (UnixNano)
 	wg        sync.WaitGroup
+	closeOnce sync.Once
 
 	pubFailing atomic.Bool
 	dropped    atomic.Int64
@@ -165,20 +194,22 @@ type outMsg struct {
 func New(client goredis.UniversalClient, opts Options) *Factory {
 	opts = opts.withDefaults()
 	f := &Factory{
-		client:   client,
-		opts:     opts,
-		log:      opts.Logger,
-		adapters: make(map[*Adapter]struct{}),
-		patterns: make(map[string][]*Adapter),
-		channels: make(map[string][]route),
-		subs:     make(map[string]int),
-		waiters:  make(map[string]chan struct{}),
-		queue:    make(chan outMsg, opts.MaxPendingPublishes),
-		events:   make(chan func(), eventQueue),
-		done:     make(chan struct{}),
-		pubDone:  make(chan struct{}),
+		client:       client,
+		opts:         opts,
+		log:          opts.Logger,
+		bcastPrefix:  opts.Key + "#",
+		bcastPattern: escapeGlob(opts.Key+"#") + "*",
+		adapters:     make(map[*Adapter]struct{}),
+		byName:       make(map[string][]*Adapter),
+		channels:     make(map[string][]route),
+		queue:        make(chan outMsg, opts.MaxPendingPublishes),
+		events:       make(chan func(), eventQueue),
+		done:         make(chan struct{}),
+		pubDone:      make(chan struct{}),
+		closed:       make(chan struct{}),
 	}
-	f.pubCtx, f.pubCancel = context.WithCancel(context.Background())
+	f.subs.init()
+	f.ioCtx, f.ioCancel = context.WithCancel(context.Background())
 	f.ps = client.Subscribe(context.Background())
 	return f
 }
@@ -186,71 +217,53 @@ func New(client goredis.UniversalClient, opts Options) *Factory {
 var _ adapter.Factory = (*Factory)(nil).Adapter
 
 // Adapter creates the adapter of a namespace: it subscribes to the
-// namespace's channels and returns once Redis confirmed the subscriptions,
-// or after RequestsTimeout when Redis does not answer (the failure is
-// logged and the subscriptions are made by themselves once Redis is back;
-// the namespace serves its local sockets meanwhile). It returns an error
-// only after Close.
+// namespace's channels and returns once Redis confirmed the subscriptions
+// (so that the other nodes count this one), or after RequestsTimeout when
+// Redis does not answer (the failure is logged and the subscriptions are
+// made by themselves once Redis is back; the namespace serves its local
+// sockets meanwhile). It returns an error only after Close.
+//
+// The namespace may be created again after its adapter was closed: the
+// new adapter is subscribed and confirmed like the first.
 func (f *Factory) Adapter(nsp adapter.Namespace) (adapter.Adapter, error) {
 	a := newAdapter(f, nsp)
 	if err := f.register(a); err != nil {
 		return nil, err
 	}
 	f.startOnce.Do(f.start)
+	gen := f.retain(a)
 	ctx, cancel := context.WithTimeout(context.Background(), f.opts.RequestsTimeout)
 	defer cancel()
-	err := f.bounded(ctx, func(ctx context.Context) error {
-		if err := f.changeSubscriptions(ctx, a, +1); err != nil {
-			return err // go-redis keeps them and subscribes on its next connection
-		}
-		return f.sync(ctx)
-	})
-	if err != nil {
+	if err := f.awaitSubscribed(ctx, gen); err != nil {
 		f.log.Warn("redis: subscriptions of the namespace not confirmed; they will be made once Redis answers",
 			"nsp", a.name, "err", err)
 	}
 	return a, nil
 }
 
-// start starts the goroutines of the Factory.
+// start starts the goroutines of the Factory. It runs at most once, under
+// startOnce, and never after Close passed startOnce (so its wg.Add is
+// ordered before Close's wg.Wait).
 func (f *Factory) start() {
 	f.started.Store(true)
-	f.wg.Add(3)
+	f.wg.Add(4)
 	go f.receiveLoop()
 	go f.publishLoop()
 	go f.eventLoop()
+	go f.subscribeLoop()
 }
 
-// bounded runs fn on a goroutine of its own and waits for it until ctx
-// ends: go-redis may hold the subscription connection's lock while it
-// dials, which no context interrupts.
-func (f *Factory) bounded(ctx context.Context, fn func(context.Context) error) error {
-	done := make(chan error, 1)
-	if !f.goTracked(func() { done <- fn(ctx) }) {
-		return adapter.ErrClosed
+// ioContext returns the context of one Redis command of the Factory: it
+// ends after RequestsTimeout, and no later than the limit Close sets, so
+// that a Redis that does not answer holds no goroutine past Close. go-redis
+// honours a context's deadline (it sets the connection's) even while it
+// reads, where it would not notice a cancellation.
+func (f *Factory) ioContext() (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(f.opts.RequestsTimeout)
+	if limit := f.ioLimit.Load(); limit != 0 && limit < deadline.UnixNano() {
+		deadline = time.Unix(0, limit)
 	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// goTracked runs fn on a goroutine that Close waits for; false once Close
-// stopped accepting new ones.
-func (f *Factory) goTracked(fn func()) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.state == stateClosed {
-		return false
-	}
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		fn()
-	}()
-	return true
+	return context.WithDeadline(f.ioCtx, deadline)
 }
 
 // register adds the routes of a.
@@ -261,7 +274,8 @@ func (f *Factory) register(a *Adapter) error {
 		return adapter.ErrClosed
 	}
 	f.adapters[a] = struct{}{}
-	f.patterns[a.pattern] = append(f.patterns[a.pattern], a)
+	f.byName[a.name] = append(f.byName[a.name], a)
+	f.maxNameLen = max(f.maxNameLen, len(a.name))
 	f.channels[a.requestChannel] = append(f.channels[a.requestChannel], route{a, routeRequest})
 	f.channels[a.responseChannel] = append(f.channels[a.responseChannel], route{a, routeResponse})
 	f.channels[a.privateChannel] = append(f.channels[a.privateChannel], route{a, routeResponse})
@@ -276,10 +290,10 @@ func (f *Factory) unregister(a *Adapter) bool {
 		return false
 	}
 	delete(f.adapters, a)
-	if as := without(f.patterns[a.pattern], a); len(as) > 0 {
-		f.patterns[a.pattern] = as
+	if as := without(f.byName[a.name], a); len(as) > 0 {
+		f.byName[a.name] = as
 	} else {
-		delete(f.patterns, a.pattern)
+		delete(f.byName, a.name)
 	}
 	for _, ch := range []string{a.requestChannel, a.responseChannel, a.privateChannel} {
 		rs := f.channels[ch][:0:0]
@@ -297,64 +311,18 @@ func (f *Factory) unregister(a *Adapter) bool {
 	return true
 }
 
-// release unregisters a closed adapter and drops the subscriptions no
-// other adapter uses, on a goroutine that Close waits for (so that closing
-// many namespaces does not wait for Redis once per namespace).
+// release forgets a closed adapter and drops the subscriptions no other
+// adapter uses. It does not wait: the subscription goroutine sends the
+// UNSUBSCRIBE (Close waits for it), so closing thousands of namespaces,
+// or closing one while Redis does not answer, never blocks.
 func (f *Factory) release(a *Adapter) {
-	if !f.unregister(a) {
-		return
+	if f.unregister(a) {
+		f.drop(a)
 	}
-	f.goTracked(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), f.opts.RequestsTimeout)
-		defer cancel()
-		if err := f.changeSubscriptions(ctx, a, -1); err != nil {
-			// go-redis forgot them anyway: they are not restored on reconnection.
-			f.log.Debug("redis: unsubscribe", "nsp", a.name, "err", err)
-		}
-	})
 }
 
-// changeSubscriptions adds (delta +1) or drops (-1) a's references to its
-// channels and subscribes or unsubscribes those whose count went from 0 to
-// 1 or from 1 to 0.
-func (f *Factory) changeSubscriptions(ctx context.Context, a *Adapter, delta int) error {
-	f.subMu.Lock()
-	defer f.subMu.Unlock()
-	var pats, chans []string
-	change := func(key, name string, list *[]string) {
-		n := f.subs[key] + delta
-		if n == 0 {
-			delete(f.subs, key)
-		} else {
-			f.subs[key] = n
-		}
-		if delta > 0 && n == 1 || delta < 0 && n == 0 {
-			*list = append(*list, name)
-		}
-	}
-	change("p:"+a.pattern, a.pattern, &pats)
-	for _, ch := range []string{a.requestChannel, a.responseChannel, a.privateChannel} {
-		change("c:"+ch, ch, &chans)
-	}
-	var errs []error
-	if delta > 0 {
-		if len(pats) > 0 {
-			errs = append(errs, f.ps.PSubscribe(ctx, pats...))
-		}
-		if len(chans) > 0 {
-			errs = append(errs, f.ps.Subscribe(ctx, chans...))
-		}
-	} else {
-		if len(pats) > 0 {
-			errs = append(errs, f.ps.PUnsubscribe(ctx, pats...))
-		}
-		if len(chans) > 0 {
-			errs = append(errs, f.ps.Unsubscribe(ctx, chans...))
-		}
-	}
-	return errors.Join(errs...)
-}
-
+// without returns list without a, in a new slice: readers may hold the
+// old one.
 func without(list []*Adapter, a *Adapter) []*Adapter {
 	out := list[:0:0]
 	for _, x := range list {
@@ -363,45 +331,6 @@ func without(list []*Adapter, a *Adapter) []*Adapter {
 		}
 	}
 	return out
-}
-
-// sync waits until Redis has processed the commands sent so far on the
-// subscription connection: it sends a PING with a unique payload, and Redis
-// answers in order.
-func (f *Factory) sync(ctx context.Context) error {
-	f.mu.Lock()
-	f.tokenSeq++
-	token := "ioswarm-sync-" + strconv.FormatUint(f.tokenSeq, 10)
-	ch := make(chan struct{})
-	f.waiters[token] = ch
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		delete(f.waiters, token)
-		f.mu.Unlock()
-	}()
-	if err := f.ps.Ping(ctx, token); err != nil {
-		return err
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-f.done:
-		return adapter.ErrClosed
-	}
-}
-
-// wake releases the subscribe call waiting for a PING payload.
-func (f *Factory) wake(token string) {
-	f.mu.Lock()
-	ch := f.waiters[token]
-	delete(f.waiters, token)
-	f.mu.Unlock()
-	if ch != nil {
-		close(ch)
-	}
 }
 
 // ---------------------------------------------------------------- receiving
@@ -422,13 +351,17 @@ func (f *Factory) receiveLoop() {
 			msg any
 			err error
 		)
+		// The deadline also bounds the dial go-redis makes here after a
+		// failure (it holds the PubSub's lock meanwhile, which Close needs).
 		if pinged {
 			// A timeout now is a failure: go-redis reconnects.
-			ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+			ctx, cancel := context.WithTimeout(f.ioCtx, pingTimeout)
 			msg, err = f.ps.ReceiveTimeout(ctx, 0)
 			cancel()
 		} else {
-			msg, err = f.ps.ReceiveTimeout(context.Background(), idleTimeout)
+			ctx, cancel := context.WithTimeout(f.ioCtx, idleTimeout)
+			msg, err = f.ps.ReceiveTimeout(ctx, idleTimeout)
+			cancel()
 		}
 		select {
 		case <-f.done:
@@ -442,7 +375,7 @@ func (f *Factory) receiveLoop() {
 			var ne net.Error
 			if !pinged && errors.As(err, &ne) && ne.Timeout() {
 				pinged = true
-				ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+				ctx, cancel := f.ioContext()
 				if err := f.ps.Ping(ctx); err != nil {
 					f.log.Debug("redis: health ping", "err", err)
 				}
@@ -472,41 +405,61 @@ func (f *Factory) receiveLoop() {
 		case *goredis.Message:
 			f.dispatch(m)
 		case *goredis.Pong:
-			if m.Payload != "" {
-				f.wake(m.Payload)
-			}
+			f.subs.pong(m.Payload)
 		}
 	}
 }
 
-// dispatch hands a message to the adapters subscribed to its channel. A
-// panic (in a socket's outgoing listener, say) is logged, not fatal.
+// dispatch hands a message to the adapters it concerns. A panic (in a
+// socket's outgoing listener, say) is logged, not fatal.
 func (f *Factory) dispatch(m *goredis.Message) {
 	defer func() {
 		if r := recover(); r != nil {
 			f.log.Error("redis: panic while handling a message", "channel", m.Channel, "panic", r)
 		}
 	}()
-	f.mu.Lock()
-	var (
-		as []*Adapter
-		rs []route
-	)
 	if m.Pattern != "" {
-		as = f.patterns[m.Pattern]
-	} else {
-		rs = f.channels[m.Channel]
+		if m.Pattern == f.bcastPattern {
+			f.dispatchBroadcast(m.Channel, m.Payload)
+		}
+		return
 	}
-	f.mu.Unlock()
-	for _, a := range as {
-		a.onBroadcast(m.Channel, m.Payload)
-	}
+	f.mu.RLock()
+	rs := f.channels[m.Channel]
+	f.mu.RUnlock()
 	for _, r := range rs {
 		if r.kind == routeRequest {
 			r.a.onRequest(m.Payload)
 		} else {
 			r.a.onResponse(m.Payload)
 		}
+	}
+}
+
+// dispatchBroadcast hands a broadcast, received through the node's one
+// pattern, to the adapters of its namespace. The channel is K#N# or
+// K#N#room#, and N or the room may contain '#': every N that ends at a
+// '#' is looked up (as each Node adapter checks whether the channel starts
+// with its own K#N#), so a message for a namespace this node does not
+// serve costs a few map lookups and is never decoded.
+func (f *Factory) dispatchBroadcast(channel, payload string) {
+	rest, ok := strings.CutPrefix(channel, f.bcastPrefix)
+	if !ok {
+		return
+	}
+	var buf [4]*Adapter
+	targets := buf[:0]
+	f.mu.RLock()
+	// Namespace names are at most maxNameLen long: a long room name full
+	// of '#' costs no more lookups than that.
+	for i := 0; i < len(rest) && i <= f.maxNameLen; i++ {
+		if rest[i] == '#' {
+			targets = append(targets, f.byName[rest[:i]]...)
+		}
+	}
+	f.mu.RUnlock()
+	for _, a := range targets {
+		a.onBroadcast(channel, payload)
 	}
 }
 
@@ -544,8 +497,13 @@ func (f *Factory) runEvent(fn func()) {
 
 // ---------------------------------------------------------------- publishing
 
-// publish queues a message for Redis without blocking.
+// publish queues a message for Redis without blocking. A message over
+// MaxMessageBytes is refused with ErrMessageTooLarge.
 func (f *Factory) publish(channel string, payload []byte) error {
+	if len(payload) > f.opts.MaxMessageBytes {
+		return fmt.Errorf("redis: publish to %s: %d bytes > MaxMessageBytes (%d): %w",
+			channel, len(payload), f.opts.MaxMessageBytes, ErrMessageTooLarge)
+	}
 	f.qmu.RLock()
 	defer f.qmu.RUnlock()
 	if f.qclosed {
@@ -586,7 +544,14 @@ func (f *Factory) publishLoop() {
 }
 
 func (f *Factory) flush(batch []outMsg) {
-	ctx := f.pubCtx
+	if f.ioCtx.Err() != nil {
+		// Close gave up on Redis: drop what is left instead of waiting
+		// RequestsTimeout per batch.
+		f.noteDropped(len(batch))
+		return
+	}
+	ctx, cancel := f.ioContext()
+	defer cancel()
 	var err error
 	if len(batch) == 1 {
 		err = f.client.Publish(ctx, batch[0].channel, batch[0].payload).Err()
@@ -615,7 +580,9 @@ func (f *Factory) noteDropped(n int) { f.dropped.Add(int64(n)) }
 // ---------------------------------------------------------------- cluster size
 
 // numSub counts the subscribers of a channel: PUBSUB NUMSUB, summed over
-// the masters of a Redis Cluster.
+// the masters of a Redis Cluster. Pattern subscriptions are not counted,
+// which is why every node SUBSCRIBEs the request channel of each of its
+// namespaces.
 func (f *Factory) numSub(ctx context.Context, channel string) (int, error) {
 	if cc, ok := f.client.(*goredis.ClusterClient); ok {
 		var total atomic.Int64
@@ -635,16 +602,48 @@ func (f *Factory) numSub(ctx context.Context, channel string) (int, error) {
 
 // ---------------------------------------------------------------- closing
 
-// Close closes the adapters still open, publishes what is queued (for at
-// most RequestsTimeout), closes the subscription connection (which drops
-// every subscription) and returns once every goroutine of the Factory has
-// ended. It does not close the Redis client. It is idempotent.
-func (f *Factory) Close() error {
-	f.mu.Lock()
-	if f.state != stateOpen {
-		f.mu.Unlock()
-		return nil
+// Close is CloseContext without a deadline of the caller's: it returns
+// once every goroutine of the Factory has ended, which takes at most about
+// RequestsTimeout even when Redis does not answer (every Redis command of
+// the Factory has that deadline), plus the client's ReadTimeout if go-redis
+// is reconnecting the subscription connection at that moment.
+func (f *Factory) Close() error { return f.CloseContext(context.Background()) }
+
+// CloseContext closes the adapters still open, publishes what is queued,
+// closes the subscription connection (which drops every subscription) and
+// waits for every goroutine of the Factory. Redis gets until ctx ends, and
+// at most RequestsTimeout, to take what is queued: what remains is dropped.
+// When ctx ends before the goroutines do (they are then waiting for a Redis
+// that does not answer, for at most RequestsTimeout more), CloseContext
+// returns ctx's error. It does not close the Redis client. It is
+// idempotent: later calls wait for the first to finish, until their ctx
+// ends.
+//
+// A server's Close(ctx) followed by CloseContext with the same ctx shuts a
+// node down within ctx even with Redis frozen.
+func (f *Factory) CloseContext(ctx context.Context) error {
+	first := false
+	f.closeOnce.Do(func() {
+		first = true
+		f.startClose()
+	})
+	if first {
+		go f.finishClose()
 	}
+	select {
+	case <-f.closed:
+		return f.closeErr
+	case <-ctx.Done():
+		return fmt.Errorf("redis: close: goroutines still waiting for Redis: %w", ctx.Err())
+	}
+}
+
+// startClose stops the Factory from taking work: it closes the adapters
+// (which never blocks), and the queues.
+func (f *Factory) startClose() {
+	// No Redis command of the Factory runs past this limit from now on.
+	f.ioLimit.Store(time.Now().Add(f.opts.RequestsTimeout).UnixNano())
+	f.mu.Lock()
 	f.state = stateClosing
 	adapters := make([]*Adapter, 0, len(f.adapters))
 	for a := range f.adapters {
@@ -664,10 +663,15 @@ func (f *Factory) Close() error {
 	f.mu.Lock()
 	f.state = stateClosed
 	f.mu.Unlock()
-
 	f.startOnce.Do(func() {}) // an Adapter call racing with Close starts nothing
+}
+
+// finishClose lets the publisher flush, stops the goroutines and waits for
+// them; then it closes f.closed. It runs on a goroutine of its own, so that
+// CloseContext can return at its ctx's end.
+func (f *Factory) finishClose() {
 	if f.started.Load() {
-		// Let the publisher flush; a Redis that does not answer is cut off.
+		// Let the publisher flush; its commands end by ioLimit.
 		timer := time.NewTimer(f.opts.RequestsTimeout)
 		select {
 		case <-f.pubDone:
@@ -675,12 +679,14 @@ func (f *Factory) Close() error {
 		}
 		timer.Stop()
 	}
-	f.pubCancel()
+	f.ioCancel()
 	close(f.done)
+	// go-redis holds the PubSub's lock while it reconnects; the receiver's
+	// deadline bounds that.
 	err := f.ps.Close()
 	f.wg.Wait()
 	if err != nil && !errors.Is(err, goredis.ErrClosed) {
-		return fmt.Errorf("redis: close: %w", err)
+		f.closeErr = fmt.Errorf("redis: close: %w", err)
 	}
-	return nil
+	close(f.closed)
 }
