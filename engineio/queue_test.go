@@ -1,0 +1,273 @@
+package engineio
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// peer is a well-behaved WebSocket client: it reads everything, answers
+// pings, and hands the messages it gets to the test.
+type peer struct {
+	ws   *websocket.Conn
+	msgs chan string
+}
+
+func startPeer(t *testing.T, ws *websocket.Conn) *peer {
+	t.Helper()
+	p := &peer{ws: ws, msgs: make(chan string, 64)}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(p.msgs)
+		for {
+			_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if string(data) == "2" {
+				if ws.WriteMessage(websocket.TextMessage, []byte("3")) != nil {
+					return
+				}
+				continue
+			}
+			p.msgs <- string(data)
+		}
+	}()
+	t.Cleanup(func() { ws.Close(); wg.Wait() })
+	return p
+}
+
+// expect waits for the next message and checks its length.
+func (p *peer) expect(t *testing.T, n int) {
+	t.Helper()
+	select {
+	case m, ok := <-p.msgs:
+		if !ok {
+			t.Fatal("healthy client disconnected")
+		}
+		if len(m) != n {
+			t.Fatalf("healthy client got %d bytes, want %d", len(m), n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("healthy client starved")
+	}
+}
+
+// dialSmallBuffer opens a WebSocket session whose socket has a small,
+// fixed receive buffer, so that a client that stops reading stalls the
+// server's writes after a few kilobytes rather than megabytes.
+func dialSmallBuffer(t *testing.T, e *testEnv) (*websocket.Conn, string) {
+	t.Helper()
+	d := websocketDialer()
+	d.NetDialContext = smallBufferDial
+	ws, _, err := d.Dial(e.wsURL("EIO=4&transport=websocket"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	_, open := wsRead(t, ws)
+	return ws, parseOpen(t, open).SID
+}
+
+func smallBufferDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err == nil {
+		_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	}
+	return c, err
+}
+
+// blindPongs makes ws answer the heartbeat without reading: it sends a pong
+// every 20 ms (pongs that answer no ping are ignored), so only the send
+// queue's bounds and the write timeout can tell it is not reading.
+func blindPongs(t *testing.T, ws *websocket.Conn) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if ws.WriteMessage(websocket.TextMessage, []byte("3")) != nil {
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+}
+
+func queuedBytes(c *Conn) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queued
+}
+
+const mib = 1 << 20
+
+// A client that answers pings but never reads is cut off once its queue
+// holds MaxQueuedBytes; the queue never holds more; a healthy client on the
+// same server receives every message.
+func TestSlowConsumerBytesWebSocket(t *testing.T) {
+	cfg := Config{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond}
+	cfg.MaxQueuedBytes = 4 * mib
+	cfg.WriteTimeout = time.Minute // only the byte bound may act here
+	e := newEnv(t, cfg, nil)
+	fastWS, fastSID := e.openWS(t)
+	fast := startPeer(t, fastWS)
+	slowWS, slowSID := dialSmallBuffer(t, e)
+	blindPongs(t, slowWS)
+	slow := e.rec(t, slowSID).conn
+
+	big := NewMessage(bytes.Repeat([]byte("x"), mib), false)
+	var err error
+	var peak int64
+	sent := 0
+	for ; sent < 100 && err == nil; sent++ {
+		err = slow.Send(big)
+		peak = max(peak, queuedBytes(slow))
+		if ferr := e.rec(t, fastSID).conn.Send(big); ferr != nil {
+			t.Fatalf("healthy client: %v", ferr)
+		}
+		fast.expect(t, mib+1)
+	}
+	t.Logf("slow consumer cut off after %d MiB; queue peaked at %d bytes", sent, peak)
+	if !errors.Is(err, ErrSlowConsumer) {
+		t.Fatalf("never cut off: %v", err)
+	}
+	if peak > cfg.MaxQueuedBytes {
+		t.Errorf("queue held %d bytes, bound %d", peak, cfg.MaxQueuedBytes)
+	}
+	if ev := e.rec(t, slowSID).waitClose(t); ev.reason != ReasonTransportError || !errors.Is(ev.err, ErrSlowConsumer) {
+		t.Errorf("close = %+v", ev)
+	}
+	_ = e.rec(t, fastSID).conn.Send(NewMessage([]byte("after"), false))
+	fast.expect(t, len("4after"))
+}
+
+// The same bound on polling, for a session that stops polling.
+func TestSlowConsumerBytesPolling(t *testing.T) {
+	cfg := quietConfig()
+	cfg.MaxQueuedBytes = 4 * mib
+	e := newEnv(t, cfg, nil)
+	fastWS, fastSID := e.openWS(t)
+	fast := startPeer(t, fastWS)
+	sid := e.handshake(t)
+	slow := e.rec(t, sid).conn
+
+	big := NewMessage(bytes.Repeat([]byte("x"), mib), false)
+	var err error
+	var peak int64
+	for i := 0; i < 100 && err == nil; i++ {
+		err = slow.Send(big)
+		peak = max(peak, queuedBytes(slow))
+		_ = e.rec(t, fastSID).conn.Send(big)
+		fast.expect(t, mib+1)
+	}
+	if !errors.Is(err, ErrSlowConsumer) || peak > cfg.MaxQueuedBytes {
+		t.Fatalf("err %v, queue peak %d (bound %d)", err, peak, cfg.MaxQueuedBytes)
+	}
+	if ev := e.rec(t, sid).waitClose(t); !errors.Is(ev.err, ErrSlowConsumer) {
+		t.Errorf("close = %+v", ev)
+	}
+}
+
+// A message larger than MaxQueuedBytes still goes to a connection whose
+// queue is empty; SendVolatile drops what would overflow.
+func TestQueuedBytesEdges(t *testing.T) {
+	cfg := quietConfig()
+	cfg.MaxQueuedBytes = 100
+	e := newEnv(t, cfg, nil)
+	sid := e.handshake(t)
+	c := e.rec(t, sid).conn
+	if err := c.Send(NewMessage(bytes.Repeat([]byte("y"), 500), false)); err != nil {
+		t.Fatalf("oversized Send to an empty queue: %v", err)
+	}
+	if r := e.poll(t, sid); len(r.body) != 501 {
+		t.Fatalf("GET %d bytes", len(r.body))
+	}
+	if queuedBytes(c) != 0 {
+		t.Fatalf("queued = %d after the GET took everything", queuedBytes(c))
+	}
+	get := e.pollAsync(t, sid)
+	waitFor(t, "pending GET", func() bool { return e.pending(sid) })
+	if !c.SendVolatile(NewMessage(bytes.Repeat([]byte("a"), 60), false)) {
+		t.Fatal("volatile dropped with a pending GET")
+	}
+	if c.SendVolatile(NewMessage(bytes.Repeat([]byte("b"), 60), false)) {
+		t.Error("volatile queued past MaxQueuedBytes")
+	}
+	recv(t, get)
+	if n := e.rec(t, sid).closeCount(); n != 0 {
+		t.Errorf("closed %d times", n)
+	}
+}
+
+// A WebSocket client that stops reading is closed once a batch write has
+// been stalled for WriteTimeout, however little is queued.
+func TestWriteTimeoutWebSocket(t *testing.T) {
+	cfg := quietConfig()
+	cfg.WriteTimeout = 200 * time.Millisecond
+	cfg.MaxQueuedBytes = 1 << 30 // only the write timeout may act here
+	e := newEnv(t, cfg, nil)
+	healthy, _ := e.openWS(t)
+	_, sid := dialSmallBuffer(t, e)
+	rec := e.rec(t, sid)
+	big := NewMessage(bytes.Repeat([]byte("x"), mib), false)
+	for range 32 {
+		if rec.conn.Send(big) != nil {
+			break
+		}
+	}
+	ev := rec.waitClose(t)
+	if ev.reason != ReasonTransportError || !errors.Is(ev.err, os.ErrDeadlineExceeded) {
+		t.Errorf("close = %+v", ev)
+	}
+	expectEcho(t, healthy, "fine")
+}
+
+// A polling GET whose response is not read is abandoned after WriteTimeout,
+// and the session closed.
+func TestWriteTimeoutPolling(t *testing.T) {
+	cfg := quietConfig()
+	cfg.WriteTimeout = 200 * time.Millisecond
+	cfg.MaxQueuedBytes = 1 << 30
+	e := newEnv(t, cfg, nil)
+	healthy, _ := e.openWS(t)
+	sid := e.handshake(t)
+	rec := e.rec(t, sid)
+	big := NewMessage(bytes.Repeat([]byte("x"), mib), false)
+	for range 32 {
+		if err := rec.conn.Send(big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc, err := smallBufferDial(context.Background(), "tcp", e.ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	fmt.Fprintf(nc, "GET /engine.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: x\r\n\r\n", sid)
+	ev := rec.waitClose(t)
+	if ev.reason != ReasonTransportError || !errors.Is(ev.err, errPollWrite) ||
+		!errors.Is(ev.err, os.ErrDeadlineExceeded) {
+		t.Errorf("close = %+v", ev)
+	}
+	expectEcho(t, healthy, "fine")
+}
