@@ -82,9 +82,11 @@ type Conn struct {
 // ID returns the session id (20 characters of base64url).
 func (c *Conn) ID() string { return c.id }
 
-// Request returns the handshake request: its headers, URL (and query),
-// RemoteAddr and TLS state. Its body is not readable and its context is not
-// the original request's.
+// Request returns a copy of the handshake request: its method, headers
+// (bounded by Config.MaxHeaderBytes), URL (and query), Host, RemoteAddr and
+// TLS state. Nothing else of the original is kept: its body is empty, its
+// context is context.Background(), and values attached to the original by
+// net/http or middleware (path values, parsed forms) are absent.
 func (c *Conn) Request() *http.Request { return c.req }
 
 // Transport returns the current transport, "polling" or "websocket". It

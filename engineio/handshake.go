@@ -1,7 +1,6 @@
 package engineio
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
@@ -19,13 +18,10 @@ func newID() string {
 
 // newConn returns a connection that is not yet registered nor accepted.
 func (s *Server) newConn(r *http.Request, transport string) *Conn {
-	req := r.WithContext(context.Background())
-	req.Body = http.NoBody
-	req.GetBody = nil
 	return &Conn{
 		srv:       s,
 		id:        newID(),
-		req:       req,
+		req:       compactRequest(r),
 		transport: transport,
 		done:      make(chan struct{}),
 		pollWake:  make(chan struct{}, 1),

@@ -118,6 +118,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
+	if s.headerTooLarge(w, r) {
+		return
+	}
 
 	q := parseQuery(r.URL.RawQuery)
 	upgrade := q.transport == TransportWebSocket && websocket.IsWebSocketUpgrade(r)
