@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -452,4 +453,103 @@ func expectEcho(t *testing.T, ws *websocket.Conn, text string) {
 		return
 	}
 	t.Fatal("healthy client got no echo")
+}
+
+// peer is a well-behaved WebSocket client: it reads everything, answers
+// pings, and hands the messages it gets to the test.
+type peer struct {
+	ws   *websocket.Conn
+	msgs chan string
+}
+
+func startPeer(t *testing.T, ws *websocket.Conn) *peer {
+	t.Helper()
+	p := &peer{ws: ws, msgs: make(chan string, 64)}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(p.msgs)
+		for {
+			_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if string(data) == "2" {
+				if ws.WriteMessage(websocket.TextMessage, []byte("3")) != nil {
+					return
+				}
+				continue
+			}
+			p.msgs <- string(data)
+		}
+	}()
+	t.Cleanup(func() { ws.Close(); wg.Wait() })
+	return p
+}
+
+// expect waits for the next message and checks its length.
+func (p *peer) expect(t *testing.T, n int) {
+	t.Helper()
+	select {
+	case m, ok := <-p.msgs:
+		if !ok {
+			t.Fatal("healthy client disconnected")
+		}
+		if len(m) != n {
+			t.Fatalf("healthy client got %d bytes, want %d", len(m), n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("healthy client starved")
+	}
+}
+
+// dialSmallBuffer opens a WebSocket session whose socket has a small,
+// fixed receive buffer, so that a client that stops reading stalls the
+// server's writes after a few kilobytes rather than megabytes.
+func dialSmallBuffer(t *testing.T, e *testEnv) (*websocket.Conn, string) {
+	t.Helper()
+	d := websocketDialer()
+	d.NetDialContext = smallBufferDial
+	ws, _, err := d.Dial(e.wsURL("EIO=4&transport=websocket"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	_, open := wsRead(t, ws)
+	return ws, parseOpen(t, open).SID
+}
+
+func smallBufferDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err == nil {
+		_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	}
+	return c, err
+}
+
+// blindPongs makes ws answer the heartbeat without reading: it sends a pong
+// every 20 ms (pongs that answer no ping are ignored), so only the send
+// queue's bounds and the write timeout can tell it is not reading.
+func blindPongs(t *testing.T, ws *websocket.Conn) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if ws.WriteMessage(websocket.TextMessage, []byte("3")) != nil {
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
 }
