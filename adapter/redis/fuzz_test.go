@@ -2,6 +2,7 @@ package redis
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/ioswarm/ioswarm/adapter"
@@ -27,6 +28,15 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"requestId":"8AjAUf","rooms":["a","b"]}`,
 	} {
 		f.Add([]byte(s))
+	}
+	// Deeply nested data, in a broadcast (msgpack) and in a request (JSON).
+	deep := strings.Repeat("[", 9998) + "1" + strings.Repeat("]", 9998)
+	if b, err := encodeBroadcast("4TrWtR", "/", adapter.NewPacket("/", json.RawMessage(`["ev",`+deep+`]`), nil), adapter.BroadcastOptions{}); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"uid":"4TrWtR","requestId":"LW29gZ","type":6,"data":["ev",` + deep + `]}`))
+	for _, msg := range deepMsgpackSeeds() {
+		f.Add(msg)
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		if b, err := decodeBroadcast(msg, "own"); err == nil {

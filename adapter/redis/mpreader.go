@@ -46,6 +46,22 @@ type mpReader struct {
 	src []byte
 	rd  bytes.Reader
 	dec *msgpack.Decoder
+
+	// What the walks over a value keep of the arrays and maps they are
+	// inside: nesting is up to the peer, so they use these stacks rather
+	// than the goroutine's (a recursive walk held some 2 MiB for a value
+	// nested 10,000 deep). Pooled with the reader, they cost nothing once
+	// grown. skip is never called while another skip runs; toJSON calls it.
+	skipStack []int       // per level, the values still to skip
+	jsonStack []jsonLevel // toJSON's levels
+}
+
+// jsonLevel is an array or map that toJSON is inside.
+type jsonLevel struct {
+	left  int  // elements or members still to write
+	mark  int  // map: length of the output before the current member
+	isMap bool //
+	first bool // map: no member written yet
 }
 
 var readerPool = sync.Pool{New: func() any {
@@ -61,6 +77,12 @@ func getReader(src []byte) *mpReader {
 }
 
 func putReader(r *mpReader) {
+	if cap(r.skipStack) > 1024 {
+		r.skipStack = nil
+	}
+	if cap(r.jsonStack) > 1024 {
+		r.jsonStack = nil
+	}
 	r.src = nil
 	r.rd.Reset(nil)
 	r.dec.ResetReader(nil)
@@ -260,56 +282,68 @@ func (r *mpReader) extValue(code byte) (ext, error) {
 	return ext{kind: extPair, typ: typ, data: data}, nil
 }
 
-// skip skips one value.
+// skip skips one value, which is at the given depth: no value may be
+// deeper than maxDepth. It walks without recursion, keeping in r.skipStack
+// the number of values still to skip in each array and map it is inside.
 func (r *mpReader) skip(depth int) error {
-	if depth > maxDepth {
-		return errTooDeep
-	}
-	c, err := r.peek()
-	if err != nil {
-		return err
-	}
-	switch {
-	case isStrCode(c) || isBinCode(c):
-		_, err = r.bytesValue()
-		return err
-	case isExtCode(c):
-		_, n, err := r.dec.DecodeExtHeader()
-		if err != nil {
-			return errTruncated
+	stack := r.skipStack[:0]
+	defer func() { r.skipStack = stack[:0] }()
+	for {
+		if depth+len(stack) > maxDepth {
+			return errTooDeep
 		}
-		_, err = r.take(n)
-		return err
-	case isArrayCode(c):
-		n, err := r.dec.DecodeArrayLen()
+		c, err := r.peek()
 		if err != nil {
-			return errTruncated
+			return err
 		}
-		for i := 0; i < n; i++ {
-			if err := r.skip(depth + 1); err != nil {
-				return err
+		switch {
+		case isStrCode(c) || isBinCode(c):
+			_, err = r.bytesValue()
+		case isExtCode(c):
+			var n int
+			if _, n, err = r.dec.DecodeExtHeader(); err != nil {
+				return errTruncated
 			}
-		}
-		return nil
-	case isMapCode(c):
-		n, err := r.dec.DecodeMapLen()
-		if err != nil {
-			return errTruncated
-		}
-		for i := 0; i < 2*n; i++ {
-			if err := r.skip(depth + 1); err != nil {
-				return err
+			_, err = r.take(n)
+		case isArrayCode(c):
+			n, err := r.dec.DecodeArrayLen()
+			if err != nil {
+				return errTruncated
 			}
+			if n > 0 {
+				stack = append(stack, n)
+				continue
+			}
+		case isMapCode(c):
+			n, err := r.dec.DecodeMapLen()
+			if err != nil {
+				return errTruncated
+			}
+			if n > 0 {
+				stack = append(stack, 2*n)
+				continue
+			}
+		case c == msgpcode.Nil || c == msgpcode.True || c == msgpcode.False:
+			_, err = r.take(1)
+		case isIntCode(c) || c == msgpcode.Float || c == msgpcode.Double:
+			_, err = r.number(c)
+		default:
+			return fmt.Errorf("redis: msgpack: invalid code 0x%02x", c)
 		}
-		return nil
-	case c == msgpcode.Nil || c == msgpcode.True || c == msgpcode.False:
-		_, err := r.take(1)
-		return err
-	case isIntCode(c) || c == msgpcode.Float || c == msgpcode.Double:
-		_, err := r.number(c)
-		return err
+		if err != nil {
+			return err
+		}
+		// A value was skipped: close the arrays and maps it completes.
+		for {
+			if len(stack) == 0 {
+				return nil
+			}
+			if stack[len(stack)-1]--; stack[len(stack)-1] > 0 {
+				break
+			}
+			stack = stack[:len(stack)-1]
+		}
 	}
-	return fmt.Errorf("redis: msgpack: invalid code 0x%02x", c)
 }
 
 // span returns the raw bytes of the next value and skips it.
@@ -427,115 +461,143 @@ func (r *mpReader) toJSON(dst []byte, atts [][]byte, mode binaryMode) ([]byte, [
 
 // value writes one value; it writes nothing and reports true for
 // undefined, which the caller writes as null in arrays and omits in maps.
+// It walks without recursion, keeping the arrays and maps it is inside in
+// r.jsonStack; depth is that of the value.
 func (w *jsonWriter) value(depth int) (undefined bool, err error) {
 	r := w.r
-	c, err := r.peek()
-	if err != nil {
-		return false, err
-	}
-	switch {
-	case isStrCode(c):
-		b, err := r.bytesValue()
+	stack := r.jsonStack[:0]
+	defer func() { r.jsonStack = stack[:0] }()
+	for {
+		// A value starts (in a map, after its key).
+		c, err := r.peek()
 		if err != nil {
 			return false, err
 		}
-		w.out = appendJSString(w.out, b)
-	case isIntCode(c) || c == msgpcode.Float || c == msgpcode.Double:
-		f, err := r.number(c)
-		if err != nil {
-			return false, err
-		}
-		w.out = appendJSNumber(w.out, f)
-	case c == msgpcode.Nil:
-		_, _ = r.take(1)
-		w.out = append(w.out, "null"...)
-	case c == msgpcode.True:
-		_, _ = r.take(1)
-		w.out = append(w.out, "true"...)
-	case c == msgpcode.False:
-		_, _ = r.take(1)
-		w.out = append(w.out, "false"...)
-	case isBinCode(c):
-		b, err := r.bytesValue()
-		if err != nil {
-			return false, err
-		}
-		w.binary(b)
-	case isArrayCode(c):
-		if depth >= maxDepth {
-			return false, errTooDeep
-		}
-		n, err := r.dec.DecodeArrayLen()
-		if err != nil {
-			return false, errTruncated
-		}
-		w.out = append(w.out, '[')
-		for i := 0; i < n; i++ {
-			if i > 0 {
-				w.out = append(w.out, ',')
-			}
-			undef, err := w.value(depth + 1)
+		undef := false
+		switch {
+		case isStrCode(c):
+			b, err := r.bytesValue()
 			if err != nil {
 				return false, err
 			}
-			if undef {
-				w.out = append(w.out, "null"...)
+			w.out = appendJSString(w.out, b)
+		case isIntCode(c) || c == msgpcode.Float || c == msgpcode.Double:
+			f, err := r.number(c)
+			if err != nil {
+				return false, err
 			}
-		}
-		w.out = append(w.out, ']')
-	case isMapCode(c):
-		if depth >= maxDepth {
-			return false, errTooDeep
-		}
-		n, err := r.dec.DecodeMapLen()
-		if err != nil {
-			return false, errTruncated
-		}
-		w.out = append(w.out, '{')
-		first := true
-		for i := 0; i < n; i++ {
-			mark := len(w.out)
-			if !first {
-				w.out = append(w.out, ',')
+			w.out = appendJSNumber(w.out, f)
+		case c == msgpcode.Nil:
+			_, _ = r.take(1)
+			w.out = append(w.out, "null"...)
+		case c == msgpcode.True:
+			_, _ = r.take(1)
+			w.out = append(w.out, "true"...)
+		case c == msgpcode.False:
+			_, _ = r.take(1)
+			w.out = append(w.out, "false"...)
+		case isBinCode(c):
+			b, err := r.bytesValue()
+			if err != nil {
+				return false, err
 			}
-			if err := w.key(depth + 1); err != nil {
+			w.binary(b)
+		case isArrayCode(c):
+			if depth+len(stack) >= maxDepth {
+				return false, errTooDeep
+			}
+			n, err := r.dec.DecodeArrayLen()
+			if err != nil {
+				return false, errTruncated
+			}
+			if n == 0 {
+				w.out = append(w.out, "[]"...)
+				break
+			}
+			w.out = append(w.out, '[')
+			stack = append(stack, jsonLevel{left: n})
+			continue
+		case isMapCode(c):
+			if depth+len(stack) >= maxDepth {
+				return false, errTooDeep
+			}
+			n, err := r.dec.DecodeMapLen()
+			if err != nil {
+				return false, errTruncated
+			}
+			if n == 0 {
+				w.out = append(w.out, "{}"...)
+				break
+			}
+			w.out = append(w.out, '{')
+			stack = append(stack, jsonLevel{left: n, mark: len(w.out), isMap: true, first: true})
+			if err := w.key(depth + len(stack)); err != nil {
 				return false, err
 			}
 			w.out = append(w.out, ':')
-			undef, err := w.value(depth + 1)
+			continue
+		case isExtCode(c):
+			e, err := r.extValue(c)
 			if err != nil {
 				return false, err
 			}
-			if undef { // JSON.stringify omits undefined members
-				w.out = w.out[:mark]
-				continue
+			switch e.kind {
+			case extUndefined:
+				undef = true
+			case extDate:
+				w.out = appendJSDate(w.out, e.dateMs)
+			case extBinary:
+				w.binary(e.data)
+			default:
+				w.out = append(w.out, '[')
+				w.out = appendJSNumber(w.out, float64(e.typ))
+				w.out = append(w.out, ',')
+				w.binary(e.data)
+				w.out = append(w.out, ']')
 			}
-			first = false
-		}
-		w.out = append(w.out, '}')
-	case isExtCode(c):
-		e, err := r.extValue(c)
-		if err != nil {
-			return false, err
-		}
-		switch e.kind {
-		case extUndefined:
-			return true, nil
-		case extDate:
-			w.out = appendJSDate(w.out, e.dateMs)
-		case extBinary:
-			w.binary(e.data)
 		default:
-			w.out = append(w.out, '[')
-			w.out = appendJSNumber(w.out, float64(e.typ))
-			w.out = append(w.out, ',')
-			w.binary(e.data)
-			w.out = append(w.out, ']')
+			return false, fmt.Errorf("redis: msgpack: invalid code 0x%02x", c)
 		}
-	default:
-		return false, fmt.Errorf("redis: msgpack: invalid code 0x%02x", c)
+
+		// A value was written (or was undefined): close the arrays and
+		// maps it completes, and start the next element or member.
+		for {
+			if len(stack) == 0 {
+				return undef, nil
+			}
+			l := &stack[len(stack)-1]
+			if !l.isMap {
+				if undef {
+					w.out = append(w.out, "null"...)
+				}
+				if l.left--; l.left > 0 {
+					w.out = append(w.out, ',')
+					break
+				}
+				w.out = append(w.out, ']')
+			} else {
+				if undef { // JSON.stringify omits undefined members
+					w.out = w.out[:l.mark]
+				} else {
+					l.first = false
+				}
+				if l.left--; l.left > 0 {
+					l.mark = len(w.out)
+					if !l.first {
+						w.out = append(w.out, ',')
+					}
+					if err := w.key(depth + len(stack)); err != nil {
+						return false, err
+					}
+					w.out = append(w.out, ':')
+					break
+				}
+				w.out = append(w.out, '}')
+			}
+			stack = stack[:len(stack)-1]
+			undef = false
+		}
 	}
-	return false, nil
 }
 
 func (w *jsonWriter) binary(b []byte) {
@@ -581,15 +643,71 @@ func (w *jsonWriter) key(depth int) error {
 }
 
 // keyString writes String(value) of the next value: how JavaScript turns a
-// decoded non-string key into a property name.
+// decoded non-string key into a property name. Arrays, which nest, are
+// walked without recursion: the small stack holds, per level, the elements
+// still to write.
 func (r *mpReader) keyString(sb *strings.Builder, depth int) error {
-	if depth > maxDepth {
-		return errTooDeep
+	var buf [8]int
+	stack := buf[:0]
+	for {
+		elem := len(stack) > 0
+		var c byte
+		var err error
+		if elem {
+			if c, err = r.peek(); err != nil {
+				return err
+			}
+		}
+		if elem && c == msgpcode.Nil { // Array#toString writes null as ""
+			_, _ = r.take(1)
+		} else {
+			d := depth + len(stack)
+			if d > maxDepth {
+				return errTooDeep
+			}
+			if c, err = r.peek(); err != nil {
+				return err
+			}
+			if isArrayCode(c) { // Array#toString: elements joined by ","
+				n, err := r.dec.DecodeArrayLen()
+				if err != nil {
+					return errTruncated
+				}
+				if n > 0 {
+					stack = append(stack, n)
+					continue
+				}
+			} else {
+				mark := sb.Len()
+				if err := r.keyAtom(sb, c, d); err != nil {
+					return err
+				}
+				if elem && c == msgpcode.FixExt1 { // and undefined as ""
+					if s := sb.String(); s[mark:] == "undefined" {
+						tmp := s[:mark]
+						sb.Reset()
+						sb.WriteString(tmp)
+					}
+				}
+			}
+		}
+		// A value was written: close the arrays it completes.
+		for {
+			if len(stack) == 0 {
+				return nil
+			}
+			if stack[len(stack)-1]--; stack[len(stack)-1] > 0 {
+				sb.WriteByte(',')
+				break
+			}
+			stack = stack[:len(stack)-1]
+		}
 	}
-	c, err := r.peek()
-	if err != nil {
-		return err
-	}
+}
+
+// keyAtom is keyString for a value that is not an array, at the given
+// depth.
+func (r *mpReader) keyAtom(sb *strings.Builder, c byte, depth int) error {
 	switch {
 	case isStrCode(c) || isBinCode(c): // Buffer#toString is UTF-8
 		b, err := r.bytesValue()
@@ -612,39 +730,6 @@ func (r *mpReader) keyString(sb *strings.Builder, depth int) error {
 	case c == msgpcode.False:
 		_, _ = r.take(1)
 		sb.WriteString("false")
-	case isArrayCode(c): // Array#toString: elements joined by ",", null and undefined as ""
-		n, err := r.dec.DecodeArrayLen()
-		if err != nil {
-			return errTruncated
-		}
-		for i := 0; i < n; i++ {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			c, err := r.peek()
-			if err != nil {
-				return err
-			}
-			if c == msgpcode.Nil {
-				_, _ = r.take(1)
-				continue
-			}
-			if c == msgpcode.FixExt1 {
-				mark := sb.Len()
-				if err := r.keyString(sb, depth+1); err != nil {
-					return err
-				}
-				if s := sb.String(); s[mark:] == "undefined" {
-					tmp := s[:mark]
-					sb.Reset()
-					sb.WriteString(tmp)
-				}
-				continue
-			}
-			if err := r.keyString(sb, depth+1); err != nil {
-				return err
-			}
-		}
 	case isMapCode(c):
 		if err := r.skip(depth); err != nil {
 			return err

@@ -38,6 +38,29 @@ type mpWriter struct {
 	cs   []jsContainer
 	k    int
 	tmp  []byte // unescaped strings
+
+	// The containers each pass is inside: nesting is client input, so the
+	// passes keep it in these stacks rather than on the goroutine's (where
+	// a recursive walk held some 2 MiB for a value nested 10,000 deep).
+	// Pooled with the writer, they cost nothing once grown.
+	scanStack  []jsOpen
+	writeStack []jsWriting
+}
+
+// jsOpen is a container the first pass is inside.
+type jsOpen struct {
+	idx   int // its entry in cs
+	count int // members so far
+	num   int // object: value of the last "num" member as an attachment index
+	obj   bool
+	isPH  bool // object: the last "_placeholder" member is true
+}
+
+// jsWriting is a container the second pass is inside.
+type jsWriting struct {
+	left int // members still to write
+	end  int // offset just past the closing bracket
+	obj  bool
 }
 
 // jsContainer is what the first pass learns of an array or object.
@@ -69,6 +92,12 @@ func (w *mpWriter) bytes() []byte {
 	w.src, w.atts = nil, nil
 	if cap(w.cs) > 4096 {
 		w.cs = nil
+	}
+	if cap(w.scanStack) > 1024 {
+		w.scanStack = nil
+	}
+	if cap(w.writeStack) > 1024 {
+		w.writeStack = nil
 	}
 	if cap(w.tmp) > 64<<10 {
 		w.tmp = nil
@@ -140,7 +169,7 @@ var errPlaceholder = errors.New("redis: JSON: placeholder out of range")
 func (w *mpWriter) json(src []byte, atts [][]byte) error {
 	w.src, w.atts, w.cs, w.k = src, atts, w.cs[:0], 0
 	i := skipWS(src, 0)
-	end, err := w.scan(i, 0)
+	end, err := w.scan(i)
 	if err != nil {
 		return err
 	}
@@ -163,96 +192,142 @@ func syntaxErr(what string, i int) error {
 }
 
 // scan is the first pass over the value at src[i]: it validates it and
-// records its containers; it returns the offset just past the value.
-func (w *mpWriter) scan(i, depth int) (int, error) {
+// records its containers; it returns the offset just past the value. It
+// walks without recursion, keeping the open containers in w.scanStack.
+func (w *mpWriter) scan(i int) (int, error) {
 	d := w.src
-	if i >= len(d) {
-		return i, syntaxErr("unexpected end", i)
-	}
-	switch c := d[i]; {
-	case c == '"':
-		end, _, err := scanJSString(d, i)
-		return end, err
-	case c == '{' || c == '[':
-		if depth >= maxDepth {
-			return i, syntaxErr("nesting too deep", i)
+	stack := w.scanStack[:0]
+	key := "" // the placeholder key of the member value at i, if any
+	for {
+		// A value starts at d[i].
+		if i >= len(d) {
+			return i, syntaxErr("unexpected end", i)
 		}
-		idx := len(w.cs)
-		w.cs = append(w.cs, jsContainer{ph: -1})
-		isObj := c == '{'
-		closer := byte(']')
-		if isObj {
-			closer = '}'
-		}
-		isPH, num := false, -1
-		i = skipWS(d, i+1)
-		count := 0
-		if i < len(d) && d[i] == closer {
-			i++
-		} else {
-			for {
-				var name string
-				if isObj {
-					if i >= len(d) || d[i] != '"' {
-						return i, syntaxErr("object key expected", i)
-					}
-					keyEnd, escaped, err := scanJSString(d, i)
-					if err != nil {
-						return i, err
-					}
-					name = placeholderKey(d[i:keyEnd], escaped)
-					i = skipWS(d, keyEnd)
-					if i >= len(d) || d[i] != ':' {
-						return i, syntaxErr("':' expected", i)
-					}
-					i = skipWS(d, i+1)
-				}
-				start := i
-				end, err := w.scan(i, depth+1)
-				if err != nil {
-					return end, err
-				}
-				switch name { // later duplicates win, as with JSON.parse
-				case "_placeholder":
-					isPH = string(d[start:end]) == "true"
-				case "num":
-					num = placeholderIndex(d[start:end])
-				}
-				count++
-				i = skipWS(d, end)
-				if i >= len(d) {
-					return i, syntaxErr("unexpected end", i)
-				}
-				if d[i] == ',' {
-					i = skipWS(d, i+1)
-					continue
-				}
-				if d[i] != closer {
-					return i, syntaxErr("',' or closing bracket expected", i)
-				}
+		switch c := d[i]; {
+		case c == '{' || c == '[':
+			if len(stack) >= maxDepth {
+				return i, syntaxErr("nesting too deep", i)
+			}
+			if key != "" {
+				stack[len(stack)-1].member(key, d[i:i+1]) // neither true nor a number
+				key = ""
+			}
+			idx := len(w.cs)
+			w.cs = append(w.cs, jsContainer{ph: -1})
+			isObj := c == '{'
+			closer := byte(']')
+			if isObj {
+				closer = '}'
+			}
+			i = skipWS(d, i+1)
+			if i < len(d) && d[i] == closer {
 				i++
+				w.cs[idx] = jsContainer{end: i, next: len(w.cs), ph: -1}
 				break
 			}
-		}
-		ph := -1
-		if isObj && isPH && len(w.atts) > 0 {
-			if num < 0 || num >= len(w.atts) {
-				return i, errPlaceholder
+			stack = append(stack, jsOpen{idx: idx, num: -1, obj: isObj})
+			if isObj {
+				var err error
+				if i, key, err = memberKey(d, i); err != nil {
+					return i, err
+				}
 			}
-			ph = num
+			continue
+		default:
+			start := i
+			var err error
+			switch {
+			case c == '"':
+				i, _, err = scanJSString(d, i)
+			case c == 't':
+				i, err = scanLit(d, i, "true")
+			case c == 'f':
+				i, err = scanLit(d, i, "false")
+			case c == 'n':
+				i, err = scanLit(d, i, "null")
+			case c == '-' || c >= '0' && c <= '9':
+				i, err = scanJSNumber(d, i)
+			default:
+				return i, syntaxErr("invalid character "+strconv.QuoteRune(rune(d[i])), i)
+			}
+			if err != nil {
+				return i, err
+			}
+			if key != "" {
+				stack[len(stack)-1].member(key, d[start:i])
+				key = ""
+			}
 		}
-		w.cs[idx] = jsContainer{count: count, end: i, next: len(w.cs), ph: ph}
-		return i, nil
-	case c == 't':
-		return scanLit(d, i, "true")
-	case c == 'f':
-		return scanLit(d, i, "false")
-	case c == 'n':
-		return scanLit(d, i, "null")
-	case c == '-' || c >= '0' && c <= '9':
-		return scanJSNumber(d, i)
+
+		// A value ended at d[i]: close the containers it completes.
+		for {
+			if len(stack) == 0 {
+				w.scanStack = stack[:0]
+				return i, nil
+			}
+			top := &stack[len(stack)-1]
+			top.count++
+			i = skipWS(d, i)
+			if i >= len(d) {
+				return i, syntaxErr("unexpected end", i)
+			}
+			if d[i] == ',' {
+				i = skipWS(d, i+1)
+				if top.obj {
+					var err error
+					if i, key, err = memberKey(d, i); err != nil {
+						return i, err
+					}
+				}
+				break
+			}
+			closer := byte(']')
+			if top.obj {
+				closer = '}'
+			}
+			if d[i] != closer {
+				return i, syntaxErr("',' or closing bracket expected", i)
+			}
+			i++
+			ph := -1
+			if top.obj && top.isPH && len(w.atts) > 0 {
+				if top.num < 0 || top.num >= len(w.atts) {
+					return i, errPlaceholder
+				}
+				ph = top.num
+			}
+			w.cs[top.idx] = jsContainer{count: top.count, end: i, next: len(w.cs), ph: ph}
+			stack = stack[:len(stack)-1]
+		}
 	}
-	return i, syntaxErr("invalid character "+strconv.QuoteRune(rune(d[i])), i)
+}
+
+// member records the value tok of the member named key ("_placeholder" or
+// "num"); later duplicates win, as with JSON.parse.
+func (o *jsOpen) member(key string, tok []byte) {
+	if key == "_placeholder" {
+		o.isPH = string(tok) == "true"
+	} else {
+		o.num = placeholderIndex(tok)
+	}
+}
+
+// memberKey scans an object key and its colon at d[i]; it returns the
+// offset of the member value and the key when it matters to placeholders.
+func memberKey(d []byte, i int) (int, string, error) {
+	if i >= len(d) || d[i] != '"' {
+		return i, "", syntaxErr("object key expected", i)
+	}
+	keyEnd, escaped, err := scanJSString(d, i)
+	if err != nil {
+		return i, "", err
+	}
+	name := placeholderKey(d[i:keyEnd], escaped)
+	i = skipWS(d, keyEnd)
+	if i >= len(d) || d[i] != ':' {
+		return i, "", syntaxErr("':' expected", i)
+	}
+	return skipWS(d, i+1), name, nil
 }
 
 // placeholderKey returns the key when it may matter to placeholders.
@@ -457,68 +532,106 @@ func unquote(dst, quoted []byte) ([]byte, error) {
 }
 
 // write is the second pass: it writes the value at src[i], which scan
-// validated, and returns the offset past it.
+// validated, and returns the offset past it. Like scan, it keeps the open
+// containers in a stack of its own, w.writeStack.
 func (w *mpWriter) write(i int) (int, error) {
 	d := w.src
-	i = skipWS(d, i)
-	switch c := d[i]; {
-	case c == '"':
-		end, escaped, _ := scanJSString(d, i)
-		if !escaped && utf8.Valid(d[i+1:end-1]) {
-			w.strBytes(d[i+1 : end-1])
-		} else {
+	stack := w.writeStack[:0]
+	for {
+		// A value starts at d[i], after spaces.
+		i = skipWS(d, i)
+		switch c := d[i]; {
+		case c == '"':
 			var err error
-			w.tmp, err = unquote(w.tmp[:0], d[i:end])
-			if err != nil {
-				return end, err
+			if i, err = w.jsString(i); err != nil {
+				return i, err
 			}
-			w.strBytes(w.tmp)
-		}
-		return end, nil
-	case c == '{' || c == '[':
-		ct := w.cs[w.k]
-		w.k++
-		if ct.ph >= 0 {
-			w.bin(w.atts[ct.ph])
-			w.k = ct.next
-			return ct.end, nil
-		}
-		if c == '[' {
-			w.arrayLen(ct.count)
-		} else {
-			w.mapLen(ct.count)
-		}
-		i = skipWS(d, i+1)
-		for n := 0; n < ct.count; n++ {
-			var err error
+		case c == '{' || c == '[':
+			ct := w.cs[w.k]
+			w.k++
+			if ct.ph >= 0 {
+				w.bin(w.atts[ct.ph])
+				w.k = ct.next
+				i = ct.end
+				break
+			}
+			if c == '[' {
+				w.arrayLen(ct.count)
+			} else {
+				w.mapLen(ct.count)
+			}
+			if ct.count == 0 {
+				i = ct.end
+				break
+			}
+			stack = append(stack, jsWriting{left: ct.count, end: ct.end, obj: c == '{'})
+			i = skipWS(d, i+1)
 			if c == '{' {
-				if i, err = w.write(i); err != nil { // the key
+				var err error
+				if i, err = w.jsString(i); err != nil { // the key
 					return i, err
 				}
 				i = skipWS(d, i) + 1 // ':'
 			}
-			if i, err = w.write(i); err != nil {
-				return i, err
+			continue
+		case c == 't':
+			w.boolean(true)
+			i += 4
+		case c == 'f':
+			w.boolean(false)
+			i += 5
+		case c == 'n':
+			w.null()
+			i += 4
+		default:
+			end, _ := scanJSNumber(d, i)
+			f, err := strconv.ParseFloat(unsafeString(d[i:end]), 64)
+			if err != nil && !errors.Is(err, strconv.ErrRange) {
+				return end, err
 			}
+			w.number(f) // out of range: ±Infinity or 0, as Number() gives
+			i = end
+		}
+
+		// A value ended at d[i]: close the containers it completes.
+		for {
+			if len(stack) == 0 {
+				w.writeStack = stack[:0]
+				return i, nil
+			}
+			top := &stack[len(stack)-1]
 			i = skipWS(d, i) + 1 // ',' or the closing bracket
+			if top.left--; top.left > 0 {
+				if top.obj {
+					var err error
+					if i, err = w.jsString(i); err != nil { // the key
+						return i, err
+					}
+					i = skipWS(d, i) + 1 // ':'
+				}
+				break
+			}
+			i = top.end
+			stack = stack[:len(stack)-1]
 		}
-		return ct.end, nil
-	case c == 't':
-		w.boolean(true)
-		return i + 4, nil
-	case c == 'f':
-		w.boolean(false)
-		return i + 5, nil
-	case c == 'n':
-		w.null()
-		return i + 4, nil
-	default:
-		end, _ := scanJSNumber(d, i)
-		f, err := strconv.ParseFloat(unsafeString(d[i:end]), 64)
-		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return end, err
-		}
-		w.number(f) // out of range: ±Infinity or 0, as Number() gives
+	}
+}
+
+// jsString writes the string at src[i], after spaces, and returns the
+// offset past it.
+func (w *mpWriter) jsString(i int) (int, error) {
+	d := w.src
+	i = skipWS(d, i)
+	end, escaped, _ := scanJSString(d, i)
+	if !escaped && utf8.Valid(d[i+1:end-1]) {
+		w.strBytes(d[i+1 : end-1])
 		return end, nil
 	}
+	var err error
+	w.tmp, err = unquote(w.tmp[:0], d[i:end])
+	if err != nil {
+		return end, err
+	}
+	w.strBytes(w.tmp)
+	return end, nil
 }

@@ -397,6 +397,9 @@ func FuzzTranscode(f *testing.F) {
 		b, _ := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
 		f.Add(b)
 	}
+	for _, msg := range deepMsgpackSeeds() {
+		f.Add(msg)
+	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		r := getReader(msg)
 		j1, atts, err := r.toJSON(nil, nil, binPlaceholder)

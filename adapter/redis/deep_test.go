@@ -1,0 +1,241 @@
+package redis
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// stackPerGoroutine runs f in n goroutines that stay blocked after f
+// returns, and reports the stack memory they hold, per goroutine, beyond
+// what they held before. The collector is off meanwhile, as it would shrink
+// the stacks of the blocked goroutines and hide what f needed.
+func stackPerGoroutine(t testing.TB, n int, f func(i int)) uint64 {
+	t.Helper()
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var ready, done sync.WaitGroup
+	release := make(chan struct{})
+	ready.Add(n)
+	done.Add(n)
+	for i := range n {
+		go func() {
+			defer done.Done()
+			f(i)
+			ready.Done()
+			<-release
+		}()
+	}
+	ready.Wait()
+	runtime.ReadMemStats(&after)
+	close(release)
+	done.Wait()
+	if after.StackInuse < before.StackInuse {
+		return 0
+	}
+	return (after.StackInuse - before.StackInuse) / uint64(n)
+}
+
+// deepMsgpack is msgpack nested depth deep around inner: arrays (0x91),
+// maps {"a": …} (0x81 a1 61), or both alternately.
+func deepMsgpack(depth int, kind string, inner []byte) []byte {
+	var b []byte
+	for i := range depth {
+		if kind == "array" || kind == "mixed" && i%2 == 0 {
+			b = append(b, 0x91)
+		} else {
+			b = append(b, 0x81, 0xa1, 'a')
+		}
+	}
+	return append(b, inner...)
+}
+
+// deepJSONSeeds are JSON values nested at and around maxDepth.
+func deepJSONSeeds() []string {
+	ph := `{"_placeholder":true,"num":0}`
+	arr := func(n int, inner string) string { return strings.Repeat("[", n) + inner + strings.Repeat("]", n) }
+	obj := func(n int, inner string) string { return strings.Repeat(`{"a":`, n) + inner + strings.Repeat("}", n) }
+	mixed := func(n int, inner string) string { return strings.Repeat(`[{"a":`, n) + inner + strings.Repeat("}]", n) }
+	return []string{
+		arr(maxDepth, "1"), arr(maxDepth+1, ""), obj(maxDepth-1, ph), obj(maxDepth, "1"),
+		mixed(maxDepth/2-1, ph), mixed(maxDepth/2, "1"), arr(maxDepth-1, "1")[1:],
+		strings.Repeat("[", maxDepth-1) + "1,]", mixed(100, `{"_placeholder":true,"num":3}`),
+	}
+}
+
+// deepMsgpackSeeds are msgpack values nested at and around maxDepth,
+// including maps whose keys are deep arrays, and truncated ones.
+func deepMsgpackSeeds() [][]byte {
+	var out [][]byte
+	for _, kind := range []string{"array", "map", "mixed"} {
+		out = append(out,
+			deepMsgpack(maxDepth, kind, []byte{0x01}),
+			deepMsgpack(maxDepth+1, kind, []byte{0x01}),
+			deepMsgpack(maxDepth-1, kind, []byte{0xc4, 0x01, 0x07}),
+			deepMsgpack(maxDepth, kind, nil), // truncated
+		)
+	}
+	// {[[[…1…]]]: true}: a non-string key, String()'d.
+	out = append(out, append(append([]byte{0x81}, deepMsgpack(maxDepth, "array", []byte{0x01})...), 0xc3))
+	out = append(out, append(append([]byte{0x81}, deepMsgpack(maxDepth+1, "array", []byte{0xc0})...), 0xc3))
+	out = append(out, append(append([]byte{0x81, 0x92, 0xd4, 0x00, 0x00}, deepMsgpack(maxDepth-1, "mixed", []byte{0x01})...), 0xc3))
+	return out
+}
+
+// maxDeepStack is what a goroutine may hold after transcoding a value
+// nested 10,000 deep: a small constant, where the recursive walks needed
+// 2 to 8 MiB.
+const maxDeepStack = 64 << 10
+
+// TestDeepTranscodeStack: transcoding values nested as deep as allowed, in
+// either direction, costs stack in proportion to nothing.
+func TestDeepTranscodeStack(t *testing.T) {
+	ph := `{"_placeholder":true,"num":0}`
+	atts := [][]byte{{1, 2, 3}}
+	type test struct {
+		name string
+		f    func() error
+	}
+	var tests []test
+	for name, js := range map[string]string{
+		"array":  strings.Repeat("[", maxDepth) + "1" + strings.Repeat("]", maxDepth),
+		"object": strings.Repeat(`{"a":`, maxDepth-1) + ph + strings.Repeat("}", maxDepth-1),
+		"mixed":  strings.Repeat(`[{"a":`, maxDepth/2-1) + ph + strings.Repeat("}]", maxDepth/2-1),
+	} {
+		tests = append(tests, test{"JSON to msgpack " + name, func() error {
+			_, err := toMsgpack(js, atts)
+			return err
+		}})
+	}
+	for _, kind := range []string{"array", "map", "mixed"} {
+		msg := deepMsgpack(maxDepth, kind, []byte{0xc4, 0x01, 0x07})
+		tests = append(tests, test{"msgpack to JSON " + kind, func() error {
+			r := getReader(msg)
+			defer putReader(r)
+			_, _, err := r.toJSON(nil, nil, binPlaceholder)
+			return err
+		}}, test{"msgpack skip " + kind, func() error {
+			r := getReader(msg)
+			defer putReader(r)
+			_, err := r.span()
+			return err
+		}})
+	}
+	keyMsg := append(append([]byte{0x81}, deepMsgpack(maxDepth-1, "array", []byte{0x01})...), 0xc3)
+	tests = append(tests, test{"msgpack to JSON deep key", func() error {
+		r := getReader(keyMsg)
+		defer putReader(r)
+		out, _, err := r.toJSON(nil, nil, binPlaceholder)
+		if err == nil && string(out) != `{"1":true}` {
+			err = fmt.Errorf("got %s", out)
+		}
+		return err
+	}})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := make([]error, 100)
+			per := stackPerGoroutine(t, len(errs), func(i int) { errs[i] = tt.f() })
+			for _, err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Logf("%d bytes of stack per goroutine", per)
+			if per > maxDeepStack {
+				t.Errorf("%d bytes of stack per goroutine, want at most %d", per, maxDeepStack)
+			}
+		})
+	}
+}
+
+// TestDeepTranscodeParity: on values at and beyond the nesting limit the
+// iterative transcoders give what the recursive ones gave.
+func TestDeepTranscodeParity(t *testing.T) {
+	for i, js := range deepJSONSeeds() {
+		checkJSONParity(t, fmt.Sprint("JSON seed ", i), []byte(js), [][]byte{{1}})
+	}
+	for i, msg := range deepMsgpackSeeds() {
+		checkMsgpackParity(t, fmt.Sprint("msgpack seed ", i), msg)
+	}
+}
+
+func checkJSONParity(t *testing.T, what string, js []byte, atts [][]byte) {
+	t.Helper()
+	w := getWriter(len(js))
+	err := w.json(js, atts)
+	got := w.bytes()
+	w = getWriter(len(js))
+	refErr := w.refJSON(js, atts)
+	want := w.bytes()
+	if fmt.Sprint(err) != fmt.Sprint(refErr) || err == nil && !bytes.Equal(got, want) {
+		t.Fatalf("%s: %.80q: iterative %x, %v; recursive %x, %v", what, js, got, err, want, refErr)
+	}
+}
+
+func checkMsgpackParity(t *testing.T, what string, msg []byte) {
+	t.Helper()
+	for _, mode := range []binaryMode{binPlaceholder, binBufferJSON} {
+		r := getReader(msg)
+		got, gotAtts, err := r.toJSON(nil, nil, mode)
+		gotPos := r.pos()
+		putReader(r)
+		r = getReader(msg)
+		want, wantAtts, refErr := r.refToJSON(nil, nil, mode)
+		wantPos := r.pos()
+		putReader(r)
+		if fmt.Sprint(err) != fmt.Sprint(refErr) || err == nil && (string(got) != string(want) || len(gotAtts) != len(wantAtts) || gotPos != wantPos) {
+			t.Fatalf("%s: %.80x: iterative %q, %v; recursive %q, %v", what, msg, got, err, want, refErr)
+		}
+	}
+	r := getReader(msg)
+	err := r.skip(0)
+	gotPos := r.pos()
+	putReader(r)
+	r = getReader(msg)
+	refErr := r.refSkip(0)
+	wantPos := r.pos()
+	putReader(r)
+	if fmt.Sprint(err) != fmt.Sprint(refErr) || err == nil && gotPos != wantPos {
+		t.Fatalf("%s: skip %.80x: iterative %d, %v; recursive %d, %v", what, msg, gotPos, err, wantPos, refErr)
+	}
+	var sb, refSB strings.Builder
+	r = getReader(msg)
+	err = r.keyString(&sb, 1)
+	putReader(r)
+	r = getReader(msg)
+	refErr = r.refKeyString(&refSB, 1)
+	putReader(r)
+	if fmt.Sprint(err) != fmt.Sprint(refErr) || err == nil && sb.String() != refSB.String() {
+		t.Fatalf("%s: keyString %.80x: iterative %q, %v; recursive %q, %v", what, msg, sb.String(), err, refSB.String(), refErr)
+	}
+}
+
+// FuzzTranscodeParity compares the iterative transcoders with the
+// recursive ones they replaced, in both directions: the input is read as
+// msgpack (toJSON, skip, keyString) and as JSON with one attachment.
+func FuzzTranscodeParity(f *testing.F) {
+	for _, js := range deepJSONSeeds() {
+		f.Add([]byte(js))
+	}
+	for _, msg := range deepMsgpackSeeds() {
+		f.Add(msg)
+	}
+	for _, s := range []string{
+		`["hello",1,"two",{"three":3.5},{"_placeholder":true,"num":0}]`,
+		`{"a":[{},[],{"_placeholder":true,"num":0,"x":{"_placeholder":true,"num":5}}],"\u006eum":1,"_placeholder":true}`,
+		"\x93\xa6\x34\x54\x72\x57\x74\x52\x83\x0a", "\x82\x92\xd4\x00\x00\xc0\xc3\x81\xc0\xc2\x80",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		checkMsgpackParity(t, "msgpack", in)
+		checkJSONParity(t, "JSON", in, [][]byte{{1}})
+		checkJSONParity(t, "JSON without attachments", in, nil)
+	})
+}
