@@ -16,7 +16,21 @@ import (
 type Handler interface {
 	// OnMessage receives the payload of an Engine.IO "message" packet: text
 	// without the leading '4', or the raw bytes of a binary message. The
-	// handler owns data.
+	// handler owns data. Text is valid UTF-8: a WebSocket text frame that is
+	// not closes the connection (1007), and invalid sequences in a polling
+	// body arrive as U+FFFD.
+	//
+	// OnMessage may block to apply backpressure, for instance while the
+	// work that earlier messages started is still pending. Meanwhile the
+	// connection's reader is paused: nothing more is read from the client
+	// (on WebSocket, TCP flow control then slows the sender; on polling,
+	// the POST that carried the message is answered only when OnMessage
+	// returns, and the client sends nothing until then). The heartbeat
+	// does not time the connection out while OnMessage runs, since the
+	// client's pong may be waiting behind the message; the caller must
+	// bound how long it blocks. Everything else keeps working from other
+	// goroutines: Send, SendVolatile, Close (OnClose then follows once
+	// OnMessage returns), the writer and the pings.
 	OnMessage(data []byte, binary bool)
 	// OnClose reports why the connection closed: "transport close",
 	// "transport error", "ping timeout", "parse error" or "forced close",
@@ -74,6 +88,7 @@ type Conn struct {
 	lingerTimer   *time.Timer
 
 	awaitingPong bool
+	pongDeferred bool // the pong timeout fell during a Handler call (heartbeat.go)
 	pingTimer    timerSlot
 	upgradeTimer timerSlot // UpgradeTimeout of the probe WebSocket
 	checkTimer   timerSlot // 100 ms noop check while upgrading
@@ -344,6 +359,7 @@ func (c *Conn) dispatch(data []byte, binary bool) bool {
 func (c *Conn) endDispatch() bool {
 	c.mu.Lock()
 	c.dispatching = false
+	c.restartPongTimeoutLocked()
 	deferred := c.closeDeferred
 	c.closeDeferred = false
 	open := !c.closed

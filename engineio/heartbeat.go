@@ -79,16 +79,44 @@ func (c *Conn) onPingInterval(gen uint64) {
 	c.mu.Unlock()
 }
 
-// onPingTimeout closes a connection whose pong did not arrive in time.
+// onPingTimeout closes a connection whose pong did not arrive in time —
+// unless a Handler call is running. A Handler may block to apply
+// backpressure (Handler.OnMessage), and while it does the reader is paused:
+// the pong may have arrived and be waiting, unread, behind the message being
+// handled (on polling, the client cannot even send it until the POST
+// carrying that message is answered). So the timeout is re-armed for
+// another PingTimeout, and when the call returns the client gets a whole
+// PingTimeout from then (endDispatch) to be read: the reader moves on and
+// finds the pong, or, if the client is really gone, the timeout fires for
+// good. The layer that blocks bounds how long it does.
 func (c *Conn) onPingTimeout(gen uint64) {
 	c.mu.Lock()
 	if !c.firedLocked(&c.pingTimer, gen) {
 		c.mu.Unlock()
 		return
 	}
+	if c.dispatching {
+		c.pongDeferred = true
+		c.armLocked(&c.pingTimer, c.srv.cfg.PingTimeout, (*Conn).onPingTimeout)
+		c.mu.Unlock()
+		return
+	}
 	op := c.closeLocked(ReasonPingTimeout, nil)
 	c.mu.Unlock()
 	op.run()
+}
+
+// restartPongTimeoutLocked gives the client a whole PingTimeout, from now,
+// to answer a ping whose timeout fell during a Handler call. The caller
+// holds c.mu, and the call has just ended.
+func (c *Conn) restartPongTimeoutLocked() {
+	if !c.pongDeferred {
+		return
+	}
+	c.pongDeferred = false
+	if !c.closed && c.awaitingPong {
+		c.armLocked(&c.pingTimer, c.srv.cfg.PingTimeout, (*Conn).onPingTimeout)
+	}
 }
 
 // onPong cancels the pong timeout and schedules the next ping. A pong that
@@ -100,5 +128,6 @@ func (c *Conn) onPong() {
 		return
 	}
 	c.awaitingPong = false
+	c.pongDeferred = false
 	c.armLocked(&c.pingTimer, c.srv.cfg.PingInterval, (*Conn).onPingInterval)
 }

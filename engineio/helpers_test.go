@@ -14,6 +14,7 @@ import (
 	"runtime/metrics"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -458,8 +459,32 @@ func expectEcho(t *testing.T, ws *websocket.Conn, text string) {
 // peer is a well-behaved WebSocket client: it reads everything, answers
 // pings, and hands the messages it gets to the test.
 type peer struct {
-	ws   *websocket.Conn
-	msgs chan string
+	ws    *websocket.Conn
+	msgs  chan string
+	pongs atomic.Int32
+
+	wmu sync.Mutex // serializes writes: the reader answers pings
+}
+
+// send writes a text frame.
+func (p *peer) send(t *testing.T, text string) {
+	t.Helper()
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	wsWrite(t, p.ws, websocket.TextMessage, text)
+}
+
+// expectText waits for the next message and checks it.
+func (p *peer) expectText(t *testing.T, want string) {
+	t.Helper()
+	select {
+	case m, ok := <-p.msgs:
+		if !ok || m != want {
+			t.Fatalf("client got %q (open %v), want %q", m, ok, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("client did not get %q", want)
+	}
 }
 
 func startPeer(t *testing.T, ws *websocket.Conn) *peer {
@@ -477,9 +502,13 @@ func startPeer(t *testing.T, ws *websocket.Conn) *peer {
 				return
 			}
 			if string(data) == "2" {
-				if ws.WriteMessage(websocket.TextMessage, []byte("3")) != nil {
+				p.wmu.Lock()
+				err := ws.WriteMessage(websocket.TextMessage, []byte("3"))
+				p.wmu.Unlock()
+				if err != nil {
 					return
 				}
+				p.pongs.Add(1)
 				continue
 			}
 			p.msgs <- string(data)
