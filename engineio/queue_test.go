@@ -22,7 +22,10 @@ const mib = 1 << 20
 // holds MaxQueuedBytes; the queue never holds more; a healthy client on the
 // same server receives every message.
 func TestSlowConsumerBytesWebSocket(t *testing.T) {
-	cfg := Config{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond}
+	// Pings every 50 ms, which the slow client answers blindly; the timeout
+	// leaves the healthy client, reading megabytes under -race, time to
+	// answer.
+	cfg := Config{PingInterval: 50 * time.Millisecond, PingTimeout: time.Second}
 	cfg.MaxQueuedBytes = 4 * mib
 	cfg.WriteTimeout = time.Minute // only the byte bound may act here
 	e := newEnv(t, cfg, nil)
@@ -40,7 +43,7 @@ func TestSlowConsumerBytesWebSocket(t *testing.T) {
 		err = slow.Send(big)
 		peak = max(peak, queuedBytes(slow))
 		if ferr := e.rec(t, fastSID).conn.Send(big); ferr != nil {
-			t.Fatalf("healthy client: %v", ferr)
+			t.Fatalf("healthy client: %v %+v", ferr, e.rec(t, fastSID).closes)
 		}
 		fast.expect(t, mib+1)
 	}
