@@ -38,8 +38,10 @@ type Config struct {
 	UpgradeTimeout time.Duration
 	// MaxPayload is Node's maxHttpBufferSize, in bytes. A polling POST body
 	// larger than this is answered 413; a WebSocket message larger than this
-	// closes the connection ("transport error"). It is advertised to clients
-	// as "maxPayload". Zero means 1e6.
+	// closes the connection ("transport error", close code 1009). For a
+	// compressed WebSocket message the inflated size counts: it is never
+	// inflated further. It is advertised to clients as "maxPayload". Zero
+	// means 1e6.
 	MaxPayload int64
 	// Transports lists the enabled transports. Nil means
 	// {"polling", "websocket"}. Unknown names are ignored.
@@ -83,17 +85,19 @@ type Config struct {
 	// stops reading cannot hold a writer (and the queue behind it)
 	// forever. Zero means 10s, as NATS's write_deadline.
 	WriteTimeout time.Duration
-	// MaxHeaderBytes bounds the size of a request's headers, counted as
-	// Node's HTTP parser does (the request line and each header line
-	// with its separators). A larger request is answered 431 Request
-	// Header Fields Too Large: a session keeps its handshake's headers
-	// (Conn.Request) for its lifetime. net/http's own limit
+	// MaxHeaderBytes bounds the head of every Engine.IO request, counted
+	// as Node's HTTP parser counts it: the bytes of the request target and
+	// of each header name and value. A head that reaches it is answered
+	// 431 Request Header Fields Too Large and its connection closed, as
+	// Node does; a handshake's headers are what a session keeps for its
+	// lifetime (Conn.Request). net/http's own limit
 	// (http.Server.MaxHeaderBytes, 1 MB by default) applies first. Zero
 	// means 16 KiB, Node's --max-http-header-size default.
 	MaxHeaderBytes int
 	// PerMessageDeflate enables WebSocket compression (RFC 7692, no context
 	// takeover) for messages of at least 1024 bytes. Off by default, as in
-	// Node.
+	// Node. Compressed messages from clients are inflated only up to
+	// MaxPayload bytes.
 	PerMessageDeflate bool
 	// Logger receives connection-level diagnostics at Debug level. Nil means
 	// slog.Default(). Nothing is logged per message.

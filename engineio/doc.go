@@ -21,12 +21,19 @@
 // # Concurrency
 //
 // All exported methods are safe for concurrent use. Send never blocks on the
-// network: each connection has a bounded queue (Config.MaxQueuedMessages)
-// drained by a single writer — the WebSocket writer goroutine, or the polling
-// GET request that is waiting for data — which writes everything queued at
-// once (one polling payload, or one socket write for all WebSocket frames).
+// network: each connection has a bounded queue (Config.MaxQueuedMessages,
+// Config.MaxQueuedBytes) drained by a single writer — the WebSocket writer
+// goroutine, or the polling GET request that is waiting for data — which
+// writes everything queued at once (one polling payload, or one socket
+// write for all WebSocket frames).
 // A connection whose queue overflows is closed with ErrSlowConsumer;
 // SendVolatile drops instead of queueing when the transport is busy.
+//
+// Handler.OnMessage may block to apply backpressure: the connection's reader
+// waits with it, so nothing more is read from that client, while Send,
+// Close and the writer keep working. The heartbeat does not time out a
+// connection while one of its Handler calls runs (the pong may be waiting
+// unread behind the message); the caller bounds how long it blocks.
 //
 // A WebSocket connection has exactly one reader and one writer goroutine; a
 // polling connection has none of its own. Heartbeats and timeouts are timers
@@ -38,6 +45,25 @@
 // The lock order is written down in LOCKING.md. In short: no state lock is
 // held while calling a Handler or doing I/O; the only lock held around
 // OnMessage is the per-connection reader lock, which only readers take.
+//
+// # Limits
+//
+// One client cannot make the server hold more than a bounded amount for it,
+// nor pass invalid data on to others:
+//
+//   - Messages from the client: Config.MaxPayload bytes per polling body or
+//     WebSocket message, counted after inflation for compressed messages.
+//     Bodies are read as they arrive, never by the announced length, and
+//     must arrive within PingInterval+PingTimeout.
+//   - Messages to the client: a send queue bounded by Config.MaxQueuedMessages
+//     and Config.MaxQueuedBytes (then ErrSlowConsumer), and each write to the
+//     client (a WebSocket batch, a polling response) bounded by
+//     Config.WriteTimeout.
+//   - Requests: heads over Config.MaxHeaderBytes are refused with 431; a
+//     session keeps a compact copy of its handshake request.
+//   - Text: a WebSocket text frame that is not UTF-8 closes its connection
+//     (1007); invalid sequences in a polling body, or in text given to
+//     NewMessage, become U+FFFD as in Node's Buffer.toString.
 //
 // # Compatibility
 //

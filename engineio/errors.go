@@ -12,7 +12,8 @@ var (
 	// ErrClosed is returned by Send on a closed connection.
 	ErrClosed = errors.New("engineio: connection closed")
 	// ErrSlowConsumer is returned by Send, and passed to OnClose, when a
-	// connection's send queue overflowed Config.MaxQueuedMessages.
+	// connection's send queue overflowed Config.MaxQueuedMessages or
+	// Config.MaxQueuedBytes.
 	ErrSlowConsumer = errors.New("engineio: slow consumer: send queue full")
 )
 
