@@ -398,6 +398,9 @@ type envelope struct {
 	Sockets     json.RawMessage `json:"sockets"`
 	ClientCount int             `json:"clientCount"`
 	Packet      json.RawMessage `json:"packet"`
+	// Error is set in the answers that replace one the answering node
+	// could not send (see answerError); Node ignores it.
+	Error json.RawMessage `json:"error"`
 
 	// mpPacket is the raw msgpack of "packet" in a msgpack message
 	// (BROADCAST, BROADCAST_ACK), where binary data must survive.

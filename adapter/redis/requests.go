@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -137,16 +139,57 @@ func (a *Adapter) isOwn(e *envelope) bool {
 	return req || ack
 }
 
-// respond publishes an answer to a request: on the shared response channel,
-// or on the requester's own one with PublishOnSpecificResponseChannel.
-func (a *Adapter) respond(e *envelope, msg []byte) {
+// respond publishes an answer of kind typ to a request: on the shared
+// response channel, or on the requester's own one with
+// PublishOnSpecificResponseChannel. size, when not 0, is the size of an
+// answer too large to be built (msg is then nil).
+func (a *Adapter) respond(e *envelope, typ int, msg []byte, size int) {
 	ch := a.responseChannel
 	if a.f.opts.PublishOnSpecificResponseChannel && e.uid() != "" {
 		ch += e.uid() + "#"
 	}
+	a.publishAnswer(ch, typ, e.RequestID, msg, size)
+}
+
+// publishAnswer publishes an answer, or, when it exceeds MaxMessageBytes,
+// a small answer saying so: one too large would be refused by publish, and
+// the asker would wait until its timeout without knowing why.
+func (a *Adapter) publishAnswer(ch string, typ int, requestID string, msg []byte, size int) {
+	if size == 0 {
+		size = len(msg)
+	}
+	if size > a.f.opts.MaxMessageBytes {
+		a.f.log.Warn("redis: answer too large for Redis; the asker gets an error instead",
+			"nsp", a.name, "type", typ, "bytes", size, "limit", a.f.opts.MaxMessageBytes)
+		msg = a.tooLargeAnswer(typ, requestID, size)
+	}
 	if err := a.f.publish(ch, msg); err != nil {
 		a.f.log.Debug("redis: answer dropped", "err", err)
 	}
+}
+
+// answerLen returns the size of a REMOTE_FETCH answer that starts with
+// head (up to its last socket, comma excluded) and goes on with socks.
+func answerLen(head []byte, socks []adapter.SocketInfo) int {
+	n := len(head) + len("]}")
+	var scratch []byte
+	first := len(head) > 0 && head[len(head)-1] == '['
+	for i, s := range socks {
+		if i > 0 || !first {
+			n++ // comma
+		}
+		hs, data := s.Handshake, s.Data
+		s.Handshake, s.Data = nil, nil
+		scratch = appendSocket(scratch[:0], s) // "null" for both
+		n += len(scratch)
+		if len(hs) > 0 {
+			n += len(hs) - len("null")
+		}
+		if len(data) > 0 {
+			n += len(data) - len("null")
+		}
+	}
+	return n
 }
 
 // onRequest handles a message of the request channel.
@@ -172,7 +215,7 @@ func (a *Adapter) onRequest(payload string) {
 		m := newJSONMsg(32 + stringsLen(ids))
 		m.str("requestId", e.RequestID)
 		m.strs("sockets", ids)
-		a.respond(e, m.bytes())
+		a.respond(e, typeSockets, m.bytes(), 0)
 
 	case typeAllRooms:
 		if a.isOwn(e) {
@@ -182,7 +225,7 @@ func (a *Adapter) onRequest(payload string) {
 		m := newJSONMsg(32 + stringsLen(rooms))
 		m.str("requestId", e.RequestID)
 		m.strs("rooms", rooms)
-		a.respond(e, m.bytes())
+		a.respond(e, typeAllRooms, m.bytes(), 0)
 
 	case typeRemoteJoin, typeRemoteLeave, typeRemoteDisconnect:
 		if e.Opts == nil {
@@ -214,13 +257,18 @@ func (a *Adapter) onRequest(payload string) {
 		m.key("sockets")
 		m.b = append(m.b, '[')
 		for i, s := range socks {
+			if len(m.b) > a.f.opts.MaxMessageBytes {
+				// Too large already: count the rest instead of building it.
+				a.respond(e, typeRemoteFetch, nil, answerLen(m.b, socks[i:]))
+				return
+			}
 			if i > 0 {
 				m.b = append(m.b, ',')
 			}
 			m.b = appendSocket(m.b, s)
 		}
 		m.b = append(m.b, ']')
-		a.respond(e, m.bytes())
+		a.respond(e, typeRemoteFetch, m.bytes(), 0)
 
 	case typeServerSideEmit:
 		if e.UID != nil && *e.UID == a.uid {
@@ -241,9 +289,7 @@ func (a *Adapter) onRequest(payload string) {
 					m.str("requestId", id)
 					m.raw("data", v)
 					// Always the shared channel, as on Node.
-					if err := a.f.publish(a.responseChannel, m.bytes()); err != nil {
-						a.f.log.Debug("redis: serverSideEmit answer dropped", "err", err)
-					}
+					a.publishAnswer(a.responseChannel, typeServerSideEmit, id, m.bytes(), 0)
 				})
 			}
 		}
@@ -294,7 +340,7 @@ func (a *Adapter) onLegacyRequest(e *envelope) {
 	}
 	m := newJSONMsg(32)
 	m.str("requestId", e.RequestID)
-	a.respond(e, m.bytes())
+	a.respond(e, *e.Type, m.bytes(), 0)
 }
 
 // ackResponder answers a BROADCAST request from another node: one
@@ -318,9 +364,9 @@ func (r *ackResponder) count(n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counted = true
-	r.a.respond(r.e, m.bytes())
+	r.a.respond(r.e, typeBroadcastClientCount, m.bytes(), 0)
 	for _, p := range r.pending {
-		r.a.respond(r.e, p)
+		r.a.respond(r.e, typeBroadcastAck, p, 0)
 	}
 	r.pending = nil
 }
@@ -341,7 +387,7 @@ func (r *ackResponder) ack(args []parser.Raw) {
 		r.pending = append(r.pending, msg)
 		return
 	}
-	r.a.respond(r.e, msg)
+	r.a.respond(r.e, typeBroadcastAck, msg, 0)
 }
 
 // onResponse handles a message of the response channels.
@@ -354,6 +400,7 @@ func (a *Adapter) onResponse(payload string) {
 	ack := a.acks[e.RequestID]
 	req := a.requests[e.RequestID]
 	a.mu.Unlock()
+	failed := decodeAnswerError(e.Error)
 	if ack != nil {
 		if e.Type == nil {
 			return
@@ -367,12 +414,28 @@ func (a *Adapter) onResponse(payload string) {
 				a.f.log.Debug("redis: malformed acknowledgement ignored", "err", err)
 				return
 			}
+			if failed != nil {
+				// The client's answer is counted as null, as on a Node
+				// asker: the ack callback has no way to carry an error.
+				a.f.log.Warn("redis: a client's acknowledgement could not be forwarded; counted as null",
+					"nsp", a.name, "err", (&remoteError{op: "broadcast acknowledgement", e: *failed}).Error())
+			}
 			ack.onAck([]parser.Raw{v})
 		}
 		return
 	}
 	if req == nil {
 		return // another node's request, or too late
+	}
+	if failed != nil {
+		// Fail fast: the answer will not come.
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.requests[e.RequestID] == req {
+			delete(a.requests, e.RequestID)
+			req.finish(&remoteError{op: requestName(req.typ), e: *failed})
+		}
+		return
 	}
 	// Decode outside the lock.
 	var socks []wireSocket
@@ -422,4 +485,122 @@ func appendSocket(dst []byte, s adapter.SocketInfo) []byte {
 	m.strs("rooms", s.Rooms)
 	m.raw("data", s.Data)
 	return append(m.b, '}')
+}
+
+// ---------------------------------------------------------------- answers too large
+
+// codeTooLarge is the code of an answer that exceeded the answering node's
+// MaxMessageBytes.
+const codeTooLarge = "messageTooLarge"
+
+// answerError is the "error" member of an answer that replaces one the
+// answering node could not send. Node's adapter ignores members it does not
+// know; the rest of the answer is Node's, with an empty result, so that a
+// Node asker counts it.
+type answerError struct {
+	Code  string `json:"code"`
+	UID   string `json:"uid"`   // the answering adapter
+	Size  int    `json:"size"`  // bytes of the answer that was not sent
+	Limit int    `json:"limit"` // the answering node's MaxMessageBytes
+}
+
+// decodeAnswerError reads an "error" member; nil when there is none, or
+// when it is not one of ours.
+func decodeAnswerError(raw json.RawMessage) *answerError {
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil
+	}
+	var ae answerError
+	if json.Unmarshal(raw, &ae) != nil || ae.Code == "" {
+		return nil
+	}
+	return &ae
+}
+
+// tooLargeAnswer builds the answer of kind typ that replaces one of size
+// bytes.
+func (a *Adapter) tooLargeAnswer(typ int, requestID string, size int) []byte {
+	ae := answerError{Code: codeTooLarge, UID: a.uid, Size: size, Limit: a.f.opts.MaxMessageBytes}
+	if typ == typeBroadcastAck {
+		w := getWriter(128)
+		w.mapLen(4)
+		w.str("type")
+		w.number(typeBroadcastAck)
+		w.str("requestId")
+		w.str(requestID)
+		w.str("packet")
+		w.null()
+		w.str("error")
+		w.mapLen(4)
+		w.str("code")
+		w.str(ae.Code)
+		w.str("uid")
+		w.str(ae.UID)
+		w.str("size")
+		w.number(float64(ae.Size))
+		w.str("limit")
+		w.number(float64(ae.Limit))
+		return w.bytes()
+	}
+	m := newJSONMsg(160)
+	switch typ {
+	case typeServerSideEmit:
+		m.int("type", typeServerSideEmit)
+		m.str("requestId", requestID)
+		m.raw("data", json.RawMessage("null"))
+	case typeSockets, typeRemoteFetch:
+		m.str("requestId", requestID)
+		m.raw("sockets", json.RawMessage("[]"))
+	case typeAllRooms:
+		m.str("requestId", requestID)
+		m.raw("rooms", json.RawMessage("[]"))
+	default:
+		m.str("requestId", requestID)
+	}
+	m.key("error")
+	m.b = append(m.b, `{"code":`...)
+	m.b = appendJSStringText(m.b, ae.Code)
+	m.b = append(m.b, `,"uid":`...)
+	m.b = appendJSStringText(m.b, ae.UID)
+	m.b = append(m.b, `,"size":`...)
+	m.b = strconv.AppendInt(m.b, int64(ae.Size), 10)
+	m.b = append(m.b, `,"limit":`...)
+	m.b = strconv.AppendInt(m.b, int64(ae.Limit), 10)
+	m.b = append(m.b, '}')
+	return m.bytes()
+}
+
+// remoteError is the error of a request another node answered with an
+// error.
+type remoteError struct {
+	op string
+	e  answerError
+}
+
+func (r *remoteError) Error() string {
+	if r.e.Code == codeTooLarge {
+		return fmt.Sprintf("redis: %s: node %s answered too large (%d bytes > %d)", r.op, r.e.UID, r.e.Size, r.e.Limit)
+	}
+	return fmt.Sprintf("redis: %s: node %s could not answer (%s)", r.op, r.e.UID, r.e.Code)
+}
+
+// Is reports whether target is ErrMessageTooLarge and the answer was too
+// large.
+func (r *remoteError) Is(target error) bool {
+	return target == ErrMessageTooLarge && r.e.Code == codeTooLarge
+}
+
+// requestName names a request type in errors, as Node's API does.
+func requestName(typ int) string {
+	switch typ {
+	case typeSockets:
+		return "sockets"
+	case typeAllRooms:
+		return "allRooms"
+	case typeRemoteFetch:
+		return "fetchSockets"
+	case typeServerSideEmit:
+		return "serverSideEmit"
+	}
+	return "request " + strconv.Itoa(typ)
 }
