@@ -55,6 +55,17 @@ type Config struct {
 	// connection; a client that lets more pile up is disconnected (volatile
 	// packets are dropped instead). Zero means 4096.
 	MaxQueuedMessages int
+	// MaxQueuedBytes bounds the same queue in bytes, with the same effect.
+	// Zero means 16 MiB.
+	MaxQueuedBytes int64
+	// WriteTimeout bounds one write to a client (a batch of WebSocket
+	// frames, a polling response): a client that stops reading for longer
+	// is disconnected. Zero means 10s.
+	WriteTimeout time.Duration
+	// MaxHeaderBytes bounds the request headers of a handshake (431 beyond
+	// it), and so what a session keeps of them. Zero means 16 KiB, Node's
+	// limit.
+	MaxHeaderBytes int
 	// MaxPendingEvents bounds the packets of one connection waiting for
 	// (or running in) their socket's handlers. When a client sends faster
 	// than its handlers keep up, the server stops reading from it once
@@ -126,6 +137,9 @@ func (c Config) engineConfig() engineio.Config {
 		AllowRequest:      c.AllowRequest,
 		CheckOrigin:       c.CheckOrigin,
 		MaxQueuedMessages: c.MaxQueuedMessages,
+		MaxQueuedBytes:    c.MaxQueuedBytes,
+		WriteTimeout:      c.WriteTimeout,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
 		PerMessageDeflate: c.PerMessageDeflate,
 		Logger:            c.Logger,
 	}
