@@ -13,8 +13,8 @@
 //	f := redis.New(client, redis.Options{})
 //	srv := server.New(server.Config{Adapter: f.Adapter})
 //	…
-//	srv.Close(ctx) // closes the namespaces' adapters
-//	f.Close()
+//	srv.Close(ctx)     // closes the namespaces' adapters (never blocks)
+//	f.CloseContext(ctx) // bounded by ctx, even with Redis frozen
 //	client.Close()
 //
 // Every namespace gets an [Adapter]: the in-memory adapter for its local
@@ -106,6 +106,24 @@
 // namespace is created anyway, the failure is logged, and go-redis subscribes
 // once Redis is back.
 //
+// Namespaces may come and go (the server closes the adapter of a dynamic
+// namespace when its last socket leaves): Adapter.Close returns at once, and
+// the node's subscription goroutine unsubscribes the namespace's channels
+// unless another adapter of the same name is open, coalescing bursts into a
+// few commands. Whatever the number of namespaces, a node holds one pattern
+// subscription, so that the cost of every PUBLISH in the cluster does not
+// grow with them.
+//
+// Every message published is at most Options.MaxMessageBytes (4 MiB by
+// default), so that no message can fill the output buffer Redis keeps for a
+// subscriber (which Redis would then disconnect, dropping every namespace of
+// that node): a broadcast or request over it fails with ErrMessageTooLarge,
+// and an answer over it (FetchSockets with large handshakes, say) is
+// replaced by a small answer that makes the asker fail at once with an
+// error naming the answering node and matching ErrMessageTooLarge. A
+// client's acknowledgement too large to forward is counted as null by the
+// asker (logged), as it has no way to carry an error.
+//
 // Requests end at RequestsTimeout with the answers that came: FetchSockets
 // and AllRooms fail with Node's texts ("timeout reached while waiting for
 // fetchSockets response"), ServerSideEmit returns the partial answers with
@@ -130,17 +148,26 @@
 //
 // # Concurrency
 //
-// Factory and Adapter are safe for concurrent use. A Factory runs three
+// Factory and Adapter are safe for concurrent use. A Factory runs four
 // goroutines from its first Adapter call to Close: the receiver, which reads
 // the subscription connection and handles every message (decoding, local
 // delivery, answers to requests); the publisher, which drains the publish
-// queue; and the event runner, which calls server-side listeners of
-// serverSideEmit events in arrival order, so that a listener waiting for a
-// cluster request of its own does not stop the receiver. Callbacks of
-// broadcasts with acks (the server's ack collector) run on the receiver and
-// must not block. Close ends all of them and waits for them.
+// queue; the subscriber, which sends the SUBSCRIBE and UNSUBSCRIBE commands
+// decided by Adapter and Adapter.Close; and the event runner, which calls
+// server-side listeners of serverSideEmit events in arrival order, so that a
+// listener waiting for a cluster request of its own does not stop the
+// receiver. Callbacks of broadcasts with acks (the server's ack collector)
+// run on the receiver and must not block. Close ends all of them and waits
+// for them.
+//
+// Closing is bounded when Redis does not answer: Adapter.Close never waits
+// for Redis; Factory.CloseContext returns when its ctx ends at the latest;
+// Factory.Close waits for the goroutines, which takes as long as the Redis
+// command in flight: RequestsTimeout when the go-redis client has
+// ContextTimeoutEnabled, otherwise the client's ReadTimeout (3 s by
+// default). Subscription commands and pings always end by RequestsTimeout.
 //
 // Locks are held only to update state (queueing a message for the publisher
 // is a non-blocking send), never during I/O, while calling a socket or
-// running a callback; Factory.mu and Adapter.mu are never held together.
+// running a callback; LOCKING.md lists them and their order.
 package redis

@@ -40,8 +40,8 @@ type Options struct {
 	// RequestsTimeout bounds every request to the other nodes
 	// (FetchSockets, AllRooms, ServerSideEmit with acks), the wait for
 	// the subscriptions of a new namespace, and every Redis command of
-	// the Factory (so Close too, when Redis does not answer); zero means
-	// 5s.
+	// the Factory (PUBLISH only when the client has ContextTimeoutEnabled:
+	// go-redis otherwise bounds it by its ReadTimeout); zero means 5s.
 	RequestsTimeout time.Duration
 	// PublishOnSpecificResponseChannel makes this node answer a request on
 	// the requester's own response channel instead of the shared one (as
@@ -255,9 +255,11 @@ func (f *Factory) start() {
 
 // ioContext returns the context of one Redis command of the Factory: it
 // ends after RequestsTimeout, and no later than the limit Close sets, so
-// that a Redis that does not answer holds no goroutine past Close. go-redis
-// honours a context's deadline (it sets the connection's) even while it
-// reads, where it would not notice a cancellation.
+// that a Redis that does not answer holds no goroutine long past Close.
+// go-redis sets a context's deadline on the connection, and so honours it
+// even while it reads, where it would not notice a cancellation: always on
+// the subscription connection, and on the others only with the client's
+// ContextTimeoutEnabled (otherwise its ReadTimeout bounds them).
 func (f *Factory) ioContext() (context.Context, context.CancelFunc) {
 	deadline := time.Now().Add(f.opts.RequestsTimeout)
 	if limit := f.ioLimit.Load(); limit != 0 && limit < deadline.UnixNano() {
@@ -603,21 +605,21 @@ func (f *Factory) numSub(ctx context.Context, channel string) (int, error) {
 // ---------------------------------------------------------------- closing
 
 // Close is CloseContext without a deadline of the caller's: it returns
-// once every goroutine of the Factory has ended, which takes at most about
-// RequestsTimeout even when Redis does not answer (every Redis command of
-// the Factory has that deadline), plus the client's ReadTimeout if go-redis
-// is reconnecting the subscription connection at that moment.
+// once every goroutine of the Factory has ended. When Redis does not
+// answer, that takes RequestsTimeout at most for the queued messages, plus
+// the end of the command in flight: RequestsTimeout at most with the
+// client's ContextTimeoutEnabled, its ReadTimeout otherwise.
 func (f *Factory) Close() error { return f.CloseContext(context.Background()) }
 
 // CloseContext closes the adapters still open, publishes what is queued,
 // closes the subscription connection (which drops every subscription) and
-// waits for every goroutine of the Factory. Redis gets until ctx ends, and
-// at most RequestsTimeout, to take what is queued: what remains is dropped.
-// When ctx ends before the goroutines do (they are then waiting for a Redis
-// that does not answer, for at most RequestsTimeout more), CloseContext
-// returns ctx's error. It does not close the Redis client. It is
-// idempotent: later calls wait for the first to finish, until their ctx
-// ends.
+// waits for every goroutine of the Factory. Redis gets RequestsTimeout at
+// most to take what is queued: what remains is dropped. When ctx ends
+// before the goroutines do (they are then waiting for a Redis that does not
+// answer, for a bounded time, see Close), CloseContext returns an error
+// wrapping ctx's; the goroutines end by themselves. It does not close the
+// Redis client. It is idempotent: later calls wait for the first to finish,
+// until their ctx ends.
 //
 // A server's Close(ctx) followed by CloseContext with the same ctx shuts a
 // node down within ctx even with Redis frozen.
