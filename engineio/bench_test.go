@@ -78,3 +78,37 @@ func benchmarkBroadcast(b *testing.B, n int) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/conn")
 }
+
+// BenchmarkSend measures Conn.Send into a queue (count and byte accounting,
+// no writer): it must not allocate.
+func BenchmarkSend(b *testing.B) {
+	srv := NewServer(Config{PingInterval: time.Hour, PingTimeout: time.Hour}, nil)
+	defer srv.Close()
+	c := srv.newConn(httptest.NewRequest("GET", "/?EIO=4&transport=polling", nil), TransportPolling)
+	c.handler = nopHandler{}
+	m := NewMessage([]byte(`2["news",{"headline":"Engine.IO broadcast","id":12345}]`), false)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.Send(m); err != nil {
+			b.Fatal(err)
+		}
+		if i%1024 == 1023 {
+			c.mu.Lock()
+			c.recycleLocked(c.takeLocked())
+			c.mu.Unlock()
+		}
+	}
+}
+
+// BenchmarkNewMessage measures the UTF-8 check of NewMessage on valid
+// text: one allocation, the Message.
+func BenchmarkNewMessage(b *testing.B) {
+	payload := []byte(`2["news",{"headline":"Engine.IO broadcast — ünïcödé","id":12345,"body":"` +
+		strings.Repeat("lorem ipsum ", 40) + `"}]`)
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		messageSink = NewMessage(payload, false)
+	}
+}

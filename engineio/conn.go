@@ -70,12 +70,13 @@ type Conn struct {
 	reason   string
 	closeErr error
 
-	transport string     // current transport
-	queue     []*Message // packets not yet taken by a writer
-	queued    int64      // payload bytes in queue (Config.MaxQueuedBytes)
-	spare     []*Message // recycled backing array for queue
-	ws        *wsConn    // active WebSocket transport, nil while polling
-	probe     *wsConn    // WebSocket being upgraded to, if any
+	transport string        // current transport
+	queue     []*Message    // packets not yet taken by a writer
+	queued    int64         // payload bytes in queue (Config.MaxQueuedBytes)
+	drained   chan struct{} // closed when the queue is taken; paced senders wait (pace.go)
+	spare     []*Message    // recycled backing array for queue
+	ws        *wsConn       // active WebSocket transport, nil while polling
+	probe     *wsConn       // WebSocket being upgraded to, if any
 
 	getActive  bool // a polling GET is being served
 	getPending bool // … and is parked waiting for packets
@@ -122,20 +123,31 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // is closed ("transport error", ErrSlowConsumer) and ErrSlowConsumer is
 // returned.
 func (c *Conn) Send(msgs ...*Message) error {
+	_, err := c.send(false, msgs)
+	return err
+}
+
+// send queues msgs (Send, SendPaced). With paced, it returns the channel
+// of a congested queue (pace.go).
+func (c *Conn) send(paced bool, msgs []*Message) (drained <-chan struct{}, err error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	if !c.pushLocked(msgs...) {
-		op := c.closeLocked(ReasonTransportError, ErrSlowConsumer)
-		op.goAsync()
 		c.mu.Unlock()
-		op.run()
-		return ErrSlowConsumer
+		c.CloseSlow()
+		return nil, ErrSlowConsumer
+	}
+	if paced && c.congestedLocked() {
+		if c.drained == nil {
+			c.drained = make(chan struct{})
+		}
+		drained = c.drained
 	}
 	c.mu.Unlock()
-	return nil
+	return drained, nil
 }
 
 // SendVolatile queues msgs only if the transport can write them right now —
@@ -207,6 +219,7 @@ func (c *Conn) takeLocked() []*Message {
 	q := c.queue
 	c.queue = nil
 	c.queued = 0
+	c.releasePacedLocked()
 	return q
 }
 
@@ -255,6 +268,7 @@ func (c *Conn) closeLocked(reason string, err error) *closeOp {
 	}
 	c.closed = true
 	c.reason, c.closeErr = reason, err
+	c.releasePacedLocked()
 	op := &closeOp{c: c, reason: reason, err: err, ws: c.ws, probe: c.probe}
 	op.timers = [3]*time.Timer{
 		c.pingTimer.detach(), c.upgradeTimer.detach(), c.checkTimer.detach(),
