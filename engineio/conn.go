@@ -178,7 +178,9 @@ func (c *Conn) Close() { c.closeWith(ReasonForcedClose, nil) }
 
 // pushLocked appends msgs to the queue and wakes the writer. It reports
 // false, queueing nothing, if that would overflow the queue, in messages
-// or in bytes (an empty queue takes any one Send, however large).
+// or in bytes. An empty queue takes any one Send, however large, and
+// packets without payload (ping, noop) are bounded by count only, so that
+// a queue holding one oversized message does not fail the heartbeat.
 func (c *Conn) pushLocked(msgs ...*Message) bool {
 	if len(c.queue)+len(msgs) > c.srv.cfg.MaxQueuedMessages {
 		return false
@@ -190,7 +192,7 @@ func (c *Conn) pushLocked(msgs ...*Message) bool {
 	for _, m := range msgs {
 		n += int64(len(m.data))
 	}
-	if c.queued+n > c.srv.cfg.MaxQueuedBytes && len(c.queue) > 0 {
+	if n > 0 && c.queued+n > c.srv.cfg.MaxQueuedBytes && len(c.queue) > 0 {
 		return false
 	}
 	c.queued += n

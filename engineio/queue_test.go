@@ -99,7 +99,13 @@ func TestQueuedBytesEdges(t *testing.T) {
 	if err := c.Send(NewMessage(bytes.Repeat([]byte("y"), 500), false)); err != nil {
 		t.Fatalf("oversized Send to an empty queue: %v", err)
 	}
-	if r := e.poll(t, sid); len(r.body) != 501 {
+	c.mu.Lock()
+	pinged := c.pushLocked(pingPacket) // the heartbeat still gets through
+	c.mu.Unlock()
+	if !pinged {
+		t.Fatal("ping refused behind an oversized message")
+	}
+	if r := e.poll(t, sid); len(r.body) != 501+2 {
 		t.Fatalf("GET %d bytes", len(r.body))
 	}
 	if queuedBytes(c) != 0 {
