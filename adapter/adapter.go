@@ -76,7 +76,8 @@ type AckFunc func(args []parser.Raw)
 
 // Socket is what an adapter needs of a local socket. The server implements
 // it; every method is safe for concurrent use and never blocks on the
-// network.
+// network (a delivery that congests a paced packet's recipient records it
+// with Packet.NoteCongested; the packet's sender waits, not the adapter).
 type Socket interface {
 	// ID is the socket's 20-character id (also the name of its own room).
 	ID() string

@@ -28,6 +28,8 @@ type Packet struct {
 
 	once sync.Once
 	msgs []*engineio.Message
+
+	pace pacer // pace.go
 }
 
 // NewPacket returns a packet of an EVENT for namespace nsp.

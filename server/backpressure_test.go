@@ -340,3 +340,74 @@ func (p *pollClient) close() {
 	close(p.stop)
 	p.wg.Wait()
 }
+
+// TestBurstBroadcastPacedToReaders: a handler emits 20,000 messages to a
+// room as fast as it can. Readers slower than the handler are not cut off:
+// the handler is paced to them (each waits until their queue is taken),
+// and they receive every message, in order. A client that does not read at
+// all costs the handler one WriteTimeout, then is disconnected as a slow
+// consumer.
+func TestBurstBroadcastPacedToReaders(t *testing.T) {
+	const n = 20_000
+	srv := server.New(server.Config{MaxQueuedMessages: 256, WriteTimeout: 500 * time.Millisecond})
+	published := make(chan struct{})
+	srv.Of("/").On("join", func(s *server.Socket, ev *server.Event) {
+		s.Join("room")
+		_ = ev.Ack(true)
+	})
+	pad := strings.Repeat("p", 1000) // 20 MB in all: more than socket buffers hold
+	srv.Of("/").On("publish", func(s *server.Socket, ev *server.Event) {
+		for i := 0; i < n; i++ {
+			_ = s.Namespace().To("room").Emit("m", i, pad)
+		}
+		close(published)
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close(context.Background())
+
+	join := func() *wire {
+		w := dialWire(ts.URL, "/")
+		w.send(`421["join"]`)
+		testkit.Equal(t, w.read(), `431[true]`)
+		return w
+	}
+	deaf := join() // never reads again
+	defer deaf.ws.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for r := 0; r < 3; r++ {
+		w := join()
+		defer w.ws.Close()
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			for i := 0; i < n; i++ {
+				if r == 0 && i%1000 == 0 {
+					time.Sleep(20 * time.Millisecond) // a slow reader
+				}
+				if got, want := w.read(), fmt.Sprintf(`42["m",%d,"%s"]`, i, pad); got != want {
+					errs <- fmt.Errorf("reader %d: message %d is %q, want %q", r, i, got, want)
+					return
+				}
+			}
+		}(r)
+	}
+	pub := dialWire(ts.URL, "/")
+	defer pub.ws.Close()
+	pub.send(`42["publish"]`)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	<-published
+	// The deaf client was cut off as a slow consumer.
+	_ = deaf.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := deaf.ws.ReadMessage(); err != nil {
+			testkit.True(t, !strings.Contains(err.Error(), "timeout"), "the deaf client is still connected: %v", err)
+			break
+		}
+	}
+}

@@ -105,7 +105,11 @@ func (b *BroadcastOperator) packet(event string, args []any) (*adapter.Packet, e
 	if err != nil {
 		return nil, fmt.Errorf("server: emit %q: %w", event, err)
 	}
-	return adapter.NewPacket(b.nsp.name, data, atts), nil
+	p := adapter.NewPacket(b.nsp.name, data, atts)
+	if !b.flags.Volatile {
+		p.EnablePacing()
+	}
+	return p, nil
 }
 
 // Emit sends an event to the selected sockets: encoded once, the same bytes
@@ -115,6 +119,14 @@ func (b *BroadcastOperator) packet(event string, args []any) (*adapter.Packet, e
 // of every node answered, or with ErrAckTimeout and the answers so far when
 // the operator's Timeout passes — set one: as on Node, without it the wait
 // ends at once.
+//
+// Like Socket.Emit, a broadcast is paced to its recipients on this node: when
+// it leaves some of them with a send queue past half of its limits, Emit
+// waits until their writers have taken their queues (at most WriteTimeout;
+// a recipient still congested then is disconnected as a slow consumer). A
+// handler emitting in a loop so goes at the pace of its slowest reader
+// instead of cutting it off. Volatile broadcasts never wait, and broadcasts
+// arriving from other nodes are never paced.
 func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	var cb AckErrCallback
 	if n := len(args); n > 0 {
@@ -130,7 +142,9 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 		return err
 	}
 	if cb == nil {
-		return b.nsp.adapter.Broadcast(p, b.options())
+		err := b.nsp.adapter.Broadcast(p, b.options())
+		p.WaitPaced(b.nsp.srv.writeTimeout())
+		return err
 	}
 	// The collector completes on whatever goroutine brought the last answer
 	// or the timeout — an adapter's receive loop, say: the user's callback
@@ -266,6 +280,7 @@ func (b *BroadcastOperator) broadcastWithAck(ctx context.Context, p *adapter.Pac
 			}
 			col.checkLocked()
 		})
+	p.WaitPaced(b.nsp.srv.writeTimeout())
 	if err != nil {
 		col.finish(err)
 		return nil

@@ -171,22 +171,47 @@ func (c *client) unregister(s *Socket) {
 	c.mu.Unlock()
 }
 
-// send encodes a packet and queues it on the connection.
+// send encodes a packet and queues it on the connection, pacing the caller
+// (see write).
 func (c *client) send(p *parser.Packet, volatile bool) error {
 	msgs := make([]*engineio.Message, 0, 1+len(p.Attachments))
 	msgs = append(msgs, engineio.NewMessage(parser.AppendEncode(nil, p), false))
 	for _, a := range p.Attachments {
 		msgs = append(msgs, engineio.NewMessage(a, true))
 	}
-	return c.write(msgs, volatile)
+	drained, err := c.write(msgs, volatile, true)
+	if drained != nil {
+		c.awaitDrained(drained)
+	}
+	return err
 }
 
-func (c *client) write(msgs []*engineio.Message, volatile bool) error {
+// write queues msgs on the connection. Volatile messages are dropped when
+// the connection cannot take them at once. Otherwise, with paced, it
+// returns the channel to wait for when the connection's queue is congested
+// (engineio.Conn.SendPaced): the caller should wait before sending more.
+func (c *client) write(msgs []*engineio.Message, volatile, paced bool) (<-chan struct{}, error) {
 	if volatile {
 		c.conn.SendVolatile(msgs...)
-		return nil
+		return nil, nil
 	}
-	return c.conn.Send(msgs...)
+	if paced {
+		return c.conn.SendPaced(msgs...)
+	}
+	return nil, c.conn.Send(msgs...)
+}
+
+// awaitDrained waits, at most the write timeout, until the connection's
+// congested queue has been taken by its writer; a client that does not take
+// it in that time is disconnected as a slow consumer.
+func (c *client) awaitDrained(drained <-chan struct{}) {
+	t := time.NewTimer(c.srv.writeTimeout())
+	defer t.Stop()
+	select {
+	case <-drained:
+	case <-t.C:
+		c.conn.CloseSlow()
+	}
 }
 
 // snapshot returns the client's sockets and marks the client closed when

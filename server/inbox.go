@@ -113,6 +113,15 @@ func (c *client) awaitBudget() {
 	}
 }
 
+// writeTimeout is Config.WriteTimeout or its default: how long a paced
+// sender waits for a congested client.
+func (s *Server) writeTimeout() time.Duration {
+	if s.cfg.WriteTimeout > 0 {
+		return s.cfg.WriteTimeout
+	}
+	return engineio.DefaultWriteTimeout
+}
+
 // stallTimeout is how long a reader waits for handlers to make progress:
 // the time after which the heartbeat would have declared a silent client
 // dead.

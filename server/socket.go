@@ -441,7 +441,10 @@ func (s *Socket) Deliver(p *adapter.Packet, flags adapter.Flags, ack adapter.Ack
 			s.notifyOutgoing(event, Args(args).Any())
 		}
 	}
-	s.client.write(p.Messages(), flags.Volatile)
+	drained, _ := s.client.write(p.Messages(), flags.Volatile, p.Paced())
+	if drained != nil {
+		p.NoteCongested(drained, s.client.conn.CloseSlow)
+	}
 }
 
 func (s *Socket) notifyOutgoing(event string, args []any) {

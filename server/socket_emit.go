@@ -146,8 +146,15 @@ func (e *Emitter) EmitWithAck(ctx context.Context, event string, args ...any) (A
 // Emit sends an event with args (JSON values, []byte anywhere inside) to
 // the socket's client. A trailing AckCallback (func(Args)) is called with
 // the client's acknowledgement; it never runs if none comes (use Timeout).
-// Emitting a reserved name returns a *ReservedEventError. Emit never blocks
-// on the network; it returns ErrDisconnected when the socket is gone.
+// Emitting a reserved name returns a *ReservedEventError; it returns
+// ErrDisconnected when the socket is gone.
+//
+// Emit queues the packet and returns without waiting for the network,
+// except to pace a sender that outruns its client: when the client's send
+// queue is past half of its limits (MaxQueuedMessages, MaxQueuedBytes),
+// Emit waits until the connection's writer has taken the queue — at most
+// WriteTimeout, after which the client is disconnected as a slow consumer.
+// Volatile emits never wait.
 func (s *Socket) Emit(event string, args ...any) error { return s.emit(event, args, false, 0) }
 
 // EmitWithAck sends an event and waits for the client's acknowledgement,
