@@ -134,7 +134,6 @@ type config struct {
 	size        int
 	rate        float64
 	sseCount    int
-	burstMax    int
 	room        string
 	timeout     time.Duration
 	json        bool
@@ -167,7 +166,6 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&cfg.size, "size", 64, "payload padding in bytes")
 	fs.Float64Var(&cfg.rate, "rate", 100, "messages per second of the paced scenario")
 	fs.IntVar(&cfg.sseCount, "sse-count", 200, "sse calls of the sse scenario")
-	fs.IntVar(&cfg.burstMax, "burst-max", 2000, "messages of one burst at most: a burst beyond what clients read while it lasts\nmeasures the server's slow-consumer limit (4096 queued packets by default), not its throughput")
 	fs.StringVar(&cfg.room, "room", "load", "the room every client joins")
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "global deadline (0: computed)")
 	fs.BoolVar(&cfg.json, "json", false, "one JSON object per scenario on stdout")

@@ -333,7 +333,7 @@ func (r *runner) burst(ctx context.Context) *Result {
 		if cal.PerSecond > 0 {
 			count = int(cal.PerSecond * d.Seconds() / float64(n))
 		}
-		return min(max(count, 10), max(r.cfg.burstMax, 10))
+		return max(count, 10)
 	}
 	calCount := min(max(50000/n, 5), 1000)
 	cal := r.broadcast(ctx, "burst", calCount, 0)
