@@ -158,6 +158,12 @@ type Factory struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
+	// ctxTimeouts tells whether the client bounds its commands by their
+	// context's deadline (ContextTimeoutEnabled): without it the publisher
+	// spares the allocations of a context per batch, which go-redis would
+	// not use.
+	ctxTimeouts bool
+
 	pubFailing atomic.Bool
 	dropped    atomic.Int64
 }
@@ -209,6 +215,7 @@ func New(client goredis.UniversalClient, opts Options) *Factory {
 		closed:       make(chan struct{}),
 	}
 	f.subs.init()
+	f.ctxTimeouts = contextTimeouts(client)
 	f.ioCtx, f.ioCancel = context.WithCancel(context.Background())
 	f.ps = client.Subscribe(context.Background())
 	return f
@@ -251,6 +258,18 @@ func (f *Factory) start() {
 	go f.publishLoop()
 	go f.eventLoop()
 	go f.subscribeLoop()
+}
+
+// contextTimeouts reports whether client honours the deadlines of its
+// commands' contexts (true when it cannot tell).
+func contextTimeouts(client goredis.UniversalClient) bool {
+	switch c := client.(type) {
+	case *goredis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *goredis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
 }
 
 // ioContext returns the context of one Redis command of the Factory: it
@@ -353,17 +372,16 @@ func (f *Factory) receiveLoop() {
 			msg any
 			err error
 		)
-		// The deadline also bounds the dial go-redis makes here after a
-		// failure (it holds the PubSub's lock meanwhile, which Close needs).
 		if pinged {
 			// A timeout now is a failure: go-redis reconnects.
 			ctx, cancel := context.WithTimeout(f.ioCtx, pingTimeout)
 			msg, err = f.ps.ReceiveTimeout(ctx, 0)
 			cancel()
 		} else {
-			ctx, cancel := context.WithTimeout(f.ioCtx, idleTimeout)
-			msg, err = f.ps.ReceiveTimeout(ctx, idleTimeout)
-			cancel()
+			// No context of its own per message (it would cost allocations
+			// on the hot path): the read has idleTimeout, a dial is
+			// bounded by the client's DialTimeout and ReadTimeout.
+			msg, err = f.ps.ReceiveTimeout(f.ioCtx, idleTimeout)
 		}
 		select {
 		case <-f.done:
@@ -552,8 +570,12 @@ func (f *Factory) flush(batch []outMsg) {
 		f.noteDropped(len(batch))
 		return
 	}
-	ctx, cancel := f.ioContext()
-	defer cancel()
+	ctx := f.ioCtx
+	if f.ctxTimeouts {
+		var cancel context.CancelFunc
+		ctx, cancel = f.ioContext()
+		defer cancel()
+	}
 	var err error
 	if len(batch) == 1 {
 		err = f.client.Publish(ctx, batch[0].channel, batch[0].payload).Err()
