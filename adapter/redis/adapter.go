@@ -407,8 +407,12 @@ func appendRawArray(dst []byte, args []json.RawMessage) []byte {
 
 // Close ends the requests in flight with adapter.ErrClosed, forgets the
 // broadcasts with acks it waits for, stops handling messages and
-// unsubscribes the namespace's channels (in the background: Factory.Close
-// waits for it). It is idempotent.
+// unsubscribes the namespace's channels unless another adapter of the same
+// namespace uses them. It never waits for Redis: the Factory's subscription
+// goroutine sends the UNSUBSCRIBE (Factory.Close waits for it), so a server
+// may close the adapter of every dynamic namespace whose last socket left,
+// and create the namespace again later (Factory.Adapter). It is
+// idempotent.
 func (a *Adapter) Close() error {
 	a.mu.Lock()
 	if a.closed {
