@@ -416,7 +416,7 @@ func TestCloseWithRedisFrozen(t *testing.T) {
 		das = append(das, d)
 	}
 	g := newTestFactory(t, rs.URL(), Options{Key: key, RequestsTimeout: timeout})
-	newTestAdapter(t, g, "/")
+	ga, _ := newTestAdapter(t, g, "/")
 
 	freeze(t, rs)
 	// Traffic that cannot go out.
@@ -437,25 +437,38 @@ func TestCloseWithRedisFrozen(t *testing.T) {
 	testkit.True(t, time.Since(start) < 10*time.Second, "node A closed in %v", time.Since(start))
 	t.Logf("node A closed in %v with Redis frozen", time.Since(start))
 
-	// CloseContext returns at its ctx's end at the latest.
+	// CloseContext returns at its ctx's end at the latest, here while g's
+	// publisher waits for Redis.
+	testkit.NoError(t, ga.Broadcast(adapter.NewPacket("/", json.RawMessage(`["x"]`), nil), adapter.BroadcastOptions{}))
+	time.Sleep(50 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start = time.Now()
 	err := g.CloseContext(ctx)
 	t.Logf("CloseContext(300ms): %v after %v", err, time.Since(start))
 	testkit.True(t, time.Since(start) < time.Second, "CloseContext took %v", time.Since(start))
-	if err != nil {
-		testkit.ErrorIs(t, err, context.DeadlineExceeded)
+	testkit.ErrorIs(t, err, context.DeadlineExceeded)
+	// Close waits for the goroutines, within its bound; so does closing
+	// node B (server, then Factory).
+	var wg sync.WaitGroup
+	for _, x := range []interface{ Close() error }{g, f, closer(B.close)} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			testkit.NoError(t, x.Close())
+			testkit.True(t, time.Since(start) < 10*time.Second, "Close took %v", time.Since(start))
+		}()
 	}
-	// Close waits for the goroutines, within its bound.
-	for _, x := range []interface{ Close() error }{g, f, B.f} {
-		start = time.Now()
-		testkit.NoError(t, x.Close())
-		testkit.True(t, time.Since(start) < 10*time.Second, "Close took %v", time.Since(start))
-	}
-	start = time.Now()
-	B.close()
-	testkit.True(t, time.Since(start) < 10*time.Second, "node B closed in %v", time.Since(start))
+	wg.Wait()
+}
+
+// closer makes a Close method of a function.
+type closer func()
+
+func (c closer) Close() error {
+	c()
+	return nil
 }
 
 // TestAnswerLen: the size of a REMOTE_FETCH answer counted without
@@ -493,4 +506,31 @@ func TestAnswerLen(t *testing.T) {
 		got := answerLen(h.b, socks[split:])
 		testkit.Equal(t, got, full, "split at %d", split)
 	}
+}
+
+// TestCloseBoundedByRequestsTimeout: with a client that honours context
+// deadlines (ContextTimeoutEnabled), Close with Redis frozen takes about
+// RequestsTimeout, however long the client's ReadTimeout.
+func TestCloseBoundedByRequestsTimeout(t *testing.T) {
+	t.Parallel()
+	rs := testkit.StartRedisServer(t)
+	opts, err := goredis.ParseURL(rs.URL())
+	testkit.NoError(t, err)
+	opts.ContextTimeoutEnabled = true
+	opts.ReadTimeout = time.Minute
+	client := goredis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	const timeout = 500 * time.Millisecond
+	f := New(client, Options{Key: uniqueKey(t), RequestsTimeout: timeout, Logger: testLogger(t)})
+	t.Cleanup(func() { _ = f.Close() })
+	a, _ := newTestAdapter(t, f, "/")
+	freeze(t, rs)
+	for i := 0; i < 1000; i++ {
+		_ = a.Broadcast(adapter.NewPacket("/", json.RawMessage(`["x"]`), nil), adapter.BroadcastOptions{})
+	}
+	time.Sleep(50 * time.Millisecond) // a batch in flight
+	start := time.Now()
+	testkit.NoError(t, f.Close())
+	t.Logf("Close with Redis frozen: %v", time.Since(start))
+	testkit.True(t, time.Since(start) < 8*timeout, "Close took %v", time.Since(start))
 }
