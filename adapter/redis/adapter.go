@@ -131,9 +131,18 @@ func (a *Adapter) Broadcast(p *adapter.Packet, opts adapter.BroadcastOptions) er
 	var err error
 	if !opts.Flags.Local {
 		err = a.publishBroadcast(p, opts)
+		a.pace(p)
 	}
 	_ = a.local.Broadcast(p, opts)
 	return err
+}
+
+// pace makes a paced packet's sender wait while the publish queue is
+// congested (pubqueue.go); Redis is never cut off, so slow does nothing.
+func (a *Adapter) pace(p *adapter.Packet) {
+	if p.Paced() {
+		p.NoteCongested(a.f.congestion(), func() {})
+	}
 }
 
 func (a *Adapter) publishBroadcast(p *adapter.Packet, opts adapter.BroadcastOptions) error {
@@ -167,6 +176,7 @@ func (a *Adapter) BroadcastWithAck(p *adapter.Packet, opts adapter.BroadcastOpti
 	var err error
 	if !opts.Flags.Local {
 		err = a.publishBroadcastWithAck(p, opts, onClientCount, onAck)
+		a.pace(p)
 	}
 	_ = a.local.BroadcastWithAck(p, opts, onClientCount, onAck)
 	return err

@@ -52,6 +52,12 @@ type Options struct {
 	// 4096. When the queue is full, operations return ErrQueueFull instead
 	// of blocking.
 	MaxPendingPublishes int
+	// MaxPendingPublishBytes bounds the same queue in bytes; zero means
+	// 32 MiB (eight messages of the default MaxMessageBytes). A broadcast
+	// emitted on this node that finds the queue past half of either bound
+	// waits (like a slow client, see server.BroadcastOperator.Emit) until
+	// the publisher brought it under a quarter.
+	MaxPendingPublishBytes int64
 	// MaxMessageBytes bounds every message this node publishes; zero means
 	// 4 MiB. Redis delivers a message to every subscriber through that
 	// subscriber's output buffer, and drops the subscription connection —
@@ -77,6 +83,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxPendingPublishes <= 0 {
 		o.MaxPendingPublishes = 4096
+	}
+	if o.MaxPendingPublishBytes <= 0 {
+		o.MaxPendingPublishBytes = 32 << 20
 	}
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = 4 << 20
@@ -146,6 +155,7 @@ type Factory struct {
 	qmu     sync.RWMutex
 	qclosed bool
 	queue   chan outMsg
+	pub     pubBudget // bytes in queue, paced senders (pubqueue.go)
 	events  chan func()
 
 	done      chan struct{} // closed by Close: stops the goroutines
@@ -529,10 +539,15 @@ func (f *Factory) publish(channel string, payload []byte) error {
 	if f.qclosed {
 		return adapter.ErrClosed
 	}
+	if !f.reserve(len(payload)) {
+		f.noteDropped(1)
+		return fmt.Errorf("redis: publish to %s: %d bytes queued: %w", channel, f.opts.MaxPendingPublishBytes, ErrQueueFull)
+	}
 	select {
 	case f.queue <- outMsg{channel, payload}:
 		return nil
 	default:
+		f.unreserve(len(payload))
 		f.noteDropped(1)
 		return fmt.Errorf("redis: publish to %s: %w", channel, ErrQueueFull)
 	}
@@ -543,6 +558,7 @@ func (f *Factory) publish(channel string, payload []byte) error {
 func (f *Factory) publishLoop() {
 	defer f.wg.Done()
 	defer close(f.pubDone)
+	defer f.releasePaced()
 	batch := make([]outMsg, 0, maxBatch)
 	for m := range f.queue {
 		batch = append(batch[:0], m)
@@ -559,6 +575,11 @@ func (f *Factory) publishLoop() {
 			}
 		}
 		f.flush(batch)
+		n := 0
+		for _, m := range batch {
+			n += len(m.payload)
+		}
+		f.unreserve(n)
 		clear(batch)
 	}
 }
