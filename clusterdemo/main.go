@@ -164,7 +164,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = hs.Close()
 	}
 	if cluster != nil {
-		cluster.close(logger)
+		cluster.close(sctx, logger)
 	}
 	logger.Info("clusterdemo: stopped", "node", o.node)
 	return runErr
@@ -190,6 +190,9 @@ func dialRedis(ctx context.Context, url, key string, logger *slog.Logger) (*redi
 	if err != nil {
 		return nil, fmt.Errorf("-redis: %w", err)
 	}
+	// Commands honour their context's deadline: shutdown stays bounded
+	// even when Redis stops answering.
+	opts.ContextTimeoutEnabled = true
 	client := goredis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -202,8 +205,8 @@ func dialRedis(ctx context.Context, url, key string, logger *slog.Logger) (*redi
 }
 
 // close leaves the cluster; the server has closed its adapters already.
-func (c *redisCluster) close(logger *slog.Logger) {
-	if err := c.factory.Close(); err != nil {
+func (c *redisCluster) close(ctx context.Context, logger *slog.Logger) {
+	if err := c.factory.CloseContext(ctx); err != nil {
 		logger.Warn("clusterdemo: close redis adapter", "err", err)
 	}
 	if err := c.client.Close(); err != nil {

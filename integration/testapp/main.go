@@ -112,7 +112,7 @@ func run() error {
 		_ = hs.Close()
 	}
 	if cluster != nil {
-		cluster.close(logger)
+		cluster.close(ctx, logger)
 	}
 	return nil
 }
@@ -130,6 +130,9 @@ func newRedisCluster(url, key string, reqTimeout time.Duration, logger *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("-redis: %w", err)
 	}
+	// Commands honour their context's deadline: shutdown stays bounded
+	// even when Redis stops answering.
+	opts.ContextTimeoutEnabled = true
 	client := goredis.NewClient(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -142,8 +145,8 @@ func newRedisCluster(url, key string, reqTimeout time.Duration, logger *slog.Log
 }
 
 // close leaves the cluster (the server closed the adapters already).
-func (c *redisCluster) close(logger *slog.Logger) {
-	if err := c.factory.Close(); err != nil {
+func (c *redisCluster) close(ctx context.Context, logger *slog.Logger) {
+	if err := c.factory.CloseContext(ctx); err != nil {
 		logger.Warn("close redis adapter", "err", err)
 	}
 	if err := c.client.Close(); err != nil {
