@@ -290,7 +290,8 @@ func (c *Conn) closeLocked(reason string, err error) *closeOp {
 }
 
 // goAsync makes run call OnClose from a new goroutine. The WaitGroup Add
-// happens under mu, while the connection is being closed (see LOCKING.md).
+// happens under mu, while the connection is being closed (see the
+// repository's LOCKING.md).
 func (op *closeOp) goAsync() {
 	if op != nil && op.handler != nil {
 		op.async = true

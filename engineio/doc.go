@@ -42,7 +42,7 @@
 // after the last OnMessage. Server.Close returns only when every goroutine,
 // timer callback and held request of the server has finished.
 //
-// The lock order is written down in LOCKING.md. In short: no state lock is
+// The lock order is written down in LOCKING.md at the repository root. In short: no state lock is
 // held while calling a Handler or doing I/O; the only lock held around
 // OnMessage is the per-connection reader lock, which only readers take.
 //

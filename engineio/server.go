@@ -33,7 +33,8 @@ type Server struct {
 
 	// wg counts every goroutine, armed timer and in-flight request of the
 	// server; Close waits for it. Add is only called from a counted
-	// context, or under Conn.mu of an open connection (see LOCKING.md).
+	// context, or under Conn.mu of an open connection (see the
+	// repository's LOCKING.md).
 	wg sync.WaitGroup
 
 	slots writeSlots // paces the WebSocket writers

@@ -64,7 +64,8 @@ func (w *wsConn) shutdown() {
 }
 
 // startWriterLocked starts the writer of w unless one runs. The caller
-// holds c.mu (which orders the WaitGroup Add, see LOCKING.md).
+// holds c.mu (which orders the WaitGroup Add, see the repository's
+// LOCKING.md).
 func (c *Conn) startWriterLocked(w *wsConn) {
 	if !w.ready || w.running {
 		return

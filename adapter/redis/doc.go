@@ -169,5 +169,5 @@
 //
 // Locks are held only to update state (queueing a message for the publisher
 // is a non-blocking send), never during I/O, while calling a socket or
-// running a callback; LOCKING.md lists them and their order.
+// running a callback; LOCKING.md at the repository root lists them and their order.
 package redis

@@ -126,7 +126,7 @@ const (
 //
 // A Factory is safe for concurrent use. Use one per server: the node is
 // counted once per subscription connection. Its locks are described in
-// LOCKING.md.
+// the repository's LOCKING.md.
 type Factory struct {
 	client goredis.UniversalClient
 	opts   Options
