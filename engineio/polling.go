@@ -104,18 +104,21 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 		body = last.appendPolling(body)
 	}
-	err := c.writePoll(w, body)
-	if cap(body) <= 64<<10 {
-		*bp = body[:0]
-		payloadPool.Put(bp)
-	}
-
+	// The GET is over before its answer leaves: writePoll flushes, and the
+	// client may send its next GET the moment it reads the answer, which
+	// must not find this one still active (an overlap closes the session).
 	c.mu.Lock()
 	c.getActive = false
 	if batch != nil {
 		c.recycleLocked(batch)
 	}
 	c.mu.Unlock()
+
+	err := c.writePoll(w, body)
+	if cap(body) <= 64<<10 {
+		*bp = body[:0]
+		payloadPool.Put(bp)
+	}
 	if err != nil {
 		c.closeWith(ReasonTransportError, fmt.Errorf("%w: %w", errPollWrite, err))
 	}
