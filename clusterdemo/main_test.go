@@ -164,24 +164,7 @@ func TestClusterRunShutdown(t *testing.T) {
 				args = append(args, "-redis", testkit.StartRedis(t), "-key", "cd-run")
 			}
 			drv := testkit.NewNodeClientDriver(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			stdout := &lineWriter{lines: make(chan string, 1)}
-			logs := &testLogWriter{t: t}
-			t.Cleanup(logs.stop)
-			done := make(chan error, 1)
-			go func() { done <- run(ctx, args, func(string) string { return "" }, stdout, logs) }()
-			var addr string
-			select {
-			case line := <-stdout.lines:
-				var ok bool
-				addr, ok = strings.CutPrefix(line, "listening on ")
-				testkit.True(t, ok, "first line %q", line)
-			case err := <-done:
-				t.Fatalf("run returned before listening: %v", err)
-			case <-time.After(opTimeout):
-				t.Fatal("no listening line")
-			}
+			addr, cancel, done := startRun(t, args)
 			url := "http://" + addr
 
 			ops := opCtx(t)
@@ -218,39 +201,23 @@ func TestClusterRunShutdown(t *testing.T) {
 func TestClusterRunShutdownRedisFrozen(t *testing.T) {
 	testkit.CheckGoroutines(t)
 	rs := testkit.StartRedisServer(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stdout := &lineWriter{lines: make(chan string, 1)}
-	logs := &testLogWriter{t: t}
-	t.Cleanup(logs.stop)
-	done := make(chan error, 1)
-	args := []string{"-addr", "127.0.0.1:0", "-node", "frozen", "-redis", rs.URL(), "-key", "cd-frozen"}
-	go func() { done <- run(ctx, args, func(string) string { return "" }, stdout, logs) }()
-	select {
-	case line := <-stdout.lines:
-		addr, ok := strings.CutPrefix(line, "listening on ")
-		testkit.True(t, ok, "first line %q", line)
-		drv := testkit.NewNodeClientDriver(t)
-		c, err := drv.Connect(opCtx(t), testkit.ConnectOptions{URL: "http://" + addr})
-		testkit.NoError(t, err)
-		_, err = c.WaitConnect(opCtx(t))
-		testkit.NoError(t, err)
-		defer c.Close(opCtx(t))
-		var w welcome
-		next(t, c, eventWelcome, &w)
-		rs.Freeze()
-		// Work in flight towards the frozen Redis: a cluster request (the
-		// panel asks the other nodes) and chat broadcasts.
-		for i := 0; i < 3; i++ {
-			_ = c.Emit(opCtx(t), eventCluster)
-			_ = c.Emit(opCtx(t), eventChat, map[string]any{"text": "hello"})
-		}
-		time.Sleep(500 * time.Millisecond)
-	case err := <-done:
-		t.Fatalf("run returned before listening: %v", err)
-	case <-time.After(opTimeout):
-		t.Fatal("no listening line")
+	addr, cancel, done := startRun(t, []string{"-addr", "127.0.0.1:0", "-node", "frozen", "-redis", rs.URL(), "-key", "cd-frozen"})
+	drv := testkit.NewNodeClientDriver(t)
+	c, err := drv.Connect(opCtx(t), testkit.ConnectOptions{URL: "http://" + addr})
+	testkit.NoError(t, err)
+	_, err = c.WaitConnect(opCtx(t))
+	testkit.NoError(t, err)
+	defer c.Close(opCtx(t))
+	var w welcome
+	next(t, c, eventWelcome, &w)
+	rs.Freeze()
+	// Work in flight towards the frozen Redis: a cluster request (the panel
+	// asks the other nodes) and chat broadcasts.
+	for i := 0; i < 3; i++ {
+		_ = c.Emit(opCtx(t), eventCluster)
+		_ = c.Emit(opCtx(t), eventChat, map[string]any{"text": "hello"})
 	}
+	time.Sleep(500 * time.Millisecond)
 
 	start := time.Now()
 	cancel()
@@ -260,6 +227,30 @@ func TestClusterRunShutdownRedisFrozen(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return within 10 s of its context ending, with Redis frozen")
 	}
+}
+
+// startRun runs a node with args until cancel (SIGTERM in main), and returns
+// the address it listens on, and run's result once it returned.
+func startRun(t *testing.T, args []string) (addr string, cancel func(), done <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stdout := &lineWriter{lines: make(chan string, 1)}
+	logs := &testLogWriter{t: t}
+	t.Cleanup(logs.stop)
+	result := make(chan error, 1)
+	go func() { result <- run(ctx, args, func(string) string { return "" }, stdout, logs) }()
+	select {
+	case line := <-stdout.lines:
+		var ok bool
+		addr, ok = strings.CutPrefix(line, "listening on ")
+		testkit.True(t, ok, "first line %q", line)
+	case err := <-result:
+		t.Fatalf("run returned before listening: %v", err)
+	case <-time.After(opTimeout):
+		t.Fatal("no listening line")
+	}
+	return addr, cancel, result
 }
 
 // A node refuses to start without its Redis.

@@ -2,11 +2,10 @@ package parser
 
 import (
 	"encoding/json"
-	"runtime"
-	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
 // deepArray is an array nested depth deep around inner: [[[…inner…]]].
@@ -17,38 +16,6 @@ func deepArray(depth int, inner string) string {
 // deepObject is an object nested depth deep around inner: {"a":{"a":…inner…}}.
 func deepObject(depth int, inner string) string {
 	return strings.Repeat(`{"a":`, depth) + inner + strings.Repeat("}", depth)
-}
-
-// stackPerGoroutine runs f in n goroutines that stay blocked after f
-// returns, and reports the stack memory they hold, per goroutine, beyond
-// what they held before. The collector is off meanwhile, as it would shrink
-// the stacks of the blocked goroutines and hide what f needed.
-func stackPerGoroutine(t testing.TB, n int, f func(i int)) uint64 {
-	t.Helper()
-	runtime.GC()
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var ready, done sync.WaitGroup
-	release := make(chan struct{})
-	ready.Add(n)
-	done.Add(n)
-	for i := range n {
-		go func() {
-			defer done.Done()
-			f(i)
-			ready.Done()
-			<-release
-		}()
-	}
-	ready.Wait()
-	runtime.ReadMemStats(&after)
-	close(release)
-	done.Wait()
-	if after.StackInuse < before.StackInuse {
-		return 0
-	}
-	return (after.StackInuse - before.StackInuse) / uint64(n)
 }
 
 // maxDeepStack is what a goroutine may hold after scanning input nested
@@ -108,7 +75,7 @@ func TestDeepNestingStack(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			errs := make([]error, 200)
-			per := stackPerGoroutine(t, len(errs), func(i int) { errs[i] = tt.f() })
+			per := testkit.StackPerGoroutine(t, len(errs), func(i int) { errs[i] = tt.f() })
 			for _, err := range errs {
 				if err != nil {
 					t.Fatal(err)
@@ -140,7 +107,7 @@ func TestDeepResolvePlaceholdersStack(t *testing.T) {
 				}
 			}
 			errs := make([]error, len(vals))
-			per := stackPerGoroutine(t, len(vals), func(i int) { vals[i], errs[i] = resolvePlaceholders(vals[i], atts) })
+			per := testkit.StackPerGoroutine(t, len(vals), func(i int) { vals[i], errs[i] = resolvePlaceholders(vals[i], atts) })
 			for _, err := range errs {
 				if err != nil {
 					t.Fatal(err)
@@ -160,7 +127,7 @@ func TestDeepResolvePlaceholdersStack(t *testing.T) {
 func TestDeepRawValueStack(t *testing.T) {
 	in := deepArray(maxNesting-1, `{"_placeholder":true,"num":0}`)
 	errs := make([]error, 50)
-	per := stackPerGoroutine(t, len(errs), func(i int) {
+	per := testkit.StackPerGoroutine(t, len(errs), func(i int) {
 		_, errs[i] = Raw{JSON: json.RawMessage(in), Attachments: [][]byte{{1}}}.Value()
 	})
 	for _, err := range errs {
@@ -169,7 +136,7 @@ func TestDeepRawValueStack(t *testing.T) {
 		}
 	}
 	t.Logf("Raw.Value (encoding/json into any, then placeholders): %d bytes of stack per goroutine", per)
-	per = stackPerGoroutine(t, len(errs), func(i int) {
+	per = testkit.StackPerGoroutine(t, len(errs), func(i int) {
 		var v any
 		errs[i] = json.Unmarshal([]byte(in), &v)
 	})

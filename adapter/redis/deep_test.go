@@ -3,44 +3,11 @@ package redis
 import (
 	"bytes"
 	"fmt"
-	"runtime"
-	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
-)
 
-// stackPerGoroutine runs f in n goroutines that stay blocked after f
-// returns, and reports the stack memory they hold, per goroutine, beyond
-// what they held before. The collector is off meanwhile, as it would shrink
-// the stacks of the blocked goroutines and hide what f needed.
-func stackPerGoroutine(t testing.TB, n int, f func(i int)) uint64 {
-	t.Helper()
-	runtime.GC()
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var ready, done sync.WaitGroup
-	release := make(chan struct{})
-	ready.Add(n)
-	done.Add(n)
-	for i := range n {
-		go func() {
-			defer done.Done()
-			f(i)
-			ready.Done()
-			<-release
-		}()
-	}
-	ready.Wait()
-	runtime.ReadMemStats(&after)
-	close(release)
-	done.Wait()
-	if after.StackInuse < before.StackInuse {
-		return 0
-	}
-	return (after.StackInuse - before.StackInuse) / uint64(n)
-}
+	"github.com/ioswarm/ioswarm/internal/testkit"
+)
 
 // deepMsgpack is msgpack nested depth deep around inner: arrays (0x91),
 // maps {"a": …} (0x81 a1 61), or both alternately.
@@ -140,7 +107,7 @@ func TestDeepTranscodeStack(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			errs := make([]error, 100)
-			per := stackPerGoroutine(t, len(errs), func(i int) { errs[i] = tt.f() })
+			per := testkit.StackPerGoroutine(t, len(errs), func(i int) { errs[i] = tt.f() })
 			for _, err := range errs {
 				if err != nil {
 					t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -369,33 +368,6 @@ func TestAnswerTooLarge(t *testing.T) {
 	})
 }
 
-// redisPID returns the process id of the Redis at url.
-func redisPID(t *testing.T, url string) int {
-	t.Helper()
-	info, err := newClient(t, url).Info(context.Background(), "server").Result()
-	testkit.NoError(t, err)
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-			pid, err := strconv.Atoi(v)
-			testkit.NoError(t, err)
-			return pid
-		}
-	}
-	t.Fatal("no process_id in INFO server")
-	return 0
-}
-
-// freeze stops the test's own redis-server (SIGSTOP): it keeps its
-// connections open and answers nothing, as a Redis stuck on a slow disk or
-// in a long command. It resumes at cleanup.
-func freeze(t *testing.T, rs *testkit.RedisServer) {
-	t.Helper()
-	testkit.True(t, !strings.HasSuffix(rs.Addr, ":6379"), "not the machine's Redis")
-	pid := redisPID(t, rs.URL())
-	testkit.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
-}
-
 // TestCloseWithRedisFrozen: with Redis frozen, closing namespaces returns at
 // once, closing a node (server then Factory) returns within its bound, and
 // no goroutine outlives it (not parallel, for the goroutine check).
@@ -418,7 +390,7 @@ func TestCloseWithRedisFrozen(t *testing.T) {
 	g := newTestFactory(t, rs.URL(), Options{Key: key, RequestsTimeout: timeout})
 	ga, _ := newTestAdapter(t, g, "/")
 
-	freeze(t, rs)
+	rs.Freeze()
 	// Traffic that cannot go out.
 	for i := 0; i < 100; i++ {
 		_ = A.srv.Emit("tick", i)
@@ -524,7 +496,7 @@ func TestCloseBoundedByRequestsTimeout(t *testing.T) {
 	f := New(client, Options{Key: uniqueKey(t), RequestsTimeout: timeout, Logger: testLogger(t)})
 	t.Cleanup(func() { _ = f.Close() })
 	a, _ := newTestAdapter(t, f, "/")
-	freeze(t, rs)
+	rs.Freeze()
 	for i := 0; i < 1000; i++ {
 		_ = a.Broadcast(adapter.NewPacket("/", json.RawMessage(`["x"]`), nil), adapter.BroadcastOptions{})
 	}

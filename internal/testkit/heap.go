@@ -2,7 +2,10 @@ package testkit
 
 import (
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
+	"sync"
+	"testing"
 )
 
 // LiveHeap returns the bytes of heap still reachable after a full
@@ -26,4 +29,36 @@ func (p *PeakHeap) Sample() uint64 {
 		p.Max = v
 	}
 	return v
+}
+
+// StackPerGoroutine runs f in n goroutines that stay blocked after f
+// returns, and reports the stack memory they hold, per goroutine, beyond
+// what they held before. The collector is off meanwhile, as it would shrink
+// the stacks of the blocked goroutines and hide what f needed.
+func StackPerGoroutine(t testing.TB, n int, f func(i int)) uint64 {
+	t.Helper()
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var ready, done sync.WaitGroup
+	release := make(chan struct{})
+	ready.Add(n)
+	done.Add(n)
+	for i := range n {
+		go func() {
+			defer done.Done()
+			f(i)
+			ready.Done()
+			<-release
+		}()
+	}
+	ready.Wait()
+	runtime.ReadMemStats(&after)
+	close(release)
+	done.Wait()
+	if after.StackInuse < before.StackInuse {
+		return 0
+	}
+	return (after.StackInuse - before.StackInuse) / uint64(n)
 }
