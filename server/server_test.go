@@ -536,3 +536,38 @@ func TestCleanupEmptyChildNamespaces(t *testing.T) {
 	testkit.Equal(t, w.read(), `43/d-5,1["/d-5"]`)
 	testkit.Equal(t, len(dyn.Children()), 1)
 }
+
+// TestAckTimerRace: acknowledgements whose timeouts race the client's
+// answers. Under -race: the timer of a pending ack is seen by whoever takes
+// the ack (the answer or the timeout), and nothing outlives Close.
+func TestAckTimerRace(t *testing.T) {
+	testkit.CheckGoroutines(t)
+	const n = 300
+	srv := server.New(server.Config{})
+	var answered sync.WaitGroup // by the client or by the timeout
+	answered.Add(n)
+	srv.OnConnection(func(s *server.Socket) {
+		go func() {
+			for i := 0; i < n; i++ {
+				d := time.Duration(i%3+1) * time.Millisecond
+				if s.Timeout(d).Emit("q", func(error, server.Args) { answered.Done() }) != nil {
+					answered.Done()
+				}
+			}
+		}()
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	w := dialWire(ts.URL, "/")
+	for i := 0; i < n; i++ {
+		frame := w.read()
+		open := strings.IndexByte(frame, '[')
+		if !strings.HasPrefix(frame, "42") || open < 0 {
+			t.Fatalf("frame %q", frame)
+		}
+		w.send("43" + frame[2:open] + "[1]")
+	}
+	answered.Wait()
+	w.ws.Close()
+	testkit.NoError(t, srv.Close(ctxT(t)))
+}
