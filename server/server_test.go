@@ -571,3 +571,25 @@ func TestAckTimerRace(t *testing.T) {
 	w.ws.Close()
 	testkit.NoError(t, srv.Close(ctxT(t)))
 }
+
+// TestBroadcastAckContextRace: broadcasts with acks whose context ends at
+// once, many at a time. Under -race: the collector's stop function is
+// published under its lock, so the context ending first does not race it.
+func TestBroadcastAckContextRace(t *testing.T) {
+	srv := server.New(server.Config{})
+	defer srv.Close(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := srv.Timeout(time.Second).EmitWithAck(ctx, "q")
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("EmitWithAck: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
