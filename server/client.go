@@ -136,7 +136,7 @@ func (c *client) sendConnectError(nsp, msg string, data any) {
 	if err != nil {
 		payload, atts, _ = parser.AppendValue(nil, nil, connectError{Message: msg})
 	}
-	c.send(&parser.Packet{Type: parser.ConnectError, Nsp: nsp, Data: payload, Attachments: atts}, false)
+	c.send(&parser.Packet{Type: parser.ConnectError, Nsp: nsp, Data: payload, Attachments: atts})
 }
 
 // register makes s a connected socket of the client: it joins its own
@@ -158,7 +158,7 @@ func (c *client) register(s *Socket) bool {
 	s.mu.Unlock()
 	s.nsp.adapter.AddAll(s, []string{s.id})
 	reply, _ := json.Marshal(map[string]string{"sid": s.id})
-	c.send(&parser.Packet{Type: parser.Connect, Nsp: s.nsp.name, Data: reply}, false)
+	c.send(&parser.Packet{Type: parser.Connect, Nsp: s.nsp.name, Data: reply})
 	return true
 }
 
@@ -171,19 +171,32 @@ func (c *client) unregister(s *Socket) {
 	c.mu.Unlock()
 }
 
-// send encodes a packet and queues it on the connection, pacing the caller
-// (see write).
-func (c *client) send(p *parser.Packet, volatile bool) error {
+// send encodes a protocol packet (CONNECT reply, CONNECT_ERROR,
+// DISCONNECT) and queues it on the connection; it never waits.
+func (c *client) send(p *parser.Packet) error {
+	_, err := c.write(packetMessages(p), false, false)
+	return err
+}
+
+// emit encodes an EVENT or ACK of the application and queues it, pacing the
+// caller while the connection's queue is congested (see write).
+func (c *client) emit(p *parser.Packet, volatile bool) error {
+	drained, err := c.write(packetMessages(p), volatile, true)
+	if drained != nil {
+		c.awaitDrained(drained)
+	}
+	return err
+}
+
+// packetMessages encodes p: its text message, then one binary message per
+// attachment.
+func packetMessages(p *parser.Packet) []*engineio.Message {
 	msgs := make([]*engineio.Message, 0, 1+len(p.Attachments))
 	msgs = append(msgs, engineio.NewMessage(parser.AppendEncode(nil, p), false))
 	for _, a := range p.Attachments {
 		msgs = append(msgs, engineio.NewMessage(a, true))
 	}
-	drained, err := c.write(msgs, volatile, true)
-	if drained != nil {
-		c.awaitDrained(drained)
-	}
-	return err
+	return msgs
 }
 
 // write queues msgs on the connection. Volatile messages are dropped when

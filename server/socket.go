@@ -298,7 +298,7 @@ func (s *Socket) disconnect() {
 	if !s.Connected() {
 		return
 	}
-	s.client.send(&parser.Packet{Type: parser.Disconnect, Nsp: s.nsp.name}, false)
+	s.client.send(&parser.Packet{Type: parser.Disconnect, Nsp: s.nsp.name})
 	s.onClose("server namespace disconnect")
 }
 

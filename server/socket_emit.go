@@ -262,5 +262,5 @@ func (s *Socket) sendPacket(t parser.Type, id uint64, hasID bool, event string, 
 	if !s.Connected() {
 		return ErrDisconnected
 	}
-	return s.client.send(&parser.Packet{Type: t, Nsp: s.nsp.name, ID: id, HasID: hasID, Data: data, Attachments: atts}, volatile)
+	return s.client.emit(&parser.Packet{Type: t, Nsp: s.nsp.name, ID: id, HasID: hasID, Data: data, Attachments: atts}, volatile)
 }
