@@ -58,18 +58,145 @@ func (s *scanner) whole(data []byte) (start, end int, err error) {
 	return start, end, nil
 }
 
+// recursionLimit is the nesting depth up to which the scanner recurses. A
+// recursive descent is the fastest walk for the shallow values that make up
+// nearly all traffic (an iterative walk of every value cost DecodeEvent
+// 10%), but it holds about 200 bytes of goroutine stack per level: 16
+// levels stay within a goroutine's first 8 KiB. Deeper levels are walked by
+// deep, whose stacks are data.
+const recursionLimit = 16
+
 // value validates the JSON value starting at data[i] (which must not be
-// whitespace) and returns the offset just past it.
-//
-// The walk is iterative: nesting is client input, and a recursive descent
-// held about 200 bytes of goroutine stack per level, 2 to 4 MiB for an event
-// of 20 kB nested 10,000 deep, which stays with the goroutine until the next
-// collection. What an open container needs is kept instead in two explicit
-// stacks: one bit per level (object or array), and, when collecting, one
-// objFrame per open object. Both start in small arrays on this frame, so
-// that shallow values, the common case, allocate nothing; deeper ones grow
-// them on the heap, in proportion to the input.
+// whitespace) and returns the offset just past it. It recurses through
+// array and object while the depth is under recursionLimit, and hands deeper
+// containers to deep.
 func (s *scanner) value(i int) (int, error) {
+	d := s.data
+	if i >= len(d) {
+		return i, errEOF(i)
+	}
+	switch d[i] {
+	case '{':
+		if s.depth >= recursionLimit {
+			return s.deep(i)
+		}
+		return s.object(i)
+	case '[':
+		if s.depth >= recursionLimit {
+			return s.deep(i)
+		}
+		return s.array(i)
+	}
+	return scanScalar(d, i)
+}
+
+func (s *scanner) array(i int) (int, error) {
+	if s.depth++; s.depth > maxNesting {
+		return i, errAt("exceeded max nesting depth", i)
+	}
+	d := s.data
+	i = skipSpace(d, i+1)
+	if i < len(d) && d[i] == ']' {
+		s.depth--
+		return i + 1, nil
+	}
+	for {
+		var err error
+		if i, err = s.value(i); err != nil {
+			return i, err
+		}
+		i = skipSpace(d, i)
+		if i >= len(d) {
+			return i, errEOF(i)
+		}
+		switch d[i] {
+		case ',':
+			i = skipSpace(d, i+1)
+		case ']':
+			s.depth--
+			return i + 1, nil
+		default:
+			return i, errAt("invalid character "+quoteChar(d[i])+" after array element", i)
+		}
+	}
+}
+
+func (s *scanner) object(i int) (int, error) {
+	if s.depth++; s.depth > maxNesting {
+		return i, errAt("exceeded max nesting depth", i)
+	}
+	d := s.data
+	start := i
+	mark := len(s.refs)
+	isPlaceholder, num := false, -1
+	i = skipSpace(d, i+1)
+	if i < len(d) && d[i] == '}' {
+		s.depth--
+		return i + 1, nil
+	}
+	for {
+		if i >= len(d) {
+			return i, errEOF(i)
+		}
+		if d[i] != '"' {
+			return i, errAt("invalid character "+quoteChar(d[i])+" looking for beginning of object key string", i)
+		}
+		keyStart := i
+		keyEnd, escaped, err := scanString(d, i)
+		if err != nil {
+			return keyEnd, err
+		}
+		i = skipSpace(d, keyEnd)
+		if i >= len(d) {
+			return i, errEOF(i)
+		}
+		if d[i] != ':' {
+			return i, errAt("invalid character "+quoteChar(d[i])+" after object key", i)
+		}
+		i = skipSpace(d, i+1)
+		valStart := i
+		if i, err = s.value(i); err != nil {
+			return i, err
+		}
+		if s.collect {
+			// Later duplicates win, as with JSON.parse.
+			switch keyName(d[keyStart:keyEnd], escaped) {
+			case "_placeholder":
+				isPlaceholder = string(d[valStart:i]) == "true"
+			case "num":
+				num = placeholderNum(d[valStart:i])
+			}
+		}
+		i = skipSpace(d, i)
+		if i >= len(d) {
+			return i, errEOF(i)
+		}
+		switch d[i] {
+		case ',':
+			i = skipSpace(d, i+1)
+		case '}':
+			s.depth--
+			i++
+			if isPlaceholder {
+				s.refs = append(s.refs[:mark], placeholder{start: start, end: i, num: num})
+			}
+			return i, nil
+		default:
+			return i, errAt("invalid character "+quoteChar(d[i])+" after object key:value pair", i)
+		}
+	}
+}
+
+// deep validates the value at data[i] like value, without recursion.
+//
+// Nesting is client input, and a recursive descent all the way down held
+// about 200 bytes of goroutine stack per level, 2 to 4 MiB for an event of
+// 20 kB nested 10,000 deep, which stays with the goroutine until the next
+// collection. What an open container needs is kept here in two explicit
+// stacks instead: one bit per level (object or array), and, when
+// collecting, one objFrame per open object. Both start in small arrays on
+// this frame and grow on the heap, in proportion to the input.
+func (s *scanner) deep(i int) (int, error) {
 	d := s.data
 	var (
 		kindBuf [4]uint64
@@ -125,22 +252,7 @@ func (s *scanner) value(i int) (int, error) {
 		} else {
 			start := i
 			var err error
-			switch c {
-			case '"':
-				i, _, err = scanString(d, i)
-			case 't':
-				i, err = scanLiteral(d, i, "true")
-			case 'f':
-				i, err = scanLiteral(d, i, "false")
-			case 'n':
-				i, err = scanLiteral(d, i, "null")
-			default:
-				if c != '-' && !isDigit(c) {
-					return i, errAt("invalid character "+quoteChar(c)+" looking for beginning of value", i)
-				}
-				i, err = scanNumber(d, i)
-			}
-			if err != nil {
+			if i, err = scanScalar(d, i); err != nil {
 				return i, err
 			}
 			if key != keyOther {
@@ -193,6 +305,28 @@ func (s *scanner) value(i int) (int, error) {
 			}
 		}
 	}
+}
+
+// scanScalar validates the string, literal or number at d[i] and returns
+// the offset just past it.
+func scanScalar(d []byte, i int) (int, error) {
+	var err error
+	switch c := d[i]; c {
+	case '"':
+		i, _, err = scanString(d, i)
+	case 't':
+		i, err = scanLiteral(d, i, "true")
+	case 'f':
+		i, err = scanLiteral(d, i, "false")
+	case 'n':
+		i, err = scanLiteral(d, i, "null")
+	default:
+		if c != '-' && !isDigit(c) {
+			return i, errAt("invalid character "+quoteChar(c)+" looking for beginning of value", i)
+		}
+		i, err = scanNumber(d, i)
+	}
+	return i, err
 }
 
 // pushKind records in the bit stack kinds whether level n is an object.
