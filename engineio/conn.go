@@ -323,7 +323,7 @@ func (op *closeOp) run() {
 		if op.reason == ReasonForcedClose {
 			grace = forcedCloseGrace
 		}
-		_ = w.nc.Conn.SetWriteDeadline(time.Now().Add(grace))
+		w.nc.closeDeadline(time.Now().Add(grace))
 	}
 	c.srv.log.Debug("engineio: session closed", "sid", c.id, "reason", op.reason, "err", op.err)
 	switch h := op.handler; {

@@ -177,3 +177,37 @@ func TestWriteTimeoutPolling(t *testing.T) {
 	}
 	expectEcho(t, healthy, "fine")
 }
+
+// A write that had to wait (and so got WriteTimeout as its deadline) leaves
+// no deadline behind: once the client has read, writes go on well past
+// WriteTimeout.
+func TestWriteTimeoutLeavesNoDeadline(t *testing.T) {
+	cfg := quietConfig()
+	cfg.WriteTimeout = time.Second
+	cfg.MaxQueuedBytes = 1 << 30
+	e := newEnv(t, cfg, nil)
+	ws, sid := dialSmallBuffer(t, e)
+	rec := e.rec(t, sid)
+	const size = 256 << 10
+	big := NewMessage(bytes.Repeat([]byte("x"), size), false)
+	for range 32 { // 8 MiB, more than the socket buffers take: the writer waits
+		if err := rec.conn.Send(big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 32 {
+		if _, got := wsRead(t, ws); len(got) != 1+size {
+			t.Fatalf("read %d bytes", len(got))
+		}
+	}
+	time.Sleep(2 * cfg.WriteTimeout) // past the deadline of the waiting write
+	if err := rec.conn.Send(NewMessage([]byte("later"), false)); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := wsRead(t, ws); got != "4later" {
+		t.Fatalf("read %q", got)
+	}
+	if n := rec.closeCount(); n != 0 {
+		t.Fatalf("closed: %v", rec.closes)
+	}
+}

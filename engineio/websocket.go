@@ -43,6 +43,7 @@ func (s *Server) upgradeConn(w http.ResponseWriter, r *http.Request, hdr http.He
 		return nil
 	}
 	ws.SetReadLimit(s.cfg.MaxPayload)
+	hw.conn.timeout = s.cfg.WriteTimeout // before any writer runs
 	return &wsConn{ws: ws, nc: hw.conn}
 }
 
@@ -123,14 +124,6 @@ func (c *Conn) nextBatch(w *wsConn, prev []*Message) (batch []*Message, closed, 
 	}
 	if c.closed && !c.flushOnClose {
 		return nil, true, false
-	}
-	if !c.closed {
-		// Each batch gets Config.WriteTimeout: a client that stops reading
-		// fails the write and is closed. Set here, under mu, so that it
-		// never overrides the shorter deadline that a close sets once it
-		// has marked the connection closed (closeOp.run); setting a
-		// deadline does not block.
-		_ = w.nc.Conn.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	}
 	return c.takeLocked(), c.closed, false
 }
