@@ -41,8 +41,21 @@
 // [BroadcastOperator] selects sockets (To/In, Except, Local, Volatile,
 // Timeout) and emits to them, fetches them, makes them join or leave rooms
 // or disconnects them, across the cluster. A broadcast is encoded once and
-// the same bytes are queued on every recipient's connection; a client whose
-// queue overflows is disconnected rather than buffered without bound.
+// the same bytes are queued on every recipient's connection.
+//
+// # Limits and backpressure
+//
+// What a client can make the server hold is bounded in count and bytes
+// (see Config). A client that sends faster than its handlers run is not
+// disconnected: once its queued events pass MaxPendingEvents or
+// MaxPendingBytes, its connection stops being read until the handlers catch
+// up, and TCP slows it down. An emit that leaves a recipient's send queue
+// more than half full waits until the connection's writer has taken it (at
+// most WriteTimeout; a recipient that has not read by then is disconnected
+// as a slow consumer), so a handler emitting in a loop goes at the pace of
+// its readers; volatile emits and deliveries from other nodes never wait.
+// With CleanupEmptyChildNamespaces, a dynamic namespace is removed, with its
+// adapter, once its last socket leaves.
 //
 // # Concurrency
 //
@@ -50,12 +63,14 @@
 // (events, ack callbacks, disconnection) run one at a time, in order, on a
 // goroutine that exists only while the socket has work, so a handler may
 // block — even waiting for the same client's acknowledgement — without
-// stalling other sockets or the connection's heartbeat. Broadcast ack
-// callbacks and server-side listeners run on the goroutine that completed
-// them and must not block.
+// stalling other sockets or the connection's heartbeat (while the client's
+// events are within the budget above: an answer stuck behind a full budget
+// is read only once handlers progress, so such a wait needs a timeout).
+// Broadcast ack callbacks run on a goroutine of their own; server-side
+// listeners run on the adapter's goroutine and must not block.
 //
-// Lock order: Server.mu, then Namespace.mu or client.mu, then Socket.mu.
-// No lock is held while calling user code, an adapter, or the network.
+// The lock order is written down in LOCKING.md at the repository root. No
+// lock is held while calling user code, an adapter, or the network.
 //
 // # Compatibility
 //

@@ -88,12 +88,14 @@
 // # Robustness
 //
 // Redis is needed only to reach the other nodes: local delivery never waits
-// for it. Publishing goes through a bounded queue (Options.MaxPendingPublishes)
-// drained by one goroutine, which pipelines whatever accumulated while the
-// previous batch was on its way: a slow or unreachable Redis never blocks a
-// socket's read loop or an Emit; when the queue is full, operations return
-// ErrQueueFull (after their local part) and the message is dropped, as
-// pub/sub messages are while Redis is down.
+// for it. Publishing goes through a queue bounded in messages and bytes
+// (Options.MaxPendingPublishes, MaxPendingPublishBytes) drained by one
+// goroutine, which pipelines whatever accumulated while the previous batch
+// was on its way. A broadcast emitted on this node that finds the queue past
+// half of a bound waits (at most the server's WriteTimeout) for the
+// publisher to catch up, so a burst reaches the other nodes whole; when the
+// queue is full, operations return ErrQueueFull (after their local part) and
+// the message is dropped, as pub/sub messages are while Redis is down.
 //
 // All namespaces of a node share one subscription connection. go-redis
 // reconnects it and re-subscribes every channel by itself when it breaks; the
