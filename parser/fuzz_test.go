@@ -310,19 +310,28 @@ func FuzzScanParity(f *testing.F) {
 		f.Add([]byte(d), false, true)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, collect, nested bool) {
-		a := scanner{data: data, collect: collect}
-		b := scanner{data: data, collect: collect}
-		if nested {
-			a.depth, b.depth = 1, 1
-		}
 		i := skipSpace(data, 0)
-		endA, errA := a.value(i)
-		endB, errB := b.refValue(i)
-		if endA != endB || fmt.Sprint(errA) != fmt.Sprint(errB) {
-			t.Fatalf("%.80q: iterative %d, %v; recursive %d, %v", data, endA, errA, endB, errB)
+		// The reference: recursive all the way down.
+		ref := scanner{data: data, collect: collect, recurseTo: maxNesting + 2}
+		// The iterative walk alone (recursion stops at once), and the
+		// production mix of both.
+		iter := scanner{data: data, collect: collect, recurseTo: -1}
+		mixed := scanner{data: data, collect: collect}
+		if nested {
+			ref.depth, iter.depth, mixed.depth = 1, 1, 1
 		}
-		if errA == nil && (a.depth != b.depth || !reflect.DeepEqual(a.refs, b.refs)) {
-			t.Fatalf("%.80q: iterative depth %d, refs %v; recursive %d, %v", data, a.depth, a.refs, b.depth, b.refs)
+		endR, errR := ref.value(i)
+		for _, c := range []struct {
+			name string
+			s    *scanner
+		}{{"iterative", &iter}, {"mixed", &mixed}} {
+			end, err := c.s.value(i)
+			if end != endR || fmt.Sprint(err) != fmt.Sprint(errR) {
+				t.Fatalf("%.80q: %s %d, %v; recursive %d, %v", data, c.name, end, err, endR, errR)
+			}
+			if errR == nil && (c.s.depth != ref.depth || !reflect.DeepEqual(c.s.refs, ref.refs)) {
+				t.Fatalf("%.80q: %s depth %d, refs %v; recursive %d, %v", data, c.name, c.s.depth, c.s.refs, ref.depth, ref.refs)
+			}
 		}
 	})
 }

@@ -29,6 +29,9 @@ type scanner struct {
 	collect bool
 	refs    []placeholder
 	nsp     string // Decoder only: the last namespace seen, reused to save an allocation
+	// recurseTo, when not zero, replaces recursionLimit (tests compare the
+	// recursive and the iterative walks with it).
+	recurseTo int
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -77,17 +80,26 @@ func (s *scanner) value(i int) (int, error) {
 	}
 	switch d[i] {
 	case '{':
-		if s.depth >= recursionLimit {
+		if s.deeper() {
 			return s.deep(i)
 		}
 		return s.object(i)
 	case '[':
-		if s.depth >= recursionLimit {
+		if s.deeper() {
 			return s.deep(i)
 		}
 		return s.array(i)
 	}
 	return scanScalar(d, i)
+}
+
+// deeper reports whether a container opening at the current depth is
+// walked by deep.
+func (s *scanner) deeper() bool {
+	if s.recurseTo != 0 {
+		return s.depth >= s.recurseTo
+	}
+	return s.depth >= recursionLimit
 }
 
 func (s *scanner) array(i int) (int, error) {
