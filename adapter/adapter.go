@@ -9,25 +9,32 @@ import (
 	"github.com/ioswarm/ioswarm/parser"
 )
 
-// Errors an adapter returns; callers match them with errors.Is.
+// Errors callers match with errors.Is. The server package exports the
+// same values (server.ErrClosed, server.ErrTimeout), so one test works
+// whichever layer returned the error.
 var (
-	// ErrClosed is returned by operations on an adapter after Close.
-	ErrClosed = errors.New("adapter: closed")
-	// ErrTimeout is returned (wrapped, with the partial result) when a
-	// cluster request did not collect every expected answer in time.
-	ErrTimeout = errors.New("adapter: timeout")
+	// ErrClosed is returned by every operation after Close — of the
+	// adapter, its Factory or the server.
+	ErrClosed = errors.New("ioswarm: closed")
+	// ErrTimeout matches every *TimeoutError: a peer (another node, a
+	// client) did not answer in time.
+	ErrTimeout = errors.New("ioswarm: timed out waiting for an answer")
 )
 
-// TimeoutError is the error of a cluster request that ended before every
-// node answered. Its text is the Node.js adapter's, e.g. "timeout reached:
-// only 1 responses received out of 2", which clients may display; it
-// matches ErrTimeout.
+// TimeoutError ends a wait for answers that did not all come in time: an
+// acknowledgement, a cluster request. Its text is the Node.js server's or
+// adapter's, e.g. "operation has timed out" or "timeout reached: only 1
+// responses received out of 2", which applications forward to clients as
+// is. It matches ErrTimeout and context.DeadlineExceeded: a deadline of the
+// caller's context and a timeout of the library read the same.
 type TimeoutError struct{ Message string }
 
 func (e *TimeoutError) Error() string { return e.Message }
 
-// Is reports whether target is ErrTimeout.
-func (e *TimeoutError) Is(target error) bool { return target == ErrTimeout }
+// Is reports whether target is ErrTimeout or context.DeadlineExceeded.
+func (e *TimeoutError) Is(target error) bool {
+	return target == ErrTimeout || target == context.DeadlineExceeded
+}
 
 // Flags modify how a broadcast is delivered.
 type Flags struct {
@@ -108,9 +115,19 @@ type Namespace interface {
 	HandleServerSideEmit(args []json.RawMessage, ack func(json.RawMessage))
 }
 
-// Factory creates the adapter of a namespace. It is called once per
-// namespace, when the namespace is created.
-type Factory func(nsp Namespace) (Adapter, error)
+// Factory creates the adapters of a server's namespaces and owns what they
+// share (a Redis subscription, say). A Factory serves one server: the
+// server calls Adapter once per namespace, when the namespace is created,
+// and Close when it closes, after its sockets are gone. Clients given to a
+// Factory (a go-redis client) stay the caller's: Close does not close them.
+type Factory interface {
+	// Adapter creates the adapter of a namespace.
+	Adapter(nsp Namespace) (Adapter, error)
+	// Close closes the adapters still open and releases what they share;
+	// when ctx ends first it returns an error wrapping ctx's, and what is
+	// left ends by itself within a bounded time. It is idempotent.
+	Close(ctx context.Context) error
+}
 
 // Adapter keeps the rooms of one namespace and reaches its sockets, on this
 // node and, for cluster adapters, on the others.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"sync"
 
-	"github.com/ioswarm/ioswarm/engineio"
 	"github.com/ioswarm/ioswarm/parser"
 )
 
@@ -27,7 +26,12 @@ type Packet struct {
 	HasID bool
 
 	once sync.Once
-	msgs []*engineio.Message
+	enc  any // Encoded
+
+	outOnce sync.Once
+	event   string
+	args    []parser.Raw
+	argsErr error
 
 	pace pacer // pace.go
 }
@@ -37,38 +41,31 @@ func NewPacket(nsp string, data json.RawMessage, attachments [][]byte) *Packet {
 	return &Packet{Nsp: nsp, Data: data, Attachments: attachments}
 }
 
-// Messages returns the packet's Engine.IO messages: the text header, then
-// one binary message per attachment. The result is shared and must not be
-// modified.
-func (p *Packet) Messages() []*engineio.Message {
-	p.once.Do(func() {
-		pkt := parser.Packet{
-			Type:        parser.Event,
-			Nsp:         p.Nsp,
-			ID:          p.ID,
-			HasID:       p.HasID,
-			Data:        p.Data,
-			Attachments: p.Attachments,
-		}
-		msgs := make([]*engineio.Message, 0, 1+len(p.Attachments))
-		msgs = append(msgs, engineio.NewMessage(parser.AppendEncode(nil, &pkt), false))
-		for _, a := range p.Attachments {
-			msgs = append(msgs, engineio.NewMessage(a, true))
-		}
-		p.msgs = msgs
-	})
-	return p.msgs
+// Encoded returns what encode makes of the packet, made once — by the
+// first recipient on this node — and shared by every other: the server
+// keeps the packet's transport frames there, so that a broadcast is encoded
+// once however many sockets it reaches. Every caller must pass the same
+// encode (the server's); the result must not be modified.
+func (p *Packet) Encoded(encode func(*Packet) any) any {
+	p.once.Do(func() { p.enc = encode(p) })
+	return p.enc
 }
 
-// Args splits the packet's data into the event name and raw arguments, for
-// outgoing listeners. It decodes on every call; call it only when needed.
+// Args splits the packet's data into the event name and raw arguments,
+// for outgoing listeners. It decodes once, the first time it is called;
+// the result is shared and must not be modified.
 func (p *Packet) Args() (event string, args []parser.Raw, err error) {
-	raws, err := parser.NewRawArgs(p.Data, p.Attachments)
-	if err != nil || len(raws) == 0 {
-		return "", nil, err
-	}
-	if err := json.Unmarshal(raws[0].JSON, &event); err != nil {
-		return "", nil, err
-	}
-	return event, raws[1:], nil
+	p.outOnce.Do(func() {
+		raws, err := parser.NewRawArgs(p.Data, p.Attachments)
+		if err != nil || len(raws) == 0 {
+			p.argsErr = err
+			return
+		}
+		if err := json.Unmarshal(raws[0].JSON, &p.event); err != nil {
+			p.argsErr = err
+			return
+		}
+		p.args = raws[1:]
+	})
+	return p.event, p.args, p.argsErr
 }

@@ -90,10 +90,10 @@ func startNode(t *testing.T, name, redisURL, key string, forget time.Duration) *
 		client := goredis.NewClient(opts)
 		f := redis.New(client, redis.Options{Key: key, Logger: logger})
 		t.Cleanup(func() {
-			_ = f.Close()
+			_ = f.Close(context.Background()) // the server closed it already
 			_ = client.Close()
 		})
-		cfg.Adapter = f.Adapter
+		cfg.Adapter = f
 	}
 	n := &testNode{node: newNode(server.New(cfg), name, forget, logger), log: logger}
 	n.ts = httptest.NewServer(n.handler())

@@ -120,7 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if cluster, err = dialRedis(ctx, o.redisURL, o.key, logger); err != nil {
 			return err
 		}
-		cfg.Adapter = cluster.factory.Adapter
+		cfg.Adapter = cluster.factory // the server closes it
 		adapterName = "redis"
 	}
 
@@ -164,7 +164,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = hs.Close()
 	}
 	if cluster != nil {
-		cluster.close(sctx, logger)
+		cluster.close(logger)
 	}
 	logger.Info("clusterdemo: stopped", "node", o.node)
 	return runErr
@@ -204,11 +204,9 @@ func dialRedis(ctx context.Context, url, key string, logger *slog.Logger) (*redi
 	return &redisCluster{client: client, factory: f}, nil
 }
 
-// close leaves the cluster; the server has closed its adapters already.
-func (c *redisCluster) close(ctx context.Context, logger *slog.Logger) {
-	if err := c.factory.CloseContext(ctx); err != nil {
-		logger.Warn("clusterdemo: close redis adapter", "err", err)
-	}
+// close closes the Redis client, which stays ours: the server's Close
+// closed the adapter Factory, and with it left the cluster.
+func (c *redisCluster) close(logger *slog.Logger) {
 	if err := c.client.Close(); err != nil {
 		logger.Warn("clusterdemo: close redis client", "err", err)
 	}

@@ -98,12 +98,15 @@ func (b *BroadcastOperator) packet(event string, args []any) (*adapter.Packet, e
 	if err := checkEmitName(event); err != nil {
 		return nil, err
 	}
+	if b.nsp.srv.isClosed() {
+		return nil, ErrClosed
+	}
 	vals := make([]any, 0, 1+len(args))
 	vals = append(vals, event)
 	vals = append(vals, args...)
 	data, atts, err := parser.AppendValues(nil, nil, vals...)
 	if err != nil {
-		return nil, fmt.Errorf("server: emit %q: %w", event, err)
+		return nil, encodeError(event, args, err)
 	}
 	p := adapter.NewPacket(b.nsp.name, data, atts)
 	if !b.flags.Volatile {
@@ -113,12 +116,7 @@ func (b *BroadcastOperator) packet(event string, args []any) (*adapter.Packet, e
 }
 
 // Emit sends an event to the selected sockets: encoded once, the same bytes
-// written to every recipient. A trailing AckErrCallback (func(error, Args))
-// asks every client for an acknowledgement: it is called once, with one
-// element per client (the first argument of its answer), when every client
-// of every node answered, or with ErrAckTimeout and the answers so far when
-// the operator's Timeout passes — set one: as on Node, without it the wait
-// ends at once.
+// written to every recipient.
 //
 // Like Socket.Emit, a broadcast is paced to its recipients on this node: when
 // it leaves some of them with a send queue past half of its limits, Emit
@@ -128,53 +126,62 @@ func (b *BroadcastOperator) packet(event string, args []any) (*adapter.Packet, e
 // instead of cutting it off. Volatile broadcasts never wait, and broadcasts
 // arriving from other nodes are never paced.
 func (b *BroadcastOperator) Emit(event string, args ...any) error {
-	var cb AckErrCallback
-	if n := len(args); n > 0 {
-		switch f := args[n-1].(type) {
-		case func(error, Args):
-			cb, args = f, args[:n-1]
-		case AckErrCallback:
-			cb, args = f, args[:n-1]
-		}
-	}
 	p, err := b.packet(event, args)
 	if err != nil {
 		return err
 	}
-	if cb == nil {
-		err := b.nsp.adapter.Broadcast(p, b.options())
-		p.WaitPaced(b.nsp.srv.writeTimeout())
-		return err
-	}
-	// The collector completes on whatever goroutine brought the last answer
-	// or the timeout — an adapter's receive loop, say: the user's callback
-	// runs on a goroutine of its own.
-	srv := b.nsp.srv
-	return b.broadcastWithAck(context.Background(), p, func(err error, a Args) {
-		srv.handlers.goFunc(func() { cb(err, a) })
-	})
+	err = b.nsp.adapter.Broadcast(p, b.options())
+	p.WaitPaced(b.nsp.srv.writeTimeout())
+	return err
 }
 
 // EmitWithAck sends an event to the selected sockets and waits for every
 // client's acknowledgement, until the operator's Timeout or ctx ends. It
 // returns one element per client that answered (the first argument of its
-// answer); when some did not, it also returns ErrAckTimeout (or ctx's
-// error).
+// answer); when some did not, it also returns a *TimeoutError (errors.Is
+// ErrTimeout and context.DeadlineExceeded), or ctx's error when it was
+// cancelled. As on Node, without a Timeout and a ctx deadline the wait ends
+// at once.
 func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
 	p, err := b.packet(event, args)
 	if err != nil {
 		return nil, err
 	}
 	type result struct {
-		err  error
 		args Args
+		err  error
 	}
 	done := make(chan result, 1)
-	if err := b.broadcastWithAck(ctx, p, func(err error, a Args) { done <- result{err, a} }); err != nil {
-		return nil, err
-	}
+	b.broadcastWithAck(ctx, p, func(a Args, err error) { done <- result{a, err} })
 	r := <-done
 	return r.args, r.err
+}
+
+// EmitWithAckFunc sends an event to the selected sockets and returns; ack
+// receives, once, one element per client (the first argument of its
+// answer) when every client of every node answered, or a *TimeoutError and
+// the answers so far when the operator's Timeout passes — set one: as on
+// Node, without it the wait ends at once. ack runs on a goroutine of its
+// own. The error returned is the emit's (a reserved name, an argument that
+// does not encode); a failure of the cluster reaches ack.
+func (b *BroadcastOperator) EmitWithAckFunc(event string, ack AckFunc, args ...any) error {
+	if ack == nil {
+		return b.Emit(event, args...)
+	}
+	p, err := b.packet(event, args)
+	if err != nil {
+		return err
+	}
+	// The collector completes on whatever goroutine brought the last answer
+	// or the timeout — an adapter's receive loop, say: ack runs on a
+	// goroutine of its own, so that it may block.
+	srv := b.nsp.srv
+	b.broadcastWithAck(context.Background(), p, func(a Args, err error) {
+		if !srv.handlers.goFunc(func() { ack(a, err) }) {
+			ack(a, err) // closing: no new goroutine, and nothing left to stall
+		}
+	})
+	return nil
 }
 
 // ackCollector gathers the answers of a broadcast with acks: it completes
@@ -186,7 +193,7 @@ type ackCollector struct {
 	servers         int
 	expectedClients int
 	responses       Args
-	cb              AckErrCallback
+	cb              AckFunc
 	timer           *time.Timer
 	stop            func() bool
 	srv             *Server
@@ -212,7 +219,7 @@ func (c *ackCollector) finish(err error) {
 	if res == nil {
 		res = Args{}
 	}
-	c.cb(err, res)
+	c.cb(res, err)
 }
 
 // check completes the collector when everything arrived; the caller holds
@@ -225,26 +232,24 @@ func (c *ackCollector) checkLocked() {
 	}
 }
 
-func (b *BroadcastOperator) broadcastWithAck(ctx context.Context, p *adapter.Packet, cb AckErrCallback) error {
+// broadcastWithAck delivers p and calls cb once, on the goroutine that
+// completes the wait, with the answers or the error that ended it.
+func (b *BroadcastOperator) broadcastWithAck(ctx context.Context, p *adapter.Packet, cb AckFunc) {
 	col := &ackCollector{expectedServers: -1, cb: cb, responses: Args{}, srv: b.nsp.srv}
 	if !col.srv.track(col) {
 		col.finish(ErrClosed)
-		return nil
+		return
 	}
 	// As on Node, a broadcast with acks but no timeout gives up at once;
 	// EmitWithAck may rely on its context instead.
 	if b.flags.Timeout > 0 || ctx.Done() == nil {
 		col.mu.Lock()
-		col.timer = time.AfterFunc(b.flags.Timeout, func() { col.finish(ErrAckTimeout) })
+		col.timer = time.AfterFunc(b.flags.Timeout, func() { col.finish(errAckTimeout) })
 		col.mu.Unlock()
 	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() {
-			err := ctx.Err()
-			if err == context.DeadlineExceeded {
-				err = ErrAckTimeout
-			}
-			col.finish(err)
+			col.finish(ctxErr(ctx))
 		})
 		// The context may already have ended the collector: then nobody
 		// else will call stop.
@@ -258,7 +263,7 @@ func (b *BroadcastOperator) broadcastWithAck(ctx context.Context, p *adapter.Pac
 			stop()
 		}
 	}
-	p.ID, p.HasID = b.nsp.NextAckID(), true
+	p.ID, p.HasID = b.nsp.nextAckID(), true
 	opts := b.options()
 	err := b.nsp.adapter.BroadcastWithAck(p, opts,
 		func(n int) {
@@ -283,13 +288,13 @@ func (b *BroadcastOperator) broadcastWithAck(ctx context.Context, p *adapter.Pac
 	p.WaitPaced(b.nsp.srv.writeTimeout())
 	if err != nil {
 		col.finish(err)
-		return nil
+		return
 	}
 	if opts.Flags.Local {
 		col.mu.Lock()
 		col.expectedServers = 1
 		col.checkLocked()
-		return nil
+		return
 	}
 	started := b.nsp.srv.handlers.goFunc(func() {
 		n, err := b.nsp.adapter.ServerCount(ctx)
@@ -304,12 +309,14 @@ func (b *BroadcastOperator) broadcastWithAck(ctx context.Context, p *adapter.Pac
 	if !started {
 		col.finish(ErrClosed)
 	}
-	return nil
 }
 
 // FetchSockets returns the selected sockets, on every node (this one only
 // with Local).
 func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
+	if b.nsp.srv.isClosed() {
+		return nil, ErrClosed
+	}
 	opts := b.options()
 	var infos []adapter.SocketInfo
 	var err error
@@ -333,17 +340,26 @@ func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, 
 
 // SocketsJoin makes the selected sockets join rooms.
 func (b *BroadcastOperator) SocketsJoin(ctx context.Context, rooms ...string) error {
+	if b.nsp.srv.isClosed() {
+		return ErrClosed
+	}
 	return b.nsp.adapter.AddSockets(ctx, b.options(), rooms)
 }
 
 // SocketsLeave makes the selected sockets leave rooms.
 func (b *BroadcastOperator) SocketsLeave(ctx context.Context, rooms ...string) error {
+	if b.nsp.srv.isClosed() {
+		return ErrClosed
+	}
 	return b.nsp.adapter.DelSockets(ctx, b.options(), rooms)
 }
 
 // DisconnectSockets disconnects the selected sockets; close also closes
 // their connections.
 func (b *BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) error {
+	if b.nsp.srv.isClosed() {
+		return ErrClosed
+	}
 	return b.nsp.adapter.DisconnectSockets(ctx, b.options(), close)
 }
 

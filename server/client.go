@@ -44,7 +44,7 @@ func (c *client) onConnectTimeout() {
 	idle := len(c.sockets) == 0 && !c.closed
 	c.mu.Unlock()
 	if idle {
-		c.close("forced server close")
+		c.close(ReasonForcedServerClose)
 	}
 }
 
@@ -84,7 +84,7 @@ func (c *client) onPacket(pkt *parser.Packet) {
 	default:
 		// A second CONNECT, a packet for a namespace not (yet) joined, or
 		// a CONNECT_ERROR from the client: a protocol violation.
-		c.close("forced server close")
+		c.close(ReasonForcedServerClose)
 	}
 }
 
@@ -156,7 +156,7 @@ func (c *client) register(s *Socket) bool {
 	s.mu.Lock()
 	s.state = stateConnected
 	s.mu.Unlock()
-	s.nsp.adapter.AddAll(s, []string{s.id})
+	s.nsp.adapter.AddAll(s.seam(), []string{s.id})
 	reply, _ := json.Marshal(map[string]string{"sid": s.id})
 	c.send(&parser.Packet{Type: parser.Connect, Nsp: s.nsp.name, Data: reply})
 	return true

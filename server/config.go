@@ -87,7 +87,9 @@ type Config struct {
 	// or every name ever visited keeps its memory.
 	CleanupEmptyChildNamespaces bool
 	// Adapter creates the adapter of every namespace; nil means the
-	// in-memory adapter (a single node).
+	// in-memory adapter (a single node). The server owns it from New on:
+	// Close closes it, after the sockets are gone. A Factory serves one
+	// server.
 	Adapter adapter.Factory
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -116,7 +118,7 @@ func (c Config) withDefaults() Config {
 		c.MaxPendingBytes = 1 << 20
 	}
 	if c.Adapter == nil {
-		c.Adapter = memory.Factory
+		c.Adapter = memory.New()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -32,9 +32,23 @@
 // attachments included. Outgoing arguments are any JSON-encodable Go values;
 // a []byte anywhere inside travels as a binary attachment.
 //
-// Acknowledgements work both ways: [Event.Ack] answers the client; a
-// trailing [AckCallback] to [Socket.Emit], [Socket.Timeout] with an
-// [AckErrCallback], or [Socket.EmitWithAck] with a context ask the client.
+// Acknowledgements work both ways: [Event.Ack] answers the client, and
+// every emitter — [Socket], [BroadcastOperator], [Namespace], [Server],
+// [RemoteSocket] — asks for one with the same two methods: EmitWithAck
+// waits, under a context, and returns the answer as [Args]; EmitWithAckFunc
+// returns at once and hands the answer to an [AckFunc]. A broadcast's
+// answer has one element per client.
+//
+// # Errors
+//
+// Errors that callers test are sentinels, matched with errors.Is:
+// [ErrClosed] after [Server.Close] (from every layer), [ErrDisconnected]
+// for a socket that is gone, [ErrTimeout] when answers did not come in time
+// (a [TimeoutError], which also matches context.DeadlineExceeded: a
+// context's deadline and the library's timeouts read the same),
+// [ErrDecode] for an argument that does not fit the value asked for (a
+// [DecodeError] naming the argument), [ErrReservedEvent]. Disconnection
+// reasons are the Reason constants, Node's strings.
 //
 // # Broadcasting
 //
@@ -66,8 +80,10 @@
 // stalling other sockets or the connection's heartbeat (while the client's
 // events are within the budget above: an answer stuck behind a full budget
 // is read only once handlers progress, so such a wait needs a timeout).
-// Broadcast ack callbacks run on a goroutine of their own; server-side
-// listeners run on the adapter's goroutine and must not block.
+// Broadcast ack callbacks ([AckFunc] of a broadcast) run on a goroutine of
+// their own and may block. Server-side listeners ([ServerEventHandler]) and
+// outgoing listeners ([OutgoingHandler]) run on goroutines the server
+// shares — the adapter's, the sender's — and must not block.
 //
 // The lock order is written down in LOCKING.md at the repository root. No
 // lock is held while calling user code, an adapter, or the network.

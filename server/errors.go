@@ -1,28 +1,129 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/ioswarm/ioswarm/adapter"
 )
 
 // Errors callers match with errors.Is.
 var (
-	// ErrAckTimeout is returned when an acknowledgement did not arrive in
-	// time. Its text is the Node.js server's.
-	ErrAckTimeout = errors.New("operation has timed out")
+	// ErrClosed is returned by every operation after Server.Close, whether
+	// the server or its adapter noticed (it is adapter.ErrClosed).
+	ErrClosed = adapter.ErrClosed
+	// ErrTimeout matches every error of a wait that ended before its
+	// answers came (an acknowledgement, a cluster request): those are
+	// *TimeoutError values, which also match context.DeadlineExceeded. Their
+	// text is Node's ("operation has timed out", "timeout reached: only 1
+	// responses received out of 2", ...). It is adapter.ErrTimeout.
+	ErrTimeout = adapter.ErrTimeout
 	// ErrDisconnected is returned by calls on a socket that is no longer
 	// connected, and ends the acks it was waiting for.
 	ErrDisconnected = errors.New("server: socket disconnected")
 	// ErrReservedEvent matches the error of an emit with a reserved name.
 	ErrReservedEvent = errors.New("server: reserved event name")
-	// ErrClosed is returned after the server was closed.
-	ErrClosed = errors.New("server: closed")
 	// ErrNoAck is returned by Event.Ack when the client asked for no
 	// acknowledgement.
 	ErrNoAck = errors.New("server: no acknowledgement requested")
 	// ErrDynamicFetch is returned by FetchSockets on a parent of dynamic
 	// namespaces, as on Node.
 	ErrDynamicFetch = errors.New("server: fetchSockets() is not supported on parent namespaces")
+	// ErrDecode matches every *DecodeError: an argument (or socket data)
+	// that does not decode into the value asked for.
+	ErrDecode = errors.New("server: cannot decode argument")
+)
+
+// TimeoutError is the error of a wait that ended before its answers came;
+// see ErrTimeout.
+type TimeoutError = adapter.TimeoutError
+
+// errAckTimeout ends the wait for acknowledgements, with Node's text.
+var errAckTimeout error = &TimeoutError{Message: "operation has timed out"}
+
+// ctxErr is the error of a wait ended by ctx: a deadline reads as a
+// timeout (errAckTimeout, which still matches context.DeadlineExceeded).
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != context.DeadlineExceeded {
+		return err
+	}
+	return errAckTimeout
+}
+
+// DecodeError is returned when argument Index (of an event or an
+// acknowledgement; -1 for socket data) does not decode into the Go value
+// asked for. It matches ErrDecode.
+type DecodeError struct {
+	Index int
+	// Reason says what went wrong, in the terms of the argument:
+	// "missing (2 arguments)", "JSON string into Go value of type int", ...
+	Reason string
+	err    error
+}
+
+func (e *DecodeError) Error() string {
+	if e.Index < 0 {
+		return "server: socket data: " + e.Reason
+	}
+	return fmt.Sprintf("server: argument %d: %s", e.Index, e.Reason)
+}
+
+// Is reports whether target is ErrDecode.
+func (e *DecodeError) Is(target error) bool { return target == ErrDecode }
+
+// Unwrap returns the decoder's error (a *json.UnmarshalTypeError, say).
+func (e *DecodeError) Unwrap() error { return e.err }
+
+// decodeError describes err, the error of decoding argument i into v.
+func decodeError(i int, v any, err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *json.UnmarshalTypeError
+	var ie *json.InvalidUnmarshalError
+	reason := err.Error()
+	switch {
+	case errors.As(err, &te):
+		reason = "cannot decode JSON " + te.Value + " into Go value of type " + te.Type.String()
+		if te.Field != "" {
+			reason += " (field " + te.Field + ")"
+		}
+	case errors.As(err, &ie):
+		reason = fmt.Sprintf("cannot decode into %T (want a non-nil pointer)", v)
+	default:
+		// Errors of the decoder carry their package's prefix: keep what it
+		// says about the value only.
+		for _, p := range []string{"parser: raw value: ", "json: "} {
+			reason = strings.TrimPrefix(reason, p)
+		}
+	}
+	return &DecodeError{Index: i, Reason: reason, err: err}
+}
+
+// Disconnection reasons passed to DisconnectHandler, Node's strings.
+const (
+	// The server disconnected the socket (Socket.Disconnect).
+	ReasonServerNamespaceDisconnect = "server namespace disconnect"
+	// The client disconnected the socket (socket.disconnect()).
+	ReasonClientNamespaceDisconnect = "client namespace disconnect"
+	// The server is closing (Server.Close).
+	ReasonServerShuttingDown = "server shutting down"
+	// The client stopped answering pings in time.
+	ReasonPingTimeout = "ping timeout"
+	// The connection was closed by the client or the network.
+	ReasonTransportClose = "transport close"
+	// The connection failed (a protocol violation, a slow consumer, ...).
+	ReasonTransportError = "transport error"
+	// The client sent a packet that does not parse.
+	ReasonParseError = "parse error"
+	// The connection was closed by the server, for every namespace on it
+	// (Socket.Disconnect(true)).
+	ReasonForcedServerClose = "forced server close"
+	// The connection was closed by the server otherwise.
+	ReasonForcedClose = "forced close"
 )
 
 // ReservedEventError is returned by an emit with one of the names the

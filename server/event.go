@@ -19,11 +19,13 @@ func (a Args) Len() int { return len(a) }
 
 // Decode unmarshals argument i into v, like json.Unmarshal; binary values
 // decode into []byte (and into any as []byte).
+// It fails with a *DecodeError (errors.Is ErrDecode) saying what did not
+// fit, when argument i is missing or has another shape than v.
 func (a Args) Decode(i int, v any) error {
 	if i < 0 || i >= len(a) {
-		return fmt.Errorf("server: argument %d of %d", i, len(a))
+		return &DecodeError{Index: i, Reason: fmt.Sprintf("missing (%d arguments)", len(a))}
 	}
-	return a[i].Decode(v)
+	return decodeError(i, v, a[i].Decode(v))
 }
 
 // Values decodes every argument into a generic Go value (map[string]any,
@@ -33,7 +35,7 @@ func (a Args) Values() ([]any, error) {
 	for i, r := range a {
 		v, err := r.Value()
 		if err != nil {
-			return nil, err
+			return nil, decodeError(i, &v, err)
 		}
 		out[i] = v
 	}
@@ -93,9 +95,13 @@ type EventHandler func(s *Socket, ev *Event)
 type AnyHandler func(s *Socket, ev *Event)
 
 // OutgoingHandler is a catch-all listener of outgoing events
-// (OnAnyOutgoing). args are the values given to Emit, or, for a broadcast,
-// parser.Raw values.
-type OutgoingHandler func(s *Socket, event string, args []any)
+// (OnAnyOutgoing), given the event as it is sent: args are encoded already
+// (Decode them as those of an incoming event). It runs on the goroutine
+// that sends — the emitting one, for a broadcast the broadcaster's or the
+// cluster adapter's receiving goroutine — before the packet is queued: it
+// must not block, and it must not modify args (a broadcast's are shared by
+// its recipients).
+type OutgoingHandler func(s *Socket, event string, args Args)
 
 // PacketMiddleware runs for every incoming event of a socket, before its
 // handler; a non-nil error stops the event and is passed to the socket's
@@ -111,7 +117,7 @@ type Middleware func(s *Socket) error
 type ConnectionHandler func(s *Socket)
 
 // DisconnectHandler is called with the reason of a disconnection, as in
-// Node ("client namespace disconnect", "transport close", ...).
+// Node (one of the Reason constants).
 type DisconnectHandler func(s *Socket, reason string)
 
 // ErrorHandler receives the errors of a socket's packet middlewares.
@@ -119,5 +125,12 @@ type ErrorHandler func(s *Socket, err error)
 
 // ServerEventHandler handles an event sent by another node with
 // ServerSideEmit. When the sender waits for an answer, ev.HasAck is true
-// and the first argument of ev.Ack is sent back.
+// and the first argument of ev.Ack is sent back (Ack may be called later,
+// from any goroutine).
+//
+// It runs on the goroutine the adapter delivers such events on. The Redis
+// adapter has one per Factory, off its receiving goroutine, running the
+// listeners of every namespace one at a time in arrival order: a listener
+// may make cluster calls of its own, but one that blocks delays every other
+// server-side event of the node — hand long work to a goroutine.
 type ServerEventHandler func(ev *Event)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -111,4 +112,77 @@ func ExampleBroadcastOperator_EmitWithAck() {
 	_ = answers.Decode(0, &vote)
 	fmt.Println(len(answers), vote)
 	// Output: 1 yes
+}
+
+// Asking one client for an acknowledgement without blocking: the func runs
+// on the socket's handler goroutine with the answer, or with the error
+// that ended the wait.
+func ExampleSocket_EmitWithAckFunc() {
+	done := make(chan string, 1)
+	srv := server.New(server.Config{})
+	srv.OnConnection(func(s *server.Socket) {
+		_ = s.Timeout(time.Second).EmitWithAckFunc("ready?", func(args server.Args, err error) {
+			if errors.Is(err, server.ErrTimeout) { // also errors.Is(err, context.DeadlineExceeded)
+				done <- "no answer in time"
+				return
+			}
+			var answer string
+			if err := args.Decode(0, &answer); err != nil { // a *server.DecodeError
+				done <- err.Error()
+				return
+			}
+			done <- answer
+		}, "question")
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close(context.Background())
+
+	c := dialWire(ts.URL, "/")
+	frame := c.read() // 420["ready?","question"]: EVENT with ack id 0
+	fmt.Println(frame)
+	c.send(`430["yes"]`)
+	fmt.Println(<-done)
+	// Output:
+	// 420["ready?","question"]
+	// yes
+}
+
+// On adds listeners, as Node's on; Off removes one by the ID On returned.
+func ExampleSocket_On() {
+	srv := server.New(server.Config{})
+	srv.Of("/").On("greet", func(_ *server.Socket, ev *server.Event) { _ = ev.Ack("from the namespace") })
+	srv.OnConnection(func(s *server.Socket) {
+		id := s.On("greet", func(*server.Socket, *server.Event) {}) // runs too; the first Ack wins
+		s.On("quiet", func(s *server.Socket, ev *server.Event) {
+			s.Off("greet", id)
+			_ = ev.Ack()
+		})
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close(context.Background())
+
+	c := dialWire(ts.URL, "/")
+	c.send(`421["greet"]`)
+	fmt.Println(c.read())
+	c.send(`422["quiet"]`)
+	fmt.Println(c.read())
+	// Output:
+	// 431["from the namespace"]
+	// 432[]
+}
+
+// Every operation after Close returns ErrClosed, whichever layer answers.
+func ExampleServer_Close() {
+	srv := server.New(server.Config{})
+	_ = srv.Close(context.Background()) // also closes the adapter Factory (Config.Adapter)
+
+	err := srv.Emit("news", "too late")
+	fmt.Println(errors.Is(err, server.ErrClosed))
+	_, err = srv.FetchSockets(context.Background())
+	fmt.Println(errors.Is(err, server.ErrClosed))
+	// Output:
+	// true
+	// true
 }

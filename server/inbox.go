@@ -107,7 +107,7 @@ func (c *client) awaitBudget() {
 			return
 		case <-t.C:
 			c.srv.log.Warn("server: handlers made no progress while the client waited, closing", "sid", c.conn.ID(), "after", stall)
-			c.close("ping timeout")
+			c.close(ReasonPingTimeout)
 			return
 		}
 	}

@@ -28,7 +28,7 @@ type Namespace struct {
 	onConnection []ConnectionHandler
 	serverEvents map[string][]ServerEventHandler
 	sockets      map[string]*Socket
-	handlers     map[string]EventHandler // shared by every socket (On)
+	handlers     listenerMap // shared by every socket (On)
 	// members counts the sockets connecting to or connected to the
 	// namespace; a dynamic child is removed when it drops to zero (with
 	// Config.CleanupEmptyChildNamespaces), and then marked removed so that
@@ -36,8 +36,6 @@ type Namespace struct {
 	members int
 	removed bool
 }
-
-var _ adapter.Namespace = (*Namespace)(nil)
 
 func newNamespace(s *Server, name string, parent *ParentNamespace) *Namespace {
 	return &Namespace{
@@ -75,20 +73,25 @@ func (n *Namespace) OnConnection(h ConnectionHandler) {
 	n.mu.Unlock()
 }
 
-// On registers the handler of an event for every socket of the namespace,
-// present and future, replacing any previous one. A handler registered
-// once here costs nothing per socket, unlike Socket.On in a connection
-// handler; a socket's own handler for the same event takes precedence.
-func (n *Namespace) On(event string, h EventHandler) {
+// On adds a listener of an event for every socket of the namespace,
+// present and future. A listener added once here costs nothing per socket,
+// unlike Socket.On in a connection handler; it runs before the socket's own
+// listeners of the event (see Socket.On). The ID removes it (Off).
+func (n *Namespace) On(event string, h EventHandler) ListenerID {
 	n.mu.Lock()
-	if n.handlers == nil {
-		n.handlers = make(map[string]EventHandler)
-	}
-	n.handlers[event] = h
+	defer n.mu.Unlock()
+	return n.handlers.add(event, h)
+}
+
+// Off removes the given listeners of an event added with Namespace.On, or
+// all of them when no id is given.
+func (n *Namespace) Off(event string, ids ...ListenerID) {
+	n.mu.Lock()
+	n.handlers.remove(event, ids)
 	n.mu.Unlock()
 }
 
-func (n *Namespace) handler(event string) EventHandler {
+func (n *Namespace) listeners(event string) []eventListener {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.handlers[event]
@@ -120,16 +123,27 @@ func (n *Namespace) Socket(id string) *Socket {
 	return n.sockets[id]
 }
 
-// NextAckID implements adapter.Namespace: ack ids are per namespace,
-// starting at 0, as on Node.
-func (n *Namespace) NextAckID() uint64 { return n.ackIDs.Add(1) - 1 }
+// nextAckID draws an ack id: they are per namespace, starting at 0, as on
+// Node.
+func (n *Namespace) nextAckID() uint64 { return n.ackIDs.Add(1) - 1 }
 
 func (n *Namespace) operator() *BroadcastOperator { return &BroadcastOperator{nsp: n} }
 
-// Emit emits to every socket of the namespace, across the cluster. A
-// trailing func(error, Args) argument asks for acknowledgements (use
-// Timeout; see BroadcastOperator.Emit).
+// Emit emits to every socket of the namespace, across the cluster; see
+// BroadcastOperator.Emit.
 func (n *Namespace) Emit(event string, args ...any) error { return n.operator().Emit(event, args...) }
+
+// EmitWithAck emits to every socket of the namespace and waits for their
+// acknowledgements; see BroadcastOperator.EmitWithAck.
+func (n *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
+	return n.operator().EmitWithAck(ctx, event, args...)
+}
+
+// EmitWithAckFunc emits to every socket of the namespace; ack receives
+// their acknowledgements. See BroadcastOperator.EmitWithAckFunc.
+func (n *Namespace) EmitWithAckFunc(event string, ack AckFunc, args ...any) error {
+	return n.operator().EmitWithAckFunc(event, ack, args...)
+}
 
 // To selects the sockets in any of rooms.
 func (n *Namespace) To(rooms ...string) *BroadcastOperator { return n.operator().To(rooms...) }
@@ -208,6 +222,9 @@ func (n *Namespace) ServerSideEmit(ctx context.Context, event string, args ...an
 	if reservedServerSide[event] {
 		return &ReservedEventError{Name: event}
 	}
+	if n.srv.isClosed() {
+		return ErrClosed
+	}
 	data, err := encodeServerSide(event, args)
 	if err != nil {
 		return fmt.Errorf("server: serverSideEmit: %w", err)
@@ -226,6 +243,9 @@ func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, arg
 	if reservedServerSide[event] {
 		return nil, &ReservedEventError{Name: event}
 	}
+	if n.srv.isClosed() {
+		return nil, ErrClosed
+	}
 	data, err := encodeServerSide(event, args)
 	if err != nil {
 		return nil, fmt.Errorf("server: serverSideEmit: %w", err)
@@ -238,10 +258,10 @@ func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, arg
 	return out, err
 }
 
-// HandleServerSideEmit implements adapter.Namespace: it runs the listeners of an
-// event received from another node, each on its own goroutine-free call
-// path (listeners must not block for long).
-func (n *Namespace) HandleServerSideEmit(args []json.RawMessage, ack func(json.RawMessage)) {
+// handleServerSideEmit runs the listeners of an event received from another
+// node (adapter.Namespace.HandleServerSideEmit), on the goroutine the
+// adapter calls it on: see ServerEventHandler.
+func (n *Namespace) handleServerSideEmit(args []json.RawMessage, ack func(json.RawMessage)) {
 	if len(args) == 0 {
 		return
 	}

@@ -17,7 +17,7 @@ type ParentNamespace struct {
 	mu           sync.RWMutex
 	middlewares  []Middleware
 	onConnection []ConnectionHandler
-	handlers     map[string]EventHandler
+	handlers     listenerMap
 	children     map[*Namespace]struct{}
 }
 
@@ -40,14 +40,20 @@ func (p *ParentNamespace) OnConnection(h ConnectionHandler) {
 	p.mu.Unlock()
 }
 
-// On registers an event handler inherited by children created from now on
-// (see Namespace.On).
-func (p *ParentNamespace) On(event string, h EventHandler) {
+// On adds an event listener inherited by children created from now on
+// (see Namespace.On). The ID removes it from the parent (Off), so from
+// children created later, and from a child with Namespace.Off.
+func (p *ParentNamespace) On(event string, h EventHandler) ListenerID {
 	p.mu.Lock()
-	if p.handlers == nil {
-		p.handlers = make(map[string]EventHandler)
-	}
-	p.handlers[event] = h
+	defer p.mu.Unlock()
+	return p.handlers.add(event, h)
+}
+
+// Off removes the given listeners of an event from the parent, or all of
+// them when no id is given; children keep what they inherited.
+func (p *ParentNamespace) Off(event string, ids ...ListenerID) {
+	p.mu.Lock()
+	p.handlers.remove(event, ids)
 	p.mu.Unlock()
 }
 
@@ -77,16 +83,13 @@ func (p *ParentNamespace) adopt(ns *Namespace) {
 	p.children[ns] = struct{}{}
 	mws := append([]Middleware(nil), p.middlewares...)
 	hs := append([]ConnectionHandler(nil), p.onConnection...)
-	evs := make(map[string]EventHandler, len(p.handlers))
-	for k, h := range p.handlers {
-		evs[k] = h
-	}
+	evs := p.handlers.clone()
 	p.mu.Unlock()
 	ns.mu.Lock()
 	ns.middlewares = append(mws, ns.middlewares...)
 	ns.onConnection = append(hs, ns.onConnection...)
-	for k, h := range ns.handlers {
-		evs[k] = h
+	for k, ls := range ns.handlers {
+		evs[k] = append(evs[k][:len(evs[k]):len(evs[k])], ls...)
 	}
 	ns.handlers = evs
 	ns.mu.Unlock()

@@ -18,17 +18,16 @@ type RemoteSocket struct {
 	Handshake *Handshake
 	// Rooms are the socket's rooms when it was fetched, sorted.
 	Rooms []string
-	// Data is the socket's data as JSON; Decode it with json.Unmarshal.
-	Data json.RawMessage
 
+	data  json.RawMessage // socket.data as it crossed the cluster
 	nsp   *Namespace
 	local *Socket
 	flags time.Duration
 }
 
 func newRemoteSocket(ns *Namespace, info adapter.SocketInfo) *RemoteSocket {
-	r := &RemoteSocket{ID: info.ID, Rooms: info.Rooms, Data: info.Data, nsp: ns}
-	if s, ok := info.Local.(*Socket); ok {
+	r := &RemoteSocket{ID: info.ID, Rooms: info.Rooms, data: info.Data, nsp: ns}
+	if s := socketOf(info.Local); s != nil {
 		r.local = s
 		r.Handshake = s.handshake
 	} else {
@@ -57,42 +56,62 @@ func (r *RemoteSocket) Timeout(d time.Duration) *RemoteSocket {
 	return &c
 }
 
-// Emit sends an event to the socket. With Timeout, a trailing
-// AckErrCallback receives the client's answer (its first argument) as the
-// single element of args.
+// DecodeData decodes the socket's data (Socket.SetData) as it was when
+// fetched into v, as Socket.DecodeData does: through its JSON form, the
+// same on every node. It fails with a *DecodeError (ErrDecode).
+func (r *RemoteSocket) DecodeData(v any) error {
+	return decodeError(-1, v, json.Unmarshal(r.data, v))
+}
+
+// Emit sends an event to the socket.
 func (r *RemoteSocket) Emit(event string, args ...any) error {
 	return r.operator().Emit(event, args...)
 }
 
-// EmitWithAck sends an event and waits for the client's answer (its first
-// argument), until the Timeout or ctx ends.
-func (r *RemoteSocket) EmitWithAck(ctx context.Context, event string, args ...any) (any, error) {
+// EmitWithAck sends an event and waits for the client's answer, until the
+// Timeout or ctx ends. Only the first argument of the answer crosses the
+// cluster (as on Node): the result holds that one element.
+func (r *RemoteSocket) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
 	res, err := r.operator().EmitWithAck(ctx, event, args...)
 	if err != nil {
 		return nil, err
 	}
 	if len(res) == 0 {
-		return nil, ErrAckTimeout
+		return nil, errAckTimeout
 	}
-	return res[0], nil
+	return res[:1], nil
+}
+
+// EmitWithAckFunc sends an event and returns; ack receives the client's
+// answer (one element, its first argument) or the error that ended the
+// wait — set a Timeout: as on Node, without it the wait ends at once. ack
+// runs on a goroutine of its own.
+func (r *RemoteSocket) EmitWithAckFunc(event string, ack AckFunc, args ...any) error {
+	if ack == nil {
+		return r.Emit(event, args...)
+	}
+	return r.operator().EmitWithAckFunc(event, func(res Args, err error) {
+		if err == nil && len(res) == 0 {
+			err = errAckTimeout
+		}
+		ack(res, err)
+	}, args...)
 }
 
 // Join makes the socket join rooms.
 func (r *RemoteSocket) Join(ctx context.Context, rooms ...string) error {
 	if r.local != nil {
-		r.local.Join(rooms...)
-		return nil
+		return r.local.Join(rooms...)
 	}
 	return r.operator().SocketsJoin(ctx, rooms...)
 }
 
-// Leave makes the socket leave a room.
-func (r *RemoteSocket) Leave(ctx context.Context, room string) error {
+// Leave makes the socket leave rooms.
+func (r *RemoteSocket) Leave(ctx context.Context, rooms ...string) error {
 	if r.local != nil {
-		r.local.Leave(room)
-		return nil
+		return r.local.Leave(rooms...)
 	}
-	return r.operator().SocketsLeave(ctx, room)
+	return r.operator().SocketsLeave(ctx, rooms...)
 }
 
 // Disconnect disconnects the socket; close also closes its connection.

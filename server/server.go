@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -147,7 +148,7 @@ func (s *Server) namespace(name string, parent *ParentNamespace) (*Namespace, er
 		<-ns.ready
 		return ns, ns.initErr
 	}
-	ad, err := s.cfg.Adapter(ns)
+	ad, err := s.cfg.Adapter.Adapter(ns.seam())
 	if err != nil {
 		ns.initErr = err
 		s.mu.Lock()
@@ -234,9 +235,11 @@ func (s *Server) removeChild(ns *Namespace) {
 
 // Close disconnects every socket (reason "server shutting down", no packet
 // is sent: clients see their transport close and reconnect), closes the
-// adapters and the Engine.IO server, and returns once every goroutine the
-// server started has ended, or when ctx ends (handlers still running are
-// then left behind). It is idempotent.
+// adapters, the Engine.IO server and the adapter Factory (Config.Adapter;
+// a Redis client given to it stays the caller's), and returns once every
+// goroutine the server started has ended, or when ctx ends (handlers still
+// running are then left behind). Every operation after Close returns
+// ErrClosed. It is idempotent.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -255,7 +258,7 @@ func (s *Server) Close(ctx context.Context) error {
 	s.mu.Unlock()
 
 	for _, c := range clients {
-		c.closeSockets("server shutting down")
+		c.closeSockets(ReasonServerShuttingDown)
 	}
 	// Broadcasts still waiting for acks end now, so that no timer of
 	// theirs fires after Close.
@@ -277,13 +280,25 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 	}
 	s.eng.Close()
-
+	// The adapters are closed: cluster calls of handlers still running end
+	// with ErrClosed, and the Factory's goroutines may stop.
+	ferr := s.cfg.Adapter.Close(ctx)
+	if ferr != nil {
+		ferr = fmt.Errorf("server: close adapter factory: %w", ferr)
+	}
 	select {
 	case <-s.handlers.wait():
-		return nil
+		return ferr
 	case <-ctx.Done():
-		return fmt.Errorf("server: close: %w", ctx.Err())
+		return errors.Join(ferr, fmt.Errorf("server: close: handlers still running: %w", ctx.Err()))
 	}
+}
+
+// isClosed reports whether Close was called.
+func (s *Server) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
 }
 
 // track registers a broadcast waiting for acks; false once closed.
@@ -314,6 +329,18 @@ func (s *Server) Sockets() []*Socket { return s.main.Sockets() }
 
 // Emit emits to every socket of the main namespace; see Namespace.Emit.
 func (s *Server) Emit(event string, args ...any) error { return s.main.Emit(event, args...) }
+
+// EmitWithAck emits to every socket of the main namespace and waits for
+// their acknowledgements; see BroadcastOperator.EmitWithAck.
+func (s *Server) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
+	return s.main.EmitWithAck(ctx, event, args...)
+}
+
+// EmitWithAckFunc emits to every socket of the main namespace; ack receives
+// their acknowledgements. See BroadcastOperator.EmitWithAckFunc.
+func (s *Server) EmitWithAckFunc(event string, ack AckFunc, args ...any) error {
+	return s.main.EmitWithAckFunc(event, ack, args...)
+}
 
 // To selects the sockets in rooms of the main namespace.
 func (s *Server) To(rooms ...string) *BroadcastOperator { return s.main.To(rooms...) }

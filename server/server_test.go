@@ -96,10 +96,10 @@ func TestEmitWithAck(t *testing.T) {
 					results <- result{args, err}
 					args, err = s.Timeout(200*time.Millisecond).EmitWithAck(context.Background(), "ignored")
 					results <- result{args, err}
-					s.Timeout(200*time.Millisecond).Emit("question", 1, func(err error, a server.Args) {
+					_ = s.Timeout(200*time.Millisecond).EmitWithAckFunc("question", func(a server.Args, err error) {
 						results <- result{a, err}
-					})
-					s.Emit("question", 2, func(a server.Args) { results <- result{a, nil} })
+					}, 1)
+					_ = s.EmitWithAckFunc("question", func(a server.Args, err error) { results <- result{a, err} }, 2)
 				})
 			})
 		})
@@ -117,7 +117,8 @@ func TestEmitWithAck(t *testing.T) {
 		testkit.Equal(t, []any{q, bin}, []any{"q", []byte{7}})
 
 		r = <-results
-		testkit.ErrorIs(t, r.err, server.ErrAckTimeout)
+		testkit.ErrorIs(t, r.err, server.ErrTimeout)
+		testkit.ErrorIs(t, r.err, context.DeadlineExceeded)
 		testkit.Equal(t, r.err.Error(), "operation has timed out")
 
 		for i := 0; i < 2; i++ {
@@ -139,7 +140,7 @@ func TestCatchAllAndPacketMiddleware(t *testing.T) {
 			srv.OnConnection(func(s *server.Socket) {
 				s.OnAny(func(_ *server.Socket, ev *server.Event) { note("any:" + ev.Name) })
 				first := s.PrependAny(func(_ *server.Socket, ev *server.Event) { note("first:" + ev.Name) })
-				s.OnAnyOutgoing(func(_ *server.Socket, event string, _ []any) { note("out:" + event) })
+				s.OnAnyOutgoing(func(_ *server.Socket, event string, _ server.Args) { note("out:" + event) })
 				s.Use(func(_ *server.Socket, ev *server.Event) error {
 					if ev.Name == "forbidden" {
 						return errors.New("nope")
@@ -225,7 +226,8 @@ func TestBroadcastEmitWithAck(t *testing.T) {
 		testkit.Equal(t, got, []string{"A", "B"})
 
 		res, err = f.srv.Timeout(300*time.Millisecond).EmitWithAck(ctxT(t), "poll")
-		testkit.ErrorIs(t, err, server.ErrAckTimeout)
+		testkit.ErrorIs(t, err, server.ErrTimeout)
+		testkit.ErrorIs(t, err, context.DeadlineExceeded)
 		testkit.Equal(t, decodeStrings(t, res), []string{"A", "B"})
 
 		res, err = f.srv.To("nobody").Timeout(time.Second).EmitWithAck(ctxT(t), "poll")
@@ -446,7 +448,7 @@ func TestCloseEndsPendingBroadcastAcks(t *testing.T) {
 	testkit.NoError(t, err)
 	testkit.NoError(t, c.OnAckSilent(ctxT(t), "q"))
 	got := make(chan error, 1)
-	testkit.NoError(t, srv.Timeout(time.Hour).Emit("q", func(err error, _ server.Args) { got <- err }))
+	testkit.NoError(t, srv.Timeout(time.Hour).EmitWithAckFunc("q", func(_ server.Args, err error) { got <- err }))
 	time.Sleep(50 * time.Millisecond)
 	testkit.NoError(t, srv.Close(ctxT(t)))
 	select {
@@ -459,29 +461,57 @@ func TestCloseEndsPendingBroadcastAcks(t *testing.T) {
 	ts.CloseClientConnections()
 }
 
+// TestNamespaceHandlers: On adds listeners, as Node's on: the namespace's
+// run first, then the socket's, in the order they were added, sharing the
+// event (the first Ack is sent); Off removes one by its ID, or all of an
+// event's.
 func TestNamespaceHandlers(t *testing.T) {
+	var mu sync.Mutex
+	logs := map[string][]string{}
+	note := func(s *server.Socket, what string) {
+		mu.Lock()
+		logs[s.ID()] = append(logs[s.ID()], what)
+		mu.Unlock()
+	}
+	ids := make(chan server.ListenerID, 1)
 	f := start(t, []string{"websocket"}, server.Config{}, func(srv *server.Server) {
-		srv.Of("/").On("who", func(_ *server.Socket, ev *server.Event) { _ = ev.Ack("namespace") })
+		root := srv.Of("/")
+		root.On("who", func(s *server.Socket, _ *server.Event) { note(s, "ns1") })
+		ids <- root.On("who", func(s *server.Socket, _ *server.Event) { note(s, "ns2") })
 		srv.OnConnection(func(s *server.Socket) {
-			var vip bool
-			_ = json.Unmarshal(s.Handshake().Auth, &struct{ VIP *bool }{&vip})
-			if vip {
-				s.On("who", func(_ *server.Socket, ev *server.Event) { _ = ev.Ack("socket") })
-			}
+			s.On("who", func(s *server.Socket, _ *server.Event) { note(s, "s1") })
+			s2 := s.On("who", func(s *server.Socket, _ *server.Event) { note(s, "s2") })
+			s.On("who", func(s *server.Socket, ev *server.Event) {
+				mu.Lock()
+				got := strings.Join(logs[s.ID()], ",")
+				delete(logs, s.ID())
+				mu.Unlock()
+				_ = ev.Ack(got)
+				_ = ev.Ack("ignored: only the first Ack is sent")
+			})
+			s.On("drop", func(s *server.Socket, ev *server.Event) {
+				s.Off("who", s2)
+				_ = ev.Ack()
+			})
 		})
 		p := srv.OfRegexp(regexp.MustCompile(`^/d-\d+$`))
 		p.On("who", func(s *server.Socket, ev *server.Event) { _ = ev.Ack(s.Namespace().Name()) })
 	})
-	plain, vip := f.connect("/", nil), f.connect("/", map[string]any{"VIP": true})
-	dyn := f.connect("/d-7", nil)
-	for _, tc := range []struct {
-		c    *testkit.Client
-		want string
-	}{{plain, "namespace"}, {vip, "socket"}, {dyn, "/d-7"}} {
-		res, err := tc.c.EmitWithAck(ctxT(t), "who")
-		testkit.NoError(t, err)
-		testkit.Equal(t, res, []any{tc.want})
-	}
+	c := f.connect("/", nil)
+	res, err := c.EmitWithAck(ctxT(t), "who")
+	testkit.NoError(t, err)
+	testkit.Equal(t, res, []any{"ns1,ns2,s1,s2"})
+
+	_, err = c.EmitWithAck(ctxT(t), "drop")
+	testkit.NoError(t, err)
+	f.srv.Of("/").Off("who", <-ids)
+	res, err = c.EmitWithAck(ctxT(t), "who")
+	testkit.NoError(t, err)
+	testkit.Equal(t, res, []any{"ns1,s1"})
+
+	res, err = f.connect("/d-7", nil).EmitWithAck(ctxT(t), "who")
+	testkit.NoError(t, err)
+	testkit.Equal(t, res, []any{"/d-7"})
 }
 
 // TestCleanupEmptyChildNamespaces: one connection visits 2,000 names of a
@@ -550,7 +580,7 @@ func TestAckTimerRace(t *testing.T) {
 		go func() {
 			for i := 0; i < n; i++ {
 				d := time.Duration(i%3+1) * time.Millisecond
-				if s.Timeout(d).Emit("q", func(error, server.Args) { answered.Done() }) != nil {
+				if s.Timeout(d).EmitWithAckFunc("q", func(server.Args, error) { answered.Done() }) != nil {
 					answered.Done()
 				}
 			}

@@ -20,9 +20,6 @@ const (
 	stateClosed
 )
 
-// ListenerID identifies a catch-all listener for OffAny / OffAnyOutgoing.
-type ListenerID uint64
-
 type anyListener struct {
 	id ListenerID
 	h  AnyHandler
@@ -53,7 +50,7 @@ type Socket struct {
 	mu              sync.Mutex
 	state           socketState
 	data            any
-	handlers        map[string]EventHandler
+	handlers        listenerMap // made on the first On: most sockets use the namespace's
 	anyIn           []anyListener
 	anyOut          []outListener
 	middlewares     []PacketMiddleware
@@ -61,10 +58,7 @@ type Socket struct {
 	onDisconnect    []DisconnectHandler
 	onError         []ErrorHandler
 	acks            map[uint64]*pendingAck
-	listenerSeq     ListenerID
 }
-
-var _ adapter.Socket = (*Socket)(nil)
 
 func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -124,21 +118,34 @@ func (s *Socket) SetData(v any) {
 	s.mu.Unlock()
 }
 
-// On registers the handler of an event for this socket, replacing any
-// previous one; it takes precedence over the namespace's (Namespace.On).
-func (s *Socket) On(event string, h EventHandler) {
-	s.mu.Lock()
-	if s.handlers == nil {
-		s.handlers = make(map[string]EventHandler) // most sockets use the namespace's
+// DecodeData decodes the socket's data into v through its JSON form —
+// exactly as RemoteSocket.DecodeData does on any node — so that code
+// reading a socket's data works the same on local and fetched sockets. It
+// fails with a *DecodeError (ErrDecode). Data returns the value itself.
+func (s *Socket) DecodeData(v any) error {
+	b, err := nodeJSON(s.Data())
+	if err != nil {
+		return &DecodeError{Index: -1, Reason: err.Error(), err: err}
 	}
-	s.handlers[event] = h
-	s.mu.Unlock()
+	return decodeError(-1, v, json.Unmarshal(b, v))
 }
 
-// Off removes the handler of an event.
-func (s *Socket) Off(event string) {
+// On adds a listener of an event for this socket, as Node's socket.on: every
+// listener of the event runs, those of the namespace (Namespace.On) first,
+// then the socket's in the order they were added. They share the Event:
+// only the first Ack is sent. The ID removes it (Off).
+func (s *Socket) On(event string, h EventHandler) ListenerID {
 	s.mu.Lock()
-	delete(s.handlers, event)
+	defer s.mu.Unlock()
+	return s.handlers.add(event, h)
+}
+
+// Off removes the given listeners of an event added with On, or all of the
+// socket's listeners of the event when no id is given. The namespace's
+// listeners stay.
+func (s *Socket) Off(event string, ids ...ListenerID) {
+	s.mu.Lock()
+	s.handlers.remove(event, ids)
 	s.mu.Unlock()
 }
 
@@ -177,18 +184,18 @@ func (s *Socket) Use(mw PacketMiddleware) {
 func (s *Socket) OnAny(h AnyHandler) ListenerID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.listenerSeq++
-	s.anyIn = append(s.anyIn, anyListener{s.listenerSeq, h})
-	return s.listenerSeq
+	id := newListenerID()
+	s.anyIn = append(s.anyIn[:len(s.anyIn):len(s.anyIn)], anyListener{id, h})
+	return id
 }
 
 // PrependAny adds a catch-all listener called before the others.
 func (s *Socket) PrependAny(h AnyHandler) ListenerID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.listenerSeq++
-	s.anyIn = append([]anyListener{{s.listenerSeq, h}}, s.anyIn...)
-	return s.listenerSeq
+	id := newListenerID()
+	s.anyIn = append([]anyListener{{id, h}}, s.anyIn...)
+	return id
 }
 
 // OffAny removes the given catch-all listeners, or all of them when none
@@ -214,20 +221,20 @@ func (s *Socket) OffAny(ids ...ListenerID) {
 func (s *Socket) OnAnyOutgoing(h OutgoingHandler) ListenerID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.listenerSeq++
-	s.anyOut = append(s.anyOut, outListener{s.listenerSeq, h})
+	id := newListenerID()
+	s.anyOut = append(s.anyOut[:len(s.anyOut):len(s.anyOut)], outListener{id, h})
 	s.hasOut.Store(true)
-	return s.listenerSeq
+	return id
 }
 
 // PrependAnyOutgoing adds an outgoing catch-all listener called first.
 func (s *Socket) PrependAnyOutgoing(h OutgoingHandler) ListenerID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.listenerSeq++
-	s.anyOut = append([]outListener{{s.listenerSeq, h}}, s.anyOut...)
+	id := newListenerID()
+	s.anyOut = append([]outListener{{id, h}}, s.anyOut...)
 	s.hasOut.Store(true)
-	return s.listenerSeq
+	return id
 }
 
 // OffAnyOutgoing removes the given outgoing listeners, or all of them.
@@ -248,28 +255,42 @@ func (s *Socket) OffAnyOutgoing(ids ...ListenerID) {
 	s.hasOut.Store(len(s.anyOut) > 0)
 }
 
-func containsID(ids []ListenerID, id ListenerID) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
-}
-
-// Join adds the socket to rooms. It does nothing once the socket is
-// disconnected.
-func (s *Socket) Join(rooms ...string) {
+// Join adds the socket to rooms. Once the socket is disconnected it does
+// nothing and returns ErrDisconnected (ErrClosed after Server.Close).
+func (s *Socket) Join(rooms ...string) error {
 	s.mu.Lock()
 	ok := s.state == stateConnected || s.state == stateClosing
 	s.mu.Unlock()
-	if ok {
-		s.nsp.adapter.AddAll(s, rooms)
+	if !ok {
+		return s.goneErr()
 	}
+	s.nsp.adapter.AddAll(s.seam(), rooms)
+	return nil
 }
 
-// Leave removes the socket from a room.
-func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
+// Leave removes the socket from rooms. Once the socket is disconnected it
+// has no rooms left, and Leave returns ErrDisconnected (ErrClosed after
+// Server.Close).
+func (s *Socket) Leave(rooms ...string) error {
+	s.mu.Lock()
+	ok := s.state == stateConnected || s.state == stateClosing
+	s.mu.Unlock()
+	if !ok {
+		return s.goneErr()
+	}
+	for _, r := range rooms {
+		s.nsp.adapter.Del(s.id, r)
+	}
+	return nil
+}
+
+// goneErr is the error of a call on a socket that is no longer connected.
+func (s *Socket) goneErr() error {
+	if s.nsp.srv.isClosed() {
+		return ErrClosed
+	}
+	return ErrDisconnected
+}
 
 // Rooms returns the socket's rooms, sorted; its own id is among them until
 // it leaves that room. Empty once disconnected.
@@ -299,7 +320,7 @@ func (s *Socket) disconnect() {
 		return
 	}
 	s.client.send(&parser.Packet{Type: parser.Disconnect, Nsp: s.nsp.name})
-	s.onClose("server namespace disconnect")
+	s.onClose(ReasonServerNamespaceDisconnect)
 }
 
 // onClose starts the disconnection: the socket stops taking part at once,
@@ -351,7 +372,7 @@ func (s *Socket) onPacket(p *parser.Packet) {
 	case parser.Event, parser.BinaryEvent:
 		ev, err := s.newEvent(p)
 		if err != nil {
-			s.client.close("forced server close")
+			s.client.close(ReasonForcedServerClose)
 			return
 		}
 		// Counted until its handlers return; the read path waits when the
@@ -365,12 +386,12 @@ func (s *Socket) onPacket(p *parser.Packet) {
 	case parser.Ack, parser.BinaryAck:
 		args, err := parser.NewRawArgs(p.Data, p.Attachments)
 		if err != nil {
-			s.client.close("forced server close")
+			s.client.close(ReasonForcedServerClose)
 			return
 		}
 		s.resolveAck(p.ID, args)
 	case parser.Disconnect:
-		s.onClose("client namespace disconnect")
+		s.onClose(ReasonClientNamespaceDisconnect)
 	}
 }
 
@@ -402,11 +423,9 @@ func (s *Socket) dispatch(ev *Event) {
 	}
 	anyIn := s.anyIn
 	mws := s.middlewares
-	h := s.handlers[ev.Name]
+	own := s.handlers[ev.Name]
 	s.mu.Unlock()
-	if h == nil {
-		h = s.nsp.handler(ev.Name)
-	}
+	shared := s.nsp.listeners(ev.Name)
 	for _, l := range anyIn {
 		l.h(s, ev)
 	}
@@ -421,13 +440,16 @@ func (s *Socket) dispatch(ev *Event) {
 			return
 		}
 	}
-	if h != nil {
-		h(s, ev)
+	for _, l := range shared {
+		l.h(s, ev)
+	}
+	for _, l := range own {
+		l.h(s, ev)
 	}
 }
 
-// Deliver implements adapter.Socket: it queues a broadcast packet.
-func (s *Socket) Deliver(p *adapter.Packet, flags adapter.Flags, ack adapter.AckFunc) {
+// deliver queues a broadcast packet (adapter.Socket.Deliver).
+func (s *Socket) deliver(p *adapter.Packet, flags adapter.Flags, ack adapter.AckFunc) {
 	if s.leaving.Load() {
 		return // it is still in its rooms until its disconnecting handlers ran
 	}
@@ -437,17 +459,18 @@ func (s *Socket) Deliver(p *adapter.Packet, flags adapter.Flags, ack adapter.Ack
 		}
 	}
 	if s.hasOut.Load() {
+		// Decoded once per packet, whatever the number of listeners.
 		if event, args, err := p.Args(); err == nil {
-			s.notifyOutgoing(event, Args(args).Any())
+			s.notifyOutgoing(event, Args(args))
 		}
 	}
-	drained, _ := s.client.write(p.Messages(), flags.Volatile, p.Paced())
+	drained, _ := s.client.write(packetFrames(p), flags.Volatile, p.Paced())
 	if drained != nil {
 		p.NoteCongested(drained, s.client.conn.CloseSlow)
 	}
 }
 
-func (s *Socket) notifyOutgoing(event string, args []any) {
+func (s *Socket) notifyOutgoing(event string, args Args) {
 	s.mu.Lock()
 	ls := s.anyOut
 	s.mu.Unlock()
@@ -456,12 +479,12 @@ func (s *Socket) notifyOutgoing(event string, args []any) {
 	}
 }
 
-// Info implements adapter.Socket.
-func (s *Socket) Info() adapter.SocketInfo {
+// info describes the socket for FetchSockets (adapter.Socket.Info).
+func (s *Socket) info() adapter.SocketInfo {
 	hs, _ := json.Marshal(s.handshake)
 	data, err := nodeJSON(s.Data())
 	if err != nil {
 		data = json.RawMessage("null")
 	}
-	return adapter.SocketInfo{ID: s.id, Handshake: hs, Rooms: s.Rooms(), Data: data, Local: s}
+	return adapter.SocketInfo{ID: s.id, Handshake: hs, Rooms: s.Rooms(), Data: data, Local: s.seam()}
 }

@@ -2,24 +2,27 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/parser"
 )
 
-// AckCallback receives a client's acknowledgement of an Emit.
-type AckCallback func(args Args)
-
-// AckErrCallback receives a client's acknowledgement, or the error that
-// ended the wait (ErrAckTimeout, ErrDisconnected). For a broadcast it
-// receives one element per client (the first argument of its answer).
-type AckErrCallback func(err error, args Args)
+// AckFunc receives the answer to an emit that asked for an
+// acknowledgement: the client's arguments — for a broadcast, one element
+// per client that answered, the first argument of its answer — or the
+// error that ended the wait: a *TimeoutError (errors.Is ErrTimeout and
+// context.DeadlineExceeded) with the answers so far, ErrDisconnected or
+// ErrClosed. It is called exactly once. For an emit to a socket it runs on
+// the socket's handler goroutine, in order with its event handlers; for a
+// broadcast, on a goroutine of its own. It may block.
+type AckFunc func(args Args, err error)
 
 // pendingAck is an acknowledgement a socket waits for.
 type pendingAck struct {
-	cb    AckCallback     // Emit with a callback, run on the socket goroutine
-	ecb   AckErrCallback  // Timeout(d).Emit with a callback
+	fn    AckFunc         // EmitWithAckFunc, run on the socket goroutine
 	ch    chan ackResult  // EmitWithAck
 	bcast adapter.AckFunc // a broadcast with acks, called directly
 	timer *time.Timer
@@ -30,8 +33,7 @@ type ackResult struct {
 	err  error
 }
 
-// fail ends the wait with err (callbacks without a timeout are dropped, as
-// on Node).
+// fail ends the wait with err (a broadcast's collector has its own end).
 func (a *pendingAck) fail(s *Socket, err error) {
 	if a.timer != nil {
 		a.timer.Stop()
@@ -39,8 +41,8 @@ func (a *pendingAck) fail(s *Socket, err error) {
 	switch {
 	case a.ch != nil:
 		a.ch <- ackResult{err: err}
-	case a.ecb != nil:
-		s.exec.do(func() { a.ecb(err, nil) })
+	case a.fn != nil:
+		s.exec.do(func() { a.fn(nil, err) })
 	}
 }
 
@@ -51,10 +53,8 @@ func (a *pendingAck) resolve(s *Socket, args Args) {
 	switch {
 	case a.ch != nil:
 		a.ch <- ackResult{args: args}
-	case a.ecb != nil:
-		s.exec.do(func() { a.ecb(nil, args) })
-	case a.cb != nil:
-		s.exec.do(func() { a.cb(args) })
+	case a.fn != nil:
+		s.exec.do(func() { a.fn(args, nil) })
 	case a.bcast != nil:
 		a.bcast([]parser.Raw(args))
 	}
@@ -77,7 +77,7 @@ func (s *Socket) addAck(id uint64, a *pendingAck, timeout time.Duration) bool {
 	if timeout > 0 {
 		a.timer = time.AfterFunc(timeout, func() {
 			if a := s.takeAck(id); a != nil {
-				a.fail(s, ErrAckTimeout)
+				a.fail(s, errAckTimeout)
 			}
 		})
 	}
@@ -124,16 +124,14 @@ func (e *Emitter) Timeout(d time.Duration) *Emitter { c := *e; c.timeout = d; re
 // Volatile returns a volatile copy of e.
 func (e *Emitter) Volatile() *Emitter { c := *e; c.volatile = true; return &c }
 
-// Emit sends an event to the socket's client; see Socket.Emit. With a
-// timeout, a trailing AckErrCallback (func(error, Args)) receives the answer
-// or ErrAckTimeout.
+// Emit sends an event to the socket's client; see Socket.Emit.
 func (e *Emitter) Emit(event string, args ...any) error {
-	return e.s.emit(event, args, e.volatile, e.timeout)
+	return e.s.emitPacket(event, args, e.volatile, 0, false)
 }
 
 // EmitWithAck sends an event and waits for the client's acknowledgement,
-// until the emitter's timeout (ErrAckTimeout), ctx ends, or the socket
-// disconnects (ErrDisconnected).
+// until the emitter's timeout or ctx's deadline (a *TimeoutError), ctx's
+// cancellation, or the socket's disconnection (ErrDisconnected).
 func (e *Emitter) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
 	if e.timeout > 0 {
 		var cancel context.CancelFunc
@@ -143,11 +141,17 @@ func (e *Emitter) EmitWithAck(ctx context.Context, event string, args ...any) (A
 	return e.s.emitWithAck(ctx, event, args, e.volatile)
 }
 
+// EmitWithAckFunc sends an event and returns; ack receives the client's
+// acknowledgement, or the error that ended the wait: with the emitter's
+// timeout a *TimeoutError when it passes, and ErrDisconnected when the
+// socket goes first. See AckFunc for where it runs.
+func (e *Emitter) EmitWithAckFunc(event string, ack AckFunc, args ...any) error {
+	return e.s.emitWithAckFunc(event, ack, args, e.volatile, e.timeout)
+}
+
 // Emit sends an event with args (JSON values, []byte anywhere inside) to
-// the socket's client. A trailing AckCallback (func(Args)) is called with
-// the client's acknowledgement; it never runs if none comes (use Timeout).
-// Emitting a reserved name returns a *ReservedEventError; it returns
-// ErrDisconnected when the socket is gone.
+// the socket's client. Emitting a reserved name returns a
+// *ReservedEventError; it returns ErrDisconnected when the socket is gone.
 //
 // Emit queues the packet and returns without waiting for the network,
 // except to pace a sender that outruns its client: when the client's send
@@ -155,52 +159,40 @@ func (e *Emitter) EmitWithAck(ctx context.Context, event string, args ...any) (A
 // Emit waits until the connection's writer has taken the queue — at most
 // WriteTimeout, after which the client is disconnected as a slow consumer.
 // Volatile emits never wait.
-func (s *Socket) Emit(event string, args ...any) error { return s.emit(event, args, false, 0) }
+func (s *Socket) Emit(event string, args ...any) error {
+	return s.emitPacket(event, args, false, 0, false)
+}
 
 // EmitWithAck sends an event and waits for the client's acknowledgement,
-// until ctx ends (ErrAckTimeout when its deadline passed) or the socket
-// disconnects (ErrDisconnected).
+// until ctx's deadline (a *TimeoutError, errors.Is ErrTimeout and
+// context.DeadlineExceeded), ctx's cancellation, or the socket's
+// disconnection (ErrDisconnected).
 func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
 	return s.emitWithAck(ctx, event, args, false)
+}
+
+// EmitWithAckFunc sends an event and returns; ack receives the client's
+// acknowledgement, or ErrDisconnected when the socket goes first (use
+// Timeout for a deadline). See AckFunc for where it runs. It costs no
+// goroutine while it waits.
+func (s *Socket) EmitWithAckFunc(event string, ack AckFunc, args ...any) error {
+	return s.emitWithAckFunc(event, ack, args, false, 0)
 }
 
 // Send emits a "message" event, like Node's socket.send.
 func (s *Socket) Send(args ...any) error { return s.Emit("message", args...) }
 
-func (s *Socket) emit(event string, args []any, volatile bool, timeout time.Duration) error {
+func (s *Socket) emitWithAckFunc(event string, ack AckFunc, args []any, volatile bool, timeout time.Duration) error {
+	if ack == nil {
+		return s.emitPacket(event, args, volatile, 0, false)
+	}
 	if err := checkEmitName(event); err != nil {
 		return err
 	}
-	var pa *pendingAck
-	if n := len(args); n > 0 {
-		switch cb := args[n-1].(type) {
-		case func(Args):
-			pa, args = &pendingAck{cb: cb}, args[:n-1]
-		case AckCallback:
-			pa, args = &pendingAck{cb: cb}, args[:n-1]
-		case func(error, Args):
-			pa, args = &pendingAck{ecb: cb}, args[:n-1]
-		case AckErrCallback:
-			pa, args = &pendingAck{ecb: cb}, args[:n-1]
-		}
-	}
-	if pa == nil {
-		return s.emitPacket(event, args, volatile, 0, false)
-	}
-	if pa.cb != nil && timeout > 0 {
-		cb := pa.cb
-		pa = &pendingAck{ecb: func(err error, a Args) {
-			if err == nil {
-				cb(a)
-			}
-		}}
-	}
-	id := s.nsp.NextAckID()
-	if pa.ecb == nil {
-		timeout = 0 // a plain callback never times out (as on Node)
-	}
+	pa := &pendingAck{fn: ack}
+	id := s.nsp.nextAckID()
 	if !s.addAck(id, pa, timeout) {
-		return ErrDisconnected
+		return s.goneErr()
 	}
 	if err := s.emitPacket(event, args, volatile, id, true); err != nil {
 		if a := s.takeAck(id); a != nil && a.timer != nil {
@@ -216,9 +208,9 @@ func (s *Socket) emitWithAck(ctx context.Context, event string, args []any, vola
 		return nil, err
 	}
 	pa := &pendingAck{ch: make(chan ackResult, 1)}
-	id := s.nsp.NextAckID()
+	id := s.nsp.nextAckID()
 	if !s.addAck(id, pa, 0) {
-		return nil, ErrDisconnected
+		return nil, s.goneErr()
 	}
 	if err := s.emitPacket(event, args, volatile, id, true); err != nil {
 		s.takeAck(id)
@@ -232,17 +224,14 @@ func (s *Socket) emitWithAck(ctx context.Context, event string, args []any, vola
 			r := <-pa.ch // resolved concurrently
 			return r.args, r.err
 		}
-		if ctx.Err() == context.DeadlineExceeded {
-			return nil, ErrAckTimeout
-		}
-		return nil, ctx.Err()
+		return nil, ctxErr(ctx)
 	}
 }
 
 // emitPacket encodes and queues an EVENT for this socket.
 func (s *Socket) emitPacket(event string, args []any, volatile bool, id uint64, hasID bool) error {
-	if s.hasOut.Load() {
-		s.notifyOutgoing(event, args)
+	if err := checkEmitName(event); err != nil {
+		return err
 	}
 	return s.sendPacket(parser.Event, id, hasID, event, args, volatile)
 }
@@ -257,10 +246,26 @@ func (s *Socket) sendPacket(t parser.Type, id uint64, hasID bool, event string, 
 	}
 	data, atts, err := parser.AppendValues(nil, nil, vals...)
 	if err != nil {
-		return err
+		return encodeError(event, args, err)
 	}
 	if !s.Connected() {
-		return ErrDisconnected
+		return s.goneErr()
+	}
+	if t == parser.Event && s.hasOut.Load() {
+		if raws, err := parser.NewRawArgs(data, atts); err == nil && len(raws) > 0 {
+			s.notifyOutgoing(event, Args(raws[1:]))
+		}
 	}
 	return s.client.emit(&parser.Packet{Type: t, Nsp: s.nsp.name, ID: id, HasID: hasID, Data: data, Attachments: atts}, volatile)
+}
+
+// encodeError describes why the arguments of an emit did not encode. A
+// function among them is most likely a Node-style ack callback: say so.
+func encodeError(event string, args []any, err error) error {
+	for i, a := range args {
+		if a != nil && reflect.TypeOf(a).Kind() == reflect.Func {
+			return fmt.Errorf("server: emit %q: argument %d is a %T, which does not encode: ask for an acknowledgement with EmitWithAck or EmitWithAckFunc", event, i, a)
+		}
+	}
+	return fmt.Errorf("server: emit %q: %w", event, err)
 }

@@ -44,11 +44,26 @@ type sockShard struct {
 
 var (
 	_ adapter.Adapter = (*Adapter)(nil)
-	_ adapter.Factory = Factory
+	_ adapter.Factory = (*Factory)(nil)
 )
 
-// New returns the in-memory adapter of nsp.
-func New(nsp adapter.Namespace) *Adapter {
+// Factory is the adapter.Factory of the in-memory adapter: each namespace's
+// rooms live in this process only. It holds nothing of its own; the zero
+// value is ready to use.
+type Factory struct{}
+
+// New returns an in-memory Factory, the server's default.
+func New() *Factory { return &Factory{} }
+
+// Adapter implements adapter.Factory.
+func (*Factory) Adapter(nsp adapter.Namespace) (adapter.Adapter, error) { return NewAdapter(nsp), nil }
+
+// Close implements adapter.Factory; there is nothing to release.
+func (*Factory) Close(context.Context) error { return nil }
+
+// NewAdapter returns the in-memory adapter of nsp, for cluster adapters
+// that keep their node's rooms in one.
+func NewAdapter(nsp adapter.Namespace) *Adapter {
 	a := &Adapter{nsp: nsp}
 	for i := range a.rooms {
 		a.rooms[i].m = make(map[string]map[string]*member)
@@ -56,9 +71,6 @@ func New(nsp adapter.Namespace) *Adapter {
 	}
 	return a
 }
-
-// Factory is the adapter.Factory of the in-memory adapter.
-func Factory(nsp adapter.Namespace) (adapter.Adapter, error) { return New(nsp), nil }
 
 // Namespace returns the namespace the adapter serves.
 func (a *Adapter) Namespace() adapter.Namespace { return a.nsp }

@@ -31,7 +31,7 @@ type fakeSocket struct {
 
 func (s *fakeSocket) ID() string { return s.id }
 func (s *fakeSocket) Deliver(p *adapter.Packet, _ adapter.Flags, ack adapter.AckFunc) {
-	_ = p.Messages()
+	_ = p.Encoded(func(p *adapter.Packet) any { return len(p.Data) })
 	s.delivered.Add(1)
 	if ack != nil {
 		s.acks.Add(1)
@@ -44,7 +44,7 @@ func (s *fakeSocket) Disconnect(bool) { s.closed.Store(true); s.a.DelAll(s.id) }
 
 func setup(t testing.TB, n int) (*Adapter, []*fakeSocket) {
 	t.Helper()
-	a := New(fakeNsp{})
+	a := NewAdapter(fakeNsp{})
 	socks := make([]*fakeSocket, n)
 	for i := range socks {
 		socks[i] = &fakeSocket{id: fmt.Sprintf("s%02d", i), a: a}

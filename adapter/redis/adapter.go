@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -43,7 +45,7 @@ func newAdapter(f *Factory, nsp adapter.Namespace) *Adapter {
 	k := f.opts.Key
 	a := &Adapter{
 		f:               f,
-		local:           memory.New(nsp),
+		local:           memory.NewAdapter(nsp),
 		nsp:             nsp,
 		name:            name,
 		uid:             newID(),
@@ -224,6 +226,11 @@ func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
 	defer cancel()
 	n, err := a.f.numSub(ctx, a.requestChannel)
 	if err != nil {
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			// Redis did not answer in time: a timeout like any other.
+			err = &adapter.TimeoutError{Message: "timeout reached while counting the nodes: " + err.Error()}
+		}
 		return 0, fmt.Errorf("redis: count servers (PUBSUB NUMSUB %s): %w", a.requestChannel, err)
 	}
 	return max(n, 1), nil

@@ -108,7 +108,7 @@ type benchSocket struct {
 
 func (s *benchSocket) ID() string { return s.id }
 func (s *benchSocket) Deliver(p *adapter.Packet, _ adapter.Flags, _ adapter.AckFunc) {
-	_ = p.Messages()
+	_ = p.Encoded(func(p *adapter.Packet) any { return len(p.Data) })
 	s.count.Add(1)
 	if s.probe != nil {
 		s.probe <- time.Now()

@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/internal/testkit"
-	"github.com/ioswarm/ioswarm/parser"
 	"github.com/ioswarm/ioswarm/server"
 )
 
@@ -44,7 +42,7 @@ func startNode(t *testing.T, redisURL, key, name string, requestsTimeout time.Du
 	client := newClient(t, redisURL)
 	n := &testNode{name: name}
 	n.f = New(client, Options{Key: key, RequestsTimeout: requestsTimeout, Logger: testLogger(t).With("node", name)})
-	n.srv = server.New(server.Config{Adapter: n.f.Adapter, Logger: testLogger(t).With("node", name)})
+	n.srv = server.New(server.Config{Adapter: n.f, Logger: testLogger(t).With("node", name)})
 	setup := func(ns *server.Namespace) {
 		ns.OnServerSideEmit("whoami", func(ev *server.Event) { _ = ev.Ack(name) })
 		ns.OnServerSideEmit("silent", func(*server.Event) {})
@@ -84,8 +82,7 @@ func (n *testNode) close() {
 	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = n.srv.Close(ctx)
-	_ = n.f.Close()
+	_ = n.srv.Close(ctx) // closes the Factory too
 	n.ts.CloseClientConnections()
 	n.ts.Close()
 }
@@ -275,7 +272,8 @@ func TestCluster(t *testing.T) {
 		testkit.NoError(t, c.OnAckSilent(tctx(t), "q2"))
 		start = time.Now()
 		res, err = C.srv.Timeout(700*time.Millisecond).EmitWithAck(ctx, "q2")
-		testkit.ErrorIs(t, err, server.ErrAckTimeout)
+		testkit.ErrorIs(t, err, server.ErrTimeout)
+		testkit.ErrorIs(t, err, context.DeadlineExceeded)
 		testkit.Equal(t, err.Error(), "operation has timed out")
 		testkit.Equal(t, argStrings(t, res), []string{"A", "B"})
 		testkit.True(t, time.Since(start) >= 650*time.Millisecond, "timed out after %v", time.Since(start))
@@ -297,7 +295,8 @@ func TestCluster(t *testing.T) {
 		// One node silent: Node's timeout text with the other answers.
 		start := time.Now()
 		res, err = A.srv.ServerSideEmitWithAck(ctx, "silent-C")
-		testkit.ErrorIs(t, err, adapter.ErrTimeout)
+		testkit.ErrorIs(t, err, server.ErrTimeout)
+		testkit.ErrorIs(t, err, context.DeadlineExceeded)
 		testkit.Equal(t, err.Error(), "timeout reached: only 1 responses received out of 2")
 		testkit.Equal(t, argStrings(t, res), []string{"B"})
 		testkit.True(t, time.Since(start) >= clusterTimeout-50*time.Millisecond, "timed out after %v", time.Since(start))
@@ -323,7 +322,22 @@ func TestCluster(t *testing.T) {
 		wantRooms := []string{b.id, "fetch", "r1"}
 		sort.Strings(wantRooms)
 		testkit.Equal(t, rb.Rooms, wantRooms)
-		testkit.Equal(t, string(rb.Data), `{"bin":{"type":"Buffer","data":[7]},"user":"bob"}`)
+		var data struct {
+			User string `json:"user"`
+			Bin  struct {
+				Type string `json:"type"`
+				Data []byte `json:"data"`
+			} `json:"bin"`
+		}
+		testkit.NoError(t, rb.DecodeData(&data))
+		testkit.Equal(t, data.User, "bob")
+		testkit.Equal(t, data.Bin.Type, "Buffer")
+		var local struct {
+			User string `json:"user"`
+		}
+		testkit.NoError(t, B.sock(t, b).DecodeData(&local), "a local socket decodes its data the same way")
+		testkit.Equal(t, local.User, "bob")
+		testkit.ErrorIs(t, rb.DecodeData(new(int)), server.ErrDecode)
 		testkit.Equal(t, rb.Handshake.Query.Get("EIO"), "4")
 		testkit.True(t, time.Since(rb.Handshake.Time) < time.Minute, "handshake time %v", rb.Handshake.Time)
 
@@ -339,9 +353,8 @@ func TestCluster(t *testing.T) {
 		v, err := rb.Timeout(2*time.Second).EmitWithAck(ctx, "direct-ack")
 		testkit.NoError(t, err)
 		var s string
-		raw, ok := v.(parser.Raw)
-		testkit.True(t, ok, "answer is a %T", v)
-		testkit.NoError(t, raw.Decode(&s))
+		testkit.Equal(t, v.Len(), 1)
+		testkit.NoError(t, v.Decode(0, &s))
 		testkit.Equal(t, s, "from b")
 		testkit.NoError(t, rb.Join(ctx, "remote-joined"))
 		eventually(t, "remote join", func() bool { return contains(B.sock(t, b).Rooms(), "remote-joined") })

@@ -5,16 +5,15 @@
 //
 // # Overview
 //
-// A [Factory] serves one server (one node). Its Adapter method is the
-// server's adapter.Factory; the caller owns the go-redis client, which may be
-// a *goredis.Client, a failover client or a *goredis.ClusterClient:
+// A [Factory] is the adapter.Factory of one server (one node); the server
+// closes it. The caller owns the go-redis client, which may be a
+// *goredis.Client, a failover client or a *goredis.ClusterClient:
 //
 //	client := goredis.NewClient(&goredis.Options{Addr: "localhost:6379"})
 //	f := redis.New(client, redis.Options{})
-//	srv := server.New(server.Config{Adapter: f.Adapter})
+//	srv := server.New(server.Config{Adapter: f})
 //	…
-//	srv.Close(ctx)     // closes the namespaces' adapters (never blocks)
-//	f.CloseContext(ctx) // bounded by ctx, even with Redis frozen
+//	srv.Close(ctx) // closes the adapters, then f: bounded by ctx, even with Redis frozen
 //	client.Close()
 //
 // Every namespace gets an [Adapter]: the in-memory adapter for its local
@@ -163,8 +162,8 @@
 // for them.
 //
 // Closing is bounded when Redis does not answer: Adapter.Close never waits
-// for Redis; Factory.CloseContext returns when its ctx ends at the latest;
-// Factory.Close waits for the goroutines, which takes as long as the Redis
+// for Redis; Factory.Close returns when its ctx ends at the latest, and
+// otherwise waits for the goroutines, which takes as long as the Redis
 // command in flight: RequestsTimeout when the go-redis client has
 // ContextTimeoutEnabled, otherwise the client's ReadTimeout (3 s by
 // default). Subscription commands and pings always end by RequestsTimeout.

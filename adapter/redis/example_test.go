@@ -23,13 +23,11 @@ func ExampleNew() {
 		Key:             "socket.io", // the default, as on Node
 		RequestsTimeout: 5 * time.Second,
 	})
-	defer f.Close() // after the server: deferred calls run last-in first-out
-
-	srv := server.New(server.Config{Adapter: f.Adapter})
-	defer srv.Close(context.Background())
+	srv := server.New(server.Config{Adapter: f})
+	defer srv.Close(context.Background()) // closes f too; the client stays ours
 
 	srv.OnConnection(func(s *server.Socket) {
-		s.Join("lobby")
+		_ = s.Join("lobby")
 		// Reaches the sockets in "lobby" on every node.
 		_ = srv.To("lobby").Emit("joined", s.ID())
 	})
@@ -51,6 +49,6 @@ func ExampleNew_cluster() {
 		Addrs: []string{"redis-1:6379", "redis-2:6379", "redis-3:6379"},
 	})
 	f := redis.New(client, redis.Options{})
-	srv := server.New(server.Config{Adapter: f.Adapter})
+	srv := server.New(server.Config{Adapter: f})
 	_ = srv
 }

@@ -115,14 +115,13 @@ const (
 
 // Factory creates the Redis adapters of one server (one node) and owns
 // what they share: one subscription connection, the publish queue and the
-// goroutines that serve them. Its Adapter method is the server's
-// adapter.Factory:
+// goroutines that serve them. It is the server's adapter.Factory, and the
+// server closes it:
 //
 //	f := redis.New(client, redis.Options{})
-//	srv := server.New(server.Config{Adapter: f.Adapter})
+//	srv := server.New(server.Config{Adapter: f})
 //	…
-//	srv.Close(ctx) // closes the adapters
-//	f.CloseContext(ctx)
+//	srv.Close(ctx) // closes the adapters, then f
 //
 // A Factory is safe for concurrent use. Use one per server: the node is
 // counted once per subscription connection. Its locks are described in
@@ -231,7 +230,7 @@ func New(client goredis.UniversalClient, opts Options) *Factory {
 	return f
 }
 
-var _ adapter.Factory = (*Factory)(nil).Adapter
+var _ adapter.Factory = (*Factory)(nil)
 
 // Adapter creates the adapter of a namespace: it subscribes to the
 // namespace's channels and returns once Redis confirmed the subscriptions
@@ -647,26 +646,19 @@ func (f *Factory) numSub(ctx context.Context, channel string) (int, error) {
 
 // ---------------------------------------------------------------- closing
 
-// Close is CloseContext without a deadline of the caller's: it returns
-// once every goroutine of the Factory has ended. When Redis does not
-// answer, that takes RequestsTimeout at most for the queued messages, plus
-// the end of the command in flight: RequestsTimeout at most with the
-// client's ContextTimeoutEnabled, its ReadTimeout otherwise.
-func (f *Factory) Close() error { return f.CloseContext(context.Background()) }
-
-// CloseContext closes the adapters still open, publishes what is queued,
-// closes the subscription connection (which drops every subscription) and
-// waits for every goroutine of the Factory. Redis gets RequestsTimeout at
-// most to take what is queued: what remains is dropped. When ctx ends
-// before the goroutines do (they are then waiting for a Redis that does not
-// answer, for a bounded time, see Close), CloseContext returns an error
+// Close implements adapter.Factory; the server calls it from its own
+// Close, after its sockets are gone. It closes the adapters still open,
+// publishes what is queued, closes the subscription connection (which drops
+// every subscription) and waits for every goroutine of the Factory. Redis
+// gets RequestsTimeout at most to take what is queued: what remains is
+// dropped. When ctx ends before the goroutines do (they are then waiting
+// for a Redis that does not answer: RequestsTimeout at most for the queued
+// messages, plus the command in flight — RequestsTimeout with the client's
+// ContextTimeoutEnabled, its ReadTimeout otherwise), Close returns an error
 // wrapping ctx's; the goroutines end by themselves. It does not close the
 // Redis client. It is idempotent: later calls wait for the first to finish,
 // until their ctx ends.
-//
-// A server's Close(ctx) followed by CloseContext with the same ctx shuts a
-// node down within ctx even with Redis frozen.
-func (f *Factory) CloseContext(ctx context.Context) error {
+func (f *Factory) Close(ctx context.Context) error {
 	first := false
 	f.closeOnce.Do(func() {
 		first = true
@@ -713,7 +705,7 @@ func (f *Factory) startClose() {
 
 // finishClose lets the publisher flush, stops the goroutines and waits for
 // them; then it closes f.closed. It runs on a goroutine of its own, so that
-// CloseContext can return at its ctx's end.
+// Close can return at its ctx's end.
 func (f *Factory) finishClose() {
 	if f.started.Load() {
 		// Let the publisher flush; its commands end by ioLimit.

@@ -204,8 +204,8 @@ func TestAloneAndClosed(t *testing.T) {
 	testkit.ErrorIs(t, a.Broadcast(adapter.NewPacket("/", json.RawMessage(`["x"]`), nil), adapter.BroadcastOptions{}), adapter.ErrClosed)
 	testkit.NoError(t, a.Close()) // idempotent
 
-	testkit.NoError(t, f.Close())
-	testkit.NoError(t, f.Close())
+	testkit.NoError(t, f.Close(context.Background()))
+	testkit.NoError(t, f.Close(context.Background()))
 	_, err = f.Adapter(&fakeNamespace{name: "/late"})
 	testkit.ErrorIs(t, err, adapter.ErrClosed)
 }
@@ -229,7 +229,7 @@ func TestRedisDownAtStart(t *testing.T) {
 	testkit.Equal(t, string(s.next(t).Data), `["local"]`)
 
 	rs.Start()
-	t.Cleanup(func() { _ = f.Close() }) // before this Redis process stops
+	t.Cleanup(func() { _ = f.Close(context.Background()) }) // before this Redis process stops
 	pub := newClient(t, rs.URL())
 	msg, err := encodeBroadcast("other", "/", adapter.NewPacket("/", json.RawMessage(`["remote"]`), nil), adapter.BroadcastOptions{})
 	testkit.NoError(t, err)
@@ -339,6 +339,6 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	testkit.NoError(t, err)
 	testkit.NoError(t, probe.Publish(ctx, key+"#/x#", msg).Err())
 	testkit.Equal(t, string(s.next(t).Data), `["still"]`)
-	testkit.NoError(t, f.Close())
+	testkit.NoError(t, f.Close(context.Background()))
 	eventually(t, "unsubscribed at Close", func() bool { return numsub() == 0 })
 }

@@ -409,26 +409,26 @@ func TestCloseWithRedisFrozen(t *testing.T) {
 	testkit.True(t, time.Since(start) < 10*time.Second, "node A closed in %v", time.Since(start))
 	t.Logf("node A closed in %v with Redis frozen", time.Since(start))
 
-	// CloseContext returns at its ctx's end at the latest, here while g's
+	// Close returns at its ctx's end at the latest, here while g's
 	// publisher waits for Redis.
 	testkit.NoError(t, ga.Broadcast(adapter.NewPacket("/", json.RawMessage(`["x"]`), nil), adapter.BroadcastOptions{}))
 	time.Sleep(50 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start = time.Now()
-	err := g.CloseContext(ctx)
-	t.Logf("CloseContext(300ms): %v after %v", err, time.Since(start))
-	testkit.True(t, time.Since(start) < time.Second, "CloseContext took %v", time.Since(start))
+	err := g.Close(ctx)
+	t.Logf("Close(300ms): %v after %v", err, time.Since(start))
+	testkit.True(t, time.Since(start) < time.Second, "Close took %v", time.Since(start))
 	testkit.ErrorIs(t, err, context.DeadlineExceeded)
 	// Close waits for the goroutines, within its bound; so does closing
 	// node B (server, then Factory).
 	var wg sync.WaitGroup
-	for _, x := range []interface{ Close() error }{g, f, closer(B.close)} {
+	for _, x := range []interface{ Close(context.Context) error }{g, f, closer(B.close)} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			testkit.NoError(t, x.Close())
+			testkit.NoError(t, x.Close(context.Background()))
 			testkit.True(t, time.Since(start) < 10*time.Second, "Close took %v", time.Since(start))
 		}()
 	}
@@ -438,7 +438,7 @@ func TestCloseWithRedisFrozen(t *testing.T) {
 // closer makes a Close method of a function.
 type closer func()
 
-func (c closer) Close() error {
+func (c closer) Close(context.Context) error {
 	c()
 	return nil
 }
@@ -494,7 +494,7 @@ func TestCloseBoundedByRequestsTimeout(t *testing.T) {
 	t.Cleanup(func() { _ = client.Close() })
 	const timeout = 500 * time.Millisecond
 	f := New(client, Options{Key: uniqueKey(t), RequestsTimeout: timeout, Logger: testLogger(t)})
-	t.Cleanup(func() { _ = f.Close() })
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
 	a, _ := newTestAdapter(t, f, "/")
 	rs.Freeze()
 	for i := 0; i < 1000; i++ {
@@ -502,7 +502,7 @@ func TestCloseBoundedByRequestsTimeout(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond) // a batch in flight
 	start := time.Now()
-	testkit.NoError(t, f.Close())
+	testkit.NoError(t, f.Close(context.Background()))
 	t.Logf("Close with Redis frozen: %v", time.Since(start))
 	testkit.True(t, time.Since(start) < 8*timeout, "Close took %v", time.Since(start))
 }

@@ -178,7 +178,7 @@ func newTestFactory(t testing.TB, url string, opts Options) *Factory {
 		opts.Logger = testLogger(t)
 	}
 	f := New(newClient(t, url), opts)
-	t.Cleanup(func() { testkit.NoError(t, f.Close()) })
+	t.Cleanup(func() { testkit.NoError(t, f.Close(context.Background())) })
 	return f
 }
 

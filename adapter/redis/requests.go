@@ -60,7 +60,7 @@ func (a *Adapter) addRequest(req *request) (string, error) {
 }
 
 // send publishes a request and waits for its answers, until
-// RequestsTimeout (errTimedOut) or ctx ends. Afterwards the request's
+// RequestsTimeout or ctx's deadline (errTimedOut), or ctx's cancellation. Afterwards the request's
 // fields are the caller's.
 func (a *Adapter) send(id string, req *request, msg []byte, ctx context.Context) error {
 	if err := a.f.publish(a.requestChannel, msg); err != nil {
@@ -76,7 +76,12 @@ func (a *Adapter) send(id string, req *request, msg []byte, ctx context.Context)
 	case <-timer.C:
 		err = errTimedOut
 	case <-ctx.Done():
+		// A deadline of the caller's ends the request as RequestsTimeout
+		// does: with what came, and Node's timeout text.
 		err = ctx.Err()
+		if err == context.DeadlineExceeded {
+			err = errTimedOut
+		}
 	}
 	if !a.dropRequest(id) {
 		<-req.done // completed meanwhile

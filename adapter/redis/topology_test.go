@@ -27,7 +27,7 @@ func startClientNode(t *testing.T, client goredis.UniversalClient, key, name str
 	t.Cleanup(func() { _ = client.Close() }) // runs after n.close
 	n := &testNode{name: name}
 	n.f = New(client, Options{Key: key, RequestsTimeout: clusterTimeout, Logger: testLogger(t).With("node", name)})
-	n.srv = server.New(server.Config{Adapter: n.f.Adapter, Logger: testLogger(t).With("node", name)})
+	n.srv = server.New(server.Config{Adapter: n.f, Logger: testLogger(t).With("node", name)})
 	n.srv.Of("/").OnServerSideEmit("whoami", func(ev *server.Event) { _ = ev.Ack(name) })
 	n.ts = httptest.NewServer(n.srv)
 	n.url = n.ts.URL
@@ -108,7 +108,7 @@ func TestRedisClusterTopology(t *testing.T) {
 			client := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: addrs})
 			t.Cleanup(func() { _ = client.Close() })
 			f := New(client, Options{Key: key, RequestsTimeout: clusterTimeout, Logger: testLogger(t)})
-			t.Cleanup(func() { testkit.NoError(t, f.Close()) })
+			t.Cleanup(func() { testkit.NoError(t, f.Close(context.Background())) })
 			a, ns := newTestAdapter(t, f, "/")
 			name := strconv.Itoa(len(adapters))
 			ns.sse = func(_ []json.RawMessage, ack func(json.RawMessage)) { ack(json.RawMessage(`"` + name + `"`)) }

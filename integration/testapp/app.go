@@ -33,7 +33,7 @@ func newApp(srv *server.Server, node string, reqTimeout time.Duration) *app {
 type connectionSetup interface {
 	Use(server.Middleware)
 	OnConnection(server.ConnectionHandler)
-	On(string, server.EventHandler)
+	On(string, server.EventHandler) server.ListenerID
 }
 
 func (a *app) setupParent(p *server.ParentNamespace) {
@@ -292,10 +292,10 @@ func (a *app) broadcast(s *server.Socket, ev *server.Event) (any, error) {
 		return true, op.Emit(spec.Event, args...)
 	}
 	op = op.Timeout(time.Duration(*spec.TimeoutMs * float64(time.Millisecond)))
-	args = append(args, func(err error, res server.Args) {
+	err := op.EmitWithAckFunc(spec.Event, func(res server.Args, err error) {
 		_ = ev.Ack(map[string]any{"err": errOrNil(err), "responses": res})
-	})
-	if err := op.Emit(spec.Event, args...); err != nil {
+	}, args...)
+	if err != nil {
 		return nil, err
 	}
 	return noReply, nil
@@ -312,20 +312,17 @@ func (a *app) ask(s *server.Socket, ev *server.Event) {
 		return
 	}
 	args := subArgs(spec.Args, arg(ev, 0))
+	answer := func(res server.Args, err error) {
+		if res == nil {
+			res = server.Args{}
+		}
+		_ = ev.Ack(map[string]any{"err": errOrNil(err), "response": res})
+	}
 	var err error
 	if spec.TimeoutMs == nil {
-		args = append(args, func(res server.Args) {
-			_ = ev.Ack(map[string]any{"err": nil, "response": res})
-		})
-		err = s.Emit(spec.Event, args...)
+		err = s.EmitWithAckFunc(spec.Event, answer, args...)
 	} else {
-		args = append(args, func(err error, res server.Args) {
-			if res == nil {
-				res = server.Args{}
-			}
-			_ = ev.Ack(map[string]any{"err": errOrNil(err), "response": res})
-		})
-		err = s.Timeout(time.Duration(*spec.TimeoutMs*float64(time.Millisecond))).Emit(spec.Event, args...)
+		err = s.Timeout(time.Duration(*spec.TimeoutMs*float64(time.Millisecond))).EmitWithAckFunc(spec.Event, answer, args...)
 	}
 	if err != nil {
 		ackErr(ev, err)
@@ -384,7 +381,9 @@ func (a *app) fetchSockets(s *server.Socket, ev *server.Event) (any, error) {
 	for _, rs := range socks {
 		rooms := append([]string{}, rs.Rooms...)
 		sort.Strings(rooms)
-		var data any = rs.Data // JSON from another node, as on Node
+		var raw json.RawMessage // JSON from another node, as on Node
+		_ = rs.DecodeData(&raw)
+		var data any = raw
 		if l := rs.Local(); l != nil {
 			data = l.Data() // a local socket's own value: binary stays binary
 		}

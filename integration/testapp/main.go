@@ -62,7 +62,7 @@ func run() error {
 		if cluster, err = newRedisCluster(*redisURL, *key, *reqTimeout, logger); err != nil {
 			return err
 		}
-		cfg.Adapter = cluster.factory.Adapter
+		cfg.Adapter = cluster.factory // the server closes it
 	}
 	// With -redis, creating "/" (in New) and "/custom" subscribes their
 	// channels before the "listening on" line.
@@ -112,7 +112,7 @@ func run() error {
 		_ = hs.Close()
 	}
 	if cluster != nil {
-		cluster.close(ctx, logger)
+		cluster.close(logger)
 	}
 	return nil
 }
@@ -144,11 +144,9 @@ func newRedisCluster(url, key string, reqTimeout time.Duration, logger *slog.Log
 	return &redisCluster{client: client, factory: f}, nil
 }
 
-// close leaves the cluster (the server closed the adapters already).
-func (c *redisCluster) close(ctx context.Context, logger *slog.Logger) {
-	if err := c.factory.CloseContext(ctx); err != nil {
-		logger.Warn("close redis adapter", "err", err)
-	}
+// close closes the Redis client, which stays ours: the server's Close
+// closed the adapter Factory, and with it left the cluster.
+func (c *redisCluster) close(logger *slog.Logger) {
 	if err := c.client.Close(); err != nil {
 		logger.Warn("close redis client", "err", err)
 	}
