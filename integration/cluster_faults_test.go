@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -297,6 +298,7 @@ func faultNodeHung(t *testing.T, c *cluster, m mode) {
 	}
 	pid := c.procs[1].Pid()
 	testkit.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+	waitStopped(t, pid)
 	resumed := false
 	defer func() {
 		if !resumed {
@@ -393,4 +395,38 @@ func faultNodeKilled(t *testing.T, c *cluster, m mode) {
 	testkit.Equal(t, x.next("after"), list{1.0})
 	testkit.Equal(t, x.ack1("broadcast", obj{"event": "back", "args": list{2}}), true)
 	testkit.Equal(t, a.next("back"), list{2.0})
+}
+
+// waitStopped returns once every thread of process pid is stopped. A
+// SIGSTOP takes effect when each thread next enters the kernel: on a loaded
+// machine a thread may still run for a while after kill returns, and a
+// request sent meanwhile could still be answered.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		if err != nil || len(tasks) == 0 {
+			return // no procfs: nothing better to do than go on
+		}
+		stopped := true
+		for _, task := range tasks {
+			b, err := os.ReadFile(task)
+			if err != nil {
+				continue // the thread exited
+			}
+			// pid (comm) state ...: comm may hold spaces and parentheses.
+			if i := strings.LastIndexByte(string(b), ')'); i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not stop within 5s of SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
