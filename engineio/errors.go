@@ -38,7 +38,7 @@ const (
 	ReasonForcedClose    = "forced close"
 )
 
-// Engine.IO HTTP error codes (engine-io-v4.md §8).
+// Engine.IO HTTP error codes (docs/protocol/engineio-v4.md §8).
 const (
 	codeTransportUnknown   = 0
 	codeUnknownSID         = 1

@@ -13,7 +13,7 @@ import (
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
-// The scenarios of the test application contract (/work/shared/testapp-contract.md), driven
+// The scenarios of the test application contract (docs/testapp-contract.md), driven
 // by the official socket.io-client. Each runs for every selected target in three transport
 // modes, with a server of its own.
 

@@ -1,5 +1,5 @@
 // Package integration holds the cross-language tests of ioswarm: the scenarios of the test
-// application contract (/work/shared/testapp-contract.md), driven by the official
+// application contract (docs/testapp-contract.md), driven by the official
 // socket.io-client through internal/testkit.NodeClientDriver, plus bad-input tests at the
 // HTTP and WebSocket level.
 //

@@ -13,7 +13,7 @@ type decodeTest struct {
 	n    int    // announced attachments
 }
 
-// decodeTests are valid text packets: every example of socket-io-v5.md §3–§6
+// decodeTests are valid text packets: every example of docs/protocol/socketio-v5.md §3–§6
 // and more edge cases.
 var decodeTests = []decodeTest{
 	// §3 examples

@@ -2,7 +2,7 @@ package parser
 
 import "testing"
 
-// encodeTests are the encoder examples of socket-io-v5.md §3–§6 and more.
+// encodeTests are the encoder examples of docs/protocol/socketio-v5.md §3–§6 and more.
 var encodeTests = []struct {
 	p    Packet
 	want string

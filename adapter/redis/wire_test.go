@@ -17,7 +17,7 @@ import (
 
 // The wire tests compare what the adapter publishes, read by a plain Redis
 // subscriber, with the messages captured from @socket.io/redis-adapter 8.3.0
-// (docs: /work/shared/protocol/redis-adapter.md, A.5 and A.7), after
+// (docs/protocol/redis-adapter.md, A.5 and A.7), after
 // replacing the random uids and request ids by the captured ones.
 
 var requestIDField = regexp.MustCompile(`"requestId":"[A-Za-z0-9_-]{6}"`)

@@ -1,5 +1,5 @@
 // Command loadtest measures a Socket.IO v4 cluster that implements the test
-// application contract (/work/shared/testapp-contract.md, "Load-test events"):
+// application contract (docs/testapp-contract.md, "Load-test events"):
 // the Go testapp (integration/testapp) or the Node.js reference
 // (integration/node/testapp.js), on one node or several behind Redis. Its
 // numbers are those of the project's comparison table: deliveries per server

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// testapp.js implements the test application contract (/work/shared/testapp-contract.md,
+// testapp.js implements the test application contract (docs/testapp-contract.md,
 // mirrored by integration/testapp in Go) on the Node.js reference server: socket.io 4.8.4,
 // with the classic @socket.io/redis-adapter 8.3.0 over node-redis 4 when -redis is given.
 //
