@@ -208,10 +208,22 @@ func (c *client) write(msgs []*engineio.Message, volatile, paced bool) (<-chan s
 		c.conn.SendVolatile(msgs...)
 		return nil, nil
 	}
+	var drained <-chan struct{}
+	var err error
 	if paced {
-		return c.conn.SendPaced(msgs...)
+		drained, err = c.conn.SendPaced(msgs...)
+	} else {
+		err = c.conn.Send(msgs...)
 	}
-	return nil, c.conn.Send(msgs...)
+	if errors.Is(err, engineio.ErrClosed) {
+		// The connection closed under the socket: callers see the server's
+		// sentinels, not the transport's.
+		err = ErrDisconnected
+		if c.srv.isClosed() {
+			err = ErrClosed
+		}
+	}
+	return drained, err
 }
 
 // awaitDrained waits, at most the write timeout, until the connection's

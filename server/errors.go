@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/engineio"
 )
 
 // Errors callers match with errors.Is.
@@ -32,6 +33,10 @@ var (
 	// ErrDynamicFetch is returned by FetchSockets on a parent of dynamic
 	// namespaces, as on Node.
 	ErrDynamicFetch = errors.New("server: fetchSockets() is not supported on parent namespaces")
+	// ErrSlowConsumer is returned by an emit that overflowed its client's
+	// send queue (Config.MaxQueuedMessages, MaxQueuedBytes): the client is
+	// disconnected. It is engineio.ErrSlowConsumer.
+	ErrSlowConsumer = engineio.ErrSlowConsumer
 	// ErrDecode matches every *DecodeError: an argument (or socket data)
 	// that does not decode into the value asked for.
 	ErrDecode = errors.New("server: cannot decode argument")
