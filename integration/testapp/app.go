@@ -525,6 +525,8 @@ func (a *app) publish(s *server.Socket, ev *server.Event) (any, error) {
 	if err := ev.Decode(0, &spec); err != nil {
 		return nil, err
 	}
+	// As the Node testapp: a negative count or size counts as zero.
+	spec.Count, spec.Size = max(spec.Count, 0), max(spec.Size, 0)
 	op := s.Namespace().To()
 	if spec.Room != "" {
 		op = op.To(spec.Room)
