@@ -88,10 +88,17 @@ func (e *Event) Ack(args ...any) error {
 // Decode unmarshals argument i into v; see Args.Decode.
 func (e *Event) Decode(i int, v any) error { return e.Args.Decode(i, v) }
 
-// EventHandler handles one named event of a socket.
+// EventHandler handles one named event of a socket. Like every handler of
+// a socket (catch-all listeners, packet middlewares, connection,
+// disconnection and error handlers, ack funcs), it runs on the socket's
+// handler goroutine, one at a time and in order, and may block: only this
+// socket waits (its client is throttled once its queued events pass
+// Config.MaxPendingEvents or MaxPendingBytes).
 type EventHandler func(s *Socket, ev *Event)
 
-// AnyHandler is a catch-all listener of incoming events (OnAny).
+// AnyHandler is a catch-all listener of incoming events (OnAny). It runs on
+// the socket's handler goroutine, before the packet middlewares and the
+// event's listeners, and may block (see EventHandler).
 type AnyHandler func(s *Socket, ev *Event)
 
 // OutgoingHandler is a catch-all listener of outgoing events
@@ -104,23 +111,30 @@ type AnyHandler func(s *Socket, ev *Event)
 type OutgoingHandler func(s *Socket, event string, args Args)
 
 // PacketMiddleware runs for every incoming event of a socket, before its
-// handler; a non-nil error stops the event and is passed to the socket's
-// error handlers (nothing is sent to the client, as on Node).
+// listeners, on the socket's handler goroutine (it may block, see
+// EventHandler); a non-nil error stops the event and is passed to the
+// socket's error handlers (nothing is sent to the client, as on Node).
 type PacketMiddleware func(s *Socket, ev *Event) error
 
 // Middleware runs for every connection to a namespace before it is
-// accepted. A non-nil error refuses it: the client gets a connect_error
-// with the error's text, and with Data when the error is a *ConnectError.
+// accepted, on the new socket's handler goroutine: it may block (a lookup,
+// say) without holding up other connections, within Config.ConnectTimeout.
+// A non-nil error refuses it: the client gets a connect_error with the
+// error's text, and with Data when the error is a *ConnectError.
 type Middleware func(s *Socket) error
 
-// ConnectionHandler is called for every socket that joined a namespace.
+// ConnectionHandler is called for every socket that joined a namespace, on
+// the socket's handler goroutine, after the client got the CONNECT reply;
+// it may block (see EventHandler).
 type ConnectionHandler func(s *Socket)
 
 // DisconnectHandler is called with the reason of a disconnection, as in
-// Node (one of the Reason constants).
+// Node (one of the Reason constants), on the socket's handler goroutine
+// after the handlers queued before it; it may block (see EventHandler).
 type DisconnectHandler func(s *Socket, reason string)
 
-// ErrorHandler receives the errors of a socket's packet middlewares.
+// ErrorHandler receives the errors of a socket's packet middlewares, on the
+// socket's handler goroutine.
 type ErrorHandler func(s *Socket, err error)
 
 // ServerEventHandler handles an event sent by another node with
