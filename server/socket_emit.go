@@ -61,7 +61,7 @@ func (a *pendingAck) resolve(s *Socket, args Args) {
 }
 
 // addAck registers a pending ack; false when the socket is closed. With a
-// timeout, the ack fails with ErrAckTimeout unless answered in time; the
+// timeout, the ack fails with errAckTimeout unless answered in time; the
 // timer is set under the lock that publishes the ack, so that whoever takes
 // the ack (resolve, fail, timeout) sees it.
 func (s *Socket) addAck(id uint64, a *pendingAck, timeout time.Duration) bool {
