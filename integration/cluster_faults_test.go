@@ -362,10 +362,16 @@ func faultNodeKilled(t *testing.T, c *cluster, m mode) {
 	a, b, x := es[0].connect(ns), es[1].connect(ns), es[2].connect(ns)
 	e := es[0]
 	testkit.Equal(t, a.ack1("count", obj{}), 3.0)
+	sent := time.Now()
 	slow := a.ackLater("server-side-emit", obj{"event": "slow", "args": list{}, "timeoutMs": 10000})
 	silent := x.ackLater("server-side-emit", obj{"event": "silent", "args": list{}, "timeoutMs": 10000})
 	time.Sleep(700 * time.Millisecond)
 	c.procs[1].Kill()
+	if late := time.Since(sent); late > 1800*time.Millisecond {
+		// n2 answers "slow" 2 s after it got it: killed this late, it may have
+		// answered already, and the scenario proves nothing.
+		t.Skipf("the machine is too loaded: n2 was killed %v after the request, not 0.7 s", late)
+	}
 
 	res, took := slow.wait()
 	testkit.Equal(t, res, obj{"err": "timeout reached: only 1 responses received out of 2", "responses": list{"n3"}}, "slow, n2 killed")
