@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ioswarm/ioswarm/integration/internal/redistest"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
 // The cluster rows of the contract, on clusters of three separate processes (n1, n2, n3) on
-// one throw-away redis-server (skipped when redis-server is not installed), driven by the
-// official socket.io-client:
+// one Redis (redistest.StartRedis: REDIS_ADDR, else a throw-away redis-server, else a Redis
+// container where Docker runs; skipped when there is none), driven by the official
+// socket.io-client:
 //
 //   - go: three Go testapp nodes, in the three transport modes;
 //   - js: three Node.js reference nodes, in the three transport modes (IOSWARM_TARGET=js or
@@ -225,7 +227,7 @@ func TestCluster(t *testing.T) {
 	for _, l := range clusterLayouts(t) {
 		t.Run(l.name(), func(t *testing.T) {
 			t.Parallel()
-			c := startCluster(t, l, testkit.StartRedis(t), clusterRequestsTimeout)
+			c := startCluster(t, l, redistest.StartRedis(t), clusterRequestsTimeout)
 			for mi, m := range l.modes {
 				t.Run(m.name, func(t *testing.T) {
 					t.Parallel()

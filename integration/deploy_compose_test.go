@@ -217,14 +217,22 @@ func TestComposeDockerfile(t *testing.T) {
 	for _, f := range []string{"go.mod", "go.sum"} {
 		testkit.True(t, covered(f), "the Dockerfile does not copy %s", f)
 	}
+	// ./clusterdemo is a package of the library's module, not of this one (integration/ is a
+	// module of its own): go list runs in the repository root, where the image builds it.
 	list := exec.Command("go", "list", "-deps", "-f", `{{if .Module}}{{if eq .Module.Path "`+testkit.ModulePath+`"}}{{.Dir}}{{end}}{{end}}`, "./clusterdemo")
 	list.Dir = root
 	out, err := list.Output()
 	if errors.Is(err, exec.ErrNotFound) {
 		t.Skip("the go command is not available")
 	}
-	testkit.NoError(t, err, "go list -deps ./clusterdemo")
-	for _, dir := range strings.Fields(string(out)) {
+	var stderr []byte
+	if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
+		stderr = exit.Stderr
+	}
+	testkit.NoError(t, err, "go list -deps ./clusterdemo in %s: %s", root, stderr)
+	dirs := strings.Fields(string(out))
+	testkit.True(t, len(dirs) > 1, "go list -deps ./clusterdemo in %s lists no package of %s: %q", root, testkit.ModulePath, out)
+	for _, dir := range dirs {
 		rel, err := filepath.Rel(root, dir)
 		testkit.NoError(t, err)
 		testkit.True(t, covered(filepath.ToSlash(rel)), "the Dockerfile does not copy %s, which ./clusterdemo needs", rel)

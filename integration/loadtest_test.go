@@ -45,7 +45,8 @@ type loadResult struct {
 // loadQuantiles are latencies in milliseconds.
 type loadQuantiles struct{ P50, P99, Max float64 }
 
-// buildLoadtest builds ./integration/loadtest (with -race when this test binary has it).
+// buildLoadtest builds integration/loadtest, go build ./loadtest in this module's directory
+// (with -race when this test binary has it).
 func buildLoadtest(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "loadtest")
@@ -59,10 +60,10 @@ func buildLoadtest(t *testing.T) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", append(args, "./integration/loadtest")...)
-	cmd.Dir = testkit.RepoRoot(t)
+	cmd := exec.CommandContext(ctx, "go", append(args, "./loadtest")...)
+	cmd.Dir = filepath.Join(testkit.RepoRoot(t), testkit.IntegrationDir)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./integration/loadtest: %v\n%s", err, out)
+		t.Fatalf("go build ./loadtest (in %s): %v\n%s", cmd.Dir, err, out)
 	}
 	return bin
 }

@@ -53,9 +53,9 @@ type (
 		I  uint8                      `json:"i,omitempty"`
 		J  [0]int                     `json:"j,omitempty"`
 		K  struct{}                   `json:"k,omitempty"`
-		L  int                        `json:"-,"`
+		L  int                        `json:"-,"` //lint:ignore SA5008 deliberate: encoding/json names this field "-", the walk must too
 		M  int                        `json:"-"`
-		N  string                     `json:"invalid\"name"`
+		N  string                     `json:"invalid\"name"` //lint:ignore SA5008 deliberate: encoding/json ignores an invalid name (the key is "N"), the walk must too
 		O  string                     `json:"!#$%&()*+-./:;<=>?@[]^_{|}~ "`
 		P  string                     `json:"ünï"`
 		Q  int64                      `json:"q,string"`

@@ -1,8 +1,9 @@
 // Command testapp exposes the whole ioswarm server API to Socket.IO clients,
 // as defined by the test application contract: tests, load tools and
-// compatibility checks drive it, on one node or a cluster.
+// compatibility checks drive it, on one node or a cluster. It belongs to the integration
+// module, so run it from the integration directory:
 //
-//	go run ./integration/testapp -addr 127.0.0.1:3000 [-redis redis://127.0.0.1:6379/0] [-node NAME] [-key socket.io] [-requests-timeout 5s]
+//	go run ./testapp -addr 127.0.0.1:3000 [-redis redis://127.0.0.1:6379/0] [-node NAME] [-key socket.io] [-requests-timeout 5s]
 //
 // It prints "listening on ADDR" once it serves, and exits 0 on SIGTERM or
 // SIGINT after closing gracefully.

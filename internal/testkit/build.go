@@ -11,8 +11,14 @@ import (
 	"time"
 )
 
-// TestappPackage is the Go implementation of the test application contract.
-const TestappPackage = "./integration/testapp"
+// The Go implementation of the test application contract is the package TestappPackage
+// of the integration module, which lives in the directory IntegrationDir of the
+// repository (a module of its own, github.com/ioswarm/ioswarm/integration, so that the
+// library's go.mod does not list what only the cross-process tests need).
+const (
+	IntegrationDir = "integration"
+	TestappPackage = "./testapp"
+)
 
 var (
 	buildMu   sync.Mutex
@@ -26,7 +32,7 @@ var (
 // TestappExists reports whether integration/testapp holds Go files.
 func TestappExists(t testing.TB) bool {
 	t.Helper()
-	matches, _ := filepath.Glob(filepath.Join(RepoRoot(t), "integration", "testapp", "*.go"))
+	matches, _ := filepath.Glob(filepath.Join(RepoRoot(t), IntegrationDir, "testapp", "*.go"))
 	for _, m := range matches {
 		if !strings.HasSuffix(m, "_test.go") {
 			return true
@@ -35,8 +41,8 @@ func TestappExists(t testing.TB) bool {
 	return false
 }
 
-// BuildTestapp builds ./integration/testapp once per test binary, into a temporary
-// directory, and returns the path of the binary. When the test binary runs with -race the
+// BuildTestapp builds integration/testapp once per test binary (go build ./testapp in the
+// integration module's directory), into a temporary directory, and returns the path of the binary. When the test binary runs with -race the
 // testapp is built with -race too. It skips the test when the package does not exist yet and
 // fails it when the build fails. Call Main from TestMain to remove the binary at the end.
 func BuildTestapp(t testing.TB) string {
@@ -57,20 +63,20 @@ func BuildTestapp(t testing.TB) string {
 }
 
 func buildTestapp(t testing.TB) (bin, skip, fail string) {
-	root := RepoRoot(t)
+	dir := filepath.Join(RepoRoot(t), IntegrationDir)
 	if !TestappExists(t) {
-		return "", "testkit: " + TestappPackage + " does not exist yet", ""
+		return "", "testkit: integration/testapp does not exist yet", ""
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		return "", "testkit: the go command is not available to build " + TestappPackage, ""
+		return "", "testkit: the go command is not available to build integration/testapp", ""
 	}
-	dir, err := os.MkdirTemp("", "ioswarm-testapp-")
+	tmp, err := os.MkdirTemp("", "ioswarm-testapp-")
 	if err != nil {
 		return "", "", "testkit: " + err.Error()
 	}
-	buildDirs = append(buildDirs, dir)
-	bin = filepath.Join(dir, "testapp")
+	buildDirs = append(buildDirs, tmp)
+	bin = filepath.Join(tmp, "testapp")
 	args := []string{"build", "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")
@@ -79,13 +85,13 @@ func buildTestapp(t testing.TB) (bin, skip, fail string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goBin, args...)
-	cmd.Dir = root
+	cmd.Dir = dir
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", "", "testkit: go " + strings.Join(args, " ") + ": " + err.Error() + "\n" + string(out)
+		return "", "", "testkit: go " + strings.Join(args, " ") + " (in " + dir + "): " + err.Error() + "\n" + string(out)
 	}
-	t.Logf("testkit: built %s in %v", TestappPackage, time.Since(start).Round(time.Millisecond))
+	t.Logf("testkit: built integration/testapp in %v", time.Since(start).Round(time.Millisecond))
 	return bin, "", ""
 }
 

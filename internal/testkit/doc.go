@@ -7,7 +7,8 @@
 //     Connect, Client.Emit, Client.EmitWithAck, Client.Next, Client.WaitConnect, …
 //     Binary values are []byte on the Go side and Buffers on the Node side.
 //   - StartProcess starts a server program and waits for its "listening on ADDR" line;
-//     BuildTestapp builds ./integration/testapp once per test binary.
+//     BuildTestapp builds integration/testapp (in the integration module) once per test
+//     binary.
 //   - FreePort and FreeAddr pick free loopback ports.
 //   - Equal, NoError and friends are a tiny assert set (no testify).
 //   - CheckGoroutines fails a test that leaks goroutines.

@@ -14,16 +14,29 @@ import (
 // StartRedis returns the URL of a real Redis for the test, "redis://HOST:PORT/0": the one
 // at REDIS_ADDR (host:port) when that is set (tests sharing it must use their own channel
 // keys); otherwise a throw-away redis-server on a free loopback port (no persistence),
-// stopped at cleanup; otherwise, without a redis-server binary, a Redis container through
-// testcontainers-go. It skips the test, saying why, when none of these is available
-// (.ci/run installs redis-server, so CI never skips).
+// stopped at cleanup. It skips the test, saying why, when neither is available (.ci/run
+// installs redis-server, so CI never skips). The library's module does not depend on
+// Docker: the integration module's tests use StartRedisOr with a testcontainers-go Redis
+// as the fallback.
 func StartRedis(t testing.TB) string {
+	t.Helper()
+	return StartRedisOr(t, nil)
+}
+
+// StartRedisOr is StartRedis with a last resort: when REDIS_ADDR is unset and redis-server
+// is not installed it returns fallback(t) (which may skip the test itself), or skips the
+// test when fallback is nil.
+func StartRedisOr(t testing.TB, fallback func(testing.TB) string) string {
 	t.Helper()
 	if addr := strings.TrimSpace(os.Getenv("REDIS_ADDR")); addr != "" {
 		return "redis://" + addr + "/0"
 	}
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		return redisContainer(t)
+		if fallback != nil {
+			return fallback(t)
+		}
+		t.Skipf("testkit: no Redis for this test: REDIS_ADDR is unset and redis-server is not installed (%v); "+
+			"install it (Debian: apt-get install redis-server) or set REDIS_ADDR=host:port", err)
 	}
 	return StartRedisServer(t).URL()
 }
