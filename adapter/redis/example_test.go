@@ -52,3 +52,38 @@ func ExampleNew_cluster() {
 	srv := server.New(server.Config{Adapter: f})
 	_ = srv
 }
+
+// The README's cluster example (docs/docs_test.go checks that the README
+// shows exactly this).
+func Example_readme() {
+	ctx := context.Background()
+	// README begin
+	client := goredis.NewClient(&goredis.Options{
+		Addr:                  "redis:6379",
+		ContextTimeoutEnabled: true, // commands honour their deadline: shutdown stays bounded if Redis hangs
+	})
+	f := redis.New(client, redis.Options{
+		Key:             "socket.io",     // channel prefix, the default (Node's too): one per cluster
+		RequestsTimeout: 5 * time.Second, // FetchSockets, AllRooms, serverSideEmit acks
+	})
+	io := server.New(server.Config{Adapter: f}) // the server owns f from now on
+
+	io.OnConnection(func(s *server.Socket) {
+		_ = s.Join("lobby")
+		_ = io.To("lobby").Emit("joined", s.ID()) // reaches "lobby" on every node
+	})
+
+	// Each node answers the others; the asker gets one answer per node that answered in time.
+	io.OnServerSideEmit("status", func(ev *server.Event) {
+		_ = ev.Ack(map[string]any{"node": "node-1", "clients": len(io.Sockets())})
+	})
+	answers, err := io.ServerSideEmitWithAck(ctx, "status") // err says how many did not answer
+	sockets, err := io.In("lobby").FetchSockets(ctx)        // on every node
+
+	// Shutdown: the server closes its adapters and the factory (bounded by ctx even when Redis does
+	// not answer); the go-redis client stays yours.
+	_ = io.Close(ctx)
+	_ = client.Close()
+	// README end
+	_, _, _ = answers, sockets, err
+}
