@@ -43,9 +43,6 @@ func (c *Conn) armLocked(ts *timerSlot, d time.Duration, f func(c *Conn, gen uin
 	})
 }
 
-// stopLocked cancels the timer in ts. The caller holds c.mu.
-func (c *Conn) stopLocked(ts *timerSlot) { stopTimer(c.srv, ts.detach()) }
-
 // firedLocked reports whether a callback with generation gen is still
 // current, and marks its timer as fired. The caller holds c.mu.
 func (c *Conn) firedLocked(ts *timerSlot, gen uint64) bool {

@@ -115,7 +115,7 @@ func (r *recorder) waitClose(t *testing.T) closeEvent {
 	t.Helper()
 	select {
 	case <-r.closed:
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second): // generous: some tests first queue 32 MiB under -race
 		t.Fatal("OnClose not called")
 	}
 	r.mu.Lock()

@@ -96,7 +96,7 @@ func TestUpgradeSwitchReleasesGET(t *testing.T) {
 	get = e.pollAsync(t, sid)
 	c := e.rec(t, sid).conn
 	c.mu.Lock()
-	c.stopLocked(&c.checkTimer) // no more checks: only the switch can release it
+	stopTimer(c.srv, c.checkTimer.detach()) // no more checks: only the switch can release it
 	c.mu.Unlock()
 	waitFor(t, "pending GET", func() bool { return e.pending(sid) })
 	wsWrite(t, ws, websocket.TextMessage, "5")
