@@ -14,12 +14,13 @@
 // transport modes: WebSocket only, polling only, and the client default (polling, then the
 // upgrade to WebSocket, which the harness checks happened).
 //
-//	IOSWARM_TARGET=js go test -race ./integration/
+//	cd integration && IOSWARM_TARGET=js go test -race ./...
 //
 // # Clusters
 //
 // TestCluster runs the contract rows that involve other clients or nodes on three nodes
-// (n1, n2, n3) sharing one throw-away redis-server: Go only, and — in the default run too,
+// (n1, n2, n3) sharing one Redis (REDIS_ADDR, else a throw-away redis-server, else a
+// testcontainers container where Docker runs — internal/redistest): Go only, and — in the default run too,
 // when Node.js and the npm packages are there — mixed clusters with a Node.js reference node
 // (js,go,go and go,js,go), so that requests go both ways between Go and Node.js.
 // TestClusterFaults restarts Redis under traffic, hangs a node (SIGSTOP) and kills one
@@ -32,6 +33,8 @@
 // test runs integration/loadtest. Set IOSWARM_DRIVER_TRACE=1 to log every line exchanged with
 // the Node.js client driver.
 //
-// The package has no non-test code; integration/node has its own go.mod so that Go tooling
-// ignores node_modules.
+// The package has no non-test code. integration/ is a Go module of its own
+// (github.com/ioswarm/ioswarm/integration, with a replace of the library), so that what
+// only these tests need (testcontainers, chromedp, yaml) stays out of the library's go.mod;
+// integration/node has its own go.mod so that Go tooling ignores node_modules.
 package integration

@@ -8,7 +8,7 @@
 //
 // # Usage
 //
-//	go run ./integration/loadtest -targets http://127.0.0.1:3001,http://127.0.0.1:3002 \
+//	go run ./loadtest -targets http://127.0.0.1:3001,http://127.0.0.1:3002 \
 //	    -pids 1234,1235,1236 -clients 1000 -scenario all -duration 10s -size 64 [-json]
 //
 // Flags:
@@ -76,14 +76,15 @@
 // # Example: a two-node cluster
 //
 //	redis-server --port 6390 --save '' --appendonly no & R=$!
-//	go build -o /tmp/testapp ./integration/testapp
+//	cd integration    # a module of its own
+//	go build -o /tmp/testapp ./testapp
 //	/tmp/testapp -addr 127.0.0.1:3001 -redis redis://127.0.0.1:6390/0 & P1=$!
 //	/tmp/testapp -addr 127.0.0.1:3002 -redis redis://127.0.0.1:6390/0 & P2=$!
-//	go run ./integration/loadtest -targets http://127.0.0.1:3001,http://127.0.0.1:3002 \
+//	go run ./loadtest -targets http://127.0.0.1:3001,http://127.0.0.1:3002 \
 //	    -pids $P1,$P2,$R -clients 1000 -duration 5s
 //
 // The Node.js reference takes the same flags:
-// node integration/node/testapp.js -addr 127.0.0.1:3001 -redis redis://127.0.0.1:6390/0.
+// node node/testapp.js -addr 127.0.0.1:3001 -redis redis://127.0.0.1:6390/0.
 //
 // # Limits
 //
