@@ -183,7 +183,9 @@ func TestWriteTimeoutPolling(t *testing.T) {
 // WriteTimeout.
 func TestWriteTimeoutLeavesNoDeadline(t *testing.T) {
 	cfg := quietConfig()
-	cfg.WriteTimeout = time.Second
+	// Long enough that a reader slowed down by a loaded machine (-race)
+	// keeps up with each waiting write.
+	cfg.WriteTimeout = 2500 * time.Millisecond
 	cfg.MaxQueuedBytes = 1 << 30
 	e := newEnv(t, cfg, nil)
 	ws, sid := dialSmallBuffer(t, e)
