@@ -6,7 +6,6 @@ import (
 	"math"
 	"strconv"
 	"sync"
-	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
 
@@ -168,83 +167,8 @@ func scanJSString(d []byte, i int) (int, bool, error) { return jsonscan.ScanStri
 
 func isDigit(c byte) bool { return jsonscan.IsDigit(c) }
 
-func hexVal(b []byte) rune {
-	var r rune
-	for _, c := range b {
-		r <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			r |= rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		default:
-			r |= rune(c - 'A' + 10)
-		}
-	}
-	return r
-}
-
-// unquote appends the UTF-8 text of the valid JSON string token quoted to
-// dst. Lone surrogates and invalid UTF-8 bytes become U+FFFD, as
-// Node's UTF-8 encoder writes them.
-func unquote(dst, quoted []byte) ([]byte, error) {
-	s := quoted[1 : len(quoted)-1]
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '\\' {
-			if c < utf8.RuneSelf {
-				dst = append(dst, c)
-				i++
-				continue
-			}
-			r, size := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = utf8.AppendRune(dst, utf8.RuneError)
-			} else {
-				dst = append(dst, s[i:i+size]...)
-			}
-			i += size
-			continue
-		}
-		if i+1 >= len(s) {
-			return dst, errors.New("redis: JSON: bad escape")
-		}
-		switch s[i+1] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			if i+6 > len(s) {
-				return dst, errors.New("redis: JSON: bad escape")
-			}
-			r := hexVal(s[i+2 : i+6])
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if r < 0xdc00 && i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					if r2 := hexVal(s[i+2 : i+6]); r2 >= 0xdc00 && r2 < 0xe000 {
-						dst = utf8.AppendRune(dst, utf16.DecodeRune(r, r2))
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default: // '"', '\\', '/'
-			dst = append(dst, s[i+1])
-		}
-		i += 2
-	}
-	return dst, nil
-}
+// unquote is jsonscan.Unquote, under the name messages.go uses.
+func unquote(dst, quoted []byte) ([]byte, error) { return jsonscan.Unquote(dst, quoted) }
 
 // write is the second pass: it writes the value at d[i], which the scanner
 // validated, and returns the offset past it. It walks the containers the
@@ -345,7 +269,7 @@ func (w *mpWriter) jsString(d []byte, i int) (int, error) {
 		return end, nil
 	}
 	var err error
-	w.tmp, err = unquote(w.tmp[:0], d[i:end])
+	w.tmp, err = jsonscan.Unquote(w.tmp[:0], d[i:end])
 	if err != nil {
 		return end, err
 	}

@@ -34,9 +34,9 @@ func Index(f float64) int {
 	return int(f)
 }
 
-// Num is Index for tok, the JSON text of a "num" member's value: -1 unless
-// it is a number.
-func Num(tok []byte) int {
+// numIndex is Index for tok, the JSON text of a "num" member's value: -1
+// unless it is a number.
+func numIndex(tok []byte) int {
 	if len(tok) == 0 || !(tok[0] == '-' || IsDigit(tok[0])) {
 		return -1
 	}
@@ -136,7 +136,7 @@ func (f *objFrame) member(key memberKey, tok []byte) {
 	if key == keyPlaceholder {
 		f.isPlaceholder = string(tok) == "true"
 	} else {
-		f.num = Num(tok)
+		f.num = numIndex(tok)
 	}
 }
 

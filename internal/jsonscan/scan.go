@@ -10,7 +10,10 @@ const MaxDepth = 10000
 type Container struct {
 	End   int // offset just past its closing bracket
 	Count int // its elements, or its members
-	Next  int // index in Containers of the first container after its contents
+	// Next is the index in Containers of the first container after this
+	// one's contents: a writer that replaces the container as a whole (a
+	// placeholder by its attachment) skips the records inside it with it.
+	Next int
 }
 
 // Scanner validates JSON values in a single pass, and finds their
@@ -28,11 +31,14 @@ type Scanner struct {
 	// before its members, as msgpack does.
 	RecordContainers bool
 
+	// The results of the last Whole. Whole reuses their capacity, so that a
+	// pooled or long-lived Scanner does not allocate for them again.
 	Placeholders []Placeholder
 	Containers   []Container
 
 	data  []byte
 	depth int
+	open  []int // RecordContainers only: the indexes in Containers of the open containers
 	// recurseTo, when not zero, replaces recursionLimit (tests compare the
 	// recursive and the iterative walks with it; -1 never recurses).
 	recurseTo int
@@ -46,9 +52,13 @@ func (s *Scanner) Whole(data []byte) (start, end int, err error) {
 	s.depth = 0
 	s.Placeholders = s.Placeholders[:0]
 	s.Containers = s.Containers[:0]
+	s.open = s.open[:0]
 	start = SkipSpace(data, 0)
 	end, err = s.value(start)
 	s.data = nil // a pooled Scanner must not pin the text
+	if cap(s.open) > 1024 {
+		s.open = nil // nor the stack of a hostile value's nesting
+	}
 	if err != nil {
 		return start, end, err
 	}
@@ -154,41 +164,49 @@ func (s *Scanner) deeper() bool {
 	return s.depth >= recursionLimit
 }
 
-// openContainer records a container whose end is not known yet and returns
-// its index.
-//
-// It and closeContainer are kept out of line: inlined, their temporaries
-// would grow the frames of array and object, and those frames, times
-// recursionLimit, must fit in a goroutine's first 8 KiB.
+// Container records are kept with their own stack of open containers,
+// s.open, rather than in locals of array and object: those frames, times
+// recursionLimit, must fit in a goroutine's first 8 KiB, and a local live
+// across the recursive call is one more word in every frame; validating
+// alone (the parser) then pays one predictable branch per member and no
+// more. The out-of-line functions keep append's temporaries out of the
+// frames too.
+
+// openContainer records a container whose end is not known yet.
 //
 //go:noinline
-func (s *Scanner) openContainer() int {
+func (s *Scanner) openContainer() {
+	s.open = append(s.open, len(s.Containers))
 	s.Containers = append(s.Containers, Container{})
-	return len(s.Containers) - 1
 }
 
-// closeContainer completes the record idx at end.
+// countMember counts one more member of the innermost open container.
+func (s *Scanner) countMember() { s.Containers[s.open[len(s.open)-1]].Count++ }
+
+// closeContainer completes the record of the innermost open container,
+// which ends at end.
 //
 //go:noinline
-func (s *Scanner) closeContainer(idx, end, count int) {
-	s.Containers[idx] = Container{End: end, Count: count, Next: len(s.Containers)}
+func (s *Scanner) closeContainer(end int) {
+	idx := s.open[len(s.open)-1]
+	s.open = s.open[:len(s.open)-1]
+	c := &s.Containers[idx]
+	c.End, c.Next = end, len(s.Containers)
 }
 
 func (s *Scanner) array(i int) (int, error) {
 	if s.depth++; s.depth > MaxDepth {
 		return i, errAt("exceeded max nesting depth", i)
 	}
-	idx := -1
 	if s.RecordContainers {
-		idx = s.openContainer()
+		s.openContainer()
 	}
 	d := s.data
-	count := 0
 	i = SkipSpace(d, i+1)
 	if i < len(d) && d[i] == ']' {
 		s.depth--
-		if idx >= 0 {
-			s.closeContainer(idx, i+1, 0)
+		if s.RecordContainers {
+			s.closeContainer(i + 1)
 		}
 		return i + 1, nil
 	}
@@ -197,7 +215,9 @@ func (s *Scanner) array(i int) (int, error) {
 		if i, err = s.value(i); err != nil {
 			return i, err
 		}
-		count++
+		if s.RecordContainers {
+			s.countMember()
+		}
 		i = SkipSpace(d, i)
 		if i >= len(d) {
 			return i, errEOF(i)
@@ -207,8 +227,8 @@ func (s *Scanner) array(i int) (int, error) {
 			i = SkipSpace(d, i+1)
 		case ']':
 			s.depth--
-			if idx >= 0 {
-				s.closeContainer(idx, i+1, count)
+			if s.RecordContainers {
+				s.closeContainer(i + 1)
 			}
 			return i + 1, nil
 		default:
@@ -221,18 +241,16 @@ func (s *Scanner) object(i int) (int, error) {
 	if s.depth++; s.depth > MaxDepth {
 		return i, errAt("exceeded max nesting depth", i)
 	}
-	idx := -1
 	if s.RecordContainers {
-		idx = s.openContainer()
+		s.openContainer()
 	}
 	d := s.data
 	f := objFrame{start: i, mark: len(s.Placeholders), num: -1}
-	count := 0
 	i = SkipSpace(d, i+1)
 	if i < len(d) && d[i] == '}' {
 		s.depth--
-		if idx >= 0 {
-			s.closeContainer(idx, i+1, 0)
+		if s.RecordContainers {
+			s.closeContainer(i + 1)
 		}
 		return i + 1, nil
 	}
@@ -260,7 +278,9 @@ func (s *Scanner) object(i int) (int, error) {
 		if i, err = s.value(i); err != nil {
 			return i, err
 		}
-		count++
+		if s.RecordContainers {
+			s.countMember()
+		}
 		if s.FindPlaceholders {
 			if key := keyOf(d[keyStart:keyEnd], escaped); key != keyOther {
 				f.member(key, d[valStart:i])
@@ -279,8 +299,8 @@ func (s *Scanner) object(i int) (int, error) {
 			if f.isPlaceholder {
 				s.closeObject(&f, i)
 			}
-			if idx >= 0 {
-				s.closeContainer(idx, i, count)
+			if s.RecordContainers {
+				s.closeContainer(i)
 			}
 			return i, nil
 		default:
@@ -289,9 +309,6 @@ func (s *Scanner) object(i int) (int, error) {
 	}
 }
 
-// contFrame is an open container that the iterative walk records.
-type contFrame struct{ idx, count int }
-
 // deep validates the value at data[i] like value, without recursion.
 //
 // A recursive descent all the way down held about 200 bytes of goroutine
@@ -299,9 +316,8 @@ type contFrame struct{ idx, count int }
 // stays with the goroutine until the next collection. What an open
 // container needs is kept here in explicit stacks instead: one bit per
 // level (object or array), one objFrame per open object when finding
-// placeholders, one contFrame per open container when recording them. They
-// start in small arrays on this frame and grow on the heap, in proportion
-// to the input.
+// placeholders (and s.open when recording containers). They start in small
+// arrays on this frame and grow on the heap, in proportion to the input.
 func (s *Scanner) deep(i int) (int, error) {
 	d := s.data
 	var (
@@ -311,8 +327,6 @@ func (s *Scanner) deep(i int) (int, error) {
 		objBuf  [4]objFrame
 		objs    = objBuf[:0] // FindPlaceholders only: the open objects
 		key     memberKey    // FindPlaceholders only: the key of the member value at i
-		contBuf [4]contFrame
-		conts   = contBuf[:0] // RecordContainers only: the open containers
 	)
 	for {
 		// A value starts at d[i].
@@ -329,9 +343,8 @@ func (s *Scanner) deep(i int) (int, error) {
 				objs[len(objs)-1].member(key, d[i:i+1])
 				key = keyOther
 			}
-			idx := -1
 			if s.RecordContainers {
-				idx = s.openContainer()
+				s.openContainer()
 			}
 			start := i
 			closer := byte(']')
@@ -342,15 +355,12 @@ func (s *Scanner) deep(i int) (int, error) {
 			if i < len(d) && d[i] == closer {
 				s.depth--
 				i++
-				if idx >= 0 {
-					s.closeContainer(idx, i, 0)
+				if s.RecordContainers {
+					s.closeContainer(i)
 				}
 			} else {
 				kinds = pushKind(kinds, n, c == '{')
 				n++
-				if idx >= 0 {
-					conts = append(conts, contFrame{idx: idx})
-				}
 				if c == '{' {
 					if s.FindPlaceholders {
 						objs = append(objs, objFrame{start: start, mark: len(s.Placeholders), num: -1})
@@ -379,8 +389,8 @@ func (s *Scanner) deep(i int) (int, error) {
 			if n == 0 {
 				return i, nil
 			}
-			if len(conts) > 0 {
-				conts[len(conts)-1].count++
+			if s.RecordContainers {
+				s.countMember()
 			}
 			isObj := kinds[(n-1)>>6]&(1<<((n-1)&63)) != 0
 			i = SkipSpace(d, i)
@@ -414,10 +424,8 @@ func (s *Scanner) deep(i int) (int, error) {
 			n--
 			s.depth--
 			i++
-			if len(conts) > 0 {
-				f := conts[len(conts)-1]
-				conts = conts[:len(conts)-1]
-				s.closeContainer(f.idx, i, f.count)
+			if s.RecordContainers {
+				s.closeContainer(i)
 			}
 		}
 	}

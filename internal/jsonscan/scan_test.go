@@ -8,14 +8,14 @@ import (
 	"testing"
 )
 
-func TestNum(t *testing.T) {
+func TestNumIndex(t *testing.T) {
 	for tok, want := range map[string]int{
 		`0`: 0, `7`: 7, `1.0`: 1, `1e0`: 1, `-0`: 0, `-0.0`: 0, `0.5`: -1, `-1`: -1, `"0"`: -1, `null`: -1,
 		`true`: -1, `{}`: -1, `99999999999999999999999`: MaxNum, `1e400`: MaxNum, `1e-400`: 0, `2147483648`: MaxNum,
 		`1073741823`: MaxNum - 1, `1073741824`: MaxNum, `1073741824.5`: -1, `1e30`: MaxNum, `-1e400`: -1, ``: -1,
 	} {
-		if got := Num([]byte(tok)); got != want {
-			t.Errorf("Num(%s) = %d, want %d", tok, got, want)
+		if got := numIndex([]byte(tok)); got != want {
+			t.Errorf("numIndex(%s) = %d, want %d", tok, got, want)
 		}
 	}
 }
@@ -41,6 +41,15 @@ func TestKeyOf(t *testing.T) {
 		if got := keyOf([]byte(k), strings.Contains(k, `\`)); got != want {
 			t.Errorf("keyOf(%s) = %d, want %d", k, got, want)
 		}
+	}
+}
+
+func TestUnquote(t *testing.T) {
+	for _, tok := range []string{
+		`""`, `"plain"`, `"a\"\\\/\b\f\n\r\t\u00e9"`, `"\ud83d\ude00"`, `"\ud83d!"`, `"\ude00\ud83d"`, `"\ud83d\u0041"`,
+		`"\ud83d"`, "\"\xff\xc3\x28 é\"", "\"\xed\xa0\x80\"",
+	} {
+		checkUnquote(t, []byte(tok))
 	}
 }
 

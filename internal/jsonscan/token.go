@@ -1,6 +1,10 @@
 package jsonscan
 
-import "strconv"
+import (
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
 
 // SyntaxError is a JSON syntax error at a byte offset. Its messages are
 // encoding/json's, so that errors read the same whichever validated the
@@ -120,6 +124,70 @@ func hexVal(b []byte) rune {
 		}
 	}
 	return r
+}
+
+// Unquote appends the text of quoted, a JSON string token that ScanString
+// accepted, to dst as UTF-8. Lone surrogates and invalid UTF-8 bytes become
+// U+FFFD, as they do in encoding/json and, for the transcoder that writes
+// msgpack for Node peers, as Node's UTF-8 encoder writes them. An error is
+// only possible for a token that ScanString would reject.
+func Unquote(dst, quoted []byte) ([]byte, error) {
+	s := quoted[1 : len(quoted)-1]
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			if c < utf8.RuneSelf {
+				dst = append(dst, c)
+				i++
+				continue
+			}
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = utf8.AppendRune(dst, utf8.RuneError)
+			} else {
+				dst = append(dst, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		if i+1 >= len(s) {
+			return dst, errAt("truncated escape", len(quoted)-1)
+		}
+		switch s[i+1] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			if i+6 > len(s) {
+				return dst, errAt("truncated escape", len(quoted)-1)
+			}
+			r := hexVal(s[i+2 : i+6])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if r < 0xdc00 && i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					if r2 := hexVal(s[i+2 : i+6]); r2 >= 0xdc00 && r2 < 0xe000 {
+						dst = utf8.AppendRune(dst, utf16.DecodeRune(r, r2))
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default: // '"', '\\', '/'
+			dst = append(dst, s[i+1])
+		}
+		i += 2
+	}
+	return dst, nil
 }
 
 // ScanNumber validates the number token starting at d[i] and returns the
