@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+
+	"github.com/ioswarm/ioswarm/internal/jsonscan"
 )
 
 // Decode decodes the text form of one packet (the content of an Engine.IO
@@ -20,7 +22,7 @@ import (
 //
 // Decode is safe for concurrent use.
 func Decode(text []byte, maxAttachments int) (p *Packet, attachments int, err error) {
-	var s scanner
+	var s decodeScratch
 	p = new(Packet)
 	attachments, err = decodeText(text, maxAttachments, p, &s)
 	if err != nil {
@@ -42,7 +44,13 @@ type Decoder struct {
 
 	pending *Packet // binary packet waiting for attachments
 	want    int     // number of attachments pending needs in total
-	scan    scanner // scratch space reused between packets
+	scratch decodeScratch
+}
+
+// decodeScratch is what decodeText reuses between the packets of a Decoder.
+type decodeScratch struct {
+	scan jsonscan.Scanner
+	nsp  string // the last namespace seen, reused to save an allocation
 }
 
 // Add feeds one Engine.IO message to the decoder: binary reports whether it
@@ -76,9 +84,9 @@ func (d *Decoder) Add(data []byte, binary bool) (*Packet, error) {
 		return nil, invalid("text message while " + strconv.Itoa(missing) + " attachment(s) are still expected")
 	}
 	p := new(Packet)
-	n, err := decodeText(data, d.MaxAttachments, p, &d.scan)
-	if cap(d.scan.refs) > 1024 {
-		d.scan.refs = nil // do not pin a huge scratch buffer
+	n, err := decodeText(data, d.MaxAttachments, p, &d.scratch)
+	if cap(d.scratch.scan.Placeholders) > 1024 {
+		d.scratch.scan.Placeholders = nil // do not pin a huge scratch buffer
 	}
 	if err != nil {
 		return nil, err
@@ -99,7 +107,7 @@ func (d *Decoder) Reset() {
 // decodeText parses the text form of a packet into p, following the
 // reference Decoder.decodeString rules, and returns the announced attachment
 // count. It uses s as scratch space (s.nsp caches the last namespace).
-func decodeText(text []byte, maxAttachments int, p *Packet, s *scanner) (int, error) {
+func decodeText(text []byte, maxAttachments int, p *Packet, s *decodeScratch) (int, error) {
 	if maxAttachments <= 0 {
 		maxAttachments = DefaultMaxAttachments
 	}
@@ -108,7 +116,7 @@ func decodeText(text []byte, maxAttachments int, p *Packet, s *scanner) (int, er
 	}
 	c := text[0]
 	if c < '0' || c > '6' {
-		return 0, invalid("unknown packet type " + quoteChar(c))
+		return 0, invalid("unknown packet type " + jsonscan.QuoteChar(c))
 	}
 	p.Type = Type(c - '0')
 	binary := p.Type == BinaryEvent || p.Type == BinaryAck
@@ -116,7 +124,7 @@ func decodeText(text []byte, maxAttachments int, p *Packet, s *scanner) (int, er
 
 	if binary {
 		start, tooMany := i, false
-		for ; i < len(text) && isDigit(text[i]); i++ {
+		for ; i < len(text) && jsonscan.IsDigit(text[i]); i++ {
 			if !tooMany {
 				n = n*10 + int(text[i]-'0')
 				tooMany = n > maxAttachments
@@ -152,9 +160,9 @@ func decodeText(text []byte, maxAttachments int, p *Packet, s *scanner) (int, er
 		}
 	}
 
-	if i < len(text) && isDigit(text[i]) {
+	if i < len(text) && jsonscan.IsDigit(text[i]) {
 		var id uint64
-		for ; i < len(text) && isDigit(text[i]); i++ {
+		for ; i < len(text) && jsonscan.IsDigit(text[i]); i++ {
 			d := uint64(text[i] - '0')
 			if id > (math.MaxUint64-d)/10 {
 				return 0, invalid("ack id overflows uint64")
@@ -172,18 +180,17 @@ func decodeText(text []byte, maxAttachments int, p *Packet, s *scanner) (int, er
 		return n, nil
 	}
 	data := text[i:]
-	s.collect = binary
-	s.refs = s.refs[:0]
-	start, end, err := s.whole(data)
+	s.scan.FindPlaceholders = binary
+	start, end, err := s.scan.Whole(data)
 	if err != nil {
 		return 0, invalidJSON("payload is not valid JSON", err)
 	}
 	if err := checkPayload(p.Type, data[start:end]); err != nil {
 		return 0, err
 	}
-	for _, ref := range s.refs {
-		if ref.num < 0 || ref.num >= n {
-			return 0, invalid("placeholder at offset " + strconv.Itoa(i+start+ref.start) + " does not name one of the " +
+	for _, ref := range s.scan.Placeholders {
+		if !ref.Names(n) {
+			return 0, invalid("placeholder at offset " + strconv.Itoa(i+start+ref.Start) + " does not name one of the " +
 				strconv.Itoa(n) + " attachment(s)")
 		}
 	}
@@ -212,14 +219,14 @@ func checkPayload(t Type, v []byte) error {
 		if v[0] != '[' {
 			return invalid(t.String() + " payload must be an array")
 		}
-		i := skipSpace(v, 1)
+		i := jsonscan.SkipSpace(v, 1)
 		switch c := v[i]; {
 		case c == ']':
 			return invalid(t.String() + " payload must not be empty")
-		case c == '-' || isDigit(c):
+		case c == '-' || jsonscan.IsDigit(c):
 			// numeric event names are accepted
 		case c == '"':
-			end, escaped, _ := scanString(v, i)
+			end, escaped, _ := jsonscan.ScanString(v, i)
 			name := v[i+1 : end-1]
 			if escaped {
 				var s string

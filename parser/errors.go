@@ -1,9 +1,6 @@
 package parser
 
-import (
-	"errors"
-	"strconv"
-)
+import "errors"
 
 // Sentinel errors. Every error returned by Decode, Decoder.Add, SplitArray and
 // NewRawArgs matches ErrInvalidPacket with errors.Is; some also match one of
@@ -47,33 +44,3 @@ func (e *packetError) Unwrap() error { return e.err }
 func invalid(msg string) error { return &packetError{msg: msg} }
 
 func invalidJSON(msg string, err error) error { return &packetError{msg: msg, err: err} }
-
-// syntaxError is a JSON syntax error at a byte offset.
-type syntaxError struct {
-	msg string
-	off int
-}
-
-func (e *syntaxError) Error() string {
-	return e.msg + " at offset " + strconv.Itoa(e.off)
-}
-
-func errAt(msg string, off int) error { return &syntaxError{msg: msg, off: off} }
-
-func errEOF(off int) error { return errAt("unexpected end of JSON input", off) }
-
-// quoteChar formats a byte for an error message the way encoding/json does.
-func quoteChar(c byte) string {
-	if c == '\'' {
-		return `'\''`
-	}
-	if c == '"' {
-		return `'"'`
-	}
-	if c >= 0x80 {
-		const hex = "0123456789abcdef"
-		return `'\x` + string([]byte{hex[c>>4], hex[c&0xf]}) + "'"
-	}
-	s := strconv.Quote(string(rune(c)))
-	return "'" + s[1:len(s)-1] + "'"
-}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -286,51 +285,6 @@ func FuzzRawRoundTrip(f *testing.F) {
 			}
 			if _, err := args[i].MarshalJSON(); err != nil {
 				t.Fatalf("MarshalJSON: %v", err)
-			}
-		}
-	})
-}
-
-// FuzzScanParity compares the iterative scanner with the recursive one it
-// replaced: same end offset, same error, same placeholders, from the top
-// level and from inside an array (as SplitArray scans elements).
-func FuzzScanParity(f *testing.F) {
-	for _, tt := range splitTests {
-		f.Add([]byte(tt.in), true, false)
-	}
-	for _, in := range splitErrorTests {
-		if len(in) < 1000 {
-			f.Add([]byte(in), false, false)
-		}
-	}
-	f.Add([]byte(`{"_placeholder":true,"num":1,"x":{"_placeholder":true,"num":0}}`), true, false)
-	f.Add([]byte(`[{"num":0,"_placeholder":true},{"_placeholder":true,"num":[1],"_placeholder":false},{"\u006eum":1e0,"_pl\u0061ceholder":true}]`), true, true)
-	for _, d := range deepSeeds() {
-		f.Add([]byte(d), true, false)
-		f.Add([]byte(d), false, true)
-	}
-	f.Fuzz(func(t *testing.T, data []byte, collect, nested bool) {
-		i := skipSpace(data, 0)
-		// The reference: recursive all the way down.
-		ref := scanner{data: data, collect: collect, recurseTo: maxNesting + 2}
-		// The iterative walk alone (recursion stops at once), and the
-		// production mix of both.
-		iter := scanner{data: data, collect: collect, recurseTo: -1}
-		mixed := scanner{data: data, collect: collect}
-		if nested {
-			ref.depth, iter.depth, mixed.depth = 1, 1, 1
-		}
-		endR, errR := ref.value(i)
-		for _, c := range []struct {
-			name string
-			s    *scanner
-		}{{"iterative", &iter}, {"mixed", &mixed}} {
-			end, err := c.s.value(i)
-			if end != endR || fmt.Sprint(err) != fmt.Sprint(errR) {
-				t.Fatalf("%.80q: %s %d, %v; recursive %d, %v", data, c.name, end, err, endR, errR)
-			}
-			if errR == nil && (c.s.depth != ref.depth || !reflect.DeepEqual(c.s.refs, ref.refs)) {
-				t.Fatalf("%.80q: %s depth %d, refs %v; recursive %d, %v", data, c.name, c.s.depth, c.s.refs, ref.depth, ref.refs)
 			}
 		}
 	})

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
+
+	"github.com/ioswarm/ioswarm/internal/jsonscan"
 )
 
 // Raw is one JSON value as received, such as one argument of an event, with
@@ -176,39 +177,39 @@ func (r *Raw) rewrite(dst []byte, replace func(dst, att []byte) []byte) ([]byte,
 	return out, err
 }
 
-func (r *Raw) rewriteRefs(dst []byte, refs []placeholder, replace func(dst, att []byte) []byte) ([]byte, []placeholder, error) {
-	s := scanner{collect: true, refs: refs}
-	start, end, err := s.whole(r.JSON)
+func (r *Raw) rewriteRefs(dst []byte, refs []jsonscan.Placeholder, replace func(dst, att []byte) []byte) ([]byte, []jsonscan.Placeholder, error) {
+	s := jsonscan.Scanner{FindPlaceholders: true, Placeholders: refs}
+	start, end, err := s.Whole(r.JSON)
 	if err != nil {
-		return dst, s.refs, invalidJSON("invalid JSON", err)
+		return dst, s.Placeholders, invalidJSON("invalid JSON", err)
 	}
 	prev := start
-	for _, ref := range s.refs {
-		if ref.num < 0 || ref.num >= len(r.Attachments) {
-			return dst, s.refs, errBadPlaceholder(ref.num, len(r.Attachments))
+	for _, ref := range s.Placeholders {
+		if !ref.Names(len(r.Attachments)) {
+			return dst, s.Placeholders, errBadPlaceholder(ref.Num, len(r.Attachments))
 		}
-		dst = append(dst, r.JSON[prev:ref.start]...)
-		dst = replace(dst, r.Attachments[ref.num])
-		prev = ref.end
+		dst = append(dst, r.JSON[prev:ref.Start]...)
+		dst = replace(dst, r.Attachments[ref.Num])
+		prev = ref.End
 	}
-	return append(dst, r.JSON[prev:end]...), s.refs, nil
+	return append(dst, r.JSON[prev:end]...), s.Placeholders, nil
 }
 
 // attachment returns the attachment r stands for when r is a placeholder.
 func (r *Raw) attachment() ([]byte, bool, error) {
-	s := scanner{collect: true}
-	start, end, err := s.whole(r.JSON)
+	s := jsonscan.Scanner{FindPlaceholders: true}
+	start, end, err := s.Whole(r.JSON)
 	if err != nil {
 		return nil, false, invalidJSON("invalid JSON", err)
 	}
-	if len(s.refs) != 1 || s.refs[0].start != start || s.refs[0].end != end {
+	if len(s.Placeholders) != 1 || s.Placeholders[0].Start != start || s.Placeholders[0].End != end {
 		return nil, false, nil
 	}
-	n := s.refs[0].num
-	if n < 0 || n >= len(r.Attachments) {
-		return nil, false, errBadPlaceholder(n, len(r.Attachments))
+	ref := s.Placeholders[0]
+	if !ref.Names(len(r.Attachments)) {
+		return nil, false, errBadPlaceholder(ref.Num, len(r.Attachments))
 	}
-	return r.Attachments[n], true, nil
+	return r.Attachments[ref.Num], true, nil
 }
 
 func errBadPlaceholder(num, count int) error {
@@ -335,27 +336,29 @@ func pushResolve(stack []resolveFrame, keys []string, c any, atts [][]byte) ([]r
 }
 
 // placeholderAtt returns the attachment m stands for when m is a placeholder.
+// The rules are jsonscan's, applied to a decoded value: what Raw.Value
+// resolves is what the scanner found in the text.
 func placeholderAtt(m map[string]any, atts [][]byte) ([]byte, bool, error) {
 	p, ok := m["_placeholder"].(bool)
 	if !ok || !p {
 		return nil, false, nil
 	}
-	f, ok := m["num"].(float64)
-	if !ok || !(f >= 0) || f != math.Trunc(f) {
-		return nil, false, errBadPlaceholder(-1, len(atts))
+	ref := jsonscan.Placeholder{Num: -1}
+	if f, ok := m["num"].(float64); ok {
+		ref.Num = jsonscan.Index(f)
 	}
-	if f >= float64(len(atts)) {
-		return nil, false, errBadPlaceholder(int(min(f, 1<<30)), len(atts))
+	if !ref.Names(len(atts)) {
+		return nil, false, errBadPlaceholder(ref.Num, len(atts))
 	}
-	return atts[int(f)], true, nil
+	return atts[ref.Num], true, nil
 }
 
 func trimSpace(b []byte) []byte {
 	i, j := 0, len(b)
-	for i < j && isSpace(b[i]) {
+	for i < j && jsonscan.IsSpace(b[i]) {
 		i++
 	}
-	for j > i && isSpace(b[j-1]) {
+	for j > i && jsonscan.IsSpace(b[j-1]) {
 		j--
 	}
 	return b[i:j]

@@ -222,12 +222,3 @@ func TestRawMarshalJSON(t *testing.T) {
 	noError(t, err)
 	equal(t, "plain", string(got), `[1,"\u003c\u003e"]`) // encoding/json's own HTML escaping
 }
-
-func TestPlaceholderNum(t *testing.T) {
-	for tok, want := range map[string]int{
-		`0`: 0, `7`: 7, `1.0`: 1, `1e0`: 1, `-0`: 0, `-0.0`: 0, `0.5`: -1, `-1`: -1, `"0"`: -1, `null`: -1,
-		`true`: -1, `{}`: -1, `99999999999999999999999`: 1 << 30, `1e400`: 1 << 30, `1e-400`: 0, `2147483648`: 1 << 30,
-	} {
-		equal(t, "placeholderNum("+tok+")", placeholderNum([]byte(tok)), want)
-	}
-}

@@ -1,8 +1,8 @@
 package parser
 
 // The recursive placeholder walk that the iterative one replaced, kept as
-// the reference the fuzzers compare it with. (The scanner's reference is its
-// own recursive walk with no depth limit: scanner.recurseTo.)
+// the reference the fuzzers compare it with. (The JSON scanner, and its
+// parity fuzzer, live in internal/jsonscan.)
 
 import "math"
 

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ioswarm/ioswarm/internal/jsonscan"
 )
 
 // reflectValue encodes v following encoding/json's rules, except that byte
@@ -276,7 +278,7 @@ func (e *encoder) number(n json.Number) error {
 		e.buf = append(e.buf, '0')
 		return nil
 	}
-	if end, err := scanNumber([]byte(n), 0); err != nil || end != len(n) {
+	if end, err := jsonscan.ScanNumber([]byte(n), 0); err != nil || end != len(n) {
 		return fmt.Errorf("json: invalid number literal %q", string(n))
 	}
 	e.buf = append(e.buf, n...)
@@ -297,8 +299,8 @@ func (e *encoder) marshalJSON(v reflect.Value) error {
 	if err != nil {
 		return &json.MarshalerError{Type: v.Type(), Err: err}
 	}
-	var s scanner
-	start, end, err := s.whole(b)
+	var s jsonscan.Scanner
+	start, end, err := s.Whole(b)
 	if err != nil {
 		return &json.MarshalerError{Type: v.Type(), Err: err}
 	}
@@ -340,7 +342,7 @@ func appendCompact(dst, b []byte) []byte {
 			}
 		case c == '"':
 			inString = true
-		case isSpace(c):
+		case jsonscan.IsSpace(c):
 			dst = append(dst, b[start:i]...)
 			start = i + 1
 		}

@@ -1,6 +1,10 @@
 package parser
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/ioswarm/ioswarm/internal/jsonscan"
+)
 
 // SplitArray returns the top-level elements of the JSON array in data, each a
 // sub-slice of data (not a copy, capacity limited to its length) without
@@ -16,45 +20,12 @@ func SplitArray(data json.RawMessage) ([]json.RawMessage, error) {
 
 // appendElems appends the elements of the JSON array in data to dst.
 func appendElems(dst []json.RawMessage, data []byte) ([]json.RawMessage, error) {
-	var s scanner
-	s.data = data
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '[' {
-		if _, _, err := s.whole(data); err != nil {
-			return dst, invalidJSON("invalid JSON", err)
-		}
+	dst, err := jsonscan.AppendElements(dst, data)
+	switch {
+	case err == jsonscan.ErrNotArray:
 		return dst, invalid("JSON value is not an array")
-	}
-	s.depth = 1
-	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == ']' {
-		i++
-	} else {
-	elements:
-		for {
-			start := i
-			end, err := s.value(i)
-			if err != nil {
-				return dst, invalidJSON("invalid JSON", err)
-			}
-			dst = append(dst, data[start:end:end])
-			i = skipSpace(data, end)
-			if i >= len(data) {
-				return dst, invalidJSON("invalid JSON", errEOF(i))
-			}
-			switch data[i] {
-			case ',':
-				i = skipSpace(data, i+1)
-			case ']':
-				i++
-				break elements
-			default:
-				return dst, invalidJSON("invalid JSON", errAt("invalid character "+quoteChar(data[i])+" after array element", i))
-			}
-		}
-	}
-	if j := skipSpace(data, i); j != len(data) {
-		return dst, invalidJSON("invalid JSON", errAt("invalid character "+quoteChar(data[j])+" after top-level value", j))
+	case err != nil:
+		return dst, invalidJSON("invalid JSON", err)
 	}
 	return dst, nil
 }

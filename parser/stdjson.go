@@ -6,6 +6,8 @@ import (
 	"errors"
 	"reflect"
 	"sync"
+
+	"github.com/ioswarm/ioswarm/internal/jsonscan"
 )
 
 // stdEncoder is a pooled encoding/json encoder with HTML escaping off.
@@ -116,5 +118,5 @@ func fixStd(b []byte, start int, float bool) []byte {
 }
 
 func isNumberByte(c byte) bool {
-	return isDigit(c) || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
+	return jsonscan.IsDigit(c) || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
 }

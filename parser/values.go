@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/ioswarm/ioswarm/internal/jsonscan"
 )
 
 // AppendValues appends a compact JSON array of values to dst and returns the
@@ -98,7 +100,7 @@ type encoder struct {
 // scratch holds reusable buffers for the slower paths.
 type scratch struct {
 	keys []string
-	refs []placeholder
+	refs []jsonscan.Placeholder
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -121,6 +123,10 @@ func (e *encoder) release() {
 		scratchPool.Put(sc)
 	}
 }
+
+// maxNesting bounds the nesting of the values AppendValues writes, as the
+// scanner bounds what it reads.
+const maxNesting = jsonscan.MaxDepth
 
 var errTooDeep = fmt.Errorf("nesting exceeds %d levels (cyclic value?)", maxNesting)
 
@@ -272,8 +278,8 @@ func (e *encoder) rawMessage(m json.RawMessage) error {
 		e.buf = append(e.buf, "null"...)
 		return nil
 	}
-	var s scanner
-	start, end, err := s.whole(m)
+	var s jsonscan.Scanner
+	start, end, err := s.Whole(m)
 	if err != nil {
 		return fmt.Errorf("json.RawMessage: %w", err)
 	}

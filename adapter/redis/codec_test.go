@@ -207,6 +207,10 @@ func TestJSONToMsgpack(t *testing.T) {
 		{"placeholder", `["x",{"_placeholder":true,"num":0}]`, `92 a1 "x" c4 02 01 02`, [][]byte{{1, 2}}},
 		{"placeholder keys in any order", `{"num":1,"_placeholder":true}`, `c4 01 09`, [][]byte{{8}, {9}}},
 		{"placeholder with nested placeholder", `{"_placeholder":true,"num":0,"x":{"_placeholder":true,"num":1}}`, `c4 01 08`, [][]byte{{8}, {9}}},
+		// Node's reconstructPacket does not look inside a placeholder, and
+		// neither does the parser: a bad one nested inside is no error.
+		{"out-of-range placeholder inside a placeholder", `{"_placeholder":true,"num":0,"x":{"_placeholder":true,"num":5}}`, `c4 01 08`, [][]byte{{8}}},
+		{"placeholders after a placeholder", `[{"_placeholder":true,"num":1,"x":{"_placeholder":true,"num":0}},{"_placeholder":true,"num":0}]`, `92 c4 01 09 c4 01 08`, [][]byte{{8}, {9}}},
 		{"containers after a placeholder", `[{"_placeholder":true,"num":0,"x":[1]},[2]]`, `92 c4 01 08 91 02`, [][]byte{{8}}},
 		{"no attachments: plain object", `{"_placeholder":true,"num":0}`, `82 ac "_placeholder" c3 a3 "num" 00`, nil},
 		{"placeholder false", `{"_placeholder":false,"num":0}`, `82 ac "_placeholder" c2 a3 "num" 00`, [][]byte{{1}}},

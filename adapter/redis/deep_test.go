@@ -2,10 +2,13 @@ package redis
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/ioswarm/ioswarm/internal/jsonscan"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
@@ -122,7 +125,8 @@ func TestDeepTranscodeStack(t *testing.T) {
 }
 
 // TestDeepTranscodeParity: on values at and beyond the nesting limit the
-// iterative transcoders give what the recursive ones gave.
+// iterative transcoders give what the recursive ones gave (JSON → msgpack
+// scans with jsonscan, recursive for the first levels only).
 func TestDeepTranscodeParity(t *testing.T) {
 	for i, js := range deepJSONSeeds() {
 		checkJSONParity(t, fmt.Sprint("JSON seed ", i), []byte(js), [][]byte{{1}})
@@ -140,8 +144,15 @@ func checkJSONParity(t *testing.T, what string, js []byte, atts [][]byte) {
 	w = getWriter(len(js))
 	refErr := w.refJSON(js, atts)
 	want := w.bytes()
-	if fmt.Sprint(err) != fmt.Sprint(refErr) || err == nil && !bytes.Equal(got, want) {
-		t.Fatalf("%s: %.80q: iterative %x, %v; recursive %x, %v", what, js, got, err, want, refErr)
+	if (err == nil) != (refErr == nil) || errors.Is(err, errPlaceholder) != errors.Is(refErr, errPlaceholder) ||
+		err == nil && !bytes.Equal(got, want) {
+		t.Fatalf("%s: %.80q: jsonscan %x, %v; recursive %x, %v", what, js, got, err, want, refErr)
+	}
+	// A syntax error is exactly what encoding/json rejects (with the same
+	// nesting limit), and it is the scanner's.
+	var syntaxErr *jsonscan.SyntaxError
+	if isSyntax := errors.As(err, &syntaxErr); isSyntax == json.Valid(js) || err != nil && !isSyntax && !errors.Is(err, errPlaceholder) {
+		t.Fatalf("%s: %.80q: jsonscan %v; json.Valid %v", what, js, err, json.Valid(js))
 	}
 }
 
@@ -183,9 +194,10 @@ func checkMsgpackParity(t *testing.T, what string, msg []byte) {
 	}
 }
 
-// FuzzTranscodeParity compares the iterative transcoders with the
-// recursive ones they replaced, in both directions: the input is read as
-// msgpack (toJSON, skip, keyString) and as JSON with one attachment.
+// FuzzTranscodeParity compares the transcoders with the recursive ones
+// they replaced, in both directions: the input is read as msgpack (toJSON,
+// skip, keyString) and as JSON, with and without an attachment (JSON is
+// scanned by jsonscan, which is also checked against encoding/json).
 func FuzzTranscodeParity(f *testing.F) {
 	for _, js := range deepJSONSeeds() {
 		f.Add([]byte(js))

@@ -1,11 +1,14 @@
 package redis
 
 // The recursive transcoders that the iterative ones replaced, kept as the
-// reference FuzzTranscodeParity compares them with: same bytes, same errors.
+// reference FuzzTranscodeParity compares them with: same bytes, same errors
+// (for JSON → msgpack, the same kind of error: the messages of syntax
+// errors are now jsonscan's).
 
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -23,46 +26,71 @@ func (r *mpReader) refToJSON(dst []byte, atts [][]byte, mode binaryMode) ([]byte
 	return w.out, w.atts, err
 }
 
-// json transcodes one JSON value, whose binary placeholders refer to atts
-// (placeholders mean nothing when atts is empty, as in the parser).
+// refTranscoder is the recursive JSON → msgpack transcoder, with the
+// scanning helpers it had before jsonscan, so that it is an independent
+// reference. It writes through w.
+type refTranscoder struct {
+	w    *mpWriter
+	src  []byte
+	atts [][]byte
+	cs   []refContainer
+	k    int
+	bad  bool // an out-of-range placeholder counts so far
+}
+
+// refContainer is what the first pass learns of an array or object.
+type refContainer struct {
+	count int
+	end   int // offset just past the closing bracket
+	next  int // index of the first container after this one's contents
+	ph    int // attachment index when the object is a placeholder, else -1
+}
+
+// refJSON transcodes one JSON value, whose binary placeholders refer to
+// atts (placeholders mean nothing when atts is empty, as in the parser).
+// A syntax error anywhere wins over a bad placeholder.
 func (w *mpWriter) refJSON(src []byte, atts [][]byte) error {
-	w.src, w.atts, w.cs, w.k = src, atts, w.cs[:0], 0
-	i := skipWS(src, 0)
-	end, err := w.refScan(i, 0)
+	t := &refTranscoder{w: w, src: src, atts: atts}
+	i := refSkipWS(src, 0)
+	end, err := t.scan(i, 0)
 	if err != nil {
 		return err
 	}
-	if skipWS(src, end) != len(src) {
+	if refSkipWS(src, end) != len(src) {
 		return fmt.Errorf("redis: JSON: invalid character after top-level value at offset %d", end)
 	}
-	_, err = w.refWrite(i)
+	if t.bad {
+		return errPlaceholder
+	}
+	_, err = t.write(i)
 	return err
 }
 
 // scan is the first pass over the value at src[i]: it validates it and
 // records its containers; it returns the offset just past the value.
-func (w *mpWriter) refScan(i, depth int) (int, error) {
-	d := w.src
+func (t *refTranscoder) scan(i, depth int) (int, error) {
+	d := t.src
 	if i >= len(d) {
-		return i, syntaxErr("unexpected end", i)
+		return i, refSyntaxErr("unexpected end", i)
 	}
 	switch c := d[i]; {
 	case c == '"':
-		end, _, err := scanJSString(d, i)
+		end, _, err := refScanString(d, i)
 		return end, err
 	case c == '{' || c == '[':
 		if depth >= maxDepth {
-			return i, syntaxErr("nesting too deep", i)
+			return i, refSyntaxErr("nesting too deep", i)
 		}
-		idx := len(w.cs)
-		w.cs = append(w.cs, jsContainer{ph: -1})
+		idx := len(t.cs)
+		t.cs = append(t.cs, refContainer{ph: -1})
 		isObj := c == '{'
 		closer := byte(']')
 		if isObj {
 			closer = '}'
 		}
 		isPH, num := false, -1
-		i = skipWS(d, i+1)
+		badBefore := t.bad
+		i = refSkipWS(d, i+1)
 		count := 0
 		if i < len(d) && d[i] == closer {
 			i++
@@ -71,21 +99,21 @@ func (w *mpWriter) refScan(i, depth int) (int, error) {
 				var name string
 				if isObj {
 					if i >= len(d) || d[i] != '"' {
-						return i, syntaxErr("object key expected", i)
+						return i, refSyntaxErr("object key expected", i)
 					}
-					keyEnd, escaped, err := scanJSString(d, i)
+					keyEnd, escaped, err := refScanString(d, i)
 					if err != nil {
 						return i, err
 					}
-					name = placeholderKey(d[i:keyEnd], escaped)
-					i = skipWS(d, keyEnd)
+					name = refPlaceholderKey(d[i:keyEnd], escaped)
+					i = refSkipWS(d, keyEnd)
 					if i >= len(d) || d[i] != ':' {
-						return i, syntaxErr("':' expected", i)
+						return i, refSyntaxErr("':' expected", i)
 					}
-					i = skipWS(d, i+1)
+					i = refSkipWS(d, i+1)
 				}
 				start := i
-				end, err := w.refScan(i, depth+1)
+				end, err := t.scan(i, depth+1)
 				if err != nil {
 					return end, err
 				}
@@ -93,53 +121,56 @@ func (w *mpWriter) refScan(i, depth int) (int, error) {
 				case "_placeholder":
 					isPH = string(d[start:end]) == "true"
 				case "num":
-					num = placeholderIndex(d[start:end])
+					num = refPlaceholderIndex(d[start:end])
 				}
 				count++
-				i = skipWS(d, end)
+				i = refSkipWS(d, end)
 				if i >= len(d) {
-					return i, syntaxErr("unexpected end", i)
+					return i, refSyntaxErr("unexpected end", i)
 				}
 				if d[i] == ',' {
-					i = skipWS(d, i+1)
+					i = refSkipWS(d, i+1)
 					continue
 				}
 				if d[i] != closer {
-					return i, syntaxErr("',' or closing bracket expected", i)
+					return i, refSyntaxErr("',' or closing bracket expected", i)
 				}
 				i++
 				break
 			}
 		}
 		ph := -1
-		if isObj && isPH && len(w.atts) > 0 {
-			if num < 0 || num >= len(w.atts) {
-				return i, errPlaceholder
+		if isObj && isPH && len(t.atts) > 0 {
+			// Node's reconstructPacket does not look inside a placeholder.
+			t.bad = badBefore
+			if num < 0 || num >= len(t.atts) {
+				t.bad = true
+			} else {
+				ph = num
 			}
-			ph = num
 		}
-		w.cs[idx] = jsContainer{count: count, end: i, next: len(w.cs), ph: ph}
+		t.cs[idx] = refContainer{count: count, end: i, next: len(t.cs), ph: ph}
 		return i, nil
 	case c == 't':
-		return scanLit(d, i, "true")
+		return refScanLit(d, i, "true")
 	case c == 'f':
-		return scanLit(d, i, "false")
+		return refScanLit(d, i, "false")
 	case c == 'n':
-		return scanLit(d, i, "null")
+		return refScanLit(d, i, "null")
 	case c == '-' || c >= '0' && c <= '9':
-		return scanJSNumber(d, i)
+		return refScanNumber(d, i)
 	}
-	return i, syntaxErr("invalid character "+strconv.QuoteRune(rune(d[i])), i)
+	return i, refSyntaxErr("invalid character "+strconv.QuoteRune(rune(d[i])), i)
 }
 
 // write is the second pass: it writes the value at src[i], which scan
 // validated, and returns the offset past it.
-func (w *mpWriter) refWrite(i int) (int, error) {
-	d := w.src
-	i = skipWS(d, i)
+func (t *refTranscoder) write(i int) (int, error) {
+	d, w := t.src, t.w
+	i = refSkipWS(d, i)
 	switch c := d[i]; {
 	case c == '"':
-		end, escaped, _ := scanJSString(d, i)
+		end, escaped, _ := refScanString(d, i)
 		if !escaped && utf8.Valid(d[i+1:end-1]) {
 			w.strBytes(d[i+1 : end-1])
 		} else {
@@ -152,11 +183,11 @@ func (w *mpWriter) refWrite(i int) (int, error) {
 		}
 		return end, nil
 	case c == '{' || c == '[':
-		ct := w.cs[w.k]
-		w.k++
+		ct := t.cs[t.k]
+		t.k++
 		if ct.ph >= 0 {
-			w.bin(w.atts[ct.ph])
-			w.k = ct.next
+			w.bin(t.atts[ct.ph])
+			t.k = ct.next
 			return ct.end, nil
 		}
 		if c == '[' {
@@ -164,19 +195,19 @@ func (w *mpWriter) refWrite(i int) (int, error) {
 		} else {
 			w.mapLen(ct.count)
 		}
-		i = skipWS(d, i+1)
+		i = refSkipWS(d, i+1)
 		for n := 0; n < ct.count; n++ {
 			var err error
 			if c == '{' {
-				if i, err = w.refWrite(i); err != nil { // the key
+				if i, err = t.write(i); err != nil { // the key
 					return i, err
 				}
-				i = skipWS(d, i) + 1 // ':'
+				i = refSkipWS(d, i) + 1 // ':'
 			}
-			if i, err = w.refWrite(i); err != nil {
+			if i, err = t.write(i); err != nil {
 				return i, err
 			}
-			i = skipWS(d, i) + 1 // ',' or the closing bracket
+			i = refSkipWS(d, i) + 1 // ',' or the closing bracket
 		}
 		return ct.end, nil
 	case c == 't':
@@ -189,7 +220,7 @@ func (w *mpWriter) refWrite(i int) (int, error) {
 		w.null()
 		return i + 4, nil
 	default:
-		end, _ := scanJSNumber(d, i)
+		end, _ := refScanNumber(d, i)
 		f, err := strconv.ParseFloat(unsafeString(d[i:end]), 64)
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return end, err
@@ -197,6 +228,138 @@ func (w *mpWriter) refWrite(i int) (int, error) {
 		w.number(f) // out of range: ±Infinity or 0, as Number() gives
 		return end, nil
 	}
+}
+
+func refSkipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func refSyntaxErr(what string, i int) error {
+	return fmt.Errorf("redis: JSON: %s at offset %d", what, i)
+}
+
+// refPlaceholderKey returns the key when it may matter to placeholders.
+func refPlaceholderKey(quoted []byte, escaped bool) string {
+	if escaped {
+		s, err := unquote(nil, quoted)
+		if err != nil {
+			return ""
+		}
+		quoted = append(append([]byte{'"'}, s...), '"')
+	}
+	switch string(quoted) {
+	case `"_placeholder"`:
+		return "_placeholder"
+	case `"num"`:
+		return "num"
+	}
+	return ""
+}
+
+// refPlaceholderIndex is the attachment index of a "num" member: a
+// non-negative integral number, -1 otherwise.
+func refPlaceholderIndex(tok []byte) int {
+	if len(tok) == 0 || !(tok[0] == '-' || tok[0] >= '0' && tok[0] <= '9') {
+		return -1
+	}
+	f, err := strconv.ParseFloat(string(tok), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return -1
+	}
+	if !(f >= 0) || f != math.Trunc(f) {
+		return -1
+	}
+	if f >= 1<<30 {
+		return 1 << 30
+	}
+	return int(f)
+}
+
+func refScanLit(d []byte, i int, lit string) (int, error) {
+	if len(d)-i < len(lit) || string(d[i:i+len(lit)]) != lit {
+		return i, refSyntaxErr("invalid literal", i)
+	}
+	return i + len(lit), nil
+}
+
+func refIsDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func refScanNumber(d []byte, i int) (int, error) {
+	start := i
+	if d[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case i < len(d) && d[i] >= '1' && d[i] <= '9':
+		for i++; i < len(d) && refIsDigit(d[i]); i++ {
+		}
+	default:
+		return i, refSyntaxErr("invalid number", start)
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		if i >= len(d) || !refIsDigit(d[i]) {
+			return i, refSyntaxErr("invalid number", start)
+		}
+		for ; i < len(d) && refIsDigit(d[i]); i++ {
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if i >= len(d) || !refIsDigit(d[i]) {
+			return i, refSyntaxErr("invalid number", start)
+		}
+		for ; i < len(d) && refIsDigit(d[i]); i++ {
+		}
+	}
+	return i, nil
+}
+
+// refScanString validates the string at d[i] == '"' and returns the offset
+// past its closing quote and whether it holds escapes.
+func refScanString(d []byte, i int) (int, bool, error) {
+	start := i
+	escaped := false
+	for i++; i < len(d); {
+		switch c := d[i]; {
+		case c == '"':
+			return i + 1, escaped, nil
+		case c == '\\':
+			escaped = true
+			if i+1 >= len(d) {
+				return i, escaped, refSyntaxErr("unterminated string", start)
+			}
+			switch d[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(d) {
+					return i, escaped, refSyntaxErr("unterminated string", start)
+				}
+				for _, h := range d[i+2 : i+6] {
+					if !(refIsDigit(h) || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
+						return i, escaped, refSyntaxErr("invalid \\u escape", i)
+					}
+				}
+				i += 6
+			default:
+				return i, escaped, refSyntaxErr("invalid escape", i)
+			}
+		case c < 0x20:
+			return i, escaped, refSyntaxErr("control character in string", i)
+		default:
+			i++
+		}
+	}
+	return i, escaped, refSyntaxErr("unterminated string", start)
 }
 
 // skip skips one value.
