@@ -55,7 +55,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecoderAdd$$' -fuzztime=$(FUZZTIME) ./parser/
 	$(GO) test -run='^$$' -fuzz='^FuzzSplitArray$$' -fuzztime=$(FUZZTIME) ./parser/
 	$(GO) test -run='^$$' -fuzz='^FuzzRawRoundTrip$$' -fuzztime=$(FUZZTIME) ./parser/
-	$(GO) test -run='^$$' -fuzz='^FuzzScanParity$$' -fuzztime=$(FUZZTIME) ./parser/
+	$(GO) test -run='^$$' -fuzz='^FuzzScanParity$$' -fuzztime=$(FUZZTIME) ./internal/jsonscan/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodePayload$$' -fuzztime=$(FUZZTIME) ./engineio/
 	$(GO) test -run='^$$' -fuzz='^FuzzToValidUTF8$$' -fuzztime=$(FUZZTIME) ./engineio/
 	$(GO) test -run='^$$' -fuzz='^FuzzTranscode$$' -fuzztime=$(FUZZTIME) ./adapter/redis/
