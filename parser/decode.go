@@ -190,7 +190,7 @@ func decodeText(text []byte, maxAttachments int, p *Packet, s *decodeScratch) (i
 	}
 	for _, ref := range s.scan.Placeholders {
 		if !ref.Names(n) {
-			return 0, invalid("placeholder at offset " + strconv.Itoa(i+start+ref.Start) + " does not name one of the " +
+			return 0, invalid("placeholder at offset " + strconv.Itoa(i+ref.Start) + " does not name one of the " +
 				strconv.Itoa(n) + " attachment(s)")
 		}
 	}
