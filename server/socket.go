@@ -316,17 +316,21 @@ func (s *Socket) Disconnect(close bool) {
 
 // disconnect sends DISCONNECT and closes the socket.
 func (s *Socket) disconnect() {
-	if !s.Connected() {
-		return
-	}
-	s.client.send(&parser.Packet{Type: parser.Disconnect, Nsp: s.nsp.name})
-	s.onClose(ReasonServerNamespaceDisconnect)
+	s.closeWith(ReasonServerNamespaceDisconnect, func() {
+		s.client.send(&parser.Packet{Type: parser.Disconnect, Nsp: s.nsp.name})
+	})
 }
 
 // onClose starts the disconnection: the socket stops taking part at once,
 // and its handlers run on its goroutine: disconnecting (rooms intact), then
 // the rooms are left, then disconnect.
-func (s *Socket) onClose(reason string) {
+func (s *Socket) onClose(reason string) { s.closeWith(reason, nil) }
+
+// closeWith is onClose, calling tell (when not nil) once the reason is
+// decided and before anything else: the DISCONNECT packet goes out only
+// then, so the client's reaction to it (closing its transport, read here
+// as "transport close") cannot take the place of the server's reason.
+func (s *Socket) closeWith(reason string, tell func()) {
 	s.mu.Lock()
 	if s.state != stateConnected {
 		s.mu.Unlock()
@@ -337,6 +341,9 @@ func (s *Socket) onClose(reason string) {
 	acks := s.acks
 	s.acks = nil
 	s.mu.Unlock()
+	if tell != nil {
+		tell()
+	}
 	// Release handlers blocked on the socket before queueing the
 	// disconnection handlers behind them.
 	s.cancel()
