@@ -262,3 +262,59 @@ func testRecoveryOff(t *testing.T, tr []string) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+// TestRecoveryHeldDeliveries: broadcasts that reach a recovered socket
+// while it is being restored (here, while its middleware runs) are
+// delivered after the missed packets, in order, once.
+func TestRecoveryHeldDeliveries(t *testing.T) {
+	for _, tr := range recoveryTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			conns := make(chan connected, 4)
+			f := start(t, tr.list, server.Config{ConnectionStateRecovery: &server.RecoveryConfig{RunMiddlewares: true}}, func(srv *server.Server) {
+				srv.Of("/").Use(func(s *server.Socket) error {
+					if s.Recovered() {
+						// The socket is back in its rooms: these are held.
+						for i := 0; i < 50; i++ {
+							_ = srv.To("room1").Emit("held", i)
+						}
+					}
+					return nil
+				})
+				srv.OnConnection(func(s *server.Socket) {
+					if !s.Recovered() {
+						_ = s.Join("room1")
+						s.OnDisconnect(func(*server.Socket, string) {
+							for i := 0; i < 50; i++ {
+								_ = srv.To("room1").Emit("missed", i)
+							}
+						})
+					}
+					_ = s.Emit("live")
+					conns <- connected{id: s.ID(), recovered: s.Recovered()}
+				})
+			})
+			c := reconnectingClient(t, f, 100*time.Millisecond)
+			<-conns
+			_, err := c.Until(ctxT(t), "live")
+			testkit.NoError(t, err)
+			testkit.NoError(t, c.CloseTransport(ctxT(t)))
+			if second := <-conns; !second.recovered {
+				t.Fatal("not recovered")
+			}
+			evs, err := c.Until(ctxT(t), "live")
+			testkit.NoError(t, err)
+			if len(evs) != 101 {
+				t.Fatalf("got %d events: %s", len(evs), names(evs))
+			}
+			for i, e := range evs[:100] {
+				want, n := "missed", i
+				if i >= 50 {
+					want, n = "held", i-50
+				}
+				if e.Name != want || e.Args[0] != float64(n) {
+					t.Fatalf("event %d is %s %v, want %s %d", i, e.Name, e.Args, want, n)
+				}
+			}
+		})
+	}
+}

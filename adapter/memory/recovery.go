@@ -298,6 +298,11 @@ func (a *Adapter) RestoreSession(pid, offset string, attach func(*adapter.Sessio
 	return missed, true
 }
 
+// KeepsLog reports whether the adapter logs broadcasts for connection
+// state recovery: a cluster adapter then hands it every broadcast of the
+// namespace, even one to a room no local socket is in.
+func (a *Adapter) KeepsLog() bool { return a.rec != nil }
+
 // RecoveryStats reports what the adapter keeps for recovery: logged
 // packets and their bytes, sessions and their bytes. For tests and
 // monitoring.

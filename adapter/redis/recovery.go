@@ -13,7 +13,9 @@ import "github.com/ioswarm/ioswarm/adapter"
 // to a copy of the data), so other nodes — Go or Node — never see one. A
 // broadcast that arrives from another node is logged by the local memory
 // adapter like a local one and gets a local offset, as Node's
-// ClusterAdapter does with addOffsetIfNecessary on a received BROADCAST.
+// ClusterAdapter does with addOffsetIfNecessary on a received BROADCAST —
+// including one to a single room no local socket is in any more
+// (onBroadcast does not skip it): that room may be a waiting session's.
 
 // PersistSession implements adapter.Recoverer.
 func (a *Adapter) PersistSession(s *adapter.Session) { a.local.PersistSession(s) }
