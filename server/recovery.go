@@ -21,6 +21,11 @@ import (
 // Unlike Node, what is kept is bounded, per namespace, in count and bytes;
 // the oldest entries go first. A client whose offset or session was pushed
 // out gets a new session, as after the window.
+//
+// As on Node, with recovery on Socket.Emit (without ack, not volatile) goes
+// through the adapter to the socket's own room, so that it is logged: a
+// socket that left its own room gets none, and Emit no longer reports a
+// connection that closed under it.
 type RecoveryConfig struct {
 	// MaxDisconnectionDuration is how long a disconnected socket's session
 	// and the broadcast packets are kept (Node's maxDisconnectionDuration).
@@ -145,24 +150,19 @@ func (s *Socket) unrestore() {
 	}
 }
 
-// persist keeps the session of a socket closing for a recoverable reason;
-// called before it leaves its rooms.
-func (s *Socket) persist(reason string) {
-	if s.pid == "" || !recoverableReasons[reason] {
-		return
-	}
-	rec := s.nsp.recoverer()
-	if rec == nil {
-		return
+// session returns what is kept of a socket closing for a recoverable
+// reason, nil otherwise; called before it leaves its rooms, and persisted
+// once it is gone (finishClose).
+func (s *Socket) session(reason string) *adapter.Session {
+	if s.pid == "" || !recoverableReasons[reason] || s.nsp.recoverer() == nil {
+		return nil
 	}
 	data := s.Data()
 	var size int64
 	if b, err := nodeJSON(data); err == nil {
 		size = int64(len(b))
 	}
-	rec.PersistSession(&adapter.Session{
-		SID: s.id, PID: s.pid, Rooms: s.nsp.adapter.SocketRooms(s.id), Data: data, DataBytes: size,
-	})
+	return &adapter.Session{SID: s.id, PID: s.pid, Rooms: s.nsp.adapter.SocketRooms(s.id), Data: data, DataBytes: size}
 }
 
 // heldPacket is a live delivery that came while a recovered socket was

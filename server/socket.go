@@ -358,9 +358,15 @@ func (s *Socket) finishClose(reason string) {
 	for _, h := range hs {
 		h(s, reason)
 	}
-	s.persist(reason) // with its rooms, before it leaves them, as on Node
+	sess := s.session(reason) // its rooms before it leaves them, as on Node
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)
+	if sess != nil {
+		// Only now that the id is gone from the adapter and the namespace:
+		// a restore of the session, which may follow at once, must not
+		// find this socket there.
+		s.nsp.recoverer().PersistSession(sess)
+	}
 
 	s.mu.Lock()
 	s.state = stateClosed

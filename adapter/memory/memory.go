@@ -44,7 +44,7 @@ type sockShard struct {
 }
 
 var (
-	_ adapter.Adapter = (*Adapter)(nil)
+	_ adapter.Adapter   = (*Adapter)(nil)
 	_ adapter.Factory   = (*Factory)(nil)
 	_ adapter.Recoverer = (*Adapter)(nil)
 )
