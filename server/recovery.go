@@ -183,19 +183,37 @@ func (s *Socket) hold(p *adapter.Packet, flags adapter.Flags, ack adapter.AckFun
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.held) >= maxHeld {
+	n := int64(len(p.Data))
+	for _, a := range p.Attachments {
+		n += int64(len(a))
+	}
+	if len(s.held) >= s.nsp.srv.maxQueued() || s.heldBytes+n > s.nsp.srv.maxQueuedBytes() {
 		s.mu.Unlock()
 		s.client.conn.CloseSlow()
 		return true
 	}
 	s.held = append(s.held, heldPacket{p, flags, ack})
+	s.heldBytes += n
 	s.mu.Unlock()
 	return true
 }
 
-// maxHeld bounds the deliveries held while a recovered socket is restored
-// (the time its middlewares run, at most).
-const maxHeld = 4096
+// maxQueued and maxQueuedBytes bound the deliveries held while a recovered
+// socket is restored (the time its middlewares run, at most) as the
+// connection's queue is bounded: held, they would be queued there.
+func (s *Server) maxQueued() int {
+	if n := s.cfg.MaxQueuedMessages; n > 0 {
+		return n
+	}
+	return 4096
+}
+
+func (s *Server) maxQueuedBytes() int64 {
+	if n := s.cfg.MaxQueuedBytes; n > 0 {
+		return n
+	}
+	return 16 << 20
+}
 
 // sendMissed queues the packets a recovered socket missed, oldest first.
 func (s *Socket) sendMissed(missed []*adapter.Packet) {
@@ -212,7 +230,7 @@ func (s *Socket) goLive() {
 	for {
 		s.mu.Lock()
 		batch := s.held
-		s.held = nil
+		s.held, s.heldBytes = nil, 0
 		if len(batch) == 0 {
 			s.holding.Store(false)
 			s.mu.Unlock()

@@ -318,3 +318,35 @@ func TestRecoveryHeldDeliveries(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoveryBounds: clients that connect and drop by the dozen, and a
+// server that broadcasts a lot, cannot grow the sessions or the log past
+// their budgets.
+func TestRecoveryBounds(t *testing.T) {
+	rc := &server.RecoveryConfig{MaxSessions: 5, MaxSessionBytes: 1 << 20, MaxPackets: 10, MaxPacketBytes: 4 << 10}
+	f := start(t, []string{"websocket"}, server.Config{ConnectionStateRecovery: rc}, func(srv *server.Server) {
+		srv.OnConnection(func(s *server.Socket) { _ = s.Join(strings.Repeat("r", 100)) })
+	})
+	stats := f.srv.Of("/").Adapter().(interface {
+		RecoveryStats() (int, int64, int, int64)
+	})
+	for i := 0; i < 20; i++ {
+		c := f.connect("/", nil)
+		testkit.NoError(t, c.CloseTransport(ctxT(t)))
+	}
+	for i := 0; i < 500; i++ {
+		testkit.NoError(t, f.srv.Emit("big", strings.Repeat("x", 1000)))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, nb, s, sb := stats.RecoveryStats()
+		if n > rc.MaxPackets || nb > rc.MaxPacketBytes || s > rc.MaxSessions || sb > rc.MaxSessionBytes {
+			t.Fatalf("over budget: %d packets (%d B), %d sessions (%d B)", n, nb, s, sb)
+		}
+		if s == rc.MaxSessions || time.Now().After(deadline) {
+			testkit.Equal(t, s, rc.MaxSessions, "sessions kept")
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

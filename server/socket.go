@@ -62,6 +62,7 @@ type Socket struct {
 	onError         []ErrorHandler
 	acks            map[uint64]*pendingAck
 	held            []heldPacket // while holding
+	heldBytes       int64
 }
 
 func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
