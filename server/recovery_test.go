@@ -350,3 +350,54 @@ func TestRecoveryBounds(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRecoveryUnderTraffic: a stream of numbered broadcasts runs while the
+// client loses its transport and recovers. What the client sees, across
+// the cut, is every number once, in order.
+func TestRecoveryUnderTraffic(t *testing.T) {
+	for _, tr := range recoveryTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			joined := make(chan struct{}, 2)
+			f := start(t, tr.list, server.Config{ConnectionStateRecovery: &server.RecoveryConfig{}}, func(srv *server.Server) {
+				srv.OnConnection(func(s *server.Socket) {
+					if !s.Recovered() {
+						_ = s.Join("room1")
+					}
+					joined <- struct{}{}
+				})
+			})
+			c := reconnectingClient(t, f, 150*time.Millisecond)
+			<-joined
+			const total = 600
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := 0; i < total; i++ {
+					_ = f.srv.To("room1").Emit("n", i)
+					time.Sleep(2 * time.Millisecond)
+				}
+			}()
+			time.Sleep(300 * time.Millisecond)
+			testkit.NoError(t, c.CloseTransport(ctxT(t)))
+			_, err := c.WaitDisconnect(ctxT(t))
+			testkit.NoError(t, err)
+			_, err = c.WaitConnect(ctxT(t))
+			testkit.NoError(t, err)
+			<-done
+			testkit.NoError(t, f.srv.Emit("done"))
+			evs, err := c.Until(ctxT(t), "done")
+			testkit.NoError(t, err)
+			info, err := c.Info(ctxT(t))
+			testkit.NoError(t, err)
+			testkit.True(t, info.Recovered, "recovered")
+			if len(evs) != total+1 {
+				t.Fatalf("got %d events, want %d", len(evs), total+1)
+			}
+			for i, e := range evs[:total] {
+				if e.Name != "n" || e.Args[0] != float64(i) {
+					t.Fatalf("event %d is %s %v", i, e.Name, e.Args)
+				}
+			}
+		})
+	}
+}
