@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/engineio"
 	"github.com/ioswarm/ioswarm/parser"
 )
@@ -101,12 +102,18 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		c.sendConnectError(name, "Invalid namespace", nil)
 		return
 	}
-	s := newSocket(ns, c, auth)
+	s, missed := c.restore(ns, auth)
+	if s == nil {
+		s = newSocket(ns, c, auth)
+		if c.srv.cfg.ConnectionStateRecovery != nil {
+			s.pid = newID()
+		}
+	}
 	n := int64(len(auth))
 	c.acquire(n)
 	s.exec.do(func() {
 		defer c.release(n)
-		ns.add(s)
+		ns.add(s, missed)
 	})
 }
 
@@ -140,9 +147,10 @@ func (c *client) sendConnectError(nsp, msg string, data any) {
 }
 
 // register makes s a connected socket of the client: it joins its own
-// room and the CONNECT reply is sent. It returns false when the client is
-// gone.
-func (c *client) register(s *Socket) bool {
+// room and the CONNECT reply is sent. A recovered socket gets the packets it
+// missed first, and the deliveries held while it was restored after it. It
+// returns false when the client is gone.
+func (c *client) register(s *Socket, missed []*adapter.Packet) bool {
 	c.mu.Lock()
 	delete(c.connecting, s.nsp.name)
 	if c.closed {
@@ -156,9 +164,16 @@ func (c *client) register(s *Socket) bool {
 	s.mu.Lock()
 	s.state = stateConnected
 	s.mu.Unlock()
-	s.nsp.adapter.AddAll(s.seam(), []string{s.id})
-	reply, _ := json.Marshal(map[string]string{"sid": s.id})
-	c.send(&parser.Packet{Type: parser.Connect, Nsp: s.nsp.name, Data: reply})
+	if !s.recovered {
+		s.nsp.adapter.AddAll(s.seam(), []string{s.id})
+	}
+	// Node writes the missed packets before the CONNECT reply; the client
+	// buffers them until it is connected.
+	s.sendMissed(missed)
+	c.send(&parser.Packet{Type: parser.Connect, Nsp: s.nsp.name, Data: s.connectReply()})
+	if s.recovered {
+		s.goLive()
+	}
 	return true
 }
 

@@ -86,6 +86,10 @@ type Config struct {
 	// default, as on Node; turn it on when clients choose namespace names,
 	// or every name ever visited keeps its memory.
 	CleanupEmptyChildNamespaces bool
+	// ConnectionStateRecovery, when set, turns on connection state recovery
+	// (Node's connectionStateRecovery); nil leaves it off, as on Node. See
+	// RecoveryConfig: &RecoveryConfig{} is Node's defaults.
+	ConnectionStateRecovery *RecoveryConfig
 	// Adapter creates the adapter of every namespace; nil means the
 	// in-memory adapter (a single node). The server owns it from New on:
 	// Close closes it, after the sockets are gone. A Factory serves one
@@ -116,6 +120,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPendingBytes <= 0 {
 		c.MaxPendingBytes = 1 << 20
+	}
+	if c.ConnectionStateRecovery != nil {
+		rc := c.ConnectionStateRecovery.withDefaults()
+		c.ConnectionStateRecovery = &rc
 	}
 	if c.Adapter == nil {
 		c.Adapter = memory.New()

@@ -88,9 +88,25 @@
 // The lock order is written down in LOCKING.md at the repository root. No
 // lock is held while calling user code, an adapter, or the network.
 //
+// # Connection state recovery
+//
+// With Config.ConnectionStateRecovery set (Node's connectionStateRecovery;
+// see RecoveryConfig), a socket that lost its transport leaves a session
+// behind for MaxDisconnectionDuration, and every broadcast or emit without
+// ack that is not volatile is logged by the namespace's adapter with an
+// offset, which travels to the client as the event's last argument. A
+// client that comes back in time with the session's pid and its last
+// offset gets the same socket id, rooms and data ([Socket.Recovered] is
+// true) and the packets it missed, in order and once, before the CONNECT
+// reply and anything live: deliveries that reach the socket while it is
+// restored are held and queued after them. Sessions and the log are
+// bounded per namespace in count and bytes, as well as by the window. It
+// works on one node; with the Redis adapter, for clients that come back to
+// the node they left.
+//
 // # Compatibility
 //
 // Defaults, event names, disconnect reasons and error texts are those of
-// the Node.js server 4.8 (see Config). Not implemented: connection state
-// recovery, the msgpack parser, Engine.IO v3 clients.
+// the Node.js server 4.8 (see Config). Not implemented: cluster-wide
+// connection state recovery, the msgpack parser, Engine.IO v3 clients.
 package server

@@ -110,3 +110,23 @@ func Example_serving() {
 	// README end
 	_ = hs
 }
+
+// Connection state recovery.
+func Example_connectionStateRecovery() {
+	// README begin
+	io := server.New(server.Config{
+		// Node's defaults: a 2-minute window, middlewares skipped for a recovered socket.
+		ConnectionStateRecovery: &server.RecoveryConfig{MaxDisconnectionDuration: 2 * time.Minute},
+	})
+	io.OnConnection(func(s *server.Socket) {
+		if s.Recovered() {
+			// Same id, rooms and data as before the network dropped; the broadcasts
+			// it missed were sent to the client before this handler ran.
+			return
+		}
+		s.Join("lobby")
+		s.SetData(map[string]string{"user": "ann"})
+	})
+	// README end
+	_ = io
+}

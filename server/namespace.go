@@ -300,20 +300,25 @@ func (n *Namespace) handleServerSideEmit(args []json.RawMessage, ack func(json.R
 
 // add runs the middlewares for a new socket and, when they accept it,
 // connects it. It runs on the socket's handler goroutine.
-func (n *Namespace) add(s *Socket) {
+func (n *Namespace) add(s *Socket, missed []*adapter.Packet) {
 	n.mu.RLock()
 	mws := n.middlewares
 	n.mu.RUnlock()
+	if s.recovered && !n.srv.cfg.ConnectionStateRecovery.RunMiddlewares {
+		mws = nil // Node's skipMiddlewares
+	}
 	for _, mw := range mws {
 		if err := callMiddleware(mw, s); err != nil {
 			s.cancel()
+			s.unrestore()
 			s.client.refuse(s, err)
 			n.leave()
 			return
 		}
 	}
-	if !s.client.register(s) {
+	if !s.client.register(s, missed) {
 		s.cancel() // the client went away while the middlewares ran
+		s.unrestore()
 		n.leave()
 		return
 	}

@@ -46,6 +46,9 @@ type Socket struct {
 	cancel    context.CancelFunc
 	hasOut    atomic.Bool // outgoing listeners present
 	leaving   atomic.Bool // disconnection started: broadcasts skip it
+	pid       string      // private session id, with connection state recovery on
+	recovered bool        // restored from a session (set before the socket is shared)
+	holding   atomic.Bool // restoring: live deliveries wait in held (recovery.go)
 
 	mu              sync.Mutex
 	state           socketState
@@ -58,6 +61,8 @@ type Socket struct {
 	onDisconnect    []DisconnectHandler
 	onError         []ErrorHandler
 	acks            map[uint64]*pendingAck
+	held            []heldPacket // while holding
+	heldBytes       int64
 }
 
 func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
@@ -361,8 +366,15 @@ func (s *Socket) finishClose(reason string) {
 	for _, h := range hs {
 		h(s, reason)
 	}
+	sess := s.session(reason) // its rooms before it leaves them, as on Node
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)
+	if sess != nil {
+		// Only now that the id is gone from the adapter and the namespace:
+		// a restore of the session, which may follow at once, must not
+		// find this socket there.
+		s.nsp.recoverer().PersistSession(sess)
+	}
 
 	s.mu.Lock()
 	s.state = stateClosed
@@ -460,6 +472,14 @@ func (s *Socket) deliver(p *adapter.Packet, flags adapter.Flags, ack adapter.Ack
 	if s.leaving.Load() {
 		return // it is still in its rooms until its disconnecting handlers ran
 	}
+	if s.holding.Load() && s.hold(p, flags, ack) {
+		return // restoring: queued after the missed packets (goLive)
+	}
+	s.deliverNow(p, flags, ack)
+}
+
+// deliverNow queues a broadcast packet on the connection.
+func (s *Socket) deliverNow(p *adapter.Packet, flags adapter.Flags, ack adapter.AckFunc) {
 	if ack != nil {
 		if !s.addAck(p.ID, &pendingAck{bcast: ack}, 0) {
 			return

@@ -251,6 +251,9 @@ func (s *Socket) sendPacket(t parser.Type, id uint64, hasID bool, event string, 
 	if !s.Connected() {
 		return s.goneErr()
 	}
+	if t == parser.Event && !hasID && !volatile && s.pid != "" && s.nsp.recoverer() != nil {
+		return s.logEmit(data, atts) // outgoing listeners are told on delivery
+	}
 	if t == parser.Event && s.hasOut.Load() {
 		if raws, err := parser.NewRawArgs(data, atts); err == nil && len(raws) > 0 {
 			s.notifyOutgoing(event, Args(raws[1:]))

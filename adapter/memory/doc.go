@@ -15,8 +15,20 @@
 // The cluster adapter ([github.com/ioswarm/ioswarm/adapter/redis]) embeds
 // this one for everything local.
 //
+// # Connection state recovery
+//
+// When its namespace has recovery on ([adapter.RecoveryNamespace]), the
+// adapter is an [adapter.Recoverer], like Node's SessionAwareAdapter: it
+// keeps the sessions of sockets that lost their transport and a log of the
+// broadcasts without ack that are not volatile, each given an offset
+// appended to its data. Both are bounded by the window, in count and in
+// bytes (oldest first), and swept by one timer per adapter that Close
+// stops (recovery.go).
+//
 // # Locking
 //
-// Lock order: member.mu, then a room shard's mu. A socket shard's mu is
-// never held with another lock. No lock is held while calling a Socket.
+// Lock order: recovery.gate, then member.mu, then a room shard's mu. A
+// socket shard's mu is never held with another lock; recovery.mu is a
+// leaf. No lock is held while calling a Socket (see LOCKING.md for the
+// one callback, RestoreSession's attach).
 package memory

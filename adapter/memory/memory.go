@@ -19,6 +19,7 @@ type Adapter struct {
 	nsp   adapter.Namespace
 	rooms [numShards]roomShard
 	socks [numShards]sockShard
+	rec   *recovery // nil when the server has connection state recovery off
 }
 
 // member is a local socket and the rooms it is in. The room named by the
@@ -43,8 +44,9 @@ type sockShard struct {
 }
 
 var (
-	_ adapter.Adapter = (*Adapter)(nil)
-	_ adapter.Factory = (*Factory)(nil)
+	_ adapter.Adapter   = (*Adapter)(nil)
+	_ adapter.Factory   = (*Factory)(nil)
+	_ adapter.Recoverer = (*Adapter)(nil)
 )
 
 // Factory is the adapter.Factory of the in-memory adapter: each namespace's
@@ -68,6 +70,11 @@ func NewAdapter(nsp adapter.Namespace) *Adapter {
 	for i := range a.rooms {
 		a.rooms[i].m = make(map[string]map[string]*member)
 		a.socks[i].m = make(map[string]*member)
+	}
+	if rn, ok := nsp.(adapter.RecoveryNamespace); ok {
+		if opts := rn.Recovery(); opts != nil {
+			a.rec = newRecovery(*opts)
+		}
 	}
 	return a
 }
@@ -264,7 +271,24 @@ func (a *Adapter) LocalSockets(opts adapter.BroadcastOptions, fn func(adapter.So
 
 // Broadcast delivers p to the selected local sockets.
 func (a *Adapter) Broadcast(p *adapter.Packet, opts adapter.BroadcastOptions) error {
+	if a.rec != nil && adapter.Loggable(p, opts) {
+		return a.broadcastLogged(p, opts)
+	}
 	sel := a.selectSockets(opts)
+	for _, s := range *sel {
+		s.Deliver(p, opts.Flags, nil)
+	}
+	releaseSelection(sel)
+	return nil
+}
+
+// broadcastLogged logs p, with its offset, and delivers it; the log append
+// and the selection are one step for RestoreSession (recovery.go).
+func (a *Adapter) broadcastLogged(p *adapter.Packet, opts adapter.BroadcastOptions) error {
+	a.rec.gate.RLock()
+	a.rec.logPacket(p, opts)
+	sel := a.selectSockets(opts)
+	a.rec.gate.RUnlock()
 	for _, s := range *sel {
 		s.Deliver(p, opts.Flags, nil)
 	}
@@ -336,5 +360,11 @@ func (a *Adapter) ServerSideEmit(context.Context, []json.RawMessage, bool) ([]js
 	return []json.RawMessage{}, nil
 }
 
-// Close does nothing: the in-memory adapter holds no outside resource.
-func (a *Adapter) Close() error { return nil }
+// Close stops the recovery sweep timer and drops the sessions and the
+// packet log; the adapter holds no outside resource.
+func (a *Adapter) Close() error {
+	if a.rec != nil {
+		a.rec.close()
+	}
+	return nil
+}

@@ -38,7 +38,10 @@ type Adapter struct {
 	acks     map[string]*ackRequest
 }
 
-var _ adapter.Adapter = (*Adapter)(nil)
+var (
+	_ adapter.Adapter   = (*Adapter)(nil)
+	_ adapter.Recoverer = (*Adapter)(nil)
+)
 
 func newAdapter(f *Factory, nsp adapter.Namespace) *Adapter {
 	name := nsp.Name()
@@ -448,5 +451,6 @@ func (a *Adapter) Close() error {
 		r.timer.Stop()
 	}
 	a.f.release(a)
+	_ = a.local.Close() // its recovery sweep timer, sessions and packet log
 	return nil
 }

@@ -112,7 +112,9 @@ func (a *Adapter) onBroadcast(channel, payload string) {
 	}
 	if len(channel) > len(a.bcastChannel) {
 		room := channel[len(a.bcastChannel) : len(channel)-1]
-		if room != "" && !a.hasLocalRoom(room) {
+		// With recovery on, a room nobody here is in may be the room of a
+		// session waiting to be restored: the packet is logged all the same.
+		if room != "" && !a.hasLocalRoom(room) && !a.local.KeepsLog() {
 			return
 		}
 	}

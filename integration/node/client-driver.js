@@ -26,7 +26,8 @@
 //   {"id":10,"cmd":"closeEngine","handle":"c1"} closes the Engine.IO connection without a
 //       DISCONNECT packet (the server sees "transport close")
 //   {"id":11,"cmd":"transport","handle":"c1"}   result: socket.io.engine.transport.name or null
-//   {"id":12,"cmd":"info","handle":"c1"}        result: {id, connected, active, transport}
+//   {"id":12,"cmd":"info","handle":"c1"}        result: {id, connected, active, transport,
+//       recovered} (recovered: socket.recovered, connection state recovery)
 //   {"id":13,"cmd":"exit"}
 //
 // Replies (stdout): {"type":"reply","id":1,"ok":true,"result":...} or
@@ -253,6 +254,7 @@ const commands = {
       connected: socket.connected,
       active: socket.active,
       transport: transportName(socket),
+      recovered: !!socket.recovered,
     };
   },
 

@@ -4,7 +4,7 @@
 // with the classic @socket.io/redis-adapter 8.3.0 over node-redis 4 when -redis is given.
 //
 //   node integration/node/testapp.js -addr 127.0.0.1:PORT [-redis redis://HOST:PORT/0]
-//        [-node NAME] [-key socket.io] [-requests-timeout 5000ms]
+//        [-node NAME] [-key socket.io] [-requests-timeout 5000ms] [-recovery 2m]
 //
 // Prints "listening on ADDR" once it listens and, with -redis, once the adapters of "/" and
 // "/custom" have subscribed. SIGTERM/SIGINT: io.close() (no DISCONNECT packet; clients see
@@ -17,13 +17,13 @@ const { Server } = require("socket.io");
 // ---------------------------------------------------------------- command line
 
 function usage(msg) {
-  process.stderr.write(`testapp: ${msg}\nusage: testapp.js -addr HOST:PORT [-redis URL] [-node NAME] [-key PREFIX] [-requests-timeout DURATION]\n`);
+  process.stderr.write(`testapp: ${msg}\nusage: testapp.js -addr HOST:PORT [-redis URL] [-node NAME] [-key PREFIX] [-requests-timeout DURATION] [-recovery DURATION]\n`);
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { addr: "127.0.0.1:3000", redis: "", node: "", key: "socket.io", requestsTimeout: 5000 };
-  const names = { addr: "addr", redis: "redis", node: "node", key: "key", "requests-timeout": "requestsTimeout" };
+  const opts = { addr: "127.0.0.1:3000", redis: "", node: "", key: "socket.io", requestsTimeout: 5000, recovery: 0 };
+  const names = { addr: "addr", redis: "redis", node: "node", key: "key", "requests-timeout": "requestsTimeout", recovery: "recovery" };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
     if (!a.startsWith("-")) usage(`unexpected argument ${a}`);
@@ -39,7 +39,7 @@ function parseArgs(argv) {
     }
     const key = names[a];
     if (!key) usage(`unknown flag -${a}`);
-    opts[key] = key === "requestsTimeout" ? parseDuration(value) : value;
+    opts[key] = key === "requestsTimeout" || key === "recovery" ? parseDuration(value) : value;
   }
   return opts;
 }
@@ -194,6 +194,8 @@ function onConnection(nsp, socket) {
   });
 
   on(socket, "rooms", (ack) => ack(sortedRooms(socket)));
+
+  on(socket, "recovered", (ack) => ack(socket.recovered));
 
   on(socket, "set-data", (ack, value) => {
     socket.data = value;
@@ -352,14 +354,26 @@ function nowMicros() {
 // answer serverSideEmit with ack by {"err": null, "responses": []} at once (as a cluster
 // adapter does when no other node exists), and to drop it silently without ack.
 // socket.io-adapter is socket.io's own dependency: resolve it from there.
-const { Adapter: MemoryAdapter } = require(require.resolve("socket.io-adapter", {
+const { Adapter: MemoryAdapter, SessionAwareAdapter } = require(require.resolve("socket.io-adapter", {
   paths: [require("path").dirname(require.resolve("socket.io"))],
 }));
 
+function aloneServerSideEmit(packet) {
+  const cb = packet.length > 0 && typeof packet[packet.length - 1] === "function" ? packet.pop() : null;
+  if (cb) process.nextTick(() => cb(null, []));
+}
+
 class AloneAdapter extends MemoryAdapter {
   serverSideEmit(packet) {
-    const cb = packet.length > 0 && typeof packet[packet.length - 1] === "function" ? packet.pop() : null;
-    if (cb) process.nextTick(() => cb(null, []));
+    aloneServerSideEmit(packet);
+  }
+}
+
+// With -recovery, the session-aware in-memory adapter (what socket.io uses by default when
+// connectionStateRecovery is set), alone in the same way.
+class AloneSessionAdapter extends SessionAwareAdapter {
+  serverSideEmit(packet) {
+    aloneServerSideEmit(packet);
   }
 }
 
@@ -381,7 +395,10 @@ async function main() {
     });
   }
 
-  if (!opts.redis) ioOpts.adapter = AloneAdapter;
+  if (opts.recovery > 0) {
+    ioOpts.connectionStateRecovery = { maxDisconnectionDuration: opts.recovery, skipMiddlewares: true };
+  }
+  if (!opts.redis) ioOpts.adapter = opts.recovery > 0 ? AloneSessionAdapter : AloneAdapter;
   const io = new Server(httpServer, ioOpts);
 
   // Dynamic children inherit the parent's middlewares and connection listeners but not the

@@ -72,6 +72,7 @@ func (a *app) registerEvents(ns connectionSetup) {
 		"join":             a.join,
 		"leave":            a.leave,
 		"rooms":            func(s *server.Socket, _ *server.Event) (any, error) { return s.Rooms(), nil },
+		"recovered":        func(s *server.Socket, _ *server.Event) (any, error) { return s.Recovered(), nil },
 		"set-data":         a.setData,
 		"broadcast":        a.broadcast,
 		"server-side-emit": a.serverSideEmit,

@@ -3,7 +3,7 @@
 // compatibility checks drive it, on one node or a cluster. It belongs to the integration
 // module, so run it from the integration directory:
 //
-//	go run ./testapp -addr 127.0.0.1:3000 [-redis redis://127.0.0.1:6379/0] [-node NAME] [-key socket.io] [-requests-timeout 5s]
+//	go run ./testapp -addr 127.0.0.1:3000 [-redis redis://127.0.0.1:6379/0] [-node NAME] [-key socket.io] [-requests-timeout 5s] [-recovery 2m]
 //
 // It prints "listening on ADDR" once it serves, and exits 0 on SIGTERM or
 // SIGINT after closing gracefully.
@@ -43,6 +43,7 @@ func run() error {
 	node := flag.String("node", "", "node name in replies (default: the bound host:port)")
 	key := flag.String("key", "socket.io", "Redis channel prefix")
 	reqTimeout := flag.Duration("requests-timeout", 5*time.Second, "timeout of cluster requests")
+	recovery := flag.Duration("recovery", 0, "turn connection state recovery on with this window (middlewares skipped); 0 leaves it off")
 	flag.Parse()
 
 	ln, err := net.Listen("tcp", *addr)
@@ -57,6 +58,9 @@ func run() error {
 		CORS:                        &engineio.CORS{AllowedOrigins: []string{"*"}},
 		CleanupEmptyChildNamespaces: true, // clients choose the names of /dyn-*
 		Logger:                      logger,
+	}
+	if *recovery > 0 {
+		cfg.ConnectionStateRecovery = &server.RecoveryConfig{MaxDisconnectionDuration: *recovery}
 	}
 	var cluster *redisCluster
 	if *redisURL != "" {

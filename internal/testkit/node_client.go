@@ -105,6 +105,9 @@ type ClientInfo struct {
 	Connected bool   `json:"connected"`
 	Active    bool   `json:"active"`
 	Transport string `json:"transport"`
+	// Recovered is socket.recovered: the last connection recovered the former session
+	// (connection state recovery).
+	Recovered bool `json:"recovered"`
 }
 
 // Client is one socket.io-client socket in the driver. Its methods are safe for concurrent
@@ -479,11 +482,12 @@ func (c *Client) Info(ctx context.Context) (ClientInfo, error) {
 		Connected bool    `json:"connected"`
 		Active    bool    `json:"active"`
 		Transport *string `json:"transport"`
+		Recovered bool    `json:"recovered"`
 	}
 	if err := json.Unmarshal(res, &wire); err != nil {
 		return info, fmt.Errorf("testkit: %s: info: %w", c.handle, err)
 	}
-	info.Connected, info.Active = wire.Connected, wire.Active
+	info.Connected, info.Active, info.Recovered = wire.Connected, wire.Active, wire.Recovered
 	if wire.ID != nil {
 		info.ID = *wire.ID
 	}
