@@ -181,9 +181,11 @@ func TestSlowConsumer(t *testing.T) {
 	slow, fast := e.rec(t, slowSID), e.rec(t, fastSID)
 
 	got := make(chan struct{}, 1)
+	readErr := make(chan error, 1)
 	go func() {
 		for {
 			if _, _, err := fastWS.ReadMessage(); err != nil {
+				readErr <- err
 				return
 			}
 			got <- struct{}{}
@@ -198,6 +200,8 @@ func TestSlowConsumer(t *testing.T) {
 		}
 		select {
 		case <-got:
+		case err := <-readErr:
+			t.Fatalf("fast consumer: read after %d messages: %v", i, err)
 		case <-time.After(5 * time.Second):
 			t.Fatal("fast consumer starved")
 		}
