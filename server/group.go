@@ -68,3 +68,43 @@ func (g *group) wait() <-chan struct{} {
 	}
 	return g.idle
 }
+
+// pending counts work that Shutdown waits for without refusing more (the
+// sockets being disconnected). Its lock is a leaf.
+type pending struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // made by idle; closed when n reaches 0
+}
+
+func (p *pending) add() {
+	p.mu.Lock()
+	p.n++
+	p.mu.Unlock()
+}
+
+func (p *pending) done() {
+	p.mu.Lock()
+	p.n--
+	if p.n == 0 && p.zero != nil {
+		close(p.zero)
+		p.zero = nil
+	}
+	p.mu.Unlock()
+}
+
+// idle returns a channel closed once nothing is counted.
+func (p *pending) idle() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.zero == nil {
+		p.zero = make(chan struct{})
+		if p.n == 0 {
+			close(p.zero)
+			ch := p.zero
+			p.zero = nil
+			return ch
+		}
+	}
+	return p.zero
+}

@@ -35,7 +35,15 @@ type Server struct {
 	clients map[*client]struct{}
 	waiting map[*ackCollector]struct{} // broadcasts waiting for acks
 	closed  bool
-	onNew   []func(*Namespace)
+	// draining is set by Shutdown: no new session or socket is accepted,
+	// while the adapters still work for the disconnect handlers.
+	draining bool
+	onNew    []func(*Namespace)
+
+	// closing counts the sockets whose disconnection is under way (from
+	// the moment they leave the connected state until their disconnect
+	// handlers have returned), so Shutdown can wait for them.
+	closing pending
 
 	main *Namespace
 }
@@ -72,7 +80,7 @@ func (s *Server) Path() string { return s.cfg.Path }
 func (s *Server) accept(conn *engineio.Conn) engineio.Handler {
 	c := newClient(s, conn)
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.draining {
 		s.mu.Unlock()
 		conn.Close()
 		return c
@@ -216,7 +224,7 @@ func (s *Server) find(name string, auth json.RawMessage) (*Namespace, error) {
 func (s *Server) removeChild(ns *Namespace) {
 	s.mu.Lock()
 	ns.mu.Lock()
-	if ns.members != 0 || ns.removed || s.closed {
+	if ns.members != 0 || ns.removed || s.closed || s.draining {
 		ns.mu.Unlock()
 		s.mu.Unlock()
 		return
@@ -239,33 +247,108 @@ func (s *Server) removeChild(ns *Namespace) {
 // a Redis client given to it stays the caller's), and returns once every
 // goroutine the server started has ended, or when ctx ends (handlers still
 // running are then left behind). Every operation after Close returns
-// ErrClosed. It is idempotent.
+// ErrClosed. It is idempotent, and returns nil at once when Close or
+// Shutdown has already started.
+//
+// Close does not wait for the disconnect handlers before closing the
+// adapters: a broadcast they make may fail with ErrClosed. Shutdown does.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.draining {
 		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
-	clients := make([]*client, 0, len(s.clients))
-	for c := range s.clients {
-		clients = append(clients, c)
-	}
-	nsps := make([]*Namespace, 0, len(s.nsps))
-	for _, ns := range s.nsps {
-		nsps = append(nsps, ns)
-	}
+	clients := s.clientList()
 	s.mu.Unlock()
 
 	for _, c := range clients {
 		c.closeSockets(ReasonServerShuttingDown)
 	}
+	return s.closeRest(ctx)
+}
+
+// Shutdown stops the server gracefully, in this order:
+//
+//  1. New Engine.IO requests are refused at once (503 Service Unavailable,
+//     as after Close), and so are new namespace connections.
+//  2. Every socket is disconnected with reason "server shutting down" and
+//     every connection is closed at the transport level — no DISCONNECT
+//     packet is sent, so the official client sees "transport close" and
+//     reconnects by itself (to another node, or to this address once a new
+//     server listens). Pending long-polling GETs are answered at once, so
+//     they do not hold an http.Server's Shutdown. With connection state
+//     recovery, sessions are kept as for any "server shutting down"
+//     disconnection.
+//  3. It waits, within ctx, until the disconnect handlers (OnDisconnecting,
+//     OnDisconnect) of every socket have returned. Meanwhile the adapters
+//     and the Factory still work: a broadcast or ServerSideEmit made by a
+//     disconnect handler reaches the other nodes.
+//  4. It then closes as Close does: adapters, Factory, and a wait (within
+//     ctx) for every goroutine the server started.
+//
+// When ctx ends before the disconnect handlers return, the adapters are
+// closed anyway (the late handlers' cluster calls get ErrClosed) and the
+// error wraps ctx's. Every operation after Shutdown returns ErrClosed; a
+// Close or Shutdown called once either has started returns nil at once.
+//
+// With an http.Server, call io.Shutdown(ctx) and then hs.Shutdown(ctx):
+// Shutdown ends the long-polling requests that would otherwise keep
+// hs.Shutdown waiting (WebSocket connections are hijacked, it does not wait
+// for them), and the requests that arrive meanwhile get 503.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed || s.draining {
+		s.mu.Unlock()
+		return nil
+	}
+	s.draining = true
+	clients := s.clientList()
+	s.mu.Unlock()
+
+	for _, c := range clients {
+		c.closeSockets(ReasonServerShuttingDown)
+	}
+	// Refuses new requests, closes every connection (pending polls are
+	// answered) and waits for the Engine.IO goroutines; the sockets'
+	// handlers run on the server's own goroutines.
+	s.eng.Close()
+	var derr error
+	select {
+	case <-s.closing.idle():
+	case <-ctx.Done():
+		derr = fmt.Errorf("server: shutdown: disconnect handlers still running: %w", ctx.Err())
+	}
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return errors.Join(derr, s.closeRest(ctx))
+}
+
+// clientList returns the connected clients; s.mu is held.
+func (s *Server) clientList() []*client {
+	clients := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		clients = append(clients, c)
+	}
+	return clients
+}
+
+// closeRest is the end of Close and Shutdown, once s.closed is set and
+// the sockets were disconnected: pending broadcast acks end, the adapters,
+// the Engine.IO server and the Factory close, and the handlers are waited
+// for.
+func (s *Server) closeRest(ctx context.Context) error {
 	// Broadcasts still waiting for acks end now, so that no timer of
 	// theirs fires after Close.
 	s.mu.Lock()
 	waiting := make([]*ackCollector, 0, len(s.waiting))
 	for c := range s.waiting {
 		waiting = append(waiting, c)
+	}
+	nsps := make([]*Namespace, 0, len(s.nsps))
+	for _, ns := range s.nsps {
+		nsps = append(nsps, ns)
 	}
 	s.mu.Unlock()
 	for _, c := range waiting {

@@ -343,6 +343,7 @@ func (s *Socket) closeWith(reason string, tell func()) {
 	}
 	s.state = stateClosing
 	s.leaving.Store(true)
+	s.nsp.srv.closing.add() // done when the disconnect handlers returned
 	acks := s.acks
 	s.acks = nil
 	s.mu.Unlock()
@@ -360,6 +361,7 @@ func (s *Socket) closeWith(reason string, tell func()) {
 }
 
 func (s *Socket) finishClose(reason string) {
+	defer s.nsp.srv.closing.done()
 	s.mu.Lock()
 	hs := s.onDisconnecting
 	s.mu.Unlock()
