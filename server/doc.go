@@ -88,6 +88,17 @@
 // The lock order is written down in LOCKING.md at the repository root. No
 // lock is held while calling user code, an adapter, or the network.
 //
+// # Shutting down
+//
+// [Server.Close] stops at once. [Server.Shutdown] drains: it refuses new
+// sessions (503) and namespace connections, closes every client's
+// transport (the official client sees "transport close" and reconnects,
+// e.g. to another node), answers pending long-polling requests, and waits,
+// within its context, for the sockets' disconnect handlers while the
+// adapters still work — a "user went offline" broadcast sent from one
+// reaches the other nodes — before closing as Close does. With an
+// http.Server, call Shutdown first, then the http.Server's Shutdown.
+//
 // # Connection state recovery
 //
 // With Config.ConnectionStateRecovery set (Node's connectionStateRecovery;

@@ -111,6 +111,25 @@ func Example_serving() {
 	_ = hs
 }
 
+// Serving it: stopping in order.
+func Example_shutdown() {
+	io := server.New(server.Config{})
+	hs := &http.Server{Handler: io, ReadHeaderTimeout: 10 * time.Second}
+	// README begin
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Refuses new sessions (503), closes every client's transport (the official client
+	// reconnects by itself, to another node or to the next process), answers pending
+	// long-polling requests, and runs the disconnect handlers while the adapter still
+	// works: a "user went offline" broadcast reaches the other nodes.
+	if err := io.Shutdown(ctx); err != nil {
+		log.Print(err) // ctx ended first: late disconnect handlers lost the adapter
+	}
+	// Nothing of io's holds a request any more: this returns at once for it.
+	_ = hs.Shutdown(ctx)
+	// README end
+}
+
 // Connection state recovery.
 func Example_connectionStateRecovery() {
 	// README begin
