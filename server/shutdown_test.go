@@ -47,16 +47,25 @@ func TestShutdownDisconnectHandlersReachCluster(t *testing.T) {
 	url := testkit.StartRedis(t)
 	key := "drain-" + time.Now().Format("150405.000000000")
 
-	emitted := make(chan error, 1)
+	emitted := make(chan error, 2)
+	gone := make(chan string, 1)
 	var a *server.Server
 	a, urlA := redisServer(t, url, key, func(s *server.Server) {
 		s.OnConnection(func(sock *server.Socket) {
 			sock.OnDisconnect(func(sock *server.Socket, reason string) {
 				emitted <- a.Emit("offline", sock.ID(), reason)
+				emitted <- a.ServerSideEmit(context.Background(), "gone", sock.ID())
 			})
 		})
 	})
-	_, urlB := redisServer(t, url, key, nil)
+	_, urlB := redisServer(t, url, key, func(s *server.Server) {
+		s.OnServerSideEmit("gone", func(ev *server.Event) {
+			var id string
+			if ev.Decode(0, &id) == nil {
+				gone <- id
+			}
+		})
+	})
 
 	cb, err := drv.Connect(ctxT(t), testkit.ConnectOptions{URL: urlB, Transports: []string{"websocket"}})
 	testkit.NoError(t, err)
@@ -68,15 +77,23 @@ func TestShutdownDisconnectHandlersReachCluster(t *testing.T) {
 	testkit.NoError(t, err)
 
 	testkit.NoError(t, a.Shutdown(ctxT(t)))
-	select {
-	case err := <-emitted:
-		testkit.NoError(t, err, "Emit from the disconnect handler")
-	default:
-		t.Fatal("Shutdown returned before the disconnect handler ran")
+	for _, what := range []string{"Emit", "ServerSideEmit"} {
+		select {
+		case err := <-emitted:
+			testkit.NoError(t, err, what+" from the disconnect handler")
+		default:
+			t.Fatal("Shutdown returned before the disconnect handler ran")
+		}
 	}
 	args, err := cb.Next(ctxT(t), "offline")
 	testkit.NoError(t, err)
 	testkit.Equal(t, args, []any{idA, "server shutting down"})
+	select {
+	case id := <-gone:
+		testkit.Equal(t, id, idA)
+	case <-ctxT(t).Done():
+		t.Fatal("the other node got no ServerSideEmit")
+	}
 
 	// Without a GET pending at that moment, the polling client learns of
 	// the close from its next request (503): "transport error".
