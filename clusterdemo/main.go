@@ -156,8 +156,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer cancel()
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- hs.Shutdown(sctx) }()
-	if err := n.srv.Close(sctx); err != nil {
-		logger.Warn("clusterdemo: close server", "err", err)
+	// Shutdown keeps the adapter up while the sockets' disconnect handlers
+	// run (their "left" messages reach the other nodes), and closes the
+	// clients at the transport level: the official client reconnects.
+	if err := n.srv.Shutdown(sctx); err != nil {
+		logger.Warn("clusterdemo: shut down server", "err", err)
 	}
 	if err := <-shutdown; err != nil {
 		logger.Warn("clusterdemo: http shutdown", "err", err)

@@ -106,8 +106,9 @@ func run() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Close(ctx); err != nil {
-		logger.Warn("close", "err", err)
+	// Disconnect handlers still reach the cluster; clients reconnect.
+	if err := srv.Shutdown(ctx); err != nil {
+		logger.Warn("shutdown", "err", err)
 	}
 	// Connections that never sent a request keep Shutdown waiting: give
 	// them a moment, then close whatever is left.
