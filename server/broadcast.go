@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,7 +33,7 @@ func (b *BroadcastOperator) clone() *BroadcastOperator {
 func (b *BroadcastOperator) To(rooms ...string) *BroadcastOperator {
 	c := b.clone()
 	for _, r := range rooms {
-		if !containsString(c.rooms, r) {
+		if !slices.Contains(c.rooms, r) {
 			c.rooms = append(c.rooms, r)
 		}
 	}
@@ -46,7 +47,7 @@ func (b *BroadcastOperator) In(rooms ...string) *BroadcastOperator { return b.To
 func (b *BroadcastOperator) Except(rooms ...string) *BroadcastOperator {
 	c := b.clone()
 	for _, r := range rooms {
-		if !containsString(c.except, r) {
+		if !slices.Contains(c.except, r) {
 			c.except = append(c.except, r)
 		}
 	}
@@ -83,15 +84,6 @@ func (b *BroadcastOperator) Timeout(d time.Duration) *BroadcastOperator {
 
 func (b *BroadcastOperator) options() adapter.BroadcastOptions {
 	return adapter.BroadcastOptions{Rooms: b.rooms, Except: b.except, Flags: b.flags}
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (b *BroadcastOperator) packet(event string, args []any) (*adapter.Packet, error) {

@@ -1,6 +1,9 @@
 package server
 
-import "sync/atomic"
+import (
+	"slices"
+	"sync/atomic"
+)
 
 // ListenerID identifies a listener added with On, OnAny or OnAnyOutgoing,
 // for Off, OffAny and OffAnyOutgoing. IDs are unique within the process.
@@ -42,7 +45,7 @@ func (m listenerMap) remove(event string, ids []ListenerID) {
 	}
 	var kept []eventListener
 	for _, l := range m[event] {
-		if !containsID(ids, l.id) {
+		if !slices.Contains(ids, l.id) {
 			kept = append(kept, l)
 		}
 	}
@@ -60,13 +63,4 @@ func (m listenerMap) clone() listenerMap {
 		c[k] = v
 	}
 	return c
-}
-
-func containsID(ids []ListenerID, id ListenerID) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ioswarm/ioswarm/engineio"
@@ -35,6 +36,9 @@ type Server struct {
 	clients map[*client]struct{}
 	waiting map[*ackCollector]struct{} // broadcasts waiting for acks
 	closed  bool
+	// closedFlag mirrors closed for isClosed, which every emit and cluster
+	// operation calls: an atomic load instead of mu on the hot path.
+	closedFlag atomic.Bool
 	// draining is set by Shutdown: no new session or socket is accepted,
 	// while the adapters still work for the disconnect handlers.
 	draining bool
@@ -259,6 +263,7 @@ func (s *Server) Close(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
+	s.closedFlag.Store(true)
 	clients := s.clientList()
 	s.mu.Unlock()
 
@@ -321,6 +326,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.closed = true
+	s.closedFlag.Store(true)
 	s.mu.Unlock()
 	return errors.Join(derr, s.closeRest(ctx))
 }
@@ -378,11 +384,7 @@ func (s *Server) closeRest(ctx context.Context) error {
 }
 
 // isClosed reports whether Close was called.
-func (s *Server) isClosed() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.closed
-}
+func (s *Server) isClosed() bool { return s.closedFlag.Load() }
 
 // track registers a broadcast waiting for acks; false once closed.
 func (s *Server) track(c *ackCollector) bool {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -214,7 +215,7 @@ func (s *Socket) OffAny(ids ...ListenerID) {
 	}
 	kept := s.anyIn[:0:0]
 	for _, l := range s.anyIn {
-		if !containsID(ids, l.id) {
+		if !slices.Contains(ids, l.id) {
 			kept = append(kept, l)
 		}
 	}
@@ -251,7 +252,7 @@ func (s *Socket) OffAnyOutgoing(ids ...ListenerID) {
 	} else {
 		kept := s.anyOut[:0:0]
 		for _, l := range s.anyOut {
-			if !containsID(ids, l.id) {
+			if !slices.Contains(ids, l.id) {
 				kept = append(kept, l)
 			}
 		}
@@ -263,11 +264,8 @@ func (s *Socket) OffAnyOutgoing(ids ...ListenerID) {
 // Join adds the socket to rooms. Once the socket is disconnected it does
 // nothing and returns ErrDisconnected (ErrClosed after Server.Close).
 func (s *Socket) Join(rooms ...string) error {
-	s.mu.Lock()
-	ok := s.state == stateConnected || s.state == stateClosing
-	s.mu.Unlock()
-	if !ok {
-		return s.goneErr()
+	if err := s.roomsErr(); err != nil {
+		return err
 	}
 	s.nsp.adapter.AddAll(s.seam(), rooms)
 	return nil
@@ -277,14 +275,23 @@ func (s *Socket) Join(rooms ...string) error {
 // has no rooms left, and Leave returns ErrDisconnected (ErrClosed after
 // Server.Close).
 func (s *Socket) Leave(rooms ...string) error {
+	if err := s.roomsErr(); err != nil {
+		return err
+	}
+	for _, r := range rooms {
+		s.nsp.adapter.Del(s.id, r)
+	}
+	return nil
+}
+
+// roomsErr is nil while the socket's rooms may change: connected, or
+// disconnecting (its disconnecting handlers still see and change them).
+func (s *Socket) roomsErr() error {
 	s.mu.Lock()
 	ok := s.state == stateConnected || s.state == stateClosing
 	s.mu.Unlock()
 	if !ok {
 		return s.goneErr()
-	}
-	for _, r := range rooms {
-		s.nsp.adapter.Del(s.id, r)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package memory
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -257,23 +258,14 @@ func (r *recovery) take(pid, offset string) (*adapter.Session, []*adapter.Packet
 func selects(rooms []string, e *logEntry) bool {
 	included := len(e.rooms) == 0
 	for _, r := range rooms {
-		if !included && contains(e.rooms, r) {
+		if !included && slices.Contains(e.rooms, r) {
 			included = true
 		}
-		if contains(e.except, r) {
+		if slices.Contains(e.except, r) {
 			return false
 		}
 	}
 	return included
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // PersistSession implements adapter.Recoverer.
