@@ -24,6 +24,10 @@ type Packet struct {
 	// ID is the ack id, valid when HasID.
 	ID    uint64
 	HasID bool
+	// Seq is the packet's place in the recovery log of the adapter that
+	// logged it — higher is newer, in the order of the offsets — and 0
+	// when it is not logged (see Recoverer).
+	Seq uint64
 
 	once sync.Once
 	enc  any // Encoded

@@ -102,7 +102,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		c.sendConnectError(name, "Invalid namespace", nil)
 		return
 	}
-	s, missed := c.restore(ns, auth)
+	s, restored := c.restore(ns, auth)
 	if s == nil {
 		s = newSocket(ns, c, auth)
 		if c.srv.cfg.ConnectionStateRecovery != nil {
@@ -113,7 +113,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	c.acquire(n)
 	s.exec.do(func() {
 		defer c.release(n)
-		ns.add(s, missed)
+		ns.add(s, restored)
 	})
 }
 
@@ -150,7 +150,7 @@ func (c *client) sendConnectError(nsp, msg string, data any) {
 // room and the CONNECT reply is sent. A recovered socket gets the packets it
 // missed first, and the deliveries held while it was restored after it. It
 // returns false when the client is gone.
-func (c *client) register(s *Socket, missed []*adapter.Packet) bool {
+func (c *client) register(s *Socket, restored adapter.Restored) bool {
 	c.mu.Lock()
 	delete(c.connecting, s.nsp.name)
 	if c.closed {
@@ -166,13 +166,16 @@ func (c *client) register(s *Socket, missed []*adapter.Packet) bool {
 	s.mu.Unlock()
 	if !s.recovered {
 		s.nsp.adapter.AddAll(s.seam(), []string{s.id})
+		// Stored before the client learns its pid: a node that dies from
+		// now on loses nothing of it.
+		s.saveSession()
 	}
 	// Node writes the missed packets before the CONNECT reply; the client
 	// buffers them until it is connected.
-	s.sendMissed(missed)
+	s.sendMissed(restored.Missed)
 	c.send(&parser.Packet{Type: parser.Connect, Nsp: s.nsp.name, Data: s.connectReply()})
 	if s.recovered {
-		s.goLive()
+		s.goLive(restored)
 	}
 	return true
 }

@@ -300,7 +300,7 @@ func (n *Namespace) handleServerSideEmit(args []json.RawMessage, ack func(json.R
 
 // add runs the middlewares for a new socket and, when they accept it,
 // connects it. It runs on the socket's handler goroutine.
-func (n *Namespace) add(s *Socket, missed []*adapter.Packet) {
+func (n *Namespace) add(s *Socket, restored adapter.Restored) {
 	n.mu.RLock()
 	mws := n.middlewares
 	n.mu.RUnlock()
@@ -316,7 +316,7 @@ func (n *Namespace) add(s *Socket, missed []*adapter.Packet) {
 			return
 		}
 	}
-	if !s.client.register(s, missed) {
+	if !s.client.register(s, restored) {
 		s.cancel() // the client went away while the middlewares ran
 		s.unrestore()
 		n.leave()

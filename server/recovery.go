@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
@@ -104,6 +105,17 @@ func (n *Namespace) recoverer() adapter.Recoverer {
 	return r
 }
 
+// sessionStore returns the namespace's adapter as a SessionStore (the
+// sessions of connected sockets are stored outside the node), nil when
+// recovery is off or the adapter keeps sessions in the node.
+func (n *Namespace) sessionStore() adapter.SessionStore {
+	if n.srv.cfg.ConnectionStateRecovery == nil {
+		return nil
+	}
+	st, _ := n.adapter.(adapter.SessionStore)
+	return st
+}
+
 // Recovered reports whether the socket's state was recovered after a
 // temporary disconnection (Node's socket.recovered): it has its former id,
 // rooms and data, and the packets it missed were sent before anything else.
@@ -117,36 +129,45 @@ type recoveryAuth struct {
 }
 
 // restore tries to recover the session named by auth. It returns the
-// socket, holding its live deliveries, and the packets it missed; nil when
-// there is nothing to recover (a new socket is then made as usual).
-func (c *client) restore(ns *Namespace, auth json.RawMessage) (*Socket, []*adapter.Packet) {
+// socket, holding its live deliveries, and what the restore found; nil when
+// there is nothing to recover (a new socket is then made as usual). With a
+// SessionStore it waits for the store (the adapter bounds the wait).
+func (c *client) restore(ns *Namespace, auth json.RawMessage) (*Socket, adapter.Restored) {
 	rec := ns.recoverer()
 	if rec == nil {
-		return nil, nil
+		return nil, adapter.Restored{}
 	}
 	var ra recoveryAuth
 	if json.Unmarshal(auth, &ra) != nil || ra.PID == nil || ra.Offset == nil {
-		return nil, nil
+		return nil, adapter.Restored{}
 	}
 	var s *Socket
-	missed, ok := rec.RestoreSession(*ra.PID, *ra.Offset, func(sess *adapter.Session) adapter.Socket {
+	restored, ok := rec.RestoreSession(context.Background(), *ra.PID, *ra.Offset, func(sess *adapter.Session) adapter.Socket {
 		s = newSocket(ns, c, auth)
 		s.id, s.pid, s.data = sess.SID, sess.PID, sess.Data
+		s.sessVer = sess.Version
 		s.recovered = true
 		s.holding.Store(true)
 		return s.seam()
 	})
 	if !ok {
-		return nil, nil
+		if s != nil {
+			s.cancel() // attached, then the restore failed: dropped
+		}
+		return nil, adapter.Restored{}
 	}
-	return s, missed
+	return s, restored
 }
 
 // unrestore makes a recovered socket that was refused (by a middleware, or
-// because its client went away) leave the rooms it was restored into.
+// because its client went away) leave the rooms it was restored into; its
+// session is used up, as on Node.
 func (s *Socket) unrestore() {
 	if s.recovered {
 		s.nsp.adapter.DelAll(s.id)
+		if st := s.nsp.sessionStore(); st != nil {
+			st.DiscardSession(s.pid)
+		}
 	}
 }
 
@@ -154,15 +175,51 @@ func (s *Socket) unrestore() {
 // reason, nil otherwise; called before it leaves its rooms, and persisted
 // once it is gone (finishClose).
 func (s *Socket) session(reason string) *adapter.Session {
-	if s.pid == "" || !recoverableReasons[reason] || s.nsp.recoverer() == nil {
+	if !recoverableReasons[reason] || s.nsp.recoverer() == nil {
 		return nil
 	}
-	data := s.Data()
-	var size int64
-	if b, err := nodeJSON(data); err == nil {
-		size = int64(len(b))
+	return s.snapshot()
+}
+
+// snapshot returns the socket's session as it is now, with a version
+// higher than every earlier snapshot's: a store given two snapshots in the
+// wrong order keeps the newer. Nil when the socket has no session.
+func (s *Socket) snapshot() *adapter.Session {
+	if s.pid == "" {
+		return nil
 	}
-	return &adapter.Session{SID: s.id, PID: s.pid, Rooms: s.nsp.adapter.SocketRooms(s.id), Data: data, DataBytes: size}
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	s.sessVer++
+	data := s.Data()
+	b, err := nodeJSON(data)
+	if err != nil {
+		b = json.RawMessage("null") // as FetchSockets reports data it cannot encode
+	}
+	return &adapter.Session{
+		SID: s.id, PID: s.pid, Rooms: s.nsp.adapter.SocketRooms(s.id),
+		Data: data, DataJSON: b, DataBytes: int64(len(b)), Version: s.sessVer,
+	}
+}
+
+// saveSession stores the session of a connected socket when the adapter
+// keeps sessions outside the node, and returns once it is stored. A
+// failure is logged: the socket goes on, but a node that dies before the
+// next save loses the change.
+func (s *Socket) saveSession() {
+	st := s.nsp.sessionStore()
+	if st == nil || s.pid == "" {
+		return
+	}
+	s.mu.Lock()
+	connected := s.state == stateConnected
+	s.mu.Unlock()
+	if !connected {
+		return // connecting: stored at connect; leaving: persisted then
+	}
+	if err := st.SaveSession(s.ctx, s.snapshot()); err != nil {
+		s.nsp.srv.log.Warn("server: session not stored for recovery", "nsp", s.nsp.name, "id", s.id, "err", err)
+	}
 }
 
 // heldPacket is a live delivery that came while a recovered socket was
@@ -225,8 +282,10 @@ func (s *Socket) sendMissed(missed []*adapter.Packet) {
 // goLive queues every delivery held while the socket was restored, in
 // order, until none is left, and only then lets deliveries through. A
 // delivery that comes while the held ones are written is held too and
-// written in the next round, so the order is the adapter's.
-func (s *Socket) goLive() {
+// written in the next round, so the order is the adapter's. A held packet
+// the restore read from the log was among the missed ones, or not for the
+// socket: it is dropped.
+func (s *Socket) goLive(r adapter.Restored) {
 	for {
 		s.mu.Lock()
 		batch := s.held
@@ -238,7 +297,9 @@ func (s *Socket) goLive() {
 		}
 		s.mu.Unlock()
 		for _, h := range batch {
-			s.deliverNow(h.p, h.flags, h.ack)
+			if !r.Covers(h.p) {
+				s.deliverNow(h.p, h.flags, h.ack)
+			}
 		}
 	}
 }
@@ -259,7 +320,10 @@ func (s *Socket) connectReply() json.RawMessage {
 func (s *Socket) logEmit(data json.RawMessage, atts [][]byte) error {
 	p := adapter.NewPacket(s.nsp.name, data, atts)
 	p.EnablePacing()
-	err := s.nsp.adapter.Broadcast(p, adapter.BroadcastOptions{Rooms: []string{s.id}, Flags: adapter.Flags{Local: true}})
+	// A store logs across the cluster only what it publishes: the emit
+	// goes to the socket's room on every node then (the socket is on one).
+	local := s.nsp.sessionStore() == nil
+	err := s.nsp.adapter.Broadcast(p, adapter.BroadcastOptions{Rooms: []string{s.id}, Flags: adapter.Flags{Local: local}})
 	p.WaitPaced(s.nsp.srv.writeTimeout())
 	return err
 }

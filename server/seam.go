@@ -22,8 +22,8 @@ type nsSeam Namespace
 type sockSeam Socket
 
 var (
-	_ adapter.Namespace = (*nsSeam)(nil)
-	_ adapter.Socket    = (*sockSeam)(nil)
+	_ adapter.Namespace     = (*nsSeam)(nil)
+	_ adapter.SessionSocket = (*sockSeam)(nil)
 )
 
 func (n *Namespace) seam() *nsSeam { return (*nsSeam)(n) }
@@ -61,6 +61,9 @@ func (s *sockSeam) Deliver(p *adapter.Packet, flags adapter.Flags, ack adapter.A
 
 // Info implements adapter.Socket.
 func (s *sockSeam) Info() adapter.SocketInfo { return (*Socket)(s).info() }
+
+// Session implements adapter.SessionSocket.
+func (s *sockSeam) Session() *adapter.Session { return (*Socket)(s).snapshot() }
 
 // Disconnect implements adapter.Socket.
 func (s *sockSeam) Disconnect(close bool) { (*Socket)(s).Disconnect(close) }

@@ -64,6 +64,9 @@ type Socket struct {
 	acks            map[uint64]*pendingAck
 	held            []heldPacket // while holding
 	heldBytes       int64
+
+	sessMu  sync.Mutex // orders session snapshots (recovery.go)
+	sessVer uint64     // version of the last snapshot, under sessMu
 }
 
 func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
@@ -118,10 +121,15 @@ func (s *Socket) Data() any {
 
 // SetData replaces the application state attached to the socket. It is
 // what FetchSockets reports, on any node.
+//
+// With connection state recovery on the Redis adapter, SetData on a
+// connected socket returns once the socket's session is stored with the new
+// data, so that another node recovers it even if this one dies next.
 func (s *Socket) SetData(v any) {
 	s.mu.Lock()
 	s.data = v
 	s.mu.Unlock()
+	s.saveSession()
 }
 
 // DecodeData decodes the socket's data into v through its JSON form —
@@ -263,11 +271,15 @@ func (s *Socket) OffAnyOutgoing(ids ...ListenerID) {
 
 // Join adds the socket to rooms. Once the socket is disconnected it does
 // nothing and returns ErrDisconnected (ErrClosed after Server.Close).
+//
+// With connection state recovery on the Redis adapter, Join (and Leave)
+// returns once the socket's session is stored with its new rooms.
 func (s *Socket) Join(rooms ...string) error {
 	if err := s.roomsErr(); err != nil {
 		return err
 	}
 	s.nsp.adapter.AddAll(s.seam(), rooms)
+	s.saveSession()
 	return nil
 }
 
@@ -281,6 +293,7 @@ func (s *Socket) Leave(rooms ...string) error {
 	for _, r := range rooms {
 		s.nsp.adapter.Del(s.id, r)
 	}
+	s.saveSession()
 	return nil
 }
 
@@ -383,6 +396,8 @@ func (s *Socket) finishClose(reason string) {
 		// a restore of the session, which may follow at once, must not
 		// find this socket there.
 		s.nsp.recoverer().PersistSession(sess)
+	} else if st := s.nsp.sessionStore(); st != nil && s.pid != "" {
+		st.DiscardSession(s.pid) // it left for good
 	}
 
 	s.mu.Lock()

@@ -1,9 +1,7 @@
 package memory
 
 import (
-	"bytes"
-	"encoding/json"
-	"slices"
+	"context"
 	"strconv"
 	"sync"
 	"time"
@@ -67,25 +65,6 @@ func newRecovery(opts adapter.RecoveryOptions) *recovery {
 
 func formatOffset(seq uint64) string { return strconv.FormatUint(seq, 36) }
 
-// appendOffset returns data, a JSON array, with off as one more string
-// element; data itself is not modified (recipients on other nodes may have
-// been given the same bytes).
-func appendOffset(data json.RawMessage, off string) json.RawMessage {
-	end := bytes.LastIndexByte(data, ']')
-	if end < 0 {
-		return data
-	}
-	out := make([]byte, 0, end+len(off)+4)
-	out = append(out, data[:end]...)
-	if len(bytes.TrimSpace(data[:end])) > 1 { // not "["
-		out = append(out, ',')
-	}
-	out = append(out, '"')
-	out = append(out, off...)
-	out = append(out, '"', ']')
-	return out
-}
-
 func packetSize(p *adapter.Packet, opts adapter.BroadcastOptions) int64 {
 	n := int64(len(p.Data)) + 96
 	for _, a := range p.Attachments {
@@ -108,7 +87,8 @@ func (r *recovery) logPacket(p *adapter.Packet, opts adapter.BroadcastOptions) {
 	defer r.mu.Unlock()
 	seq := r.nextSeq
 	r.nextSeq++
-	p.Data = appendOffset(p.Data, formatOffset(seq))
+	p.Data = adapter.AppendOffset(p.Data, formatOffset(seq))
+	p.Seq = seq
 	e := logEntry{seq: seq, p: p, rooms: opts.Rooms, except: opts.Except, at: now, size: packetSize(p, opts)}
 	r.log = append(r.log, e)
 	r.logBytes += e.size
@@ -216,6 +196,7 @@ func (r *recovery) persist(s *adapter.Session) {
 	if r.closed {
 		return
 	}
+	s.DataJSON = nil // the Go value is kept; DataBytes still counts its size
 	if old := r.sessions[s.PID]; old != nil {
 		r.dropLocked(old)
 	}
@@ -245,27 +226,12 @@ func (r *recovery) take(pid, offset string) (*adapter.Session, []*adapter.Packet
 	}
 	var missed []*adapter.Packet
 	for i := r.head + int(seq-r.firstSeq) + 1; i < len(r.log); i++ {
-		if selects(e.s.Rooms, &r.log[i]) {
-			missed = append(missed, r.log[i].p)
+		if l := &r.log[i]; adapter.Selects(e.s.Rooms, l.rooms, l.except) {
+			missed = append(missed, l.p)
 		}
 	}
 	r.dropLocked(e)
 	return e.s, missed, true
-}
-
-// selects is Node's shouldIncludePacket: a broadcast to everyone or to one
-// of the session's rooms, and to none of its except-rooms.
-func selects(rooms []string, e *logEntry) bool {
-	included := len(e.rooms) == 0
-	for _, r := range rooms {
-		if !included && slices.Contains(e.rooms, r) {
-			included = true
-		}
-		if slices.Contains(e.except, r) {
-			return false
-		}
-	}
-	return included
 }
 
 // PersistSession implements adapter.Recoverer.
@@ -276,24 +242,22 @@ func (a *Adapter) PersistSession(s *adapter.Session) {
 }
 
 // RestoreSession implements adapter.Recoverer.
-func (a *Adapter) RestoreSession(pid, offset string, attach func(*adapter.Session) adapter.Socket) ([]*adapter.Packet, bool) {
+// It restores under the lock that Broadcast takes to log and select, so no
+// live delivery of a packet among the missed ones reaches the socket
+// (Restored.Through is zero).
+func (a *Adapter) RestoreSession(_ context.Context, pid, offset string, attach func(*adapter.Session) adapter.Socket) (adapter.Restored, bool) {
 	if a.rec == nil {
-		return nil, false
+		return adapter.Restored{}, false
 	}
 	a.rec.gate.Lock()
 	defer a.rec.gate.Unlock()
 	s, missed, ok := a.rec.take(pid, offset)
 	if !ok {
-		return nil, false
+		return adapter.Restored{}, false
 	}
 	a.AddAll(attach(s), s.Rooms)
-	return missed, true
+	return adapter.Restored{Missed: missed}, true
 }
-
-// KeepsLog reports whether the adapter logs broadcasts for connection
-// state recovery: a cluster adapter then hands it every broadcast of the
-// namespace, even one to a room no local socket is in.
-func (a *Adapter) KeepsLog() bool { return a.rec != nil }
 
 // RecoveryStats reports what the adapter keeps for recovery: logged
 // packets and their bytes, sessions and their bytes. For tests and

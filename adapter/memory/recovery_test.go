@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -77,20 +78,20 @@ func TestRecoveryOffsetsAndReplay(t *testing.T) {
 	bcast(`["all"]`, adapter.BroadcastOptions{})
 	bcast(`["to-me"]`, adapter.BroadcastOptions{Rooms: []string{"sid1"}})
 
-	if _, ok := a.RestoreSession("pid1", "nope", nil); ok {
+	if _, ok := a.RestoreSession(context.Background(), "pid1", "nope", nil); ok {
 		t.Fatal("restored with an unknown offset")
 	}
-	if _, ok := a.RestoreSession("other", off, nil); ok {
+	if _, ok := a.RestoreSession(context.Background(), "other", off, nil); ok {
 		t.Fatal("restored an unknown pid")
 	}
 	sock := &logSocket{id: "sid1"}
 	var sess *adapter.Session
-	missed, ok := a.RestoreSession("pid1", off, func(s *adapter.Session) adapter.Socket { sess = s; return sock })
+	restored, ok := a.RestoreSession(context.Background(), "pid1", off, func(s *adapter.Session) adapter.Socket { sess = s; return sock })
 	if !ok || sess.SID != "sid1" || sess.Data != 7 {
 		t.Fatalf("restore: ok %v session %+v", ok, sess)
 	}
 	var names []string
-	for _, p := range missed {
+	for _, p := range restored.Missed {
 		var arr []any
 		_ = json.Unmarshal(p.Data, &arr)
 		names = append(names, arr[0].(string))
@@ -102,7 +103,7 @@ func TestRecoveryOffsetsAndReplay(t *testing.T) {
 		t.Fatalf("rooms %v", rooms)
 	}
 	// A session is restored once.
-	if _, ok := a.RestoreSession("pid1", off, nil); ok {
+	if _, ok := a.RestoreSession(context.Background(), "pid1", off, nil); ok {
 		t.Fatal("restored twice")
 	}
 }
@@ -125,7 +126,7 @@ func TestRecoveryExpiry(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, ok := a.RestoreSession("p", lastOffset(t, p.Data), nil); ok {
+	if _, ok := a.RestoreSession(context.Background(), "p", lastOffset(t, p.Data), nil); ok {
 		t.Fatal("restored after the window")
 	}
 }
@@ -159,7 +160,7 @@ func TestRecoveryBounds(t *testing.T) {
 			t.Fatalf("sessions over budget: %d, %d bytes", s, sb)
 		}
 		if i%3 == 0 { // restores leave tombstones; they are bounded too
-			a.RestoreSession("p"+id, "0", nil)
+			a.RestoreSession(context.Background(), "p"+id, "0", nil)
 		}
 	}
 	if len(a.rec.order) > 2*opts.MaxSessions+64 {
@@ -167,7 +168,7 @@ func TestRecoveryBounds(t *testing.T) {
 	}
 	// The oldest offset was pushed out: a client holding it gets a new session.
 	a.PersistSession(&adapter.Session{SID: "late", PID: "late"})
-	if _, ok := a.RestoreSession("late", first, nil); ok {
+	if _, ok := a.RestoreSession(context.Background(), "late", first, nil); ok {
 		t.Fatal("restored from an evicted offset")
 	}
 }
@@ -198,14 +199,14 @@ func TestRecoveryExactlyOnce(t *testing.T) {
 	socks := make([]*logSocket, sessions)
 	for i := range socks {
 		socks[i] = &logSocket{id: fmt.Sprint("s", i)}
-		missed, ok := a.RestoreSession(fmt.Sprint("p", i), off, func(*adapter.Session) adapter.Socket { return socks[i] })
+		restored, ok := a.RestoreSession(context.Background(), fmt.Sprint("p", i), off, func(*adapter.Session) adapter.Socket { return socks[i] })
 		if !ok {
 			t.Fatal("not restored")
 		}
 		socks[i].mu.Lock()
 		live := socks[i].got
 		socks[i].got = nil
-		for _, p := range missed {
+		for _, p := range restored.Missed {
 			socks[i].got = append(socks[i].got, string(p.Data))
 		}
 		socks[i].got = append(socks[i].got, live...)

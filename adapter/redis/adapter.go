@@ -32,11 +32,17 @@ type Adapter struct {
 	responseChannel string // K-response#N#
 	privateChannel  string // K-response#N#<uid>#
 
+	rec *recovery // nil when connection state recovery is off (recovery.go)
+
 	mu       sync.Mutex
 	closed   bool
 	requests map[string]*request
 	acks     map[string]*ackRequest
 }
+
+// plainNamespace hides a namespace's recovery options from the local
+// memory adapter: with recovery on, the log and the sessions are in Redis.
+type plainNamespace struct{ adapter.Namespace }
 
 var (
 	_ adapter.Adapter   = (*Adapter)(nil)
@@ -48,7 +54,7 @@ func newAdapter(f *Factory, nsp adapter.Namespace) *Adapter {
 	k := f.opts.Key
 	a := &Adapter{
 		f:               f,
-		local:           memory.NewAdapter(nsp),
+		local:           memory.NewAdapter(plainNamespace{nsp}),
 		nsp:             nsp,
 		name:            name,
 		uid:             newID(),
@@ -59,6 +65,11 @@ func newAdapter(f *Factory, nsp adapter.Namespace) *Adapter {
 		acks:            make(map[string]*ackRequest),
 	}
 	a.privateChannel = a.responseChannel + a.uid + "#"
+	if rn, ok := nsp.(adapter.RecoveryNamespace); ok {
+		if opts := rn.Recovery(); opts != nil {
+			a.rec = newRecovery(a, *opts)
+		}
+	}
 	return a
 }
 
@@ -132,7 +143,14 @@ func (a *Adapter) isClosed() bool {
 // Local delivery never waits for Redis; an error means the other nodes were
 // not reached (ErrQueueFull, adapter.ErrClosed, or data that cannot be
 // transcoded).
+//
+// With recovery on, a broadcast that is logged (adapter.Loggable, not
+// Local) goes through Redis to the local sockets too, and Broadcast returns
+// once it is stored and delivered here (recovery.go).
 func (a *Adapter) Broadcast(p *adapter.Packet, opts adapter.BroadcastOptions) error {
+	if a.rec != nil && !opts.Flags.Local && adapter.Loggable(p, opts) {
+		return a.rec.broadcast(p, opts)
+	}
 	var err error
 	if !opts.Flags.Local {
 		err = a.publishBroadcast(p, opts)
@@ -244,13 +262,13 @@ func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
 // AddSockets makes the selected sockets join rooms: the local ones at
 // once, the others when the request reaches their node.
 func (a *Adapter) AddSockets(ctx context.Context, opts adapter.BroadcastOptions, rooms []string) error {
-	_ = a.local.AddSockets(ctx, opts, rooms)
+	a.changeRooms(opts, func() { _ = a.local.AddSockets(ctx, opts, rooms) })
 	return a.publishRooms(typeRemoteJoin, opts, rooms)
 }
 
 // DelSockets makes the selected sockets leave rooms.
 func (a *Adapter) DelSockets(ctx context.Context, opts adapter.BroadcastOptions, rooms []string) error {
-	_ = a.local.DelSockets(ctx, opts, rooms)
+	a.changeRooms(opts, func() { _ = a.local.DelSockets(ctx, opts, rooms) })
 	return a.publishRooms(typeRemoteLeave, opts, rooms)
 }
 
@@ -450,7 +468,10 @@ func (a *Adapter) Close() error {
 	for _, r := range acks {
 		r.timer.Stop()
 	}
+	if a.rec != nil {
+		a.rec.close()
+	}
 	a.f.release(a)
-	_ = a.local.Close() // its recovery sweep timer, sessions and packet log
+	_ = a.local.Close()
 	return nil
 }

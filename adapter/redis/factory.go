@@ -197,10 +197,47 @@ type route struct {
 	kind routeKind
 }
 
-// outMsg is a message waiting to be published.
+// outMsg is a message waiting to be published, or a script to run (the
+// recovery commands, recovery.go): script by its hash, or src whole.
 type outMsg struct {
 	channel string
 	payload []byte
+
+	script *goredis.Script
+	src    string
+	keys   []string
+	args   []any
+	size   int                 // what a script counts against the queue's byte budget
+	reply  func(goredis.Cmder) // called by the publisher with a script's result
+}
+
+func (m *outMsg) isPublish() bool { return m.script == nil && m.src == "" }
+
+func (m *outMsg) bytes() int {
+	if m.isPublish() {
+		return len(m.payload)
+	}
+	return m.size
+}
+
+// queue adds m to a pipeline.
+func (m *outMsg) queue(ctx context.Context, p goredis.Pipeliner) goredis.Cmder {
+	switch {
+	case m.script != nil:
+		return p.EvalSha(ctx, m.script.Hash(), m.keys, m.args...)
+	case m.src != "":
+		return p.Eval(ctx, m.src, m.keys, m.args...)
+	}
+	return p.Publish(ctx, m.channel, m.payload)
+}
+
+// fail answers a script nobody will run.
+func (m *outMsg) fail(err error) {
+	if m.reply != nil {
+		c := goredis.NewCmd(context.Background())
+		c.SetErr(err)
+		m.reply(c)
+	}
 }
 
 // New returns a Factory using client, which the caller keeps owning (close
@@ -533,23 +570,62 @@ func (f *Factory) publish(channel string, payload []byte) error {
 		return fmt.Errorf("redis: publish to %s: %d bytes > MaxMessageBytes (%d): %w",
 			channel, len(payload), f.opts.MaxMessageBytes, ErrMessageTooLarge)
 	}
+	if err := f.enqueue(outMsg{channel: channel, payload: payload}); err != nil {
+		if errors.Is(err, ErrQueueFull) {
+			f.noteDropped(1)
+		}
+		return fmt.Errorf("redis: publish to %s: %w", channel, err)
+	}
+	return nil
+}
+
+// command queues a script for the publisher, in order with the messages,
+// without waiting; it is dropped (logged) when the queue is full. The
+// script is sent whole (EVAL): these are rare, and never fail with NOSCRIPT
+// after a Redis restart.
+func (f *Factory) command(src string, keys []string, args []any, size int) {
+	if err := f.enqueue(outMsg{src: src, keys: keys, args: args, size: size + 64}); err != nil {
+		f.noteDropped(1)
+		f.log.Warn("redis: recovery session update dropped", "err", err)
+	}
+}
+
+// runScript queues a script for the publisher, in order with the
+// messages; reply gets its result, on the publisher's goroutine, unless
+// runScript returns an error (nothing was queued).
+func (f *Factory) runScript(script *goredis.Script, keys []string, args []any, size int, reply func(goredis.Cmder)) error {
+	return f.enqueue(outMsg{script: script, keys: keys, args: args, size: size + 64, reply: reply})
+}
+
+func (f *Factory) enqueue(m outMsg) error {
 	f.qmu.RLock()
 	defer f.qmu.RUnlock()
 	if f.qclosed {
 		return adapter.ErrClosed
 	}
-	if !f.reserve(len(payload)) {
-		f.noteDropped(1)
-		return fmt.Errorf("redis: publish to %s: %d bytes queued: %w", channel, f.opts.MaxPendingPublishBytes, ErrQueueFull)
+	n := m.bytes()
+	if !f.reserve(n) {
+		return fmt.Errorf("%d bytes queued: %w", f.opts.MaxPendingPublishBytes, ErrQueueFull)
 	}
 	select {
-	case f.queue <- outMsg{channel, payload}:
+	case f.queue <- m:
 		return nil
 	default:
-		f.unreserve(len(payload))
-		f.noteDropped(1)
-		return fmt.Errorf("redis: publish to %s: %w", channel, ErrQueueFull)
+		f.unreserve(n)
+		return ErrQueueFull
 	}
+}
+
+// ioContextFrom is ioContext for a command a caller waits for with its own
+// ctx: it ends with ctx too.
+func (f *Factory) ioContextFrom(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(f.opts.RequestsTimeout)
+	if limit := f.ioLimit.Load(); limit != 0 && limit < deadline.UnixNano() {
+		deadline = time.Unix(0, limit)
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	stop := context.AfterFunc(f.ioCtx, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // publishLoop publishes the queued messages in order, pipelining what
@@ -575,8 +651,8 @@ func (f *Factory) publishLoop() {
 		}
 		f.flush(batch)
 		n := 0
-		for _, m := range batch {
-			n += len(m.payload)
+		for i := range batch {
+			n += batch[i].bytes()
 		}
 		f.unreserve(n)
 		clear(batch)
@@ -588,6 +664,9 @@ func (f *Factory) flush(batch []outMsg) {
 		// Close gave up on Redis: drop what is left instead of waiting
 		// RequestsTimeout per batch.
 		f.noteDropped(len(batch))
+		for i := range batch {
+			batch[i].fail(adapter.ErrClosed)
+		}
 		return
 	}
 	ctx := f.ioCtx
@@ -597,15 +676,10 @@ func (f *Factory) flush(batch []outMsg) {
 		defer cancel()
 	}
 	var err error
-	if len(batch) == 1 {
+	if len(batch) == 1 && batch[0].isPublish() {
 		err = f.client.Publish(ctx, batch[0].channel, batch[0].payload).Err()
 	} else {
-		_, err = f.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			for _, m := range batch {
-				p.Publish(ctx, m.channel, m.payload)
-			}
-			return nil
-		})
+		err = f.pipeline(ctx, batch)
 	}
 	if err != nil {
 		if !f.pubFailing.Swap(true) {
@@ -617,6 +691,38 @@ func (f *Factory) flush(batch []outMsg) {
 	if f.pubFailing.Swap(false) {
 		f.log.Info("redis: publishing again", "dropped", f.dropped.Swap(0))
 	}
+}
+
+// pipeline sends a batch in one round trip and hands the scripts their
+// results; it returns the error of a failed PUBLISH. A script Redis does
+// not know (it restarted since the script was loaded) is run again through
+// Script.Run, which loads it: the scripts are written to be safe to run
+// twice.
+func (f *Factory) pipeline(ctx context.Context, batch []outMsg) error {
+	cmds := make([]goredis.Cmder, len(batch))
+	_, _ = f.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := range batch {
+			cmds[i] = batch[i].queue(ctx, p)
+		}
+		return nil
+	})
+	var pubErr error
+	for i := range batch {
+		m := &batch[i]
+		if m.isPublish() {
+			if err := cmds[i].Err(); err != nil && pubErr == nil {
+				pubErr = err
+			}
+			continue
+		}
+		if m.script != nil && goredis.HasErrorPrefix(cmds[i].Err(), "NOSCRIPT") {
+			cmds[i] = m.script.Run(ctx, f.client, m.keys, m.args...)
+		}
+		if m.reply != nil {
+			m.reply(cmds[i])
+		}
+	}
+	return pubErr
 }
 
 func (f *Factory) noteDropped(n int) { f.dropped.Add(int64(n)) }

@@ -62,6 +62,37 @@ func encodeBroadcast(uid, nsp string, p *adapter.Packet, opts adapter.BroadcastO
 	return w.bytes(), nil
 }
 
+// sentBy reports whether a broadcast message comes from the adapter uid,
+// reading no more than its envelope's first element.
+func sentBy(payload, uid string) bool {
+	if len(payload) < 2+len(uid) || payload[0]&0xf0 != 0x90 {
+		return false
+	}
+	n := len(uid)
+	if n >= 32 {
+		return false
+	}
+	return payload[1] == 0xa0|byte(n) && payload[2:2+n] == uid
+}
+
+// encodeLoggedBroadcast builds the message of a broadcast logged for
+// recovery without its last element, the offset, which the log appends
+// (recovery.go): [uid, packet, opts, nonce, offset]. Node's adapter reads
+// the first three, as in every broadcast.
+func encodeLoggedBroadcast(uid, nsp string, p *adapter.Packet, opts adapter.BroadcastOptions, nonce uint64) ([]byte, error) {
+	w := getWriter(80 + len(uid) + len(nsp) + len(p.Data) + attachmentsLen(p.Attachments) +
+		stringsLen(opts.Rooms) + stringsLen(opts.Except))
+	w.arrayLen(5)
+	w.str(uid)
+	if err := w.packet(nsp, p); err != nil {
+		w.bytes()
+		return nil, err
+	}
+	w.opts(opts)
+	_ = w.enc.EncodeUint(nonce)
+	return w.bytes(), nil
+}
+
 // encodeBroadcastRequest builds the BROADCAST request of a broadcast with
 // acknowledgements.
 func encodeBroadcastRequest(uid, requestID, nsp string, p *adapter.Packet, opts adapter.BroadcastOptions) ([]byte, error) {
@@ -237,6 +268,13 @@ type inBroadcast struct {
 	data []byte   // the EVENT's JSON array, with placeholders
 	atts [][]byte // alias the message
 	opts adapter.BroadcastOptions
+
+	// A broadcast logged for recovery (recovery.go) carries two more
+	// elements, which Node's adapter ignores: the sender's nonce and the
+	// offset the log gave it.
+	own    bool // sent by this adapter (only with keepOwn)
+	nonce  uint64
+	offset string
 }
 
 var (
@@ -248,6 +286,12 @@ var (
 // decodeBroadcast decodes [uid, packet, opts]; it stops early with
 // errOwnMessage when uid is own.
 func decodeBroadcast(msg []byte, own string) (*inBroadcast, error) {
+	return decodeBroadcastFrom(msg, own, false)
+}
+
+// decodeBroadcastFrom is decodeBroadcast that, with keepOwn, decodes a
+// message of this adapter too (marked own) instead of refusing it.
+func decodeBroadcastFrom(msg []byte, own string, keepOwn bool) (*inBroadcast, error) {
 	r := getReader(msg)
 	defer putReader(r)
 	c, err := r.peek()
@@ -265,10 +309,11 @@ func decodeBroadcast(msg []byte, own string) (*inBroadcast, error) {
 	if err != nil {
 		return nil, err
 	}
-	if isStr && uid == own {
+	isOwn := isStr && uid == own
+	if isOwn && !keepOwn {
 		return nil, errOwnMessage
 	}
-	b := &inBroadcast{}
+	b := &inBroadcast{own: isOwn}
 	if b.nsp, b.data, b.atts, err = r.eventPacket(); err != nil {
 		return nil, err
 	}
@@ -304,6 +349,21 @@ func decodeBroadcast(msg []byte, own string) (*inBroadcast, error) {
 			return err
 		}); err != nil {
 			return nil, err
+		}
+	}
+	if n >= 5 {
+		nonce, ok, err := r.intValue()
+		if err != nil {
+			return nil, err
+		}
+		if ok && nonce > 0 {
+			b.nonce = uint64(nonce)
+		}
+		if b.offset, _, err = r.str(); err != nil {
+			return nil, err
+		}
+		if !validOffset(b.offset) {
+			b.offset = ""
 		}
 	}
 	return b, nil

@@ -2,80 +2,327 @@ package redis
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/internal/testkit"
 	"github.com/ioswarm/ioswarm/server"
 )
 
-// TestRecoverySameNode: with the Redis adapter, a client that comes back to
-// the node it left is recovered, with the broadcasts other nodes sent
-// meanwhile; what travels between nodes carries no offset.
-func TestRecoverySameNode(t *testing.T) {
-	t.Parallel()
-	url := testkit.StartRedis(t)
-	key := uniqueKey(t)
-	node := func(rc *server.RecoveryConfig) (*server.Server, string) {
-		f := New(newClient(t, url), Options{Key: key, RequestsTimeout: clusterTimeout, Logger: testLogger(t)})
-		srv := server.New(server.Config{Adapter: f, ConnectionStateRecovery: rc, Logger: testLogger(t)})
-		ts := httptest.NewServer(srv)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = srv.Close(ctx)
-			ts.Close()
-		})
-		return srv, ts.URL
-	}
-	A, urlA := node(&server.RecoveryConfig{})
-	B, urlB := node(nil) // Node-like: no recovery, so offsets would show
-	A.OnConnection(func(s *server.Socket) {
-		if !s.Recovered() {
-			_ = s.Join("r1")
+// switchProxy forwards TCP connections to one node, then to another once
+// switched: a load balancer whose node went away. cut closes every
+// connection it carries.
+type switchProxy struct {
+	target atomic.Value // "host:port"
+	ln     net.Listener
+	url    string
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func newSwitchProxy(t *testing.T, to string) *switchProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	testkit.NoError(t, err)
+	p := &switchProxy{ln: ln, url: "http://" + ln.Addr().String(), conns: map[net.Conn]struct{}{}}
+	p.to(t, to)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.serve(c)
+			}()
 		}
-		_ = s.Emit("live")
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.cut()
+		p.wg.Wait()
 	})
+	return p
+}
+
+func (p *switchProxy) serve(c net.Conn) {
+	b, err := net.Dial("tcp", p.target.Load().(string))
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	if !p.track(c, b) {
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(b, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, b); done <- struct{}{} }()
+	<-done
+	_ = c.Close()
+	_ = b.Close()
+	<-done
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, b)
+	p.mu.Unlock()
+}
+
+func (p *switchProxy) track(conns ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns == nil {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		return false
+	}
+	for _, c := range conns {
+		p.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (p *switchProxy) to(t *testing.T, to string) {
+	u, err := url.Parse(to)
+	testkit.NoError(t, err)
+	p.target.Store(u.Host)
+}
+
+// cut closes the connections in flight.
+func (p *switchProxy) cut() {
+	p.mu.Lock()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
+}
+
+// recoveryNode is a server with recovery on the Redis adapter, with its own
+// go-redis client so that the test can cut it off from Redis.
+type recoveryNode struct {
+	srv    *server.Server
+	ts     *httptest.Server
+	client *goredis.Client
+	url    string
+}
+
+func startRecoveryNode(t *testing.T, redisURL, key string, rc *server.RecoveryConfig) *recoveryNode {
+	t.Helper()
+	client := newClient(t, redisURL)
+	f := New(client, Options{Key: key, RequestsTimeout: clusterTimeout, Logger: testLogger(t)})
+	srv := server.New(server.Config{Adapter: f, ConnectionStateRecovery: rc, Logger: testLogger(t)})
+	ts := httptest.NewServer(srv)
+	n := &recoveryNode{srv: srv, ts: ts, client: client, url: ts.URL}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Close(ctx)
+		ts.Close()
+	})
+	return n
+}
+
+// kill makes the node vanish as a killed process would for recovery: it
+// can no longer write to Redis — nothing of what it does from now on is
+// kept. The proxy then cuts its clients off.
+func (n *recoveryNode) kill() { _ = n.client.Close() }
+
+// TestRecoveryAcrossNodes: a client whose node died is recovered by
+// another node — same id, rooms and data, the broadcasts it missed once and
+// in order, then live traffic — while a node without recovery, as a Node.js
+// node of the classic adapter is, sees the usual messages.
+func TestRecoveryAcrossNodes(t *testing.T) {
+	t.Parallel()
+	for _, transport := range []string{"websocket", "polling"} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			testRecoveryAcrossNodes(t, transport)
+		})
+	}
+}
+
+func testRecoveryAcrossNodes(t *testing.T, transport string) {
+	redisURL := testkit.StartRedis(t)
+	key := uniqueKey(t)
+	rc := &server.RecoveryConfig{MaxDisconnectionDuration: 10 * time.Second}
+	A := startRecoveryNode(t, redisURL, key, rc)
+	B := startRecoveryNode(t, redisURL, key, rc)
+	C := startRecoveryNode(t, redisURL, key, nil) // no recovery: the wire as Node's adapter sees it
+	for _, n := range []*recoveryNode{A, B} {
+		n.srv.OnConnection(func(s *server.Socket) {
+			if !s.Recovered() {
+				_ = s.Join("r1")
+				s.SetData(map[string]any{"k": "v"})
+			}
+			_ = s.Emit("welcome", s.Recovered())
+		})
+	}
+	proxy := newSwitchProxy(t, A.url)
 
 	drv := testkit.NewNodeClientDriver(t)
-	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: urlA, Transports: []string{"websocket"}, Reconnection: true,
-		Extra: map[string]any{"reconnectionDelay": 300, "reconnectionDelayMax": 300, "randomizationFactor": 0}})
+	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.url, Transports: []string{transport}, Reconnection: true,
+		Extra: map[string]any{"reconnectionDelay": 200, "reconnectionDelayMax": 200, "randomizationFactor": 0}})
 	testkit.NoError(t, err)
 	id, err := c.WaitConnect(tctx(t))
 	testkit.NoError(t, err)
-	_, err = c.Next(tctx(t), "live") // the client has an offset
+	args, err := c.Next(tctx(t), "welcome")
 	testkit.NoError(t, err)
-	b := connectTo(t, drv, &testNode{url: urlB}, "/")
+	testkit.Equal(t, len(args), 2, "welcome: recovered flag and offset")
+	testkit.True(t, validOffset(fmt.Sprint(args[1])), "offset %v", args[1])
 
-	// A broadcast from A reaches B's client without an offset.
-	testkit.NoError(t, A.Emit("fromA", 1))
-	testkit.Equal(t, next(t, b, "fromA"), []any{float64(1)})
+	cc := connectTo(t, drv, &testNode{url: C.url}, "/")
+	bc := connectTo(t, drv, &testNode{url: B.url}, "/")
+	_, err = bc.Next(tctx(t), "welcome")
+	testkit.NoError(t, err)
 
-	testkit.NoError(t, c.CloseTransport(tctx(t)))
+	// A numbered broadcast to r1 from B every few ms, all along: the client
+	// must get every number once, in order, across its move.
+	var (
+		stop  = make(chan struct{})
+		wg    sync.WaitGroup
+		sent  atomic.Int64
+		fails atomic.Int64
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(3 * time.Millisecond):
+			}
+			if err := B.srv.To("r1").Emit("n", i); err != nil {
+				fails.Add(1)
+			}
+			sent.Store(int64(i + 1))
+		}
+	}()
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	}()
+
+	// What a node without recovery receives: no offset.
+	testkit.NoError(t, A.srv.Emit("all", 1))
+	testkit.Equal(t, next(t, cc, "all"), []any{float64(1)})
+	got := next(t, bc, "all")
+	testkit.Equal(t, len(got), 2, "a recovery node's client gets the offset: %v", got)
+	time.Sleep(100 * time.Millisecond)
+
+	A.kill()
+	proxy.to(t, B.url)
+	proxy.cut()
 	_, err = c.WaitDisconnect(tctx(t))
 	testkit.NoError(t, err)
-	eventually(t, "A has no socket left", func() bool { return len(A.Of("/").Sockets()) == 0 })
-	testkit.NoError(t, B.To("r1").Emit("m1", "x"))
-	testkit.NoError(t, B.Emit("m2"))
+	// While the client is away (it comes back after 200 ms).
+	testkit.NoError(t, B.srv.To("r1").Emit("m1", "x"))
+	testkit.NoError(t, B.srv.Emit("m2"))
+	testkit.NoError(t, B.srv.To("r2").Emit("not-mine"))
+	testkit.NoError(t, B.srv.Volatile().Emit("volatile"))
+	testkit.NoError(t, C.srv.To("r1").Emit("from-C")) // not logged: C does not recover
 
 	sid, err := c.WaitConnect(tctx(t))
 	testkit.NoError(t, err)
-	testkit.Equal(t, sid, id)
-	evs, err := c.Until(tctx(t), "live")
-	testkit.NoError(t, err)
-	var got []string
-	for _, e := range evs {
-		got = append(got, e.Name)
-	}
-	// fromA may have arrived before the transport closed; m1 and m2 came
-	// from B through Redis while the client was away.
-	s := strings.Join(got, ",")
-	if s != "m1,m2,live" && s != "fromA,m1,m2,live" {
-		t.Fatalf("after recovery: %s", s)
-	}
+	testkit.Equal(t, sid, id, "socket id after recovery on B")
 	info, err := c.Info(tctx(t))
 	testkit.NoError(t, err)
-	testkit.True(t, info.Recovered)
+	testkit.True(t, info.Recovered, "socket.recovered")
+	s := B.srv.Of("/").Socket(id)
+	testkit.True(t, s != nil && s.Recovered(), "B has the recovered socket")
+	testkit.Equal(t, strings.Join(s.Rooms(), ","), strings.Join(sorted(id, "r1"), ","), "rooms restored")
+	var data map[string]string
+	testkit.NoError(t, s.DecodeData(&data))
+	testkit.Equal(t, data["k"], "v", "data restored")
+
+	time.Sleep(150 * time.Millisecond) // live numbers after the switch
+	close(stop)
+	wg.Wait()
+	last := int(sent.Load()) - 1
+	testkit.NoError(t, B.srv.To("r1").Emit("end"))
+
+	evs, err := c.Until(tctx(t), "end")
+	testkit.NoError(t, err)
+	want := 0
+	var order []string
+	for _, e := range evs {
+		if e.Name != "n" {
+			order = append(order, e.Name)
+			continue
+		}
+		n := int(e.Args[0].(float64))
+		if n != want {
+			for _, e := range evs {
+				t.Logf("%s %v", e.Name, e.Args)
+			}
+			t.Fatalf("numbered broadcasts: got %d, want %d (a gap or a duplicate at the switch)", n, want)
+		}
+		want++
+	}
+	testkit.Equal(t, want, last+1, "numbers received (%d failed to emit)", fails.Load())
+	testkit.Equal(t, strings.Join(order, ","), "all,m1,m2,welcome,end", "other events, in order")
+	testkit.NoError(t, c.Close(tctx(t)))
+}
+
+func sorted(s ...string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// TestRecoveryAcrossNodesExpired: after the window, the client gets a new
+// session on the other node.
+func TestRecoveryAcrossNodesExpired(t *testing.T) {
+	t.Parallel()
+	redisURL := testkit.StartRedis(t)
+	key := uniqueKey(t)
+	rc := &server.RecoveryConfig{MaxDisconnectionDuration: 300 * time.Millisecond}
+	A := startRecoveryNode(t, redisURL, key, rc)
+	B := startRecoveryNode(t, redisURL, key, rc)
+	for _, n := range []*recoveryNode{A, B} {
+		n.srv.OnConnection(func(s *server.Socket) { _ = s.Emit("welcome") })
+	}
+	proxy := newSwitchProxy(t, A.url)
+	drv := testkit.NewNodeClientDriver(t)
+	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.url, Transports: []string{"websocket"}, Reconnection: true,
+		Extra: map[string]any{"reconnectionDelay": 1500, "reconnectionDelayMax": 1500, "randomizationFactor": 0}})
+	testkit.NoError(t, err)
+	id, err := c.WaitConnect(tctx(t))
+	testkit.NoError(t, err)
+	_, err = c.Next(tctx(t), "welcome")
+	testkit.NoError(t, err)
+	// Stopped, not killed: the session is kept for the window only.
+	proxy.to(t, B.url)
+	proxy.cut()
+	sid, err := c.WaitConnect(tctx(t))
+	testkit.NoError(t, err)
+	testkit.True(t, sid != id, "a new session after the window")
+	info, err := c.Info(tctx(t))
+	testkit.NoError(t, err)
+	testkit.True(t, !info.Recovered, "socket.recovered after the window")
 }

@@ -112,13 +112,13 @@ func (a *Adapter) onBroadcast(channel, payload string) {
 	}
 	if len(channel) > len(a.bcastChannel) {
 		room := channel[len(a.bcastChannel) : len(channel)-1]
-		// With recovery on, a room nobody here is in may be the room of a
-		// session waiting to be restored: the packet is logged all the same.
-		if room != "" && !a.hasLocalRoom(room) && !a.local.KeepsLog() {
+		// With recovery on, this adapter's own logged broadcasts come back
+		// here, and a broadcast of its own waits for it.
+		if room != "" && !a.hasLocalRoom(room) && (a.rec == nil || !sentBy(payload, a.uid)) {
 			return
 		}
 	}
-	b, err := decodeBroadcast([]byte(payload), a.uid)
+	b, err := decodeBroadcastFrom([]byte(payload), a.uid, a.rec != nil)
 	if err != nil {
 		if err != errOwnMessage {
 			a.f.log.Debug("redis: broadcast ignored", "channel", channel, "err", err)
@@ -127,6 +127,15 @@ func (a *Adapter) onBroadcast(channel, payload string) {
 	}
 	if b.nsp != a.name || a.isClosed() {
 		return
+	}
+	if a.rec != nil {
+		if b.offset != "" {
+			a.rec.onLogged(b)
+			return
+		}
+		if b.own {
+			return // not logged: delivered here when it was sent
+		}
 	}
 	_ = a.local.Broadcast(adapter.NewPacket(a.name, b.data, b.atts), b.opts)
 }
@@ -247,9 +256,9 @@ func (a *Adapter) onRequest(payload string) {
 		ctx := context.Background()
 		switch *e.Type {
 		case typeRemoteJoin:
-			_ = a.local.AddSockets(ctx, opts, e.Rooms)
+			a.changeRooms(opts, func() { _ = a.local.AddSockets(ctx, opts, e.Rooms) })
 		case typeRemoteLeave:
-			_ = a.local.DelSockets(ctx, opts, e.Rooms)
+			a.changeRooms(opts, func() { _ = a.local.DelSockets(ctx, opts, e.Rooms) })
 		default:
 			_ = a.local.DisconnectSockets(ctx, opts, e.Close)
 		}
