@@ -190,3 +190,42 @@ func BenchmarkFanOut(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBroadcastLogged is the cost of a broadcast with connection state
+// recovery on (logged in Redis, delivered here once it is back) against the
+// same broadcast without, from parallel senders, with one local recipient:
+// what the README reports.
+func BenchmarkBroadcastLogged(b *testing.B) {
+	url := testkit.StartRedis(b)
+	payload := []byte(`["msg","` + strings.Repeat("p", 64) + `"]`)
+	for _, logged := range []bool{false, true} {
+		name := "plain"
+		if logged {
+			name = "logged"
+		}
+		b.Run(name, func(b *testing.B) {
+			f := newTestFactory(b, url, Options{Key: uniqueKey(b)})
+			var ns adapter.Namespace = &fakeNamespace{name: "/"}
+			if logged {
+				ns = &recoveryNamespace{&fakeNamespace{name: "/"}, adapter.RecoveryOptions{
+					MaxDisconnectionDuration: time.Minute, MaxPackets: 10000, MaxPacketBytes: 32 << 20,
+					MaxSessions: 10, MaxSessionBytes: 1 << 20}}
+			}
+			a, err := f.Adapter(ns)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var count atomic.Int64
+			a.AddAll(&benchSocket{id: "s1", count: &count}, []string{"s1", "room"})
+			opts := adapter.BroadcastOptions{Rooms: []string{"room"}}
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_ = a.Broadcast(adapter.NewPacket("/", payload, nil), opts)
+				}
+			})
+		})
+	}
+}

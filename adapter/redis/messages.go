@@ -76,10 +76,10 @@ func sentBy(payload, uid string) bool {
 }
 
 // encodeLoggedBroadcast builds the message of a broadcast logged for
-// recovery without its last element, the offset, which the log appends
-// (recovery.go): [uid, packet, opts, nonce, offset]. Node's adapter reads
-// the first three, as in every broadcast.
-func encodeLoggedBroadcast(uid, nsp string, p *adapter.Packet, opts adapter.BroadcastOptions, nonce uint64) ([]byte, error) {
+// recovery without its last two elements, the nonce (appendNonce) and the
+// offset, which the log appends (recovery.go): [uid, packet, opts, nonce,
+// offset]. Node's adapter reads the first three, as in every broadcast.
+func encodeLoggedBroadcast(uid, nsp string, p *adapter.Packet, opts adapter.BroadcastOptions) ([]byte, error) {
 	w := getWriter(80 + len(uid) + len(nsp) + len(p.Data) + attachmentsLen(p.Attachments) +
 		stringsLen(opts.Rooms) + stringsLen(opts.Except))
 	w.arrayLen(5)
@@ -89,8 +89,13 @@ func encodeLoggedBroadcast(uid, nsp string, p *adapter.Packet, opts adapter.Broa
 		return nil, err
 	}
 	w.opts(opts)
-	_ = w.enc.EncodeUint(nonce)
 	return w.bytes(), nil
+}
+
+// appendNonce appends a nonce as a msgpack uint 64.
+func appendNonce(msg []byte, nonce uint64) []byte {
+	return append(msg, 0xcf, byte(nonce>>56), byte(nonce>>48), byte(nonce>>40), byte(nonce>>32),
+		byte(nonce>>24), byte(nonce>>16), byte(nonce>>8), byte(nonce))
 }
 
 // encodeBroadcastRequest builds the BROADCAST request of a broadcast with

@@ -86,9 +86,11 @@ type recovery struct {
 type pendingBroadcast struct {
 	p       *adapter.Packet
 	opts    adapter.BroadcastOptions
-	done    chan struct{} // closed once delivered to the local sockets
+	done    chan struct{} // closed once delivered to the local sockets, by whoever claimed it
 	claimed bool          // delivered (or being delivered) by someone
+	id      string        // its offset, once logged
 	seq     uint64        // set when the fallback delivered it: a tombstone
+	err     error         // why it was not logged; set before done is closed
 }
 
 func newRecovery(a *Adapter, opts adapter.RecoveryOptions) *recovery {
@@ -300,83 +302,68 @@ const refreshBatch = 256
 var errSessionMoved = errors.New("redis: session restored on another node")
 
 // broadcast logs p and delivers it to the local sockets once it comes back
-// from Redis (see the order above). It returns when both happened, or with
-// an error when it could not be logged: p is then delivered here without
-// an offset, unless Redis may still publish it (no answer in time), in
-// which case it is delivered when it arrives.
+// from Redis (see the order above). It returns when both happened. When p
+// cannot be logged, it is delivered here without an offset and broadcast
+// returns the error. When Redis did not answer within RequestsTimeout,
+// broadcast returns an *adapter.TimeoutError, and the answer decides later:
+// logged, p is delivered when it comes back; refused, it is delivered here.
 func (r *recovery) broadcast(p *adapter.Packet, opts adapter.BroadcastOptions) error {
 	a := r.a
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return adapter.ErrClosed
-	}
-	r.nonce++
-	nonce := r.nonce
 	pb := &pendingBroadcast{p: p, opts: opts, done: make(chan struct{})}
-	r.pending[nonce] = pb
-	r.mu.Unlock()
-
-	timer := time.NewTimer(a.f.opts.RequestsTimeout)
-	defer timer.Stop()
-	type result struct {
-		id  string
-		err error
-	}
-	reply := make(chan result, 1)
-	err := r.log(p, opts, nonce, func(c goredis.Cmder) {
-		id, err := c.(*goredis.Cmd).Text()
-		reply <- result{id, err}
-	})
-	var id string
-	if err == nil {
-		select {
-		case res := <-reply:
-			id, err = res.id, res.err
-			if err != nil {
-				err = fmt.Errorf("redis: log broadcast for recovery: %w", err)
-			}
-		case <-timer.C:
-			// Redis may still run it: the packet is then delivered when it
-			// arrives, as another node's would be.
-			r.forget(nonce, pb)
-			return &adapter.TimeoutError{Message: "timeout reached while logging a broadcast for recovery"}
-		}
-	}
-	if err != nil {
-		if r.forget(nonce, pb) {
-			_ = a.local.Broadcast(p, opts) // never logged: delivered here, without an offset
-		}
+	if err := r.log(pb); err != nil {
+		_ = a.local.Broadcast(p, opts) // never logged: delivered here, without an offset
 		return err
 	}
-
+	timer := time.NewTimer(a.f.opts.RequestsTimeout)
+	defer timer.Stop()
 	select {
 	case <-pb.done:
-		return nil
+		return pb.err
 	case <-timer.C:
 	}
-	// Stored, but not back: the subscription connection is down, or was
-	// when Redis published it. Delivered here, once.
 	r.mu.Lock()
-	fallback := !pb.claimed
-	if fallback {
-		pb.claimed = true
-		pb.seq = offsetSeq(id)
-		r.tombstones++
+	switch {
+	case pb.claimed:
+		r.mu.Unlock()
+		<-pb.done // being delivered now
+		return pb.err
+	case pb.id == "":
+		r.mu.Unlock()
+		return &adapter.TimeoutError{Message: "timeout reached while logging a broadcast for recovery"}
 	}
+	// Stored, but not back: the subscription connection is down, or was
+	// when Redis published it. Delivered here, once; the message, should
+	// it come, finds a tombstone.
+	pb.claimed = true
+	pb.seq = offsetSeq(pb.id)
+	r.tombstones++
 	r.mu.Unlock()
-	if fallback {
-		p.Data = adapter.AppendOffset(p.Data, id)
-		p.Seq = offsetSeq(id)
-		_ = a.local.Broadcast(p, opts)
-	} else {
-		<-pb.done
-	}
+	p.Data = adapter.AppendOffset(p.Data, pb.id)
+	p.Seq = pb.seq
+	_ = a.local.Broadcast(p, opts)
+	close(pb.done)
 	return nil
 }
 
-// forget drops a pending broadcast; false if it was delivered already.
-func (r *recovery) forget(nonce uint64, pb *pendingBroadcast) bool {
+// logged receives the answer of logScript, on the publisher's goroutine.
+func (r *recovery) logged(nonce uint64, pb *pendingBroadcast, c goredis.Cmder) {
+	id, err := c.(*goredis.Cmd).Text()
+	if err == nil {
+		r.mu.Lock()
+		pb.id = id
+		r.mu.Unlock()
+		return
+	}
+	pb.err = fmt.Errorf("redis: log broadcast for recovery: %w", err)
+	if r.claim(nonce, pb) {
+		_ = r.a.local.Broadcast(pb.p, pb.opts) // delivered here, without an offset
+		close(pb.done)
+	}
+}
+
+// claim drops a pending broadcast and reports whether the caller is the
+// one to deliver it (and close its done).
+func (r *recovery) claim(nonce uint64, pb *pendingBroadcast) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.pending[nonce] == pb {
@@ -389,31 +376,40 @@ func (r *recovery) forget(nonce uint64, pb *pendingBroadcast) bool {
 	return true
 }
 
-// log queues logScript for p; reply gets its result.
-func (r *recovery) log(p *adapter.Packet, opts adapter.BroadcastOptions, nonce uint64, reply func(goredis.Cmder)) error {
+// log queues logScript for a broadcast and registers it as pending. The
+// nonce is drawn and the
+// script queued under one lock: a sender's scripts reach Redis in the order
+// of their nonces, which logScript relies on to drop a repeated one.
+func (r *recovery) log(pb *pendingBroadcast) error {
 	a := r.a
-	if a.isClosed() {
-		return adapter.ErrClosed
-	}
-	msg, err := encodeLoggedBroadcast(a.uid, a.name, p, opts, nonce)
+	msg, err := encodeLoggedBroadcast(a.uid, a.name, pb.p, pb.opts)
 	if err != nil {
 		return fmt.Errorf("redis: broadcast: %w", err)
 	}
 	ch := a.bcastChannel
-	if len(opts.Rooms) == 1 {
-		ch += opts.Rooms[0] + "#"
+	if len(pb.opts.Rooms) == 1 {
+		ch += pb.opts.Rooms[0] + "#"
 	}
-	if len(msg)+len(ch) > a.f.opts.MaxMessageBytes {
+	if len(msg)+len(ch)+9 > a.f.opts.MaxMessageBytes {
 		return fmt.Errorf("redis: publish to %s: %d bytes > MaxMessageBytes (%d): %w",
 			ch, len(msg), a.f.opts.MaxMessageBytes, ErrMessageTooLarge)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || a.isClosed() {
+		return adapter.ErrClosed
+	}
+	r.nonce++
+	nonce := r.nonce
+	msg = appendNonce(msg, nonce)
 	err = a.f.runScript(logScript, []string{r.logKey, r.logBytesKey, r.sendersKey},
 		[]any{ch, msg, r.opts.MaxPackets, r.opts.MaxPacketBytes,
 			r.opts.MaxDisconnectionDuration.Milliseconds(), r.keyTTL.Milliseconds(), a.uid, nonce},
-		len(msg)+len(ch), reply)
+		len(msg)+len(ch), func(c goredis.Cmder) { r.logged(nonce, pb, c) })
 	if err != nil {
 		return fmt.Errorf("redis: broadcast: %w", err)
 	}
+	r.pending[nonce] = pb
 	return nil
 }
 

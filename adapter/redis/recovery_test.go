@@ -326,3 +326,46 @@ func TestRecoveryAcrossNodesExpired(t *testing.T) {
 	testkit.NoError(t, err)
 	testkit.True(t, !info.Recovered, "socket.recovered after the window")
 }
+
+// TestRecoveryRedisRestart: Redis keeps nothing on disk here, so a restart
+// loses the sessions and the log. Nodes go on serving; broadcasts that
+// could not be logged still reach the local sockets (without an offset);
+// a client that moves afterwards gets a new session, at once, and live
+// traffic flows again.
+func TestRecoveryRedisRestart(t *testing.T) {
+	t.Parallel()
+	rs := testkit.StartRedisServer(t)
+	key := uniqueKey(t)
+	rc := &server.RecoveryConfig{MaxDisconnectionDuration: 10 * time.Second}
+	A := startRecoveryNode(t, rs.URL(), key, rc)
+	B := startRecoveryNode(t, rs.URL(), key, rc)
+	for _, n := range []*recoveryNode{A, B} {
+		n.srv.OnConnection(func(s *server.Socket) { _ = s.Join("r1"); _ = s.Emit("welcome") })
+	}
+	proxy := newSwitchProxy(t, A.url)
+	drv := testkit.NewNodeClientDriver(t)
+	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.url, Transports: []string{"websocket"}, Reconnection: true,
+		Extra: map[string]any{"reconnectionDelay": 200, "reconnectionDelayMax": 200, "randomizationFactor": 0}})
+	testkit.NoError(t, err)
+	id, err := c.WaitConnect(tctx(t))
+	testkit.NoError(t, err)
+	_, err = c.Next(tctx(t), "welcome")
+	testkit.NoError(t, err)
+
+	rs.Stop()
+	// Not logged: an error for the sender, still delivered on this node.
+	err = A.srv.To("r1").Emit("during")
+	testkit.True(t, err != nil, "a broadcast that could not be logged reports it")
+	testkit.Equal(t, next(t, &tclient{Client: c}, "during"), []any{}, "delivered locally without an offset")
+	rs.Start()
+
+	proxy.to(t, B.url)
+	proxy.cut()
+	sid, err := c.WaitConnect(tctx(t))
+	testkit.NoError(t, err)
+	testkit.True(t, sid != id, "a new session: Redis lost the old one")
+	eventually(t, "logging works again", func() bool { return B.srv.To("r1").Emit("after") == nil })
+	args, err := c.Next(tctx(t), "after")
+	testkit.NoError(t, err)
+	testkit.Equal(t, len(args), 1, "an offset again")
+}

@@ -1,0 +1,152 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/internal/testkit"
+)
+
+// recoveryNamespace is a fake namespace with recovery on.
+type recoveryNamespace struct {
+	*fakeNamespace
+	opts adapter.RecoveryOptions
+}
+
+func (n *recoveryNamespace) Recovery() *adapter.RecoveryOptions { return &n.opts }
+
+func newRecoveryAdapter(t testing.TB, url string, opts adapter.RecoveryOptions) (*Adapter, *goredis.Client) {
+	t.Helper()
+	f := newTestFactory(t, url, Options{Key: uniqueKey(t), RequestsTimeout: clusterTimeout})
+	a, err := f.Adapter(&recoveryNamespace{&fakeNamespace{name: "/"}, opts})
+	testkit.NoError(t, err)
+	return a.(*Adapter), newClient(t, url)
+}
+
+func logBytes(t testing.TB, c *goredis.Client, r *recovery) (entries, bytes int64) {
+	t.Helper()
+	ctx := context.Background()
+	entries, err := c.XLen(ctx, r.logKey).Result()
+	testkit.NoError(t, err)
+	msgs, err := c.XRange(ctx, r.logKey, "-", "+").Result()
+	testkit.NoError(t, err)
+	for _, m := range msgs {
+		bytes += int64(len(m.Values["m"].(string)))
+	}
+	return entries, bytes
+}
+
+// TestRecoveryLogBounds: a sender broadcasting without end (the attack on
+// the log) leaves at most MaxPackets entries and MaxPacketBytes in Redis,
+// and the byte count the script keeps is exact.
+func TestRecoveryLogBounds(t *testing.T) {
+	t.Parallel()
+	url := testkit.StartRedis(t)
+	a, c := newRecoveryAdapter(t, url, adapter.RecoveryOptions{
+		MaxDisconnectionDuration: time.Minute, MaxPackets: 50, MaxPacketBytes: 32 << 10,
+		MaxSessions: 10, MaxSessionBytes: 1 << 20})
+	small := `["e","` + strings.Repeat("x", 100) + `"]`
+	for i := 0; i < 200; i++ {
+		testkit.NoError(t, a.Broadcast(adapter.NewPacket("/", []byte(small), nil), adapter.BroadcastOptions{}))
+	}
+	n, size := logBytes(t, c, a.rec)
+	testkit.Equal(t, n, int64(50), "entries after 200 small broadcasts (count bound)")
+	counted, err := c.Get(context.Background(), a.rec.logBytesKey).Int64()
+	testkit.NoError(t, err)
+	testkit.Equal(t, counted, size, "bytes counted")
+
+	big := `["e","` + strings.Repeat("y", 4000) + `"]`
+	for i := 0; i < 100; i++ {
+		testkit.NoError(t, a.Broadcast(adapter.NewPacket("/", []byte(big), nil), adapter.BroadcastOptions{}))
+	}
+	n, size = logBytes(t, c, a.rec)
+	testkit.True(t, size <= 32<<10 && n >= 7, "after 100 broadcasts of 4 kB: %d entries, %d bytes (byte bound 32 KiB)", n, size)
+	counted, err = c.Get(context.Background(), a.rec.logBytesKey).Int64()
+	testkit.NoError(t, err)
+	testkit.Equal(t, counted, size, "bytes counted")
+}
+
+// TestRecoveryLogWindow: entries older than the window go, except the
+// newest, whose offset the clients hold.
+func TestRecoveryLogWindow(t *testing.T) {
+	t.Parallel()
+	url := testkit.StartRedis(t)
+	a, c := newRecoveryAdapter(t, url, adapter.RecoveryOptions{
+		MaxDisconnectionDuration: 200 * time.Millisecond, MaxPackets: 1000, MaxPacketBytes: 1 << 20,
+		MaxSessions: 10, MaxSessionBytes: 1 << 20})
+	for i := 0; i < 5; i++ {
+		testkit.NoError(t, a.Broadcast(adapter.NewPacket("/", []byte(`["e"]`), nil), adapter.BroadcastOptions{}))
+	}
+	time.Sleep(300 * time.Millisecond)
+	testkit.NoError(t, a.Broadcast(adapter.NewPacket("/", []byte(`["e"]`), nil), adapter.BroadcastOptions{}))
+	n, _ := logBytes(t, c, a.rec)
+	testkit.Equal(t, n, int64(1), "entries after the window")
+}
+
+// TestRecoverySessionBounds: sessions made without end (a client that
+// connects and leaves in a loop) stay within MaxSessions and
+// MaxSessionBytes in Redis, the soonest to expire going first; a session
+// larger than the byte bound is refused.
+func TestRecoverySessionBounds(t *testing.T) {
+	t.Parallel()
+	url := testkit.StartRedis(t)
+	a, c := newRecoveryAdapter(t, url, adapter.RecoveryOptions{
+		MaxDisconnectionDuration: time.Minute, MaxPackets: 100, MaxPacketBytes: 1 << 20,
+		MaxSessions: 20, MaxSessionBytes: 16 << 10})
+	ctx := context.Background()
+	sess := func(i, dataBytes int) *adapter.Session {
+		data := []byte(`"` + strings.Repeat("d", dataBytes) + `"`)
+		return &adapter.Session{SID: fmt.Sprint("sid", i), PID: fmt.Sprint("pid", i), Rooms: []string{fmt.Sprint("sid", i)},
+			DataJSON: data, DataBytes: int64(len(data)), Version: 1}
+	}
+	for i := 0; i < 100; i++ {
+		testkit.NoError(t, a.SaveSession(ctx, sess(i, 10)))
+	}
+	keys, err := c.Keys(ctx, a.rec.sessPrefix+"*").Result()
+	testkit.NoError(t, err)
+	testkit.Equal(t, len(keys), 20, "session keys after 100 saves (count bound)")
+	// The newest are kept.
+	testkit.Equal(t, c.Exists(ctx, a.rec.sessPrefix+"pid99").Val(), int64(1), "newest session kept")
+	testkit.Equal(t, c.Exists(ctx, a.rec.sessPrefix+"pid0").Val(), int64(0), "oldest session gone")
+
+	for i := 100; i < 140; i++ {
+		testkit.NoError(t, a.SaveSession(ctx, sess(i, 1000)))
+	}
+	total, err := c.Get(ctx, a.rec.sessBytesKey).Int64()
+	testkit.NoError(t, err)
+	testkit.True(t, total <= 16<<10, "session bytes %d over the bound", total)
+	keys, err = c.Keys(ctx, a.rec.sessPrefix+"*").Result()
+	testkit.NoError(t, err)
+	testkit.True(t, len(keys) <= 16, "%d session keys of 1 kB under a 16 KiB bound", len(keys))
+
+	err = a.SaveSession(ctx, sess(200, 20<<10))
+	testkit.True(t, err != nil, "a session larger than MaxSessionBytes is refused")
+}
+
+// TestRecoveryCostPerBroadcast reports what a logged broadcast costs in
+// Redis (memory per entry of the log), for the README.
+func TestRecoveryCostPerBroadcast(t *testing.T) {
+	t.Parallel()
+	url := testkit.StartRedis(t)
+	a, c := newRecoveryAdapter(t, url, adapter.RecoveryOptions{
+		MaxDisconnectionDuration: time.Minute, MaxPackets: 10000, MaxPacketBytes: 32 << 20,
+		MaxSessions: 10, MaxSessionBytes: 1 << 20})
+	payload := `["msg","` + strings.Repeat("p", 64) + `"]`
+	const n = 2000
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		testkit.NoError(t, a.Broadcast(adapter.NewPacket("/", []byte(payload), nil), adapter.BroadcastOptions{Rooms: []string{"room"}}))
+	}
+	d := time.Since(start)
+	mem, err := c.MemoryUsage(context.Background(), a.rec.logKey).Result()
+	testkit.NoError(t, err)
+	_, size := logBytes(t, c, a.rec)
+	t.Logf("logged broadcast of a 64-byte payload: message %d bytes, Redis memory %d bytes per log entry, %v per serial broadcast (round trip through Redis and back)",
+		size/n, mem/n, d/n)
+}
