@@ -153,50 +153,58 @@ func TestClusterRecoveryOff(t *testing.T) {
 	testkit.NoError(t, <-done)
 }
 
-// A node restarts (SIGTERM: run's context ends; then the same command again,
-// on the same address): its pages reconnect to it and are recovered — same
-// id, room and name, and the messages the rest of the cluster sent while it
-// was down. The session outlives the node's process only in Redis: this
-// needs cross-node recovery in the Redis adapter.
+// A node stops (SIGTERM: run's context ends) and its pages reconnect to the
+// same address, where a node starts again: the same node restarted, or
+// another one (as a load balancer sends a page to another node). They are
+// recovered — same id, room and name, and the messages the rest of the
+// cluster sent while they were away. The session outlives the node's process
+// only in Redis: this needs cross-node recovery in the Redis adapter.
 func TestClusterRecoveryNodeRestart(t *testing.T) {
 	testkit.CheckGoroutines(t)
-	top := t // the node outlives each subtest
 	url := testkit.StartRedis(t)
-	addr := testkit.FreeAddr(t)
-	args := []string{"-addr", addr, "-node", "restarts", "-redis", url, "-key", "cd-restart", "-recovery", "1m"}
-	_, cancel, done := startRun(t, args)
 	other := startNode(t, "stays", url, "cd-restart", time.Minute)
 	drv := testkit.NewNodeClientDriver(t)
 
-	for _, m := range transportModes {
-		t.Run(m.name, func(t *testing.T) {
-			room := "restart-" + m.name
-			a, wa := connectWith(t, drv, reconnecting("http://"+addr, m.transports, map[string]any{"name": "ann", "room": room}))
-			testkit.Equal(t, wa.Node, "restarts")
-			b, _ := connect(t, drv, other.URL(), m.transports, map[string]any{"name": "bob", "room": room})
+	for _, tc := range []struct{ name, first, then string }{
+		{"restarted", "restarts", "restarts"},
+		{"moved", "leaves", "takes-over"},
+	} {
+		for _, m := range transportModes {
+			t.Run(tc.name+"/"+m.name, func(t *testing.T) {
+				addr := testkit.FreeAddr(t)
+				args := func(node string) []string {
+					return []string{"-addr", addr, "-node", node, "-redis", url, "-key", "cd-restart", "-recovery", "1m"}
+				}
+				_, cancel, done := startRun(t, args(tc.first))
+				room := "restart-" + tc.name + "-" + m.name
+				a, wa := connectWith(t, drv, reconnecting("http://"+addr, m.transports, map[string]any{"name": "ann", "room": room}))
+				testkit.Equal(t, wa.Node, tc.first)
+				b, _ := connect(t, drv, other.URL(), m.transports, map[string]any{"name": "bob", "room": room})
 
-			cancel()
-			select {
-			case err := <-done:
-				testkit.NoError(t, err, "run after SIGTERM")
-			case <-time.After(12 * time.Second):
-				t.Fatal("the node did not stop within 12 s of SIGTERM")
-			}
-			reason, err := a.WaitDisconnect(opCtx(t))
-			testkit.NoError(t, err)
-			testkit.Equal(t, reason, "transport close", "a node that shuts down closes its clients at the transport level")
-			chatTo(t, b, "while "+m.name+" restarts")
+				cancel()
+				select {
+				case err := <-done:
+					testkit.NoError(t, err, "run after SIGTERM")
+				case <-time.After(12 * time.Second):
+					t.Fatal("the node did not stop within 12 s of SIGTERM")
+				}
+				reason, err := a.WaitDisconnect(opCtx(t))
+				testkit.NoError(t, err)
+				testkit.Equal(t, reason, "transport close", "a node that shuts down closes its clients at the transport level")
+				text := "while " + tc.first + " is away"
+				chatTo(t, b, text)
 
-			_, cancel, done = startRun(top, args)
-			id := waitReconnect(t, a, opTimeout)
-			expectRecovered(t, a, id, wa, "restarts", []string{"while " + m.name + " restarts"},
-				fmt.Sprintf("Recovery after a node restart needs the session kept in Redis (cross-node "+
-					"connection state recovery on the Redis adapter); without it the restarted node knows no "+
-					"session of its former process. (%s)", m.name))
-			_ = a.Close(opCtx(t))
-			_ = b.Close(opCtx(t))
-		})
+				_, cancel, done = startRun(t, args(tc.then))
+				id := waitReconnect(t, a, opTimeout)
+				expectRecovered(t, a, id, wa, tc.then, []string{text},
+					fmt.Sprintf("Recovering the session on %s, after the node it was left on (%s) stopped, needs "+
+						"the session kept in Redis (cross-node connection state recovery on the Redis adapter); "+
+						"without it a node knows only the sessions of its own process.", tc.then, tc.first))
+				_ = a.Close(opCtx(t))
+				_ = b.Close(opCtx(t))
+				cancel()
+				testkit.NoError(t, <-done)
+			})
+		}
 	}
-	cancel()
-	testkit.NoError(t, <-done)
 }
