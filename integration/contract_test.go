@@ -876,6 +876,8 @@ func TestSigtermExit(t *testing.T) {
 	testkit.NoError(t, syscall.Kill(srv.Pid(), syscall.SIGTERM))
 	select {
 	case <-srv.Exited():
+		// Under go test -race the testapp is a race build too: its runtime sleeps 1 s before
+		// exiting (GORACE atexit_sleep_ms), which this includes; a plain build exits in ms.
 		t.Logf("testapp exited %v after SIGTERM (limit %v), %d clients and a pending raw long-poll",
 			time.Since(start).Round(time.Millisecond), limit, len(members))
 	case <-time.After(limit):

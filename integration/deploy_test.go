@@ -26,9 +26,12 @@ import (
 //     checked against each other and against the code, without a Docker engine.
 //   - TestDeployProcessCluster: deploy/cluster.sh starts the same topology as processes
 //     (redis-server, three nodes, nginx with the same configuration) on free ports; the
-//     official client checks it through nginx, then the script stops it.
+//     official client checks it through nginx — connection state recovery included: after a
+//     dropped connection (same node) and across a restart of node2 (cluster.sh stop/start:
+//     needs cross-node recovery) — then the script stops it.
 //   - TestBrowserDemo: headless Chromium opens the demo page through nginx in two browser
-//     contexts pinned to different nodes.
+//     contexts pinned to different nodes; the page shows "recovered" after a dropped
+//     connection and after its node restarted.
 //
 // nginx, redis-server and chromium come from the OS packages (.ci/run installs them); the
 // tests that need one are skipped, saying so, when it is missing.
