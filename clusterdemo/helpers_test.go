@@ -83,7 +83,8 @@ func (n *testNode) stop(t *testing.T) {
 func startNode(t *testing.T, name, redisURL, key string, forget time.Duration) *testNode {
 	t.Helper()
 	logger := testLogger(t)
-	cfg := server.Config{Logger: logger}
+	// As run configures it by default.
+	cfg := server.Config{Logger: logger, ConnectionStateRecovery: &server.RecoveryConfig{MaxDisconnectionDuration: 2 * time.Minute}}
 	if redisURL != "" {
 		opts, err := goredis.ParseURL(redisURL)
 		testkit.NoError(t, err)
@@ -105,8 +106,22 @@ func startNode(t *testing.T, name, redisURL, key string, forget time.Duration) *
 // welcome.
 func connect(t *testing.T, drv *testkit.NodeClientDriver, url string, transports []string, auth any) (*testkit.Client, welcome) {
 	t.Helper()
+	return connectWith(t, drv, testkit.ConnectOptions{URL: url, Transports: transports, Auth: auth})
+}
+
+// reconnecting are the options of a client that reconnects by itself, soon
+// (as the page does, faster).
+func reconnecting(url string, transports []string, auth any) testkit.ConnectOptions {
+	return testkit.ConnectOptions{URL: url, Transports: transports, Auth: auth, Reconnection: true,
+		Extra: map[string]any{"reconnectionDelay": 300, "reconnectionDelayMax": 600, "randomizationFactor": 0}}
+}
+
+// connectWith connects an official client with o and returns it with its
+// welcome.
+func connectWith(t *testing.T, drv *testkit.NodeClientDriver, o testkit.ConnectOptions) (*testkit.Client, welcome) {
+	t.Helper()
 	ctx := opCtx(t)
-	c, err := drv.Connect(ctx, testkit.ConnectOptions{URL: url, Transports: transports, Auth: auth})
+	c, err := drv.Connect(ctx, o)
 	testkit.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -6,9 +6,19 @@
 //	clusterdemo -addr :3001 -node node1 -redis redis://127.0.0.1:6379/0   # a node of a cluster
 //	clusterdemo -healthcheck                              # GET /healthz of the local node; exit 0 when it is up
 //
-// Every flag has an environment fallback, for containers: -addr $ADDR (or
-// ":"+$PORT), -node $NODE_NAME (else the hostname), -redis $REDIS_URL, -key
-// $REDIS_KEY.
+// Every flag but -forget has an environment fallback, for containers: -addr
+// $ADDR (or ":"+$PORT), -node $NODE_NAME (else the hostname), -redis
+// $REDIS_URL, -key $REDIS_KEY, -recovery $RECOVERY.
+//
+// Connection state recovery is on by default (-recovery 2m; 0 turns it off):
+// a page whose connection drops for less than that gets its socket back —
+// same id, room and name, and the chat messages it missed — and shows
+// "recovered" instead of "new session". The page sends its name and room on
+// every connection; the node uses them only for a new session. Which
+// reconnections are recovered is the library's (README, "Connection state
+// recovery"): a page that comes back to the node it left, still running,
+// always is; one that reaches another node, or its node after a restart,
+// only when the Redis adapter keeps the sessions cluster-wide.
 //
 // The node serves the page at /, Socket.IO at /socket.io/ and /healthz for
 // load balancers and orchestrators (200, or 503 once it is shutting down).
@@ -60,6 +70,7 @@ type options struct {
 	redisURL    string
 	key         string
 	forget      time.Duration
+	recovery    time.Duration // 0: connection state recovery off
 	healthcheck bool
 }
 
@@ -77,6 +88,15 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if key == "" {
 		key = "socket.io"
 	}
+	// The demo shows recovery: on unless asked otherwise.
+	recovery := 2 * time.Minute
+	if v := getenv("RECOVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return o, fmt.Errorf("$RECOVERY=%q: want a duration such as 2m, or 0 to turn recovery off", v)
+		}
+		recovery = d
+	}
 	fs := flag.NewFlagSet("clusterdemo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", addr, "address to listen on ($ADDR, or :$PORT)")
@@ -84,12 +104,16 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.redisURL, "redis", getenv("REDIS_URL"), "Redis URL joining the cluster, e.g. redis://127.0.0.1:6379/0 ($REDIS_URL; empty: a single node on the in-memory adapter)")
 	fs.StringVar(&o.key, "key", key, "Redis channel prefix shared by the nodes of one cluster ($REDIS_KEY)")
 	fs.DurationVar(&o.forget, "forget", 30*time.Second, "how long a node that stopped answering stays on the cluster panel as down")
+	fs.DurationVar(&o.recovery, "recovery", recovery, "connection state recovery window: a page that reconnects within it keeps its socket id, room and name and gets the messages it missed ($RECOVERY; 0 turns it off)")
 	fs.BoolVar(&o.healthcheck, "healthcheck", false, "check the node listening on -addr (GET /healthz) and exit 0 if it is up, 1 if not")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.recovery < 0 {
+		return o, fmt.Errorf("-recovery %v: want a positive duration, or 0 to turn recovery off", o.recovery)
 	}
 	return o, nil
 }
@@ -114,6 +138,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		o.node = defaultNodeName(ln.Addr())
 	}
 	cfg := server.Config{Logger: logger, CleanupEmptyChildNamespaces: true}
+	if o.recovery > 0 {
+		// The node has no connection middleware: whether they run for a
+		// recovered socket does not matter.
+		cfg.ConnectionStateRecovery = &server.RecoveryConfig{MaxDisconnectionDuration: o.recovery}
+	}
 	adapterName := "memory"
 	var cluster *redisCluster
 	if o.redisURL != "" {
@@ -138,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
-	logger.Info("clusterdemo: serving", "node", o.node, "addr", ln.Addr().String(), "adapter", adapterName, "key", o.key)
+	logger.Info("clusterdemo: serving", "node", o.node, "addr", ln.Addr().String(), "adapter", adapterName, "key", o.key, "recovery", o.recovery)
 
 	var runErr error
 	select {

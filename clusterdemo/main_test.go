@@ -47,16 +47,22 @@ func TestClusterdemoOptions(t *testing.T) {
 		env  map[string]string
 		want options
 	}{
-		{"defaults", nil, nil, options{addr: ":3000", key: "socket.io", forget: 30 * time.Second}},
-		{"PORT", nil, map[string]string{"PORT": "8081"}, options{addr: ":8081", key: "socket.io", forget: 30 * time.Second}},
-		{"ADDR over PORT", nil, map[string]string{"PORT": "8081", "ADDR": "127.0.0.1:9"}, options{addr: "127.0.0.1:9", key: "socket.io", forget: 30 * time.Second}},
+		{"defaults", nil, nil, options{addr: ":3000", key: "socket.io", forget: 30 * time.Second, recovery: 2 * time.Minute}},
+		{"PORT", nil, map[string]string{"PORT": "8081"}, options{addr: ":8081", key: "socket.io", forget: 30 * time.Second, recovery: 2 * time.Minute}},
+		{"ADDR over PORT", nil, map[string]string{"PORT": "8081", "ADDR": "127.0.0.1:9"}, options{addr: "127.0.0.1:9", key: "socket.io", forget: 30 * time.Second, recovery: 2 * time.Minute}},
 		{"environment", nil,
 			map[string]string{"NODE_NAME": "n1", "REDIS_URL": "redis://r:6379/0", "REDIS_KEY": "k"},
-			options{addr: ":3000", node: "n1", redisURL: "redis://r:6379/0", key: "k", forget: 30 * time.Second}},
+			options{addr: ":3000", node: "n1", redisURL: "redis://r:6379/0", key: "k", forget: 30 * time.Second, recovery: 2 * time.Minute}},
 		{"flags over environment",
 			[]string{"-addr", ":1", "-node", "n2", "-redis", "redis://x/1", "-key", "k2", "-forget", "5s", "-healthcheck"},
 			map[string]string{"ADDR": ":2", "NODE_NAME": "n1", "REDIS_URL": "redis://r:6379/0", "REDIS_KEY": "k"},
-			options{addr: ":1", node: "n2", redisURL: "redis://x/1", key: "k2", forget: 5 * time.Second, healthcheck: true}},
+			options{addr: ":1", node: "n2", redisURL: "redis://x/1", key: "k2", forget: 5 * time.Second, recovery: 2 * time.Minute, healthcheck: true}},
+		{"RECOVERY", nil, map[string]string{"RECOVERY": "45s"},
+			options{addr: ":3000", key: "socket.io", forget: 30 * time.Second, recovery: 45 * time.Second}},
+		{"RECOVERY=0 turns it off", nil, map[string]string{"RECOVERY": "0"},
+			options{addr: ":3000", key: "socket.io", forget: 30 * time.Second}},
+		{"-recovery over RECOVERY", []string{"-recovery", "0"}, map[string]string{"RECOVERY": "45s"},
+			options{addr: ":3000", key: "socket.io", forget: 30 * time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseOptions(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
@@ -70,6 +76,10 @@ func TestClusterdemoOptions(t *testing.T) {
 	testkit.True(t, err != nil, "extra argument accepted")
 	_, err = parseOptions([]string{"-h"}, func(string) string { return "" }, io.Discard)
 	testkit.ErrorIs(t, err, flag.ErrHelp)
+	_, err = parseOptions([]string{"-recovery", "-1s"}, func(string) string { return "" }, io.Discard)
+	testkit.True(t, err != nil, "negative -recovery accepted")
+	_, err = parseOptions(nil, func(k string) string { return map[string]string{"RECOVERY": "soon"}[k] }, io.Discard)
+	testkit.True(t, err != nil && strings.Contains(err.Error(), "RECOVERY"), "bad $RECOVERY: %v", err)
 }
 
 func TestClusterdemoHTTP(t *testing.T) {

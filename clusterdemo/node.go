@@ -42,12 +42,15 @@ var webFiles embed.FS
 
 // welcome tells a page who it is and which node it is connected to; it is
 // sent on every connection (so a page that reconnected through the load
-// balancer learns its new node) and answers a join.
+// balancer learns its new node) and answers a join. Recovered is the
+// socket's: the node kept its id, room and name, and sent the messages it
+// missed (the page also has socket.recovered).
 type welcome struct {
-	Node string `json:"node"`
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Room string `json:"room"`
+	Node      string `json:"node"`
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Room      string `json:"room"`
+	Recovered bool   `json:"recovered,omitempty"`
 }
 
 // chatMessage is a chat line as every page of the room receives it. Node is
@@ -102,19 +105,29 @@ func (n *node) status() nodeStatus {
 // onConnection runs the chat of one page. The handlers of one socket run one
 // at a time, so name and room need no lock.
 func (n *node) onConnection(s *server.Socket) {
-	var hello struct {
-		Name string `json:"name"`
-		Room string `json:"room"`
+	name, room, recovered := recoveredState(s)
+	if !recovered {
+		// A new session: the name and room the page asks for. The page
+		// sends them on every connection, also when it is recovered: then
+		// they are ignored, the session's are the truth (a join the page
+		// made is in them even if its form changed since).
+		var hello struct {
+			Name string `json:"name"`
+			Room string `json:"room"`
+		}
+		_ = json.Unmarshal(s.Handshake().Auth, &hello) // a page that sends no auth gets the defaults
+		name = cleanName(hello.Name, s.ID())
+		room = defaultRoom
+		if r := strings.ToLower(strings.TrimSpace(hello.Room)); roomPattern.MatchString(r) {
+			room = r
+		}
+		s.Join(room)
 	}
-	_ = json.Unmarshal(s.Handshake().Auth, &hello) // a page that sends no auth gets the defaults
-	name := cleanName(hello.Name, s.ID())
-	room := defaultRoom
-	if r := strings.ToLower(strings.TrimSpace(hello.Room)); roomPattern.MatchString(r) {
-		room = r
-	}
-	s.Join(room)
+	// Node changes when the page was recovered on another node.
 	s.SetData(map[string]string{"name": name, "room": room, "node": n.name})
-	greet := func() welcome { return welcome{Node: n.name, ID: s.ID(), Name: name, Room: room} }
+	greet := func() welcome {
+		return welcome{Node: n.name, ID: s.ID(), Name: name, Room: room, Recovered: s.Recovered()}
+	}
 	_ = s.Emit(eventWelcome, greet())
 
 	s.On(eventJoin, func(s *server.Socket, ev *server.Event) {
@@ -174,6 +187,29 @@ func (n *node) onConnection(s *server.Socket) {
 	s.On(eventCluster, func(s *server.Socket, ev *server.Event) {
 		_ = ev.Ack(n.panel.view(s.Context())) // blocks this socket's handlers only
 	})
+}
+
+// recoveredState returns the name and room a recovered socket had, from its
+// restored data; ok is false for a new socket, or when the data is not what
+// onConnection stores (then the socket starts over as a new one would). The
+// data goes through JSON: restored on this node it is the map stored, from
+// another node's session it may come back decoded from JSON.
+func recoveredState(s *server.Socket) (name, room string, ok bool) {
+	if !s.Recovered() {
+		return "", "", false
+	}
+	b, err := json.Marshal(s.Data())
+	if err != nil {
+		return "", "", false
+	}
+	var st struct {
+		Name string `json:"name"`
+		Room string `json:"room"`
+	}
+	if json.Unmarshal(b, &st) != nil || st.Name == "" || !roomPattern.MatchString(st.Room) {
+		return "", "", false
+	}
+	return st.Name, st.Room, true
 }
 
 // cleanName keeps a display name printable and short; an empty one becomes

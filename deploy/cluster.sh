@@ -7,6 +7,10 @@
 #   deploy/cluster.sh status   list the processes; exit 1 unless all of them run
 #   deploy/cluster.sh down     stop everything: SIGTERM (nodes shut down gracefully), then
 #                              SIGKILL whatever is still there after a grace period
+#   deploy/cluster.sh stop NODE     stop one node as `down` does (its clients reconnect
+#                                   through nginx to the other nodes)
+#   deploy/cluster.sh start NODE    start a stopped node again, as `up` did
+#   deploy/cluster.sh restart NODE  both: a rolling restart of one node
 #
 # Environment (defaults in brackets); `up` records the ports in the run directory, so
 # `status` and `down` only need IOSWARM_RUN_DIR:
@@ -19,6 +23,8 @@
 #   CLUSTERDEMO_BIN  a clusterdemo binary to run; unset: `go build` it into the run directory
 #   NGINX_BIN        nginx executable [nginx, or /usr/sbin/nginx]
 #   REDIS_BIN        redis-server executable [redis-server]
+#   RECOVERY         the nodes' connection state recovery window [2m]; 0 turns it off (read by
+#                    clusterdemo itself, so `start` uses the value it is given then)
 #
 # Logs: $IOSWARM_RUN_DIR/logs/*.log. nginx and redis-server come from the OS packages
 # (Debian: apt-get install nginx redis-server); nginx is started with -p/-c/-e on the run
@@ -112,6 +118,11 @@ stop() {
   return "$killed"
 }
 
+# start_node BIN NAME PORT REDIS_PORT KEY: start one clusterdemo node.
+start_node() {
+  start "$2" "$(basename "$1")" "$1" -addr "127.0.0.1:$3" -node "$2" -redis "redis://127.0.0.1:$4/0" -key "$5"
+}
+
 # nodes: the node names of nginx.conf (comments aside), in order of first appearance.
 nodes() { sed 's/#.*//' "$CONF" | grep -oE 'server[[:space:]]+node[0-9]+:3000' | awk '{ sub(/:3000$/, "", $2); if (!seen[$2]++) print $2 }'; }
 
@@ -175,6 +186,7 @@ REDIS_PORT=$redis_port
 REDIS_KEY=$key
 NODES="${names[*]}"
 NODE_PORTS="${ports[*]}"
+BIN="$bin"
 EOF
 
   # From here on, a failure stops what was started.
@@ -183,10 +195,7 @@ EOF
   start redis "$(basename "$redis")" "$redis" --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no
   wait_until 10 redis port_open "$redis_port"
 
-  for i in "${!names[@]}"; do
-    start "${names[$i]}" "$(basename "$bin")" "$bin" -addr "127.0.0.1:${ports[$i]}" -node "${names[$i]}" \
-      -redis "redis://127.0.0.1:$redis_port/0" -key "$key"
-  done
+  for i in "${!names[@]}"; do start_node "$bin" "${names[$i]}" "${ports[$i]}" "$redis_port" "$key"; done
   for i in "${!names[@]}"; do
     wait_until 20 "${names[$i]}" "$bin" -healthcheck -addr "127.0.0.1:${ports[$i]}"
   done
@@ -243,12 +252,55 @@ cmd_status() {
   return "$ok"
 }
 
+# node_index NAME: the index of node NAME in the started topology ($NODES of cluster.env).
+node_index() {
+  local -a names
+  read -r -a names <<<"$NODES"
+  local i
+  for i in "${!names[@]}"; do
+    if [ "${names[$i]}" = "$1" ]; then printf '%s\n' "$i"; return 0; fi
+  done
+  die "no node $1 in this topology (nodes: $NODES)"
+}
+
+cmd_stop_node() {
+  [ -f "$RUN/cluster.env" ] || die "nothing started in $RUN"
+  # shellcheck disable=SC1091
+  . "$RUN/cluster.env"
+  node_index "$1" >/dev/null
+  alive "$PIDS/$1.pid" || { log "$1 is not running"; return 0; }
+  stop 15 "$1" || die "$1 had to be killed"
+  log "$1 stopped"
+}
+
+cmd_start_node() {
+  [ -f "$RUN/cluster.env" ] || die "nothing started in $RUN"
+  # shellcheck disable=SC1091
+  . "$RUN/cluster.env"
+  local i port
+  i="$(node_index "$1")"
+  ! alive "$PIDS/$1.pid" || die "$1 is already running"
+  local -a ports
+  read -r -a ports <<<"$NODE_PORTS"
+  port="${ports[$i]}"
+  # Keep the log of the node's previous run.
+  if [ -f "$LOGS/$1.log" ]; then mv -f "$LOGS/$1.log" "$LOGS/$1.prev.log"; fi
+  start_node "$BIN" "$1" "$port" "$REDIS_PORT" "$REDIS_KEY"
+  wait_until 20 "$1" "$BIN" -healthcheck -addr "127.0.0.1:$port"
+  log "$1  http://127.0.0.1:$port"
+}
+
+usage() {
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
-    exit 2
-    ;;
+  stop) [ $# -eq 2 ] || usage; cmd_stop_node "$2" ;;
+  start) [ $# -eq 2 ] || usage; cmd_start_node "$2" ;;
+  restart) [ $# -eq 2 ] || usage; cmd_stop_node "$2"; cmd_start_node "$2" ;;
+  *) usage ;;
 esac

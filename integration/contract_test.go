@@ -1,15 +1,21 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ioswarm/ioswarm/integration/internal/redistest"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
@@ -807,4 +813,97 @@ func TestPublish(t *testing.T) {
 			testkit.True(e.t, ts[4]-ts[0] >= 75_000, "paced messages span %.0f µs, want about 80000", ts[4]-ts[0])
 		}
 	})
+}
+
+// TestSigtermExit: a Go testapp node (Redis adapter, recovery on) exits 0 within 12 s of
+// SIGTERM with clients connected over every transport — long-polls pending, an Engine.IO
+// session that never connected a namespace among them — and its clients see their
+// transport close (the official client then reconnects), never "io server disconnect".
+func TestSigtermExit(t *testing.T) {
+	const limit = 12 * time.Second // the issue's requirement for a node behind an orchestrator
+	url := redistest.StartRedis(t)
+	srv := startGo(t, "-recovery", "10s", "-redis", url, "-key", "sigterm-"+strconv.Itoa(testkit.FreePort(t)), "-node", "sigterm")
+	drv := testkit.NewNodeClientDriver(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	type member struct {
+		c    *testkit.Client
+		mode string
+	}
+	var members []member
+	for _, m := range modes {
+		for range 2 {
+			c, err := drv.Connect(ctx, testkit.ConnectOptions{URL: srv.URL(), Transports: m.transports, Reconnection: true,
+				Extra: map[string]any{"reconnectionDelay": 500, "reconnectionDelayMax": 500, "randomizationFactor": 0}})
+			testkit.NoError(t, err)
+			_, err = c.WaitConnect(ctx)
+			testkit.NoError(t, err, "%s client", m.name)
+			_, err = c.Next(ctx, "welcome")
+			testkit.NoError(t, err)
+			members = append(members, member{c, m.name})
+		}
+	}
+	// A bare Engine.IO polling session with its GET pending: the server must answer it, not
+	// leave http.Server.Shutdown waiting for it.
+	hsReq, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL()+"/socket.io/?EIO=4&transport=polling", nil)
+	testkit.NoError(t, err)
+	hsResp, err := http.DefaultClient.Do(hsReq)
+	testkit.NoError(t, err)
+	hsBody, err := io.ReadAll(hsResp.Body)
+	hsResp.Body.Close()
+	testkit.NoError(t, err)
+	open, ok := strings.CutPrefix(string(hsBody), "0")
+	testkit.True(t, ok, "handshake %q", hsBody)
+	var handshake struct {
+		SID string `json:"sid"`
+	}
+	testkit.NoError(t, json.Unmarshal([]byte(open), &handshake), "handshake %q", hsBody)
+	sid := handshake.SID
+	poll := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(srv.URL() + "/socket.io/?EIO=4&transport=polling&sid=" + sid)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		poll <- err
+	}()
+	// The polling clients are idle: each has its long-poll GET pending, as the raw one.
+	time.Sleep(500 * time.Millisecond)
+
+	start := time.Now()
+	testkit.NoError(t, syscall.Kill(srv.Pid(), syscall.SIGTERM))
+	select {
+	case <-srv.Exited():
+		// Under go test -race the testapp is a race build too: its runtime sleeps 1 s before
+		// exiting (GORACE atexit_sleep_ms), which this includes; a plain build exits in ms.
+		t.Logf("testapp exited %v after SIGTERM (limit %v), %d clients and a pending raw long-poll",
+			time.Since(start).Round(time.Millisecond), limit, len(members))
+	case <-time.After(limit):
+		t.Fatalf("testapp did not exit within %v of SIGTERM", limit)
+	}
+	testkit.NoError(t, srv.Stop(), "exit status after SIGTERM") // exited: only checks the status
+
+	for _, mb := range members {
+		reason, err := mb.c.WaitDisconnect(ctx)
+		testkit.NoError(t, err, "%s client %s", mb.mode, mb.c.Handle())
+		testkit.Equal(t, reason, "transport close", "%s client %s: disconnect reason (io server disconnect would stop the official client from reconnecting)", mb.mode, mb.c.Handle())
+	}
+	// The official client reconnects after a transport close: with the node gone, its
+	// attempts fail (connect_error), which shows they are made.
+	for _, mb := range members {
+		_, err := mb.c.WaitConnectError(ctx)
+		testkit.NoError(t, err, "%s client %s: no reconnection attempt after the node left", mb.mode, mb.c.Handle())
+		info, err := mb.c.Info(ctx)
+		testkit.NoError(t, err)
+		testkit.True(t, info.Active, "%s client %s gave up reconnecting", mb.mode, mb.c.Handle())
+		_ = mb.c.Close(ctx)
+	}
+	select {
+	case err := <-poll:
+		t.Logf("raw long-poll ended with %v", err)
+	case <-ctx.Done():
+		t.Fatal("the raw long-poll GET never ended")
+	}
 }

@@ -93,7 +93,7 @@ func TestBrowserDemo(t *testing.T) {
 	log := &browserLog{t: t}
 	t.Cleanup(log.stop)
 	userData := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromium),
@@ -185,6 +185,73 @@ func TestBrowserDemo(t *testing.T) {
 	testkit.Equal(t, got, map[string]string{"from": "node1", "via": "node2", "who": "alice", "route": "node1 → node2"})
 	// And alice sees her own message, delivered by her node.
 	poll(alice, "her own message", find+`?.dataset.via === "node1"`)
+
+	// Connection state recovery. Each page started a new session.
+	sid := func(pg *page) string {
+		t.Helper()
+		id, err := chromedp.Run(pg.ctx, chromedp.Evaluate[string](`document.body.dataset.sid`))
+		testkit.NoError(t, err)
+		testkit.True(t, id != "", "%s: no socket id on the page", pg.name)
+		return id
+	}
+	systemLine := func(prefix string) string {
+		return fmt.Sprintf(`[...document.querySelectorAll("#messages li.system")].some(li => li.textContent.startsWith(%q))`, prefix)
+	}
+	recovered := func(pg *page, id string) string {
+		return fmt.Sprintf(`document.body.dataset.session === "recovered" && document.body.dataset.sid === %q && `+
+			`document.body.dataset.node === %q && document.getElementById("session").textContent === " (recovered)" && `, id, pg.node) +
+			systemLine("recovered: same id "+id)
+	}
+	for _, pg := range pages {
+		poll(pg, "new session", `document.body.dataset.session === "new session" && `+systemLine("new session "+sid(pg)))
+	}
+
+	// Same node (works on one node, no cross-node recovery needed): bob drops his connection
+	// (the page's button: the transport closes, no goodbye); the page reconnects to node2 and
+	// shows that its session was recovered, with the same socket id; alice's message of the
+	// meantime reaches it.
+	bobID := sid(bob)
+	testkit.NoError(t, chromedp.Do(bob.ctx, chromedp.Click(chromedp.CSS("#drop"))), "bob drops his connection")
+	const whileDropped = "bob, are you there?"
+	testkit.NoError(t, chromedp.Do(alice.ctx,
+		chromedp.SendKeys(chromedp.CSS("#text"), whileDropped),
+		chromedp.Click(chromedp.CSS("#send")),
+	), "alice sends while bob is away")
+	poll(bob, "recovered on node2 after a dropped connection", recovered(bob, bobID))
+	poll(bob, "alice's message of the meantime", fmt.Sprintf(`[...document.querySelectorAll("#messages li.msg")].some(li => li.dataset.text === %q)`, whileDropped))
+	t.Logf("bob recovered after a dropped connection (%v)", time.Since(start).Round(time.Millisecond))
+
+	// node1 restarts (SIGTERM, then started again): alice's page, pinned to node1, reconnects
+	// to it and shows "recovered" with the same socket id, and gets bob's message of the
+	// meantime. The session outlives node1's process only in Redis: this needs cross-node
+	// connection state recovery in the Redis adapter.
+	aliceID := sid(alice)
+	t.Cleanup(func() {
+		if !processAlive(tp.pids(t)["node1"]) {
+			_, _ = tp.sh("start", "node1")
+		}
+	})
+	out, err := tp.sh("stop", "node1")
+	testkit.NoError(t, err, "cluster.sh stop node1:\n%s", out)
+	poll(alice, "disconnected from node1", `document.body.dataset.node === ""`)
+	const whileRestarting = "alice, node1 is restarting"
+	testkit.NoError(t, chromedp.Do(bob.ctx,
+		chromedp.SendKeys(chromedp.CSS("#text"), whileRestarting),
+		chromedp.Click(chromedp.CSS("#send")),
+	), "bob sends while node1 is down")
+	poll(bob, "his own message", fmt.Sprintf(`[...document.querySelectorAll("#messages li.msg")].some(li => li.dataset.text === %q)`, whileRestarting))
+	out, err = tp.sh("start", "node1")
+	testkit.NoError(t, err, "cluster.sh start node1:\n%s", out)
+	poll(alice, "reconnected to node1 after its restart", `document.body.dataset.node === "node1"`)
+	state, err := chromedp.Run(alice.ctx, chromedp.Evaluate[map[string]string](`({session: document.body.dataset.session, sid: document.body.dataset.sid})`))
+	testkit.NoError(t, err)
+	if state["session"] != "recovered" || state["sid"] != aliceID {
+		t.Fatalf("alice's page, pinned to node1, reconnected after node1's restart with a %s (socket id %s, was %s), not recovered: "+
+			"recovery across a node restart needs cross-node connection state recovery (sessions kept in Redis by the Redis adapter)\npage text:\n%s",
+			state["session"], state["sid"], aliceID, show(alice))
+	}
+	poll(alice, "recovered on node1 after its restart", recovered(alice, aliceID))
+	poll(alice, "bob's message of the meantime", fmt.Sprintf(`[...document.querySelectorAll("#messages li.msg")].some(li => li.dataset.text === %q)`, whileRestarting))
 	t.Logf("browser test took %v", time.Since(start).Round(time.Millisecond))
 }
 

@@ -26,12 +26,14 @@
     room: params.get("room") || "lobby",
     node: "",
     id: "",
+    session: "", // "recovered" or "new session", for the last connection
   };
 
   const options = {
     query,
-    // A function: evaluated on every (re)connection, so a page that lands on
-    // another node keeps its name and room.
+    // A function: evaluated on every (re)connection, so a page that gets a
+    // new session (its old one could not be recovered) keeps its name and
+    // room. A recovered session keeps the node's state and ignores these.
     auth: (cb) => cb({ name: state.name, room: state.room }),
   };
   const transport = params.get("transport");
@@ -44,9 +46,12 @@
     const engine = socket.io.engine;
     $("state").textContent = socket.connected ? "connected" : "disconnected, reconnecting";
     $("node").textContent = state.node || "?";
+    $("session").textContent = socket.connected && state.session ? " (" + state.session + ")" : "";
     $("transport").textContent = socket.connected && engine && engine.transport ? engine.transport.name : "?";
     $("status").className = "status " + (socket.connected ? "up" : "down");
     document.body.dataset.node = socket.connected ? state.node : "";
+    document.body.dataset.session = socket.connected ? state.session : "";
+    document.body.dataset.sid = socket.connected ? socket.id : "";
   }
 
   function showError(text) {
@@ -79,7 +84,20 @@
     showStatus();
   }
 
-  socket.on("connect", showStatus);
+  // socket.recovered: the node gave this page its socket back (connection
+  // state recovery) — same id, room and name — and sent the chat messages it
+  // missed before this event. Otherwise the page starts a new session, with
+  // the name and room its auth sends.
+  socket.on("connect", () => {
+    if (socket.recovered) {
+      state.session = "recovered";
+      system("recovered: same id " + socket.id + ", missed messages delivered");
+    } else {
+      state.session = "new session";
+      system("new session " + socket.id);
+    }
+    showStatus();
+  });
   socket.on("disconnect", (reason) => {
     showStatus();
     system("disconnected (" + reason + ")");
@@ -90,10 +108,16 @@
   });
   socket.io.on("open", () => socket.io.engine.on("upgrade", showStatus));
 
+  // Drops the connection as a network failure would (no goodbye to the node):
+  // the client reconnects by itself, and the node recovers the session.
+  $("drop").addEventListener("click", () => {
+    if (socket.io.engine) socket.io.engine.close();
+  });
+
   socket.on("welcome", (w) => {
     welcome(w);
     showError("");
-    system("connected to " + w.node + " as " + w.name + ", room " + w.room);
+    system((w.recovered ? "back on " : "connected to ") + w.node + " as " + w.name + ", room " + w.room);
   });
 
   // ---------------------------------------------------------------- chat
