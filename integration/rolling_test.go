@@ -76,6 +76,7 @@ var rollingSteps = []rollingStep{{0, syscall.SIGTERM}, {1, syscall.SIGKILL}, {2,
 func TestRollingRestart(t *testing.T) {
 	nginxBin := requireNginx(t)
 	restarts := os.Getenv("ROLLING_NO_RESTART") == ""
+	testkit.BuildTestapp(t) // once per test binary: not part of the time below
 	started := time.Now()
 
 	rs := testkit.StartRedisServer(t)
@@ -417,7 +418,7 @@ func startRollingNginx(t *testing.T, bin string, backends []string) string {
 		}
 		if t.Failed() {
 			if b, err := os.ReadFile(filepath.Join(dir, "error.log")); err == nil && len(b) > 0 {
-				t.Logf("nginx error.log:\n%s", tail(string(b), 40))
+				t.Logf("nginx error.log (last lines):\n%s", tail(string(b), 12))
 			}
 		}
 	})
@@ -454,10 +455,17 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
+// tail returns the last n lines of s, each cut to 240 bytes (nginx repeats the request URL
+// three times per line).
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
+	}
+	for i, l := range lines {
+		if len(l) > 240 {
+			lines[i] = l[:240] + "…"
+		}
 	}
 	return strings.Join(lines, "\n")
 }
@@ -930,7 +938,7 @@ func (r *rollingReport) log(t *testing.T) {
 		mode = "no restart (ROLLING_NO_RESTART)"
 	}
 	t.Logf("ROLLING SUMMARY (%s): clients %d (%d websocket via proxy, %d polling via nginx); broadcasts sent %d, acked %d in %d ms; "+
-		"lost %d (%d clients), duplicated %d, out of order %d; clients recovered %d, new session %d, never disconnected %d, connected at end %d/%d (+ publisher); "+
+		"lost %d (%d clients), duplicated %d, out of order %d; clients recovered %d, new session %d, never disconnected %d, connected at end %d/%d (publisher included); "+
 		"reconnects %d: recovered %d, new sessions %d, not back %d; time to reconnect %s",
 		mode, r.Clients, r.WebSocket, r.Polling, r.Sent, r.Acked, r.TrafficMs,
 		r.Lost, r.ClientsWithLoss, r.Duplicated, r.OutOfOrder, r.ClientsRecovered, r.ClientsNewSession, r.ClientsUntouched,
@@ -942,8 +950,12 @@ func (r *rollingReport) log(t *testing.T) {
 	t.Logf("proxy: %d connections, %d dials refused", r.ProxyConns, r.ProxyDialFailures)
 	// Where the clients went: the nodes that welcomed each one, as a histogram of paths.
 	paths := map[string]int{}
-	for _, l := range r.logs {
-		paths[l.rc.transport+" "+strings.Join(l.nodes, ">")]++
+	for i, l := range r.logs {
+		who := l.rc.transport
+		if i == len(r.logs)-1 {
+			who = "publisher"
+		}
+		paths[who+" "+strings.Join(l.nodes, ">")]++
 	}
 	keys := make([]string, 0, len(paths))
 	for k := range paths {
