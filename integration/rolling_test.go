@@ -91,7 +91,7 @@ func TestRollingRestart(t *testing.T) {
 	defer closeClients([]*rollingClient{pubClient})
 	t.Logf("%d subscribers and the publisher connected and joined in %v", len(subs), time.Since(started).Round(time.Millisecond))
 
-	pub := startPublisher(t, pubClient.c)
+	pub := startRollingPublisher(t, pubClient.c)
 	traffic := time.Now()
 	time.Sleep(rollingWarmup)
 	var steps []restartRecord
@@ -109,11 +109,11 @@ func TestRollingRestart(t *testing.T) {
 	time.Sleep(rollingCooldown)
 	pub.halt()
 	trafficTime := time.Since(traffic)
-	settle(t, subs)
+	settleDeliveries(t, subs)
 
 	all := append(slices.Clone(subs), pubClient)
 	infos := clientInfos(t, all)
-	rep := analyse(all, infos, pub.results(), steps)
+	rep := analyseRolling(all, infos, pub.results(), steps)
 	rep.Restarts = restarts
 	rep.TrafficMs = trafficTime.Milliseconds()
 	rep.ProxyConns = proxy.accepted.Load()
@@ -418,7 +418,7 @@ func startRollingNginx(t *testing.T, bin string, backends []string) string {
 		}
 		if t.Failed() {
 			if b, err := os.ReadFile(filepath.Join(dir, "error.log")); err == nil && len(b) > 0 {
-				t.Logf("nginx error.log (last lines):\n%s", tail(string(b), 12))
+				t.Logf("nginx error.log (last lines):\n%s", lastLines(string(b), 12))
 			}
 		}
 	})
@@ -434,7 +434,7 @@ func startRollingNginx(t *testing.T, bin string, backends []string) string {
 		select {
 		case <-exited:
 			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx exited at start: %s\n%s", stderr.String(), tail(string(b), 40))
+			t.Fatalf("nginx exited at start: %s\n%s", stderr.String(), lastLines(string(b), 40))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -455,9 +455,9 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-// tail returns the last n lines of s, each cut to 240 bytes (nginx repeats the request URL
+// lastLines returns the last n lines of s, each cut to 240 bytes (nginx repeats the request URL
 // three times per line).
-func tail(s string, n int) string {
+func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
@@ -556,8 +556,9 @@ func closeClients(cs []*rollingClient) {
 	}
 }
 
-// settle waits until the subscribers stop receiving: no new report for 1 s (5 s at most).
-func settle(t *testing.T, subs []*rollingClient) {
+// settleDeliveries waits until the subscribers stop receiving: no new report for 1 s (5 s at
+// most).
+func settleDeliveries(t *testing.T, subs []*rollingClient) {
 	t.Helper()
 	start := time.Now()
 	last, quietSince := -1, time.Now()
@@ -610,9 +611,10 @@ type published struct {
 	err   string // why it is not acknowledged
 }
 
-// publisher broadcasts 1, 2, 3, … to the room, one per rollingPeriod, each waiting for its
-// ack (or rollingAckWait) before the next: numbers reach the server in order.
-type publisher struct {
+// rollingPublisher broadcasts 1, 2, 3, … to the room, one per rollingPeriod, each waiting for
+// its ack (or rollingAckWait) before the next: numbers reach the server in order (concurrent
+// emits could reach the driver in another order). When acks are slow, the rate drops.
+type rollingPublisher struct {
 	c *testkit.Client
 
 	mu   sync.Mutex
@@ -623,14 +625,14 @@ type publisher struct {
 	done     chan struct{}
 }
 
-func startPublisher(t *testing.T, c *testkit.Client) *publisher {
-	p := &publisher{c: c, stop: make(chan struct{}), done: make(chan struct{})}
+func startRollingPublisher(t *testing.T, c *testkit.Client) *rollingPublisher {
+	p := &rollingPublisher{c: c, stop: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	t.Cleanup(p.halt)
 	return p
 }
 
-func (p *publisher) run() {
+func (p *rollingPublisher) run() {
 	defer close(p.done)
 	tick := time.NewTicker(rollingPeriod) // drops ticks while an ack is awaited
 	defer tick.Stop()
@@ -660,12 +662,12 @@ func (p *publisher) run() {
 }
 
 // halt stops the publisher and waits for its last broadcast.
-func (p *publisher) halt() {
+func (p *rollingPublisher) halt() {
 	p.stopOnce.Do(func() { close(p.stop) })
 	<-p.done
 }
 
-func (p *publisher) results() []published {
+func (p *rollingPublisher) results() []published {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.sent)
@@ -673,8 +675,8 @@ func (p *publisher) results() []published {
 
 // ---------------------------------------------------------------- analysis
 
-// reconnect is one disconnection of a client and what followed.
-type reconnect struct {
+// rollingReconnect is one disconnection of a client and what followed.
+type rollingReconnect struct {
 	down, up  time.Time // up is zero while not reconnected
 	reason    string
 	sid       string
@@ -689,14 +691,14 @@ type clientLog struct {
 	info       testkit.ClientInfo
 	nodes      []string // the node of each welcome
 	got        []int    // the broadcast numbers, in arrival order
-	reconnects []reconnect
+	reconnects []rollingReconnect
 	bad        []string // reports that make no sense (a msg that is not a number, …)
 }
 
 // readLog turns a client's buffered reports into its log.
 func readLog(rc *rollingClient, info testkit.ClientInfo) *clientLog {
 	l := &clientLog{rc: rc, info: info}
-	var open *reconnect
+	var open *rollingReconnect
 	for _, e := range rc.c.Buffered() {
 		switch e.Kind {
 		case testkit.KindDisconnect:
@@ -706,7 +708,7 @@ func readLog(rc *rollingClient, info testkit.ClientInfo) *clientLog {
 				open.attempts++
 				continue
 			}
-			l.reconnects = append(l.reconnects, reconnect{down: e.At, reason: e.Reason})
+			l.reconnects = append(l.reconnects, rollingReconnect{down: e.At, reason: e.Reason})
 			open = &l.reconnects[len(l.reconnects)-1]
 		case testkit.KindConnectError:
 			if open != nil {
@@ -838,9 +840,9 @@ type restartFigures struct {
 	timeFigures
 }
 
-// analyse computes the figures. The last client is the publisher: its session counts, it
+// analyseRolling computes the figures. The last client is the publisher: its session counts, it
 // receives nothing.
-func analyse(cs []*rollingClient, infos []testkit.ClientInfo, pub []published, steps []restartRecord) *rollingReport {
+func analyseRolling(cs []*rollingClient, infos []testkit.ClientInfo, pub []published, steps []restartRecord) *rollingReport {
 	r := &rollingReport{pub: pub, Sent: len(pub)}
 	var acks []time.Duration
 	for _, p := range pub {
@@ -1043,15 +1045,15 @@ func (r *rollingReport) check(t *testing.T) {
 			parts = append(parts, fmt.Sprintf("duplicated %d: %s", len(d.duplicated), repeats(d.duplicated, 12)))
 		}
 		if len(d.outOfOrder) > 0 {
-			parts = append(parts, fmt.Sprintf("out of order %d: %s", len(d.outOfOrder), strings.Join(first(d.outOfOrder, 5), ", ")))
+			parts = append(parts, fmt.Sprintf("out of order %d: %s", len(d.outOfOrder), strings.Join(firstN(d.outOfOrder, 5), ", ")))
 		}
 		deliveryFails = append(deliveryFails, fmt.Sprintf("%s (%s, received %d): %s", h, l.rc.transport, len(l.got), strings.Join(parts, "; ")))
 	}
 	if len(sessionFails) > 0 {
-		t.Errorf("%d of %d clients (publisher included) did not keep their session:\n  %s", len(sessionFails), len(r.logs), strings.Join(first(sessionFails, 20), "\n  "))
+		t.Errorf("%d of %d clients (publisher included) did not keep their session:\n  %s", len(sessionFails), len(r.logs), strings.Join(firstN(sessionFails, 20), "\n  "))
 	}
 	if len(deliveryFails) > 0 {
-		t.Errorf("%d of %d subscribers did not receive every acknowledged broadcast exactly once, in order:\n  %s", len(deliveryFails), r.Clients, strings.Join(first(deliveryFails, 20), "\n  "))
+		t.Errorf("%d of %d subscribers did not receive every acknowledged broadcast exactly once, in order:\n  %s", len(deliveryFails), r.Clients, strings.Join(firstN(deliveryFails, 20), "\n  "))
 	}
 }
 
@@ -1071,7 +1073,7 @@ func (r *rollingReport) firstErrors() string {
 			out = append(out, fmt.Sprintf("%d: %s", p.n, p.err))
 		}
 	}
-	return strings.Join(first(out, 3), "; ")
+	return strings.Join(firstN(out, 3), "; ")
 }
 
 func stickyNote(rc *rollingClient) string {
@@ -1088,8 +1090,8 @@ func orDash(s string) string {
 	return s
 }
 
-// first returns the first n items, and a count of the others.
-func first(items []string, n int) []string {
+// firstN returns the first n items, and a count of the others.
+func firstN(items []string, n int) []string {
 	if len(items) <= n {
 		return items
 	}
@@ -1114,7 +1116,7 @@ func ranges(ns []int, n int) string {
 		}
 		i = j + 1
 	}
-	return strings.Join(first(runs, n), ", ")
+	return strings.Join(firstN(runs, n), ", ")
 }
 
 // repeats writes the extra copies of numbers as "n×copies" ("12×2, 40×3"), at most n of them.
@@ -1128,5 +1130,5 @@ func repeats(extra []int, n int) string {
 	for _, k := range keys {
 		out = append(out, fmt.Sprintf("%d×%d", k, count[k]+1))
 	}
-	return strings.Join(first(out, n), ", ")
+	return strings.Join(firstN(out, n), ", ")
 }
