@@ -42,8 +42,15 @@ import (
 // order. The figures (losses, duplicates, sessions, time to reconnect) are logged, and
 // written as JSON to the file named by ROLLING_REPORT when it is set.
 //
-// ROLLING_NO_RESTART=1 runs the same traffic without restarting anything: a baseline that
-// must show no loss at all, which checks the counting itself.
+// ROLLING_MODE checks the harness itself on the tree as it is:
+//
+//   - "none": the same traffic without restarting anything; it must show no loss at all.
+//   - "blip": no restart either, but the proxy sends every WebSocket client to n1 and, once,
+//     drops all their connections: they come back to the node that holds their session, so
+//     they must all recover it (on one node, recovery needs nothing from the cluster), and
+//     still miss nothing.
+//
+// Unset (or "restart"), the test does the rolling restart.
 //
 // Not parallel: the timings it reports (and the ack timeout) mean something only on a
 // machine that is not also running the other cluster tests.
@@ -75,13 +82,24 @@ var rollingSteps = []rollingStep{{0, syscall.SIGTERM}, {1, syscall.SIGKILL}, {2,
 
 func TestRollingRestart(t *testing.T) {
 	nginxBin := requireNginx(t)
-	restarts := os.Getenv("ROLLING_NO_RESTART") == ""
+	mode := os.Getenv("ROLLING_MODE")
+	switch mode {
+	case "":
+		mode = "restart"
+	case "restart", "none", "blip":
+	default:
+		t.Fatalf("ROLLING_MODE=%q: want restart, none or blip", mode)
+	}
 	testkit.BuildTestapp(t) // once per test binary: not part of the time below
 	started := time.Now()
 
 	rs := testkit.StartRedisServer(t)
 	nodes := startRollingNodes(t, rs.URL())
-	proxy := startTCPProxy(t, nodes.addrs())
+	wsNodes := nodes.addrs()
+	if mode == "blip" {
+		wsNodes = wsNodes[:1]
+	}
+	proxy := startTCPProxy(t, wsNodes)
 	lb := startRollingNginx(t, nginxBin, nodes.addrs())
 	drv := testkit.NewNodeClientDriver(t)
 
@@ -95,14 +113,18 @@ func TestRollingRestart(t *testing.T) {
 	traffic := time.Now()
 	time.Sleep(rollingWarmup)
 	var steps []restartRecord
-	if restarts {
+	switch mode {
+	case "restart":
 		for i, st := range rollingSteps {
 			if i > 0 {
 				time.Sleep(rollingPause)
 			}
 			steps = append(steps, nodes.restart(t, st))
 		}
-	} else {
+	default:
+		if mode == "blip" {
+			t.Logf("blip: the proxy dropped %d connections", proxy.dropAll())
+		}
 		// About as much traffic as with the restarts (each takes 0.3–1.3 s).
 		time.Sleep(time.Duration(len(rollingSteps)-1)*rollingPause + time.Duration(len(rollingSteps))*500*time.Millisecond)
 	}
@@ -114,7 +136,7 @@ func TestRollingRestart(t *testing.T) {
 	all := append(slices.Clone(subs), pubClient)
 	infos := clientInfos(t, all)
 	rep := analyseRolling(all, infos, pub.results(), steps)
-	rep.Restarts = restarts
+	rep.Mode = mode
 	rep.TrafficMs = trafficTime.Milliseconds()
 	rep.ProxyConns = proxy.accepted.Load()
 	rep.ProxyDialFailures = proxy.dialFailures.Load()
@@ -319,6 +341,17 @@ func (p *tcpProxy) untrack(c net.Conn) {
 	p.mu.Lock()
 	delete(p.conns, c)
 	p.mu.Unlock()
+}
+
+// dropAll closes every connection, as a network failure would, and returns how many there
+// were (clients and nodes).
+func (p *tcpProxy) dropAll() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	return len(p.conns)
 }
 
 // close stops accepting, closes every connection and waits for every goroutine.
@@ -775,29 +808,29 @@ func (l *clientLog) check(pub []published) deliveries {
 
 // rollingReport holds the figures of a run; it is what ROLLING_REPORT receives.
 type rollingReport struct {
-	Restarts          bool  `json:"restarts"`
-	Clients           int   `json:"clients"` // subscribers
-	WebSocket         int   `json:"websocketClients"`
-	Polling           int   `json:"pollingClients"`
-	TrafficMs         int64 `json:"trafficMs"`
-	Sent              int   `json:"broadcastsSent"`
-	Acked             int   `json:"broadcastsAcked"`
-	AckP50Ms          int64 `json:"ackP50Ms"` // emit to ack, acknowledged broadcasts
-	AckMaxMs          int64 `json:"ackMaxMs"`
-	Lost              int   `json:"lost"`       // acknowledged broadcasts not received, all clients
-	Duplicated        int   `json:"duplicated"` // deliveries beyond the first, all clients
-	OutOfOrder        int   `json:"outOfOrder"`
-	ClientsWithLoss   int   `json:"clientsWithLoss"`
-	ClientsRecovered  int   `json:"clientsRecovered"`  // reconnected, every time into their session
-	ClientsNewSession int   `json:"clientsNewSession"` // got a new session at least once
-	ClientsUntouched  int   `json:"clientsUntouched"`  // never disconnected
-	ClientsConnected  int   `json:"clientsConnected"`  // connected at the end
-	Reconnects        int   `json:"reconnects"`
-	Recovered         int   `json:"reconnectsRecovered"`
-	NewSessions       int   `json:"reconnectsNewSession"`
-	NotBack           int   `json:"reconnectsNotBack"` // disconnected at the end
-	ProxyConns        int64 `json:"proxyConnections"`
-	ProxyDialFailures int64 `json:"proxyDialFailures"`
+	Mode              string `json:"mode"`    // ROLLING_MODE
+	Clients           int    `json:"clients"` // subscribers
+	WebSocket         int    `json:"websocketClients"`
+	Polling           int    `json:"pollingClients"`
+	TrafficMs         int64  `json:"trafficMs"`
+	Sent              int    `json:"broadcastsSent"`
+	Acked             int    `json:"broadcastsAcked"`
+	AckP50Ms          int64  `json:"ackP50Ms"` // emit to ack, acknowledged broadcasts
+	AckMaxMs          int64  `json:"ackMaxMs"`
+	Lost              int    `json:"lost"`       // acknowledged broadcasts not received, all clients
+	Duplicated        int    `json:"duplicated"` // deliveries beyond the first, all clients
+	OutOfOrder        int    `json:"outOfOrder"`
+	ClientsWithLoss   int    `json:"clientsWithLoss"`
+	ClientsRecovered  int    `json:"clientsRecovered"`  // reconnected, every time into their session
+	ClientsNewSession int    `json:"clientsNewSession"` // got a new session at least once
+	ClientsUntouched  int    `json:"clientsUntouched"`  // never disconnected
+	ClientsConnected  int    `json:"clientsConnected"`  // connected at the end
+	Reconnects        int    `json:"reconnects"`
+	Recovered         int    `json:"reconnectsRecovered"`
+	NewSessions       int    `json:"reconnectsNewSession"`
+	NotBack           int    `json:"reconnectsNotBack"` // disconnected at the end
+	ProxyConns        int64  `json:"proxyConnections"`
+	ProxyDialFailures int64  `json:"proxyDialFailures"`
 	timeFigures
 	PerRestart []restartFigures `json:"perRestart"`
 
@@ -960,9 +993,9 @@ func analyseRolling(cs []*rollingClient, infos []testkit.ClientInfo, pub []publi
 // log writes the summary line, then a line per restart.
 func (r *rollingReport) log(t *testing.T) {
 	t.Helper()
-	mode := "3 restarts"
-	if !r.Restarts {
-		mode = "no restart (ROLLING_NO_RESTART)"
+	mode := fmt.Sprintf("%d restarts", len(r.PerRestart))
+	if r.Mode != "restart" {
+		mode = "ROLLING_MODE=" + r.Mode + ", no restart"
 	}
 	t.Logf("ROLLING SUMMARY (%s): clients %d (%d websocket via proxy, %d polling via nginx); broadcasts sent %d, acked %d in %d ms (ack p50 %d ms, max %d ms); "+
 		"lost %d (%d clients), duplicated %d, out of order %d; clients recovered %d, new session %d, never disconnected %d, connected at end %d/%d (publisher included); "+
