@@ -202,7 +202,7 @@ type restartRecord struct {
 func (n *rollingNodes) restart(t *testing.T, st rollingStep) restartRecord {
 	t.Helper()
 	p := n.procs[st.node]
-	rec := restartRecord{Node: nodeName(st.node), Signal: st.sig.String(), At: time.Now()}
+	rec := restartRecord{Node: nodeName(st.node), Signal: map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGKILL: "SIGKILL"}[st.sig], At: time.Now()}
 	switch st.sig {
 	case syscall.SIGKILL:
 		p.Kill()
