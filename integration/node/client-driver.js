@@ -33,7 +33,9 @@
 // Replies (stdout): {"type":"reply","id":1,"ok":true,"result":...} or
 //                   {"type":"reply","id":1,"ok":false,"error":"message"}.
 // Reports (stdout), in the order the client saw them:
-//   {"type":"connect","handle":"c1","sid":"<socket id>"}
+//   {"type":"connect","handle":"c1","sid":"<socket id>","recovered":false}
+//       "recovered" is socket.recovered: this connection restored the former session
+//       (connection state recovery; the sid is then the former one).
 //   {"type":"connect_error","handle":"c1","message":"...","data":...?,"errType":"..."?}
 //   {"type":"disconnect","handle":"c1","reason":"...","description":"..."?}
 //   {"type":"event","handle":"c1","event":"name","args":[...],"ack":7?,"auto":"echo"?}
@@ -103,7 +105,7 @@ function attach(handle, socket) {
   const st = { socket, responders: new Map(), acks: new Map() };
   sockets.set(handle, st);
 
-  socket.on("connect", () => out({ type: "connect", handle, sid: socket.id }));
+  socket.on("connect", () => out({ type: "connect", handle, sid: socket.id, recovered: !!socket.recovered }));
   socket.on("connect_error", (err) => {
     const line = { type: "connect_error", handle, message: err && err.message };
     if (err && err.data !== undefined) line.data = enc(err.data);
