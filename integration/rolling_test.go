@@ -726,6 +726,7 @@ type clientLog struct {
 	got        []int    // the broadcast numbers, in arrival order
 	reconnects []rollingReconnect
 	bad        []string // reports that make no sense (a msg that is not a number, …)
+	trail      []string // every report, short, for the failure message
 }
 
 // readLog turns a client's buffered reports into its log.
@@ -733,6 +734,7 @@ func readLog(rc *rollingClient, info testkit.ClientInfo) *clientLog {
 	l := &clientLog{rc: rc, info: info}
 	var open *rollingReconnect
 	for _, e := range rc.c.Buffered() {
+		l.trail = append(l.trail, trailEntry(e))
 		switch e.Kind {
 		case testkit.KindDisconnect:
 			if open != nil {
@@ -1080,7 +1082,7 @@ func (r *rollingReport) check(t *testing.T) {
 		if len(d.outOfOrder) > 0 {
 			parts = append(parts, fmt.Sprintf("out of order %d: %s", len(d.outOfOrder), strings.Join(firstN(d.outOfOrder, 5), ", ")))
 		}
-		deliveryFails = append(deliveryFails, fmt.Sprintf("%s (%s, received %d): %s", h, l.rc.transport, len(l.got), strings.Join(parts, "; ")))
+		deliveryFails = append(deliveryFails, fmt.Sprintf("%s (%s, received %d): %s\n    around it: %s", h, l.rc.transport, len(l.got), strings.Join(parts, "; "), l.around(d)))
 	}
 	if len(sessionFails) > 0 {
 		t.Errorf("%d of %d clients (publisher included) did not keep their session:\n  %s", len(sessionFails), len(r.logs), strings.Join(firstN(sessionFails, 20), "\n  "))
@@ -1164,4 +1166,45 @@ func repeats(extra []int, n int) string {
 		out = append(out, fmt.Sprintf("%d×%d", k, count[k]+1))
 	}
 	return strings.Join(firstN(out, n), ", ")
+}
+
+// trailEntry is a report in a few words: a number with its offset, a
+// connection event.
+func trailEntry(e *testkit.Event) string {
+	switch e.Kind {
+	case testkit.KindDisconnect:
+		return "disconnect(" + e.Reason + ")"
+	case testkit.KindConnect:
+		return "connect(" + e.SocketID + ")"
+	case testkit.KindConnectError:
+		return "connect_error"
+	}
+	if len(e.Raw) > 0 {
+		return e.Name + string(e.Raw[0]) + "@" + string(e.Raw[len(e.Raw)-1])
+	}
+	return e.Name
+}
+
+// around shows the reports near the first duplicated or out-of-order
+// delivery.
+func (l *clientLog) around(d deliveries) string {
+	var n int
+	switch {
+	case len(d.duplicated) > 0:
+		n = d.duplicated[0]
+	default:
+		return ""
+	}
+	want := fmt.Sprintf("msg%d@", n)
+	var idx []int
+	for i, t := range l.trail {
+		if strings.HasPrefix(t, want) {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return ""
+	}
+	from, to := max(idx[0]-3, 0), min(idx[len(idx)-1]+3, len(l.trail)-1)
+	return strings.Join(l.trail[from:to+1], " ")
 }

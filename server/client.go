@@ -170,10 +170,13 @@ func (c *client) register(s *Socket, restored adapter.Restored) bool {
 		// now on loses nothing of it.
 		s.saveSession()
 	}
-	// Node writes the missed packets before the CONNECT reply; the client
-	// buffers them until it is connected.
-	s.sendMissed(restored.Missed)
+	// Node writes the missed packets before the CONNECT reply; the official
+	// client buffers them until it is connected, and keeps that buffer if
+	// the connection breaks first — then replays it on top of the packets
+	// its next recovery brings: duplicates. After the reply, each packet it
+	// takes moves its offset, so a break anywhere loses and repeats nothing.
 	c.send(&parser.Packet{Type: parser.Connect, Nsp: s.nsp.name, Data: s.connectReply()})
+	s.sendMissed(restored.Missed)
 	if s.recovered {
 		s.goLive(restored)
 	}

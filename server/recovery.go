@@ -156,6 +156,10 @@ func (c *client) restore(ns *Namespace, auth json.RawMessage) (*Socket, adapter.
 		}
 		return nil, adapter.Restored{}
 	}
+	// Held until now, a late delivery of a packet the restore read is
+	// dropped by goLive; from now on, by deliver: the subscription that
+	// brings it may lag behind the restore by any time.
+	s.through.Store(restored.Through)
 	return s, restored
 }
 

@@ -45,11 +45,12 @@ type Socket struct {
 	exec      serial
 	ctx       context.Context
 	cancel    context.CancelFunc
-	hasOut    atomic.Bool // outgoing listeners present
-	leaving   atomic.Bool // disconnection started: broadcasts skip it
-	pid       string      // private session id, with connection state recovery on
-	recovered bool        // restored from a session (set before the socket is shared)
-	holding   atomic.Bool // restoring: live deliveries wait in held (recovery.go)
+	hasOut    atomic.Bool   // outgoing listeners present
+	leaving   atomic.Bool   // disconnection started: broadcasts skip it
+	pid       string        // private session id, with connection state recovery on
+	recovered bool          // restored from a session (set before the socket is shared)
+	holding   atomic.Bool   // restoring: live deliveries wait in held (recovery.go)
+	through   atomic.Uint64 // restored: logged packets up to this Seq were in the log the restore read
 
 	mu              sync.Mutex
 	state           socketState
@@ -495,6 +496,11 @@ func (s *Socket) dispatch(ev *Event) {
 func (s *Socket) deliver(p *adapter.Packet, flags adapter.Flags, ack adapter.AckFunc) {
 	if s.leaving.Load() {
 		return // it is still in its rooms until its disconnecting handlers ran
+	}
+	if t := s.through.Load(); t != 0 && p.Seq != 0 && p.Seq <= t {
+		// Recovered: the restore read this packet from the log; the
+		// subscription brings it late (recovery.go).
+		return
 	}
 	if s.holding.Load() && s.hold(p, flags, ack) {
 		return // restoring: queued after the missed packets (goLive)

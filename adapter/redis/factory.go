@@ -665,7 +665,7 @@ func (f *Factory) flush(batch []outMsg) {
 		// RequestsTimeout per batch.
 		f.noteDropped(len(batch))
 		for i := range batch {
-			batch[i].fail(adapter.ErrClosed)
+			batch[i].fail(errNotSent)
 		}
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -77,6 +78,7 @@ type recovery struct {
 	nonce      uint64
 	pending    map[uint64]*pendingBroadcast // by nonce
 	tombstones int                          // pending entries delivered by fallback
+	uncertain  int                          // pending entries whose script may not have run
 	live       map[string]struct{}          // pids of the sessions owned here
 	timer      *time.Timer
 }
@@ -87,10 +89,13 @@ type pendingBroadcast struct {
 	p       *adapter.Packet
 	opts    adapter.BroadcastOptions
 	done    chan struct{} // closed once delivered to the local sockets, by whoever claimed it
+	settled chan struct{} // closed once Redis answered (id or err set)
 	claimed bool          // delivered (or being delivered) by someone
 	id      string        // its offset, once logged
 	seq     uint64        // set when the fallback delivered it: a tombstone
-	err     error         // why it was not logged; set before done is closed
+	err     error         // why it was not logged; set before settled is closed
+
+	uncertain bool // Redis may or may not have run its script
 }
 
 func newRecovery(a *Adapter, opts adapter.RecoveryOptions) *recovery {
@@ -297,6 +302,10 @@ const refreshBatch = 256
 
 // ---------------------------------------------------------------- broadcasting
 
+// errNotSent: the publisher dropped a script without sending it (Close
+// gave up on Redis).
+var errNotSent = fmt.Errorf("redis: not sent: %w", adapter.ErrClosed)
+
 // errSessionMoved: a save found the session owned by another node (its
 // client reconnected there; this socket is stale).
 var errSessionMoved = errors.New("redis: session restored on another node")
@@ -309,17 +318,28 @@ var errSessionMoved = errors.New("redis: session restored on another node")
 // logged, p is delivered when it comes back; refused, it is delivered here.
 func (r *recovery) broadcast(p *adapter.Packet, opts adapter.BroadcastOptions) error {
 	a := r.a
-	pb := &pendingBroadcast{p: p, opts: opts, done: make(chan struct{})}
+	pb := &pendingBroadcast{p: p, opts: opts, done: make(chan struct{}), settled: make(chan struct{})}
 	if err := r.log(pb); err != nil {
 		_ = a.local.Broadcast(p, opts) // never logged: delivered here, without an offset
 		return err
 	}
 	timer := time.NewTimer(a.f.opts.RequestsTimeout)
 	defer timer.Stop()
+	expired := false
 	select {
-	case <-pb.done:
-		return pb.err
+	case <-pb.settled:
+		if pb.err != nil {
+			return pb.err // delivered here if it surely was not published
+		}
 	case <-timer.C:
+		expired = true
+	}
+	if !expired {
+		select {
+		case <-pb.done:
+			return nil
+		case <-timer.C:
+		}
 	}
 	r.mu.Lock()
 	switch {
@@ -346,17 +366,33 @@ func (r *recovery) broadcast(p *adapter.Packet, opts adapter.BroadcastOptions) e
 }
 
 // logged receives the answer of logScript, on the publisher's goroutine.
+// An error Redis answered, or a script never sent (dropped at Close, no
+// connection to Redis), means the broadcast was not published: it is delivered here without an offset. Any other error
+// (the connection broke, the context ended) leaves it unknown: delivered
+// when it comes back, if it does — a copy here could be a duplicate.
 func (r *recovery) logged(nonce uint64, pb *pendingBroadcast, c goredis.Cmder) {
 	id, err := c.(*goredis.Cmd).Text()
-	if err == nil {
-		r.mu.Lock()
+	var (
+		re goredis.Error
+		oe *net.OpError
+	)
+	notPublished := err != nil && (errors.Is(err, errNotSent) || errors.As(err, &re) ||
+		errors.As(err, &oe) && oe.Op == "dial")
+	r.mu.Lock()
+	switch {
+	case err == nil:
 		pb.id = id
-		r.mu.Unlock()
-		return
+	default:
+		pb.err = fmt.Errorf("redis: log broadcast for recovery: %w", err)
+		if !notPublished && r.pending[nonce] == pb {
+			pb.uncertain = true
+			r.uncertain++
+		}
 	}
-	pb.err = fmt.Errorf("redis: log broadcast for recovery: %w", err)
-	if r.claim(nonce, pb) {
-		_ = r.a.local.Broadcast(pb.p, pb.opts) // delivered here, without an offset
+	close(pb.settled)
+	r.mu.Unlock()
+	if notPublished && r.claim(nonce, pb) {
+		_ = r.a.local.Broadcast(pb.p, pb.opts)
 		close(pb.done)
 	}
 }
@@ -425,6 +461,19 @@ func (r *recovery) onLogged(b *inBroadcast) {
 			if e.seq != 0 && e.seq < seq {
 				delete(r.pending, n)
 				r.tombstones--
+			}
+		}
+	}
+	if b.own && r.uncertain > 0 {
+		// A sender's scripts run in nonce order: an uncertain one older
+		// than this message did not run, or its message came before.
+		for n, e := range r.pending {
+			if e.uncertain && n <= b.nonce {
+				e.uncertain = false
+				r.uncertain--
+				if n < b.nonce {
+					delete(r.pending, n)
+				}
 			}
 		}
 	}
