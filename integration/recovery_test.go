@@ -1,10 +1,14 @@
 package integration
 
 import (
+	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ioswarm/ioswarm/integration/internal/redistest"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
@@ -109,4 +113,115 @@ func TestRecoveryContractExpired(t *testing.T) {
 		testkit.Equal(t, show(rc.ack1("rooms")), show(sorted(sid)), "rooms of the new session")
 		testkit.NoError(t, c.Close(e.ctx()))
 	}, "-recovery", "300ms")
+}
+
+// TestRecoveryMixedCluster: a cluster of Go nodes with recovery and a Node.js node of the
+// classic adapter on one Redis. A client whose Go node is killed (SIGKILL) comes back, in
+// each transport mode, to the node started again in its place — a new process, which knows
+// it only from Redis — and is recovered: same id, its room, the broadcasts logged while it
+// was away, once and in order. The Node.js node is unaffected: its client gets every
+// broadcast, without offsets, and its own broadcasts reach the Go nodes' clients (they are
+// not logged, so not replayed).
+func TestRecoveryMixedCluster(t *testing.T) {
+	testkit.RequireNode(t)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testRecoveryMixedCluster(t, m) })
+	}
+}
+
+func testRecoveryMixedCluster(t *testing.T, m mode) {
+	redisURL := redistest.StartRedis(t)
+	key := fmt.Sprintf("ioswarm-mixed-recovery-%d-%s", os.Getpid(), m.name)
+	bin := testkit.BuildTestapp(t)
+	port := testkit.FreePort(t)
+	n1Args := []string{"-addr", fmt.Sprintf("127.0.0.1:%d", port), "-redis", redisURL, "-node", "n1", "-key", key, "-recovery", "10s"}
+	start := func(args []string) *testkit.Process {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		return testkit.StartProcess(t, ctx, bin, args...)
+	}
+	n1 := start(n1Args)
+	n2 := startJS(t, "-redis", redisURL, "-node", "n2", "-key", key)
+	n3 := start([]string{"-addr", "127.0.0.1:0", "-redis", redisURL, "-node", "n3", "-key", key, "-recovery", "10s"})
+
+	drv := testkit.NewNodeClientDriver(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dial := func(url string, reconnect bool) (*testkit.Client, string) {
+		o := testkit.ConnectOptions{URL: url, Transports: m.transports, Reconnection: reconnect,
+			Extra: map[string]any{"reconnectionDelay": 300, "reconnectionDelayMax": 300, "randomizationFactor": 0}}
+		c, err := drv.Connect(ctx, o)
+		testkit.NoError(t, err)
+		id, err := c.WaitConnect(ctx)
+		testkit.NoError(t, err)
+		_, err = c.Next(ctx, "welcome")
+		testkit.NoError(t, err)
+		_, err = c.EmitWithAck(ctx, "join", "r1")
+		testkit.NoError(t, err)
+		return c, id
+	}
+	c, id := dial(n1.URL(), true)
+	jc, _ := dial(n2.URL(), false)
+	gc, _ := dial(n3.URL(), false)
+	bcast := func(from *testkit.Client, payload string) {
+		t.Helper()
+		res, err := from.EmitWithAck(ctx, "bcast", "r1", payload)
+		testkit.NoError(t, err)
+		testkit.Equal(t, show(res), show([]any{true}), "bcast ack")
+	}
+
+	bcast(gc, "before")
+	for _, cl := range []*testkit.Client{c, jc, gc} {
+		_, err := cl.Next(ctx, "msg")
+		testkit.NoError(t, err)
+	}
+	n1.Kill()
+	_, err := c.WaitDisconnect(ctx)
+	testkit.NoError(t, err)
+	bcast(gc, "m1")      // logged by a Go node
+	bcast(jc, "from-js") // the Node.js node logs nothing
+	bcast(gc, "m2")
+	n1 = start(n1Args)
+
+	sid, err := c.WaitConnect(ctx)
+	testkit.NoError(t, err)
+	testkit.Equal(t, sid, id, "socket id after the node was killed and started again")
+	info, err := c.Info(ctx)
+	testkit.NoError(t, err)
+	testkit.True(t, info.Recovered, "socket.recovered")
+	evs, err := c.Until(ctx, "welcome")
+	testkit.NoError(t, err)
+	var got []string
+	for _, e := range evs {
+		if e.Name == "msg" {
+			testkit.Equal(t, len(e.Args), 2, "a replayed broadcast carries its offset: %v", e.Args)
+			got = append(got, fmt.Sprint(e.Args[0]))
+		} else {
+			got = append(got, e.Name)
+		}
+	}
+	testkit.Equal(t, strings.Join(got, ","), "m1,m2,welcome", "replayed, then the new welcome")
+	rooms, err := c.EmitWithAck(ctx, "rooms")
+	testkit.NoError(t, err)
+	testkit.Equal(t, show(rooms[0]), show(sorted(id, "r1")), "rooms restored")
+
+	// What each node's client got while c was away.
+	for _, w := range []struct {
+		c       *testkit.Client
+		name    string
+		offsets []bool
+	}{{jc, "the Node.js node's client", []bool{false, false, false}}, {gc, "a Go node's client", []bool{true, false, true}}} {
+		for i, want := range []string{"m1", "from-js", "m2"} {
+			args, err := w.c.Next(ctx, "msg")
+			testkit.NoError(t, err)
+			testkit.Equal(t, fmt.Sprint(args[0]), want, "%s: broadcast %d", w.name, i)
+			testkit.Equal(t, len(args) == 2, w.offsets[i], "%s: %s carries an offset", w.name, want)
+		}
+	}
+	// Live traffic reaches the recovered client again, once.
+	bcast(jc, "live")
+	args, err := c.Next(ctx, "msg")
+	testkit.NoError(t, err)
+	testkit.Equal(t, fmt.Sprint(args[0]), "live", "live broadcast after the recovery")
+	_ = n2
 }

@@ -108,16 +108,19 @@
 // offset, which travels to the client as the event's last argument. A
 // client that comes back in time with the session's pid and its last
 // offset gets the same socket id, rooms and data ([Socket.Recovered] is
-// true) and the packets it missed, in order and once, before the CONNECT
-// reply and anything live: deliveries that reach the socket while it is
-// restored are held and queued after them. Sessions and the log are
-// bounded per namespace in count and bytes, as well as by the window. It
-// works on one node; with the Redis adapter, for clients that come back to
-// the node they left.
+// true) and the packets it missed, in order and once, right after the
+// CONNECT reply and before anything live: deliveries that reach the socket
+// while it is restored are held and queued after them. Sessions and the log
+// are bounded per namespace in count and bytes, as well as by the window.
+// It works on one node (the in-memory adapter) and across a cluster (the
+// Redis adapter keeps sessions and the log in Redis, so a client whose node
+// stopped or died is recovered by any node; Join, Leave and SetData then
+// return once the session is stored, and a broadcast's Emit once it is
+// logged).
 //
 // # Compatibility
 //
 // Defaults, event names, disconnect reasons and error texts are those of
-// the Node.js server 4.8 (see Config). Not implemented: cluster-wide
-// connection state recovery, the msgpack parser, Engine.IO v3 clients.
+// the Node.js server 4.8 (see Config). Not implemented: the msgpack
+// parser, Engine.IO v3 clients.
 package server

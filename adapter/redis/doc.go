@@ -84,6 +84,24 @@
 //   - Broadcasts whose event name clients would refuse (a reserved name, or
 //     no name) are dropped instead of being delivered.
 //
+// # Connection state recovery
+//
+// With the server's ConnectionStateRecovery on, the adapter keeps what
+// recovery needs in Redis, so that a client whose node stopped or was
+// killed is recovered by any node (Node's classic adapter recovers
+// nothing): the session of every connected socket (written at connect and
+// on each change of its rooms or data, before the call returns; renewed by
+// its node while it lives; kept for the window once it left), and a log of
+// the broadcasts, a stream whose entry ids are the offsets. A logged
+// broadcast is one script that stores it and publishes it with its offset;
+// every node, the sender's too, delivers it from its subscription, in log
+// order, and the sender's Broadcast returns once it is stored and
+// delivered here. Node.js nodes on the key see the usual message (two
+// trailing elements they ignore). Bounds (MaxPackets, MaxPacketBytes,
+// MaxSessions, MaxSessionBytes, the window) are kept by the scripts.
+// recovery.go explains the order that makes each missed packet reach a
+// restored socket exactly once.
+//
 // # Robustness
 //
 // Redis is needed only to reach the other nodes: local delivery never waits
@@ -169,6 +187,8 @@
 // default). Subscription commands and pings always end by RequestsTimeout.
 //
 // Locks are held only to update state (queueing a message for the publisher
-// is a non-blocking send), never during I/O, while calling a socket or
+// is a non-blocking send; a logged broadcast is queued under its adapter's
+// recovery lock, so that its scripts reach Redis in nonce order), never
+// during I/O, while calling a socket or
 // running a callback; LOCKING.md at the repository root lists them and their order.
 package redis
