@@ -247,8 +247,10 @@ func testRecoveryAcrossNodes(t *testing.T, transport string) {
 	info, err := c.Info(tctx(t))
 	testkit.NoError(t, err)
 	testkit.True(t, info.Recovered, "socket.recovered")
+	// The CONNECT reply goes out before the namespace lists the socket.
+	eventually(t, "B lists the recovered socket", func() bool { return B.srv.Of("/").Socket(id) != nil })
 	s := B.srv.Of("/").Socket(id)
-	testkit.True(t, s != nil && s.Recovered(), "B has the recovered socket")
+	testkit.True(t, s.Recovered(), "B's socket is recovered")
 	testkit.Equal(t, strings.Join(s.Rooms(), ","), strings.Join(sorted(id, "r1"), ","), "rooms restored")
 	var data map[string]string
 	testkit.NoError(t, s.DecodeData(&data))
