@@ -26,6 +26,16 @@
 // TestClusterFaults restarts Redis under traffic, hangs a node (SIGSTOP) and kills one
 // (SIGKILL) during requests. Both need redis-server (skipped without it; .ci/run installs it).
 //
+// # Connection state recovery
+//
+// recovery_test.go checks recovery on one node (both targets) and across a mixed cluster (Go
+// nodes with -recovery and a Node.js node; a Go node killed and started again).
+// TestRollingRestart (rolling_test.go) restarts the three nodes of a cluster in turn (SIGTERM,
+// SIGKILL, SIGTERM) under a numbered broadcast every 20 ms, with 30 WebSocket clients behind a
+// TCP proxy and 30 polling clients behind nginx (sticky), and checks that every client keeps
+// its session and gets every acknowledged broadcast once, in order; ROLLING_REPORT=file writes
+// its figures as JSON, ROLLING_MODE=none|blip checks the harness itself.
+//
 // # Other programs
 //
 // The deployment tests (deploy_*_test.go) check docker-compose.yml and run deploy/cluster.sh
