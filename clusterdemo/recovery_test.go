@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,21 +11,14 @@ import (
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
-// waitReconnect waits for c to connect again, skipping the connect_errors of
-// the attempts made while its node was away, and returns its socket id.
+// waitReconnect waits up to within for c to connect again (testkit.Client.WaitReconnect).
 func waitReconnect(t *testing.T, c *testkit.Client, within time.Duration) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	for {
-		id, err := c.WaitConnect(ctx)
-		var ce *testkit.ConnectError
-		if errors.As(err, &ce) {
-			continue
-		}
-		testkit.NoError(t, err, "%s did not reconnect within %v", c.Handle(), within)
-		return id
-	}
+	id, err := c.WaitReconnect(ctx)
+	testkit.NoError(t, err, "%s did not reconnect within %v", c.Handle(), within)
+	return id
 }
 
 // expectRecovered checks the reconnection of c, which had the session was

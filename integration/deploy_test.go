@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -490,21 +489,14 @@ func deployReconnecting(t *testing.T, drv *testkit.NodeClientDriver, tp *deployT
 		Extra: map[string]any{"reconnectionDelay": delay.Milliseconds(), "reconnectionDelayMax": delay.Milliseconds(), "randomizationFactor": 0}})
 }
 
-// deployWaitReconnect waits up to within for c to connect again, skipping the
-// connect_errors of attempts made while no node took it, and returns its socket id.
+// deployWaitReconnect waits up to within for c to connect again (testkit.Client.WaitReconnect).
 func deployWaitReconnect(t *testing.T, c *testkit.Client, within time.Duration) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	for {
-		id, err := c.WaitConnect(ctx)
-		var ce *testkit.ConnectError
-		if errors.As(err, &ce) {
-			continue
-		}
-		testkit.NoError(t, err, "%s did not reconnect within %v", c.Handle(), within)
-		return id
-	}
+	id, err := c.WaitReconnect(ctx)
+	testkit.NoError(t, err, "%s did not reconnect within %v", c.Handle(), within)
+	return id
 }
 
 // deployRecovered checks the reconnection of c (new socket id id) after it lost the

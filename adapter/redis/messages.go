@@ -50,9 +50,15 @@ func stringsLen(list []string) int {
 
 // encodeBroadcast builds a broadcast message, [uid, packet, opts].
 func encodeBroadcast(uid, nsp string, p *adapter.Packet, opts adapter.BroadcastOptions) ([]byte, error) {
-	w := getWriter(64 + len(uid) + len(nsp) + len(p.Data) + attachmentsLen(p.Attachments) +
+	return encodeBroadcastElems(3, uid, nsp, p, opts)
+}
+
+// encodeBroadcastElems writes the first three elements of a broadcast
+// message whose array has n elements.
+func encodeBroadcastElems(n int, uid, nsp string, p *adapter.Packet, opts adapter.BroadcastOptions) ([]byte, error) {
+	w := getWriter(64 + 9*(n-3) + len(uid) + len(nsp) + len(p.Data) + attachmentsLen(p.Attachments) +
 		stringsLen(opts.Rooms) + stringsLen(opts.Except))
-	w.arrayLen(3)
+	w.arrayLen(n)
 	w.str(uid)
 	if err := w.packet(nsp, p); err != nil {
 		w.bytes()
@@ -80,16 +86,7 @@ func sentBy(payload, uid string) bool {
 // offset, which the log appends (recovery.go): [uid, packet, opts, nonce,
 // offset]. Node's adapter reads the first three, as in every broadcast.
 func encodeLoggedBroadcast(uid, nsp string, p *adapter.Packet, opts adapter.BroadcastOptions) ([]byte, error) {
-	w := getWriter(80 + len(uid) + len(nsp) + len(p.Data) + attachmentsLen(p.Attachments) +
-		stringsLen(opts.Rooms) + stringsLen(opts.Except))
-	w.arrayLen(5)
-	w.str(uid)
-	if err := w.packet(nsp, p); err != nil {
-		w.bytes()
-		return nil, err
-	}
-	w.opts(opts)
-	return w.bytes(), nil
+	return encodeBroadcastElems(5, uid, nsp, p, opts)
 }
 
 // appendNonce appends a nonce as a msgpack uint 64.

@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -324,6 +325,18 @@ func (c *Client) WaitConnect(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return e.SocketID, nil
+}
+
+// WaitReconnect waits for the socket to connect again, skipping the connect_errors of the
+// attempts made while no server took it, and returns its socket id.
+func (c *Client) WaitReconnect(ctx context.Context) (string, error) {
+	for {
+		id, err := c.WaitConnect(ctx)
+		var ce *ConnectError
+		if !errors.As(err, &ce) {
+			return id, err
+		}
+	}
 }
 
 // WaitConnectError waits for a connect_error. A connect that comes first is an error.
