@@ -371,3 +371,36 @@ func TestRecoveryRedisRestart(t *testing.T) {
 	testkit.NoError(t, err)
 	testkit.Equal(t, len(args), 1, "an offset again")
 }
+
+// TestRecoveryNoGoroutineLeak: with recovery on — sessions saved, renewed
+// and persisted, logged broadcasts, a restore — Close leaves no goroutine.
+func TestRecoveryNoGoroutineLeak(t *testing.T) {
+	testkit.CheckGoroutines(t)
+	redisURL := testkit.StartRedis(t)
+	key := uniqueKey(t)
+	rc := &server.RecoveryConfig{MaxDisconnectionDuration: time.Second} // sessions renewed every 250 ms
+	A := startRecoveryNode(t, redisURL, key, rc)
+	B := startRecoveryNode(t, redisURL, key, rc)
+	A.srv.OnConnection(func(s *server.Socket) { _ = s.Join("r1"); _ = s.Emit("welcome") })
+	proxy := newSwitchProxy(t, A.url)
+	drv := testkit.NewNodeClientDriver(t)
+	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.url, Transports: []string{"websocket"}, Reconnection: true,
+		Extra: map[string]any{"reconnectionDelay": 100, "reconnectionDelayMax": 100, "randomizationFactor": 0}})
+	testkit.NoError(t, err)
+	id, err := c.WaitConnect(tctx(t))
+	testkit.NoError(t, err)
+	_, err = c.Next(tctx(t), "welcome")
+	testkit.NoError(t, err)
+	time.Sleep(600 * time.Millisecond) // a renewal or two
+	proxy.to(t, B.url)
+	proxy.cut()
+	testkit.NoError(t, A.srv.To("r1").Emit("m"))
+	sid, err := c.WaitReconnect(tctx(t))
+	testkit.NoError(t, err)
+	testkit.Equal(t, sid, id, "recovered on B")
+	testkit.NoError(t, c.Close(tctx(t)))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	testkit.NoError(t, A.srv.Close(ctx))
+	testkit.NoError(t, B.srv.Close(ctx))
+}
