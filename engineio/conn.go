@@ -391,9 +391,9 @@ func (c *Conn) endDispatch() bool {
 // handlePacket processes one packet received on the active transport. The
 // caller holds readMu. It reports whether the connection is still open.
 func (c *Conn) handlePacket(p packet) bool {
-	switch p.typ {
+	switch p.Type {
 	case typeMessage:
-		return c.dispatch(p.data, p.binary)
+		return c.dispatch(p.Data, p.Binary)
 	case typePong:
 		c.onPong()
 	case typePing:

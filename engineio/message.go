@@ -1,11 +1,12 @@
 package engineio
 
 import (
-	"encoding/base64"
 	"encoding/binary"
 	"sync"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/ioswarm/ioswarm/internal/eio"
 )
 
 // Message is one Engine.IO packet queued for sending — almost always a
@@ -110,10 +111,5 @@ func (m *Message) wsFrame() []byte {
 // appendPolling appends m's polling encoding: the type digit and the text
 // payload, or "b" and the standard padded base64 of a binary payload.
 func (m *Message) appendPolling(dst []byte) []byte {
-	if m.binary {
-		dst = append(dst, 'b')
-		return base64.StdEncoding.AppendEncode(dst, m.data)
-	}
-	dst = append(dst, m.typ)
-	return append(dst, m.data...)
+	return eio.AppendText(dst, m.typ, m.data, m.binary)
 }

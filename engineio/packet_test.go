@@ -14,29 +14,29 @@ func TestDecodePayload(t *testing.T) {
 		want    []packet
 		wantErr bool
 	}{
-		{name: "message", in: "4hello", want: []packet{{typ: '4', data: []byte("hello")}}},
-		{name: "empty message", in: "4", want: []packet{{typ: '4', data: []byte{}}}},
+		{name: "message", in: "4hello", want: []packet{{Type: '4', Data: []byte("hello")}}},
+		{name: "empty message", in: "4", want: []packet{{Type: '4', Data: []byte{}}}},
 		{name: "batch", in: "4test1\x1e4test2\x1e4test3", want: []packet{
-			{typ: '4', data: []byte("test1")}, {typ: '4', data: []byte("test2")}, {typ: '4', data: []byte("test3")},
+			{Type: '4', Data: []byte("test1")}, {Type: '4', Data: []byte("test2")}, {Type: '4', Data: []byte("test3")},
 		}},
 		{name: "binary", in: "4hello\x1ebAQIDBA==", want: []packet{
-			{typ: '4', data: []byte("hello")}, {typ: '4', binary: true, data: []byte{1, 2, 3, 4}},
+			{Type: '4', Data: []byte("hello")}, {Type: '4', Binary: true, Data: []byte{1, 2, 3, 4}},
 		}},
-		{name: "binary unpadded", in: "bAQIDBA", want: []packet{{typ: '4', binary: true, data: []byte{1, 2, 3, 4}}}},
-		{name: "binary empty", in: "b", want: []packet{{typ: '4', binary: true, data: []byte{}}}},
+		{name: "binary unpadded", in: "bAQIDBA", want: []packet{{Type: '4', Binary: true, Data: []byte{1, 2, 3, 4}}}},
+		{name: "binary empty", in: "b", want: []packet{{Type: '4', Binary: true, Data: []byte{}}}},
 		{name: "control packets", in: "2\x1e3\x1e1\x1e5\x1e6\x1e0", want: []packet{
-			{typ: '2', data: []byte{}}, {typ: '3', data: []byte{}}, {typ: '1', data: []byte{}},
-			{typ: '5', data: []byte{}}, {typ: '6', data: []byte{}}, {typ: '0', data: []byte{}},
+			{Type: '2', Data: []byte{}}, {Type: '3', Data: []byte{}}, {Type: '1', Data: []byte{}},
+			{Type: '5', Data: []byte{}}, {Type: '6', Data: []byte{}}, {Type: '0', Data: []byte{}},
 		}},
-		{name: "probe", in: "2probe", want: []packet{{typ: '2', data: []byte("probe")}}},
-		{name: "utf8", in: "4é€😀", want: []packet{{typ: '4', data: []byte("é€😀")}}},
+		{name: "probe", in: "2probe", want: []packet{{Type: '2', Data: []byte("probe")}}},
+		{name: "utf8", in: "4é€😀", want: []packet{{Type: '4', Data: []byte("é€😀")}}},
 		{name: "invalid type", in: "abc", wantErr: true},
 		{name: "type 7", in: "7", wantErr: true},
 		{name: "empty payload", in: "", wantErr: true},
-		{name: "empty packet", in: "4a\x1e\x1e4b", want: []packet{{typ: '4', data: []byte("a")}}, wantErr: true},
-		{name: "trailing separator", in: "4a\x1e", want: []packet{{typ: '4', data: []byte("a")}}, wantErr: true},
+		{name: "empty packet", in: "4a\x1e\x1e4b", want: []packet{{Type: '4', Data: []byte("a")}}, wantErr: true},
+		{name: "trailing separator", in: "4a\x1e", want: []packet{{Type: '4', Data: []byte("a")}}, wantErr: true},
 		{name: "bad base64", in: "b!!!!", wantErr: true},
-		{name: "prefix kept on error", in: "4a\x1exyz\x1e4b", want: []packet{{typ: '4', data: []byte("a")}}, wantErr: true},
+		{name: "prefix kept on error", in: "4a\x1exyz\x1e4b", want: []packet{{Type: '4', Data: []byte("a")}}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,7 +51,7 @@ func TestDecodePayload(t *testing.T) {
 				t.Fatalf("got %d packets %+v, want %d", len(got), got, len(tt.want))
 			}
 			for i := range got {
-				if got[i].typ != tt.want[i].typ || got[i].binary != tt.want[i].binary || !bytes.Equal(got[i].data, tt.want[i].data) {
+				if got[i].Type != tt.want[i].Type || got[i].Binary != tt.want[i].Binary || !bytes.Equal(got[i].Data, tt.want[i].Data) {
 					t.Errorf("packet %d = %+v, want %+v", i, got[i], tt.want[i])
 				}
 			}
@@ -65,9 +65,9 @@ func TestDecodePacketCapsCapacity(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A handler appending to its data must not clobber the next packet.
-	_ = append(pkts[0].data, 'X')
-	if string(pkts[1].data) != "cd" {
-		t.Fatalf("second packet = %q, want %q", pkts[1].data, "cd")
+	_ = append(pkts[0].Data, 'X')
+	if string(pkts[1].Data) != "cd" {
+		t.Fatalf("second packet = %q, want %q", pkts[1].Data, "cd")
 	}
 }
 
@@ -112,16 +112,16 @@ func FuzzDecodePayload(f *testing.F) {
 		}
 		msgs := make([]*Message, len(pkts))
 		for i, p := range pkts {
-			if p.typ < typeOpen || p.typ > typeNoop {
-				t.Fatalf("packet %d has type %q", i, p.typ)
+			if p.Type < typeOpen || p.Type > typeNoop {
+				t.Fatalf("packet %d has type %q", i, p.Type)
 			}
-			if p.binary && p.typ != typeMessage {
-				t.Fatalf("binary packet %d has type %q", i, p.typ)
+			if p.Binary && p.Type != typeMessage {
+				t.Fatalf("binary packet %d has type %q", i, p.Type)
 			}
-			if cap(p.data) != len(p.data) {
-				t.Fatalf("packet %d: cap %d > len %d", i, cap(p.data), len(p.data))
+			if cap(p.Data) != len(p.Data) {
+				t.Fatalf("packet %d: cap %d > len %d", i, cap(p.Data), len(p.Data))
 			}
-			msgs[i] = &Message{typ: p.typ, binary: p.binary, data: p.data}
+			msgs[i] = &Message{typ: p.Type, binary: p.Binary, data: p.Data}
 		}
 		if err != nil {
 			return
@@ -139,8 +139,8 @@ func FuzzDecodePayload(f *testing.F) {
 		}
 		hasBinary := false
 		for i := range again {
-			hasBinary = hasBinary || pkts[i].binary
-			if again[i].typ != pkts[i].typ || again[i].binary != pkts[i].binary || !bytes.Equal(again[i].data, pkts[i].data) {
+			hasBinary = hasBinary || pkts[i].Binary
+			if again[i].Type != pkts[i].Type || again[i].Binary != pkts[i].Binary || !bytes.Equal(again[i].Data, pkts[i].Data) {
 				t.Fatalf("round trip packet %d = %+v, want %+v", i, again[i], pkts[i])
 			}
 		}

@@ -59,11 +59,11 @@ func (c *Conn) runProbe(w *wsConn) bool {
 		}
 		switch {
 		case mt != websocket.TextMessage || err != nil:
-		case p.typ == typePing && string(p.data) == "probe":
+		case p.Type == typePing && string(p.Data) == "probe":
 			if c.onProbe(w) {
 				continue
 			}
-		case p.typ == typeUpgrade:
+		case p.Type == typeUpgrade:
 			if c.switchTo(w) {
 				return true
 			}

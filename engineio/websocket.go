@@ -175,7 +175,7 @@ func (c *Conn) readPackets(w *wsConn) {
 		}
 		var p packet
 		if mt == websocket.BinaryMessage {
-			p = packet{typ: typeMessage, binary: true, data: data}
+			p = packet{Type: typeMessage, Binary: true, Data: data}
 		} else if p, err = decodePacket(data); err != nil {
 			c.closeWith(ReasonParseError, err)
 			return
