@@ -77,8 +77,7 @@ type recovery struct {
 	closed     bool
 	nonce      uint64
 	pending    map[uint64]*pendingBroadcast // by nonce
-	tombstones int                          // pending entries delivered by fallback
-	uncertain  int                          // pending entries whose script may not have run
+	known      int                          // pending entries whose offset is known (seq set)
 	live       map[string]struct{}          // pids of the sessions owned here
 	timer      *time.Timer
 }
@@ -92,10 +91,8 @@ type pendingBroadcast struct {
 	settled chan struct{} // closed once Redis answered (id or err set)
 	claimed bool          // delivered (or being delivered) by someone
 	id      string        // its offset, once logged
-	seq     uint64        // set when the fallback delivered it: a tombstone
+	seq     uint64        // offsetSeq(id), once logged
 	err     error         // why it was not logged; set before settled is closed
-
-	uncertain bool // Redis may or may not have run its script
 }
 
 func newRecovery(a *Adapter, opts adapter.RecoveryOptions) *recovery {
@@ -348,15 +345,15 @@ func (r *recovery) broadcast(p *adapter.Packet, opts adapter.BroadcastOptions) e
 		<-pb.done // being delivered now
 		return pb.err
 	case pb.id == "":
+		// No answer yet: the answer decides (logged and back: delivered
+		// then; refused: delivered here).
 		r.mu.Unlock()
 		return &adapter.TimeoutError{Message: "timeout reached while logging a broadcast for recovery"}
 	}
 	// Stored, but not back: the subscription connection is down, or was
-	// when Redis published it. Delivered here, once; the message, should
-	// it come, finds a tombstone.
+	// when Redis published it. Delivered here, once; the entry stays as a
+	// tombstone for the message, should it come, until a newer one came.
 	pb.claimed = true
-	pb.seq = offsetSeq(pb.id)
-	r.tombstones++
 	r.mu.Unlock()
 	p.Data = adapter.AppendOffset(p.Data, pb.id)
 	p.Seq = pb.seq
@@ -367,9 +364,11 @@ func (r *recovery) broadcast(p *adapter.Packet, opts adapter.BroadcastOptions) e
 
 // logged receives the answer of logScript, on the publisher's goroutine.
 // An error Redis answered, or a script never sent (dropped at Close, no
-// connection to Redis), means the broadcast was not published: it is delivered here without an offset. Any other error
-// (the connection broke, the context ended) leaves it unknown: delivered
-// when it comes back, if it does — a copy here could be a duplicate.
+// connection to Redis), means the broadcast was not published: it is
+// delivered here without an offset. Any other error (the connection broke,
+// the context ended) leaves it unknown: it is forgotten, and delivered as
+// another node's broadcast if its message comes — a copy here could be a
+// duplicate.
 func (r *recovery) logged(nonce uint64, pb *pendingBroadcast, c goredis.Cmder) {
 	id, err := c.(*goredis.Cmd).Text()
 	var (
@@ -379,37 +378,34 @@ func (r *recovery) logged(nonce uint64, pb *pendingBroadcast, c goredis.Cmder) {
 	notPublished := err != nil && (errors.Is(err, errNotSent) || errors.As(err, &re) ||
 		errors.As(err, &oe) && oe.Op == "dial")
 	r.mu.Lock()
-	switch {
-	case err == nil:
-		pb.id = id
-	default:
-		pb.err = fmt.Errorf("redis: log broadcast for recovery: %w", err)
-		if !notPublished && r.pending[nonce] == pb {
-			pb.uncertain = true
-			r.uncertain++
+	deliver := false
+	if err == nil {
+		pb.id, pb.seq = id, offsetSeq(id)
+		if r.pending[nonce] == pb {
+			r.known++
 		}
+	} else {
+		pb.err = fmt.Errorf("redis: log broadcast for recovery: %w", err)
+		r.dropLocked(nonce, pb)
+		deliver = notPublished && !pb.claimed
+		pb.claimed = true
 	}
 	close(pb.settled)
 	r.mu.Unlock()
-	if notPublished && r.claim(nonce, pb) {
+	if deliver {
 		_ = r.a.local.Broadcast(pb.p, pb.opts)
 		close(pb.done)
 	}
 }
 
-// claim drops a pending broadcast and reports whether the caller is the
-// one to deliver it (and close its done).
-func (r *recovery) claim(nonce uint64, pb *pendingBroadcast) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// dropLocked removes a pending broadcast.
+func (r *recovery) dropLocked(nonce uint64, pb *pendingBroadcast) {
 	if r.pending[nonce] == pb {
 		delete(r.pending, nonce)
+		if pb.seq != 0 {
+			r.known--
+		}
 	}
-	if pb.claimed {
-		return false
-	}
-	pb.claimed = true
-	return true
 }
 
 // log queues logScript for a broadcast and registers it as pending. The
@@ -435,6 +431,11 @@ func (r *recovery) log(pb *pendingBroadcast) error {
 	if r.closed || a.isClosed() {
 		return adapter.ErrClosed
 	}
+	if len(r.pending) >= 2*a.f.opts.MaxPendingPublishes {
+		// Redis is that far behind (or its messages do not come back):
+		// this node's clients get the broadcast without an offset.
+		return fmt.Errorf("redis: %d broadcasts waiting to be logged: %w", len(r.pending), ErrQueueFull)
+	}
 	r.nonce++
 	nonce := r.nonce
 	msg = appendNonce(msg, nonce)
@@ -455,40 +456,25 @@ func (r *recovery) onLogged(b *inBroadcast) {
 	seq := offsetSeq(b.offset)
 	var pb *pendingBroadcast
 	r.mu.Lock()
-	if r.tombstones > 0 {
-		// A fallback delivery older than this one has come, or never will.
+	if r.known > 0 {
+		// The messages come in log order: a pending broadcast logged
+		// before this one whose message has not come never will (it was
+		// published while the subscription was down); one delivered by
+		// the fallback needs its tombstone no more.
 		for n, e := range r.pending {
 			if e.seq != 0 && e.seq < seq {
-				delete(r.pending, n)
-				r.tombstones--
-			}
-		}
-	}
-	if b.own && r.uncertain > 0 {
-		// A sender's scripts run in nonce order: an uncertain one older
-		// than this message did not run, or its message came before.
-		for n, e := range r.pending {
-			if e.uncertain && n <= b.nonce {
-				e.uncertain = false
-				r.uncertain--
-				if n < b.nonce {
-					delete(r.pending, n)
-				}
+				r.dropLocked(n, e)
 			}
 		}
 	}
 	if b.own && b.nonce != 0 {
 		if pb = r.pending[b.nonce]; pb != nil {
+			r.dropLocked(b.nonce, pb)
 			if pb.claimed {
-				if pb.seq != 0 {
-					delete(r.pending, b.nonce)
-					r.tombstones--
-				}
 				r.mu.Unlock()
 				return // delivered by the fallback
 			}
 			pb.claimed = true
-			delete(r.pending, b.nonce)
 		}
 	}
 	r.mu.Unlock()
@@ -629,6 +615,7 @@ func (r *recovery) close() {
 		}
 		delete(r.pending, n)
 	}
+	r.known = 0
 	r.live = map[string]struct{}{}
 }
 

@@ -404,3 +404,31 @@ func TestRecoveryNoGoroutineLeak(t *testing.T) {
 	testkit.NoError(t, A.srv.Close(ctx))
 	testkit.NoError(t, B.srv.Close(ctx))
 }
+
+// TestRecoverySubscriptionLost: a logged broadcast published while its
+// node's subscription connection is down never comes back to it; the node
+// delivers it to its own sockets after RequestsTimeout, with its offset,
+// once — and a later broadcast as usual.
+func TestRecoverySubscriptionLost(t *testing.T) {
+	t.Parallel()
+	redisURL := testkit.StartRedis(t)
+	key := uniqueKey(t)
+	A := startRecoveryNode(t, redisURL, key, &server.RecoveryConfig{MaxDisconnectionDuration: 10 * time.Second})
+	A.srv.OnConnection(func(s *server.Socket) { _ = s.Join("r1") })
+	drv := testkit.NewNodeClientDriver(t)
+	c := connectTo(t, drv, &testNode{url: A.url}, "/")
+	admin := newClient(t, redisURL)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		// Drop the subscription connections (go-redis makes a new one at once).
+		testkit.NoError(t, admin.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err())
+		testkit.NoError(t, A.srv.To("r1").Emit("x", i))
+		args := next(t, c, "x")
+		testkit.Equal(t, args[0], float64(i), "broadcast %d", i)
+		testkit.Equal(t, len(args), 2, "with its offset")
+	}
+	testkit.NoError(t, A.srv.To("r1").Emit("y"))
+	evs, err := c.Until(tctx(t), "y")
+	testkit.NoError(t, err)
+	testkit.Equal(t, len(evs), 1, "nothing delivered twice: %v", evs)
+}
