@@ -73,13 +73,13 @@ type recovery struct {
 	liveTTL time.Duration // expiry of a live session: window + 2 periods
 	keyTTL  time.Duration // expiry of the log and index keys
 
-	mu         sync.Mutex
-	closed     bool
-	nonce      uint64
-	pending    map[uint64]*pendingBroadcast // by nonce
-	known      int                          // pending entries whose offset is known (seq set)
-	live       map[string]struct{}          // pids of the sessions owned here
-	timer      *time.Timer
+	mu      sync.Mutex
+	closed  bool
+	nonce   uint64
+	pending map[uint64]*pendingBroadcast // by nonce
+	known   int                          // pending entries whose offset is known (seq set)
+	live    map[string]struct{}          // pids of the sessions owned here
+	timer   *time.Timer
 }
 
 // pendingBroadcast is a logged broadcast of this adapter on its way through
