@@ -87,3 +87,20 @@ func Example_readme() {
 	// README end
 	_, _, _ = answers, sockets, err
 }
+
+// A worker that is not a Socket.IO server emits to the clients of the
+// cluster, Go and Node.js nodes alike (Node's @socket.io/redis-emitter).
+func ExampleNewEmitter() {
+	ctx := context.Background()
+	// README begin
+	client := goredis.NewClient(&goredis.Options{Addr: "redis:6379"})
+	e := redis.NewEmitter(client, redis.EmitterOptions{Key: "socket.io"}) // the cluster's key
+
+	err := e.To("lobby").Emit(ctx, "news", map[string]any{"id": 1}) // once Redis took it
+	err = e.Of("/admin").Except("muted").Volatile().Emit(ctx, "tick", time.Now().Unix())
+	err = e.In("lobby").SocketsJoin(ctx, "newsletter")   // every node applies it
+	err = e.In("banned").DisconnectSockets(ctx, true)    // and their connections
+	err = e.ServerSideEmit(ctx, "reload", "config.json") // to the nodes' listeners (no acks)
+	// README end
+	_ = err
+}
