@@ -26,9 +26,10 @@ import (
 //     rooms or data, with an expiry of the window plus two refresh periods
 //     that the owner renews — so that a killed node loses nothing, and set
 //     to expire after the window when the socket leaves;
-//   - an index of the sessions by expiry, their sizes and their total,
-//     which bound them to MaxSessions and MaxSessionBytes (the soonest to
-//     expire goes first).
+//   - an index of the sessions of sockets that left, by expiry, their sizes
+//     and their total, which bound them to MaxSessions and MaxSessionBytes
+//     (the soonest to expire goes first); live sessions are bounded by the
+//     nodes' connections, each by MaxSessionBytes.
 //
 // Order. A logged broadcast is one script: XADD, then PUBLISH of the
 // message with its offset appended. Every node — the sender's too —

@@ -89,10 +89,11 @@ func TestRecoveryLogWindow(t *testing.T) {
 	testkit.Equal(t, n, int64(1), "entries after the window")
 }
 
-// TestRecoverySessionBounds: sessions made without end (a client that
-// connects and leaves in a loop) stay within MaxSessions and
-// MaxSessionBytes in Redis, the soonest to expire going first; a session
-// larger than the byte bound is refused.
+// TestRecoverySessionBounds: sessions of sockets that left, made without
+// end (a client that connects and leaves in a loop), stay within
+// MaxSessions and MaxSessionBytes in Redis, the soonest to expire going
+// first; live sessions are not counted (the connections bound them); a
+// session larger than the byte bound is refused.
 func TestRecoverySessionBounds(t *testing.T) {
 	t.Parallel()
 	url := testkit.StartRedis(t)
@@ -105,27 +106,41 @@ func TestRecoverySessionBounds(t *testing.T) {
 		return &adapter.Session{SID: fmt.Sprint("sid", i), PID: fmt.Sprint("pid", i), Rooms: []string{fmt.Sprint("sid", i)},
 			DataJSON: data, DataBytes: int64(len(data)), Version: 1}
 	}
-	for i := 0; i < 100; i++ {
+	keys := func() int {
+		k, err := c.Keys(ctx, a.rec.sessPrefix+"*").Result()
+		testkit.NoError(t, err)
+		return len(k)
+	}
+	// 30 live sessions: all kept.
+	for i := 0; i < 30; i++ {
 		testkit.NoError(t, a.SaveSession(ctx, sess(i, 10)))
 	}
-	keys, err := c.Keys(ctx, a.rec.sessPrefix+"*").Result()
-	testkit.NoError(t, err)
-	testkit.Equal(t, len(keys), 20, "session keys after 100 saves (count bound)")
-	// The newest are kept.
-	testkit.Equal(t, c.Exists(ctx, a.rec.sessPrefix+"pid99").Val(), int64(1), "newest session kept")
-	testkit.Equal(t, c.Exists(ctx, a.rec.sessPrefix+"pid0").Val(), int64(0), "oldest session gone")
-
-	for i := 100; i < 140; i++ {
-		testkit.NoError(t, a.SaveSession(ctx, sess(i, 1000)))
+	testkit.Equal(t, keys(), 30, "live sessions are not bounded by MaxSessions")
+	// 100 sessions of sockets that left (persisted in order, queued).
+	for i := 100; i < 200; i++ {
+		s := sess(i, 10)
+		s.Version = 2
+		a.PersistSession(s)
 	}
+	eventually(t, "the last persisted session is stored", func() bool {
+		return c.Exists(ctx, a.rec.sessPrefix+"pid199").Val() == 1
+	})
+	testkit.Equal(t, keys(), 30+20, "session keys: 30 live and 20 that left (count bound)")
+	testkit.Equal(t, c.Exists(ctx, a.rec.sessPrefix+"pid100").Val(), int64(0), "oldest session that left is gone")
+	testkit.Equal(t, c.Exists(ctx, a.rec.sessPrefix+"pid0").Val(), int64(1), "live sessions stay")
+
+	for i := 200; i < 240; i++ {
+		a.PersistSession(sess(i, 1000))
+	}
+	eventually(t, "the last large session is stored", func() bool {
+		return c.Exists(ctx, a.rec.sessPrefix+"pid239").Val() == 1
+	})
 	total, err := c.Get(ctx, a.rec.sessBytesKey).Int64()
 	testkit.NoError(t, err)
 	testkit.True(t, total <= 16<<10, "session bytes %d over the bound", total)
-	keys, err = c.Keys(ctx, a.rec.sessPrefix+"*").Result()
-	testkit.NoError(t, err)
-	testkit.True(t, len(keys) <= 16, "%d session keys of 1 kB under a 16 KiB bound", len(keys))
+	testkit.True(t, keys() <= 30+16, "%d session keys: 1 kB sessions under a 16 KiB bound, plus the live ones", keys())
 
-	err = a.SaveSession(ctx, sess(200, 20<<10))
+	err = a.SaveSession(ctx, sess(300, 20<<10))
 	testkit.True(t, err != nil, "a session larger than MaxSessionBytes is refused")
 }
 

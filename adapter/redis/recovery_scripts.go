@@ -47,8 +47,9 @@ return id
 
 // restoreScript takes a session that nobody changed since it was read and
 // returns the log after the client's offset, which must still be in it.
-// KEYS: session, log, index. ARGV: owner and version read, new owner,
-// offset, live expiry (ms), MaxPackets, pid.
+// The session is a live one again: out of the index of those that left.
+// KEYS: session, log, index, sizes, total. ARGV: owner and version read,
+// new owner, offset, live expiry (ms), MaxPackets, pid.
 var restoreScript = goredis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'o', 'v')
 if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return false end
@@ -57,22 +58,30 @@ local es = redis.call('XRANGE', KEYS[2], '(' .. ARGV[4], '+', 'COUNT', tonumber(
 if #es > tonumber(ARGV[6]) then return false end
 redis.call('HSET', KEYS[1], 'o', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[3], 'XX', now + tonumber(ARGV[5]), ARGV[7])
+local n = tonumber(redis.call('HGET', KEYS[4], ARGV[7]) or '0')
+if n > 0 then
+  redis.call('HDEL', KEYS[4], ARGV[7])
+  redis.call('ZREM', KEYS[3], ARGV[7])
+  redis.call('DECRBY', KEYS[5], n)
+end
 return {1, es}
 `)
 
 // saveScript stores a session snapshot unless another adapter owns the
-// session (0) or a newer snapshot is stored; then it keeps the sessions
-// within their bounds, the soonest to expire going first (2 when that was
-// this one). KEYS: session, index, sizes, total. ARGV: owner, version,
-// state, expiry (ms), pid, MaxSessions, MaxSessionBytes, session key
-// prefix, key expiry (ms).
+// session (0) or a newer snapshot is stored. The sessions of sockets that
+// left (ARGV live "0") are indexed by expiry and kept within MaxSessions and
+// MaxSessionBytes, the soonest to expire going first (2 when that was this
+// one): a client that connects and leaves in a loop cannot grow them. Live
+// sessions are bounded by the connections of the nodes, and not counted.
+// KEYS: session, index, sizes, total. ARGV: owner, version, state, expiry
+// (ms), pid, MaxSessions, MaxSessionBytes, session key prefix, key expiry
+// (ms), live.
 const saveScriptSrc = `
 local cur = redis.call('HMGET', KEYS[1], 'o', 'v')
 if cur[1] and cur[1] ~= ARGV[1] then return 0 end
 if cur[2] and tonumber(cur[2]) > tonumber(ARGV[2]) then return 1 end
+redis.call('HSET', KEYS[1], 'o', ARGV[1], 'v', ARGV[2], 's', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local total = tonumber(redis.call('GET', KEYS[4]) or '0')
@@ -82,23 +91,31 @@ for _, p in ipairs(gone) do
   redis.call('HDEL', KEYS[3], p)
 end
 if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) end
-local size = #ARGV[3] + #ARGV[5] + 64
-total = total + size - tonumber(redis.call('HGET', KEYS[3], ARGV[5]) or '0')
-redis.call('HSET', KEYS[3], ARGV[5], size)
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[5])
-redis.call('HSET', KEYS[1], 'o', ARGV[1], 'v', ARGV[2], 's', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local old = tonumber(redis.call('HGET', KEYS[3], ARGV[5]) or '0')
 local kept = 1
-while true do
-  local n = redis.call('ZCARD', KEYS[2])
-  if n == 0 then total = 0 break end
-  if n <= tonumber(ARGV[6]) and total <= tonumber(ARGV[7]) then break end
-  local p = redis.call('ZPOPMIN', KEYS[2])[1]
-  total = total - tonumber(redis.call('HGET', KEYS[3], p) or '0')
-  redis.call('HDEL', KEYS[3], p)
-  redis.call('DEL', ARGV[8] .. p)
-  if p == ARGV[5] then kept = 2 end
+if ARGV[10] == '1' then
+  if old > 0 then
+    redis.call('HDEL', KEYS[3], ARGV[5])
+    redis.call('ZREM', KEYS[2], ARGV[5])
+    total = total - old
+  end
+else
+  local size = #ARGV[3] + #ARGV[5] + 64
+  total = total + size - old
+  redis.call('HSET', KEYS[3], ARGV[5], size)
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[5])
+  while true do
+    local n = redis.call('ZCARD', KEYS[2])
+    if n == 0 then total = 0 break end
+    if n <= tonumber(ARGV[6]) and total <= tonumber(ARGV[7]) then break end
+    local p = redis.call('ZPOPMIN', KEYS[2])[1]
+    total = total - tonumber(redis.call('HGET', KEYS[3], p) or '0')
+    redis.call('HDEL', KEYS[3], p)
+    redis.call('DEL', ARGV[8] .. p)
+    if p == ARGV[5] then kept = 2 end
+  end
 end
+if total < 0 then total = 0 end
 redis.call('SET', KEYS[4], total, 'PX', ARGV[9])
 redis.call('PEXPIRE', KEYS[2], ARGV[9])
 redis.call('PEXPIRE', KEYS[3], ARGV[9])
@@ -123,12 +140,8 @@ return 1
 // rely on. KEYS: index, log, log bytes, sizes, total. ARGV: live expiry
 // (ms), key expiry (ms), session key prefix, pids…
 const refreshScriptSrc = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for i = 4, #ARGV do
-  if redis.call('PEXPIRE', ARGV[3] .. ARGV[i], ARGV[1]) == 1 then
-    redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i])
-  end
+  redis.call('PEXPIRE', ARGV[3] .. ARGV[i], ARGV[1])
 end
 for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 return 1

@@ -40,10 +40,16 @@ func (r *recovery) state(s *adapter.Session) ([]byte, error) {
 	return b, nil
 }
 
-func (r *recovery) saveArgs(s *adapter.Session, state []byte, ttl time.Duration) ([]string, []any) {
+// saveArgs are saveScript's keys and arguments: a live session (expiring
+// after liveTTL, renewed) or one of a socket that left (the window).
+func (r *recovery) saveArgs(s *adapter.Session, state []byte, live bool) ([]string, []any) {
+	ttl, flag := r.opts.MaxDisconnectionDuration, "0"
+	if live {
+		ttl, flag = r.liveTTL, "1"
+	}
 	return []string{r.sessPrefix + s.PID, r.indexKey, r.sizesKey, r.sessBytesKey},
 		[]any{r.a.uid, s.Version, state, ttl.Milliseconds(), s.PID,
-			r.opts.MaxSessions, r.opts.MaxSessionBytes, r.sessPrefix, r.keyTTL.Milliseconds()}
+			r.opts.MaxSessions, r.opts.MaxSessionBytes, r.sessPrefix, r.keyTTL.Milliseconds(), flag}
 }
 
 // save stores the session of a connected socket and waits for Redis.
@@ -54,7 +60,7 @@ func (r *recovery) save(ctx context.Context, s *adapter.Session) error {
 	}
 	ctx, cancel := r.a.f.ioContextFrom(ctx)
 	defer cancel()
-	keys, args := r.saveArgs(s, state, r.liveTTL)
+	keys, args := r.saveArgs(s, state, true)
 	res, err := saveScript.Run(ctx, r.a.f.client, keys, args...).Int()
 	switch {
 	case err != nil:
@@ -68,15 +74,14 @@ func (r *recovery) save(ctx context.Context, s *adapter.Session) error {
 	return nil
 }
 
-// saveAsync queues a save; with ttl the window, it is the session of a
-// socket that left.
-func (r *recovery) saveAsync(s *adapter.Session, ttl time.Duration) {
+// saveAsync queues a save: of a live session, or of one whose socket left.
+func (r *recovery) saveAsync(s *adapter.Session, live bool) {
 	state, err := r.state(s)
 	if err != nil {
 		r.a.f.log.Warn("redis: session not stored for recovery", "nsp", r.a.name, "err", err)
 		return
 	}
-	keys, args := r.saveArgs(s, state, ttl)
+	keys, args := r.saveArgs(s, state, live)
 	r.a.f.command(saveScriptSrc, keys, args, len(state))
 }
 
@@ -182,7 +187,7 @@ func (r *recovery) restore(ctx context.Context, pid, offset string, attach func(
 	}
 
 	a.local.AddAll(attach(sess), sess.Rooms)
-	res, err := restoreScript.Run(ctx, a.f.client, []string{key, r.logKey, r.indexKey},
+	res, err := restoreScript.Run(ctx, a.f.client, []string{key, r.logKey, r.indexKey, r.sizesKey, r.sessBytesKey},
 		owner, version, a.uid, offset, r.liveTTL.Milliseconds(), r.opts.MaxPackets, pid).Slice()
 	if err != nil || len(res) != 2 {
 		if err != nil && !errors.Is(err, goredis.Nil) {
@@ -237,7 +242,7 @@ func (a *Adapter) PersistSession(s *adapter.Session) {
 		return
 	}
 	a.rec.track(s.PID, false)
-	a.rec.saveAsync(s, a.rec.opts.MaxDisconnectionDuration)
+	a.rec.saveAsync(s, false)
 }
 
 // SaveSession implements adapter.SessionStore: it stores the session of a
@@ -287,7 +292,7 @@ func (a *Adapter) changeRooms(opts adapter.BroadcastOptions, change func()) {
 	change()
 	for _, s := range socks {
 		if sess := s.Session(); sess != nil {
-			a.rec.saveAsync(sess, a.rec.liveTTL)
+			a.rec.saveAsync(sess, true)
 		}
 	}
 }
