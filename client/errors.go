@@ -23,7 +23,8 @@ var (
 	ErrTimeout = errors.New("client: timed out waiting for an answer")
 	// ErrBufferFull is returned by an emit made while the socket is
 	// reconnecting, when the emits already buffered reach
-	// Options.MaxBufferedEmits or MaxBufferedBytes.
+	// Options.MaxBufferedEmits or MaxBufferedBytes, or while connected when
+	// the connection's send queue is full (the server does not keep up).
 	ErrBufferFull = errors.New("client: send buffer full")
 	// ErrReservedEvent matches the error of an emit with a reserved name.
 	ErrReservedEvent = errors.New("client: reserved event name")

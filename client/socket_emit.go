@@ -175,12 +175,17 @@ func (s *Socket) emit(event string, args []any, volatile bool, pa *pendingAck, t
 	}
 	o := newOutPacket(p, event)
 	if s.state == stateConnected {
-		if err := s.conn.send(o.frames...); err == nil {
+		err := s.conn.send(o.frames...)
+		if err == nil {
 			s.addAckLocked(p.ID, pa, timeout)
 			out := s.anyOut
 			s.mu.Unlock()
 			s.queueOutgoing(out, []*outPacket{o})
 			return p.ID, nil
+		}
+		if err == errQueueFull {
+			s.mu.Unlock()
+			return 0, ErrBufferFull
 		}
 		// The connection is going: the event waits for the next one.
 	}
@@ -228,10 +233,14 @@ func (s *Socket) sendAck(c conn, id uint64, args []any) error {
 	if s.state != stateConnected || s.conn != c {
 		return s.goneErrLocked()
 	}
-	if err := c.send(o.frames...); err != nil {
+	switch err := c.send(o.frames...); err {
+	case nil:
+		return nil
+	case errQueueFull:
+		return ErrBufferFull
+	default:
 		return ErrDisconnected
 	}
-	return nil
 }
 
 // encodeError describes why the arguments of an emit did not encode. A

@@ -5,6 +5,7 @@ import (
 	"errors"
 )
 
+
 // frame is one Engine.IO message: a Socket.IO packet's text, or one of its
 // binary attachments.
 type frame struct {
@@ -33,5 +34,7 @@ type conn interface {
 // connection's reader goroutine, and must not block.
 type dialFunc func(ctx context.Context, base string, opts *Options, onMessage func(data []byte, binary bool)) (conn, error)
 
-// errNoEngine is the error of dialing before the engine is linked in.
-var errNoEngine = errors.New("client: no Engine.IO transport")
+// errQueueFull is a conn's refusal of a send that would pass its queue's
+// bounds (the connection is alive but the server does not read fast
+// enough); emits report it as ErrBufferFull.
+var errQueueFull = errors.New("client: connection send queue full")
