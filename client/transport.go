@@ -5,7 +5,6 @@ import (
 	"errors"
 )
 
-
 // frame is one Engine.IO message: a Socket.IO packet's text, or one of its
 // binary attachments.
 type frame struct {
