@@ -82,6 +82,25 @@ func startServer(t *testing.T, cfg server.Config, setup func(srv *server.Server)
 	return &testServer{srv: srv, url: ts.URL, ln: ln}
 }
 
+// cutUntil cuts the server's connections until the client reports the
+// loss on down: a long-polling client may not notice a cut made between two
+// requests (net/http retries a request whose idle connection was closed),
+// so cut again until it does.
+func cutUntil[T any](t *testing.T, ln *trackingListener, down <-chan T) T {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		ln.cut()
+		select {
+		case v := <-down:
+			return v
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("the client did not see the cut")
+		}
+	}
+}
+
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
