@@ -41,7 +41,22 @@ func (e *serial) do(f func()) {
 }
 
 func (e *serial) drain(idle chan struct{}) {
-	defer close(idle)
+	normal := false
+	defer func() {
+		if !normal {
+			// A handler called runtime.Goexit (t.FailNow in a test, say):
+			// hand the rest of the queue to a new goroutine.
+			e.mu.Lock()
+			e.running, e.gid = false, 0
+			if len(e.queue) > 0 {
+				e.running = true
+				e.idle = make(chan struct{})
+				go e.drain(e.idle)
+			}
+			e.mu.Unlock()
+		}
+		close(idle)
+	}()
 	e.mu.Lock()
 	e.gid = goid()
 	for {
@@ -50,6 +65,7 @@ func (e *serial) drain(idle chan struct{}) {
 			e.queue = nil
 			e.gid = 0
 			e.mu.Unlock()
+			normal = true
 			return
 		}
 		f := e.queue[0]
