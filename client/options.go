@@ -61,7 +61,10 @@ type Options struct {
 
 	// MaxBufferedEmits and MaxBufferedBytes bound what emits made while the
 	// socket is disconnected may buffer until it reconnects; past them an
-	// emit fails with ErrBufferFull. Zero means 1000 emits and 8 MiB.
+	// emit fails with ErrBufferFull. Zero means 1000 emits and 8 MiB (the
+	// most: what is buffered must fit in the connection's send queue when
+	// it is flushed; the attachments of the buffered emits count too, at
+	// most 2048 messages in all).
 	MaxBufferedEmits int
 	MaxBufferedBytes int
 
@@ -95,8 +98,8 @@ func (o Options) withDefaults() Options {
 	if o.MaxBufferedEmits <= 0 {
 		o.MaxBufferedEmits = 1000
 	}
-	if o.MaxBufferedBytes <= 0 {
-		o.MaxBufferedBytes = 8 << 20
+	if o.MaxBufferedBytes <= 0 || o.MaxBufferedBytes > maxBufferedBytes {
+		o.MaxBufferedBytes = maxBufferedBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

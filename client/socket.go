@@ -45,6 +45,7 @@ type Socket struct {
 	nextAckID uint64
 	buf       []*outPacket // emits waiting for a reconnection
 	bufBytes  int
+	bufFrames int
 	waiters   []chan error // Dial and Manager.Socket, until connected or failed
 
 	events       map[string][]listener[EventHandler]

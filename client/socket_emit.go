@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ioswarm/ioswarm/client/internal/engine"
 	"github.com/ioswarm/ioswarm/parser"
 )
 
@@ -91,7 +92,7 @@ func (s *Socket) takeAcksLocked(keep []*outPacket) []*pendingAck {
 }
 
 func (s *Socket) dropBufferLocked() {
-	s.buf, s.bufBytes = nil, 0
+	s.buf, s.bufBytes, s.bufFrames = nil, 0, 0
 }
 
 // unbuffer drops the buffered event with ack id, if any (its wait ended).
@@ -101,11 +102,23 @@ func (s *Socket) unbuffer(id uint64) {
 	for i, o := range s.buf {
 		if o.hasAck && o.id == id {
 			s.bufBytes -= o.size
+			s.bufFrames -= len(o.frames)
 			s.buf = slices.Delete(s.buf, i, i+1)
 			return
 		}
 	}
 }
+
+// maxBufferedFrames bounds the Engine.IO messages (an event and its
+// attachments) a socket buffers, and MaxBufferedBytes is capped at
+// maxBufferedBytes: the flush after a reconnection must fit in the new
+// connection's send queue at once (engine.MaxQueuedMessages and
+// MaxQueuedBytes, shared by the manager's sockets — half of each, so that
+// two sockets flushing together still fit).
+const (
+	maxBufferedFrames = engine.MaxQueuedMessages / 2
+	maxBufferedBytes  = engine.MaxQueuedBytes / 2
+)
 
 // flushLocked sends the buffered events on c, in order, and returns them
 // for the outgoing listeners. It stops at the first that c refuses (c is
@@ -117,6 +130,7 @@ func (s *Socket) flushLocked(c conn) []*outPacket {
 			break
 		}
 		s.bufBytes -= o.size
+		s.bufFrames -= len(o.frames)
 		n++
 	}
 	sent := s.buf[:n:n]
@@ -174,31 +188,44 @@ func (s *Socket) emit(event string, args []any, volatile bool, pa *pendingAck, t
 		s.nextAckID++
 	}
 	o := newOutPacket(p, event)
-	if s.state == stateConnected {
+	var flushed []*outPacket
+	if s.state == stateConnected && len(s.buf) > 0 {
+		// What a reconnection's flush could not queue goes first.
+		flushed = s.flushLocked(s.conn)
+	}
+	if s.state == stateConnected && len(s.buf) == 0 {
 		err := s.conn.send(o.frames...)
 		if err == nil {
 			s.addAckLocked(p.ID, pa, timeout)
 			out := s.anyOut
 			s.mu.Unlock()
-			s.queueOutgoing(out, []*outPacket{o})
+			s.queueOutgoing(out, append(flushed, o))
 			return p.ID, nil
 		}
 		if err == errQueueFull {
+			out := s.anyOut
 			s.mu.Unlock()
+			s.queueOutgoing(out, flushed)
 			return 0, ErrBufferFull
 		}
 		// The connection is going: the event waits for the next one.
+	}
+	if len(flushed) > 0 {
+		out := s.anyOut
+		defer s.queueOutgoing(out, flushed)
 	}
 	if volatile {
 		s.mu.Unlock()
 		return 0, errDropped
 	}
-	if len(s.buf) >= s.m.opts.MaxBufferedEmits || s.bufBytes+o.size > s.m.opts.MaxBufferedBytes {
+	if len(s.buf) >= s.m.opts.MaxBufferedEmits || s.bufBytes+o.size > s.m.opts.MaxBufferedBytes ||
+		s.bufFrames+len(o.frames) > maxBufferedFrames {
 		s.mu.Unlock()
 		return 0, ErrBufferFull
 	}
 	s.buf = append(s.buf, o)
 	s.bufBytes += o.size
+	s.bufFrames += len(o.frames)
 	s.addAckLocked(p.ID, pa, timeout)
 	s.mu.Unlock()
 	return p.ID, nil
