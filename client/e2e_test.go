@@ -216,3 +216,12 @@ func TestE2EMiddlewareRefusal(t *testing.T) {
 		testkit.True(t, s.Connected())
 	})
 }
+
+func startBenchServer(b *testing.B, srv *server.Server) string {
+	ts := httptest.NewServer(srv)
+	b.Cleanup(func() {
+		_ = srv.Close(context.Background())
+		ts.Close()
+	})
+	return ts.URL
+}
