@@ -215,7 +215,9 @@ func TestE2ERecovery(t *testing.T) {
 				sockets <- s
 			})
 		})
-		c := dial(t, ts.url, client.Options{Transports: tr, ReconnectionDelay: 500 * time.Millisecond, ReconnectionDelayMax: 500 * time.Millisecond})
+		noJitter := 0.0
+		c := dial(t, ts.url, client.Options{Transports: tr, ReconnectionDelay: 600 * time.Millisecond,
+			ReconnectionDelayMax: 600 * time.Millisecond, RandomizationFactor: &noJitter})
 		events := make(chan string, 8)
 		c.On("news", func(ev *client.Event) {
 			var s string

@@ -17,6 +17,12 @@ import (
 // connection when its first socket needs it, reconnects after a transport
 // loss with exponential backoff, and closes it when its last socket is
 // closed. Every method is safe for concurrent use.
+//
+// Locks: Manager.mu and Socket.mu are never held together (a socket calls
+// release after unlocking; the manager calls sockets after unlocking).
+// Under Socket.mu, the socket may take its serial's lock and the engine's
+// (send never blocks); the engine calls onMessage without its lock. No lock
+// is held while user code runs.
 type Manager struct {
 	base string // scheme://host of the server, for the engine
 	opts Options
