@@ -249,3 +249,16 @@ func TestE2ERecovery(t *testing.T) {
 		testkit.Equal(t, recv(t, events), "after")
 	})
 }
+
+func TestE2EDialUnreachable(t *testing.T) {
+	testkit.CheckGoroutines(t)
+	ts := startServer(t, server.Config{}, nil)
+	url := ts.url
+	ts.ln.Close() // nothing listens there any more
+	for _, tr := range transportModes {
+		_, err := client.Dial(ctxT(t), url, client.Options{Transports: tr.list})
+		testkit.True(t, err != nil, "%s: dial must fail", tr.name)
+	}
+	_, err := client.Dial(ctxT(t), "ftp://example.com", client.Options{})
+	testkit.True(t, err != nil)
+}
