@@ -83,13 +83,18 @@ func TestOrderAcrossUpgrade(t *testing.T) {
 			}
 		}
 	}()
+	seen := map[string]bool{} // transports seen while sending
 	for i := 0; i < n; i++ {
 		if err := c.Send(Message{Data: []byte(strconv.Itoa(i)), Binary: i%2 == 0}); err != nil {
 			t.Fatal(err)
 		}
-		if i%50 == 0 {
+		if i%20 == 0 {
+			seen[c.Transport()] = true
 			time.Sleep(time.Millisecond)
 		}
+	}
+	if !seen[TransportPolling] || !seen[TransportWebSocket] {
+		t.Errorf("the upgrade did not happen while sending: saw %v", seen)
 	}
 	got := in.wait(t, n)
 	for i, m := range got[:n] {

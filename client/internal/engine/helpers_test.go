@@ -176,3 +176,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func newHTTPServer(h http.Handler) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/engine.io/", h)
+	return httptest.NewServer(mux)
+}

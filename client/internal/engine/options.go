@@ -98,8 +98,10 @@ type Options struct {
 	// OnMessage receives every "message" packet, in order, on the
 	// connection's reader goroutine: text without the leading '4', or the
 	// raw bytes of a binary message. The callee owns data. It must not block
-	// long: nothing else is read meanwhile, pings included. It is never
-	// called once the connection is closed.
+	// long: nothing else is read meanwhile, pings included (a call that
+	// outlasts pingInterval+pingTimeout ends the connection with "ping
+	// timeout"). It is not called once the close is decided, but for the
+	// call already under way. It may call Send and Close.
 	OnMessage func(data []byte, binary bool)
 }
 

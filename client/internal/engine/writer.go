@@ -28,7 +28,7 @@ func (c *Conn) writeLoop() {
 			var more bool
 			if buf, more, err = c.writeBatch(c.ctx, buf, false); err != nil {
 				c.closeWith(ReasonTransportError, err)
-				return // teardown does not wait for this writer: not a forced close
+				return // the close is decided; writerDone lets teardown go on
 			}
 			if !more {
 				break
