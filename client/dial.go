@@ -15,8 +15,25 @@ import (
 // reconnection options apply once connected), or ctx's error.
 //
 // The socket gets a Manager of its own unless opts.Manager is set; then
-// it shares that manager's connection, and only opts.Auth is used.
+// it shares that manager's connection, and only opts.Auth is used. Events
+// the server sends right at connection may arrive before Dial returns, so
+// before listeners can be added: use NewSocket and Connect to see them.
 func Dial(ctx context.Context, rawURL string, opts Options) (*Socket, error) {
+	s, err := NewSocket(rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Connect(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewSocket is Dial without connecting: it returns the socket for the
+// namespace named by rawURL's path, on its own Manager unless opts.Manager
+// is set. Add its listeners, then Connect (see Manager.NewSocket).
+func NewSocket(rawURL string, opts Options) (*Socket, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -27,5 +44,5 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Socket, error) {
 			return nil, err
 		}
 	}
-	return m.Socket(ctx, u.Path, opts.Auth)
+	return m.NewSocket(u.Path, opts.Auth)
 }

@@ -25,6 +25,12 @@
 //	})
 //	err = s.Emit("message", "hello")
 //
+// Events the server sends right at connection (a welcome message) may
+// arrive before Dial returns; to see them, make the socket with
+// [NewSocket], add its listeners, then [Socket.Connect]. Connect also
+// reconnects a socket that the server disconnected, as the JS client's
+// socket.connect() does.
+//
 // A [Manager] is one Engine.IO connection shared by sockets of several
 // namespaces (the JS client's Manager): [NewManager], then
 // [Manager.Socket] per namespace, or Options.Manager with Dial.

@@ -262,3 +262,39 @@ func TestE2EDialUnreachable(t *testing.T) {
 	_, err := client.Dial(ctxT(t), "ftp://example.com", client.Options{})
 	testkit.True(t, err != nil)
 }
+
+func TestE2ENewSocketThenConnect(t *testing.T) {
+	testkit.CheckGoroutines(t)
+	got := make(chan string, 4)
+	ts := startServer(t, server.Config{}, func(srv *server.Server) {
+		srv.OnConnection(func(s *server.Socket) {
+			_ = s.Emit("welcome", s.ID())
+			s.On("early", func(s *server.Socket, ev *server.Event) { got <- "early" })
+			s.On("kick", func(s *server.Socket, ev *server.Event) { s.Disconnect(false) })
+		})
+	})
+	s, err := client.NewSocket(ts.url, client.Options{})
+	testkit.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	welcome := make(chan string, 2)
+	s.On("welcome", func(ev *client.Event) {
+		var id string
+		_ = ev.Decode(0, &id)
+		welcome <- id
+	})
+	testkit.NoError(t, s.Emit("early")) // buffered until connected
+	testkit.NoError(t, s.Connect(ctxT(t)))
+	testkit.NoError(t, s.Connect(ctxT(t)), "connected already")
+	testkit.Equal(t, recv(t, welcome), s.ID())
+	testkit.Equal(t, recv(t, got), "early")
+
+	// Disconnected by the server: no reconnection, but Connect again works.
+	down := make(chan string, 1)
+	s.OnDisconnect(func(r string) { down <- r })
+	testkit.NoError(t, s.Emit("kick"))
+	testkit.Equal(t, recv(t, down), client.ReasonIOServerDisconnect)
+	testkit.NoError(t, s.Connect(ctxT(t)))
+	testkit.Equal(t, recv(t, welcome), s.ID())
+	testkit.NoError(t, s.Close())
+	testkit.ErrorIs(t, s.Connect(ctxT(t)), client.ErrClosed)
+}

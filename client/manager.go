@@ -81,34 +81,34 @@ func NewManager(rawURL string, opts Options) (*Manager, error) {
 
 // Socket opens a socket on namespace nsp ("/" when empty) with auth as the
 // CONNECT payload (see Options.Auth), opening the connection if needed, and
-// returns once the server accepted it. It fails with the server's refusal
-// (a *ConnectError), the error of the first connection attempt, ctx's
-// error, or ErrNamespaceInUse when the manager has an open socket on nsp.
+// returns once the server accepted it: NewSocket, then Connect. It fails
+// with the server's refusal (a *ConnectError), the error of the first
+// connection attempt, ctx's error, or ErrNamespaceInUse when the manager
+// has an active socket on nsp.
 func (m *Manager) Socket(ctx context.Context, nsp string, auth any) (*Socket, error) {
+	s, err := m.NewSocket(nsp, auth)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Connect(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewSocket returns a socket on namespace nsp ("/" when empty) that is not
+// connected yet: add its listeners, then Connect. Listeners added before
+// Connect see the events the server sends right at connection (a welcome
+// message), which a socket returned connected by Socket or Dial may miss.
+// Emits made before Connect are buffered and sent once connected.
+func (m *Manager) NewSocket(nsp string, auth any) (*Socket, error) {
 	if nsp == "" {
 		nsp = "/"
 	} else if !strings.HasPrefix(nsp, "/") {
 		nsp = "/" + nsp
 	}
-	s, err := newSocket(m, nsp, auth)
-	if err != nil {
-		return nil, err
-	}
-	wait := s.waiter()
-	if err := m.add(s); err != nil {
-		return nil, err
-	}
-	select {
-	case err := <-wait:
-		if err != nil {
-			_ = s.Close()
-			return nil, err
-		}
-		return s, nil
-	case <-ctx.Done():
-		_ = s.Close()
-		return nil, ctx.Err()
-	}
+	return newSocket(m, nsp, auth)
 }
 
 // Close closes every socket of the manager (see Socket.Close), and with

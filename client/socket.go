@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -12,12 +13,14 @@ import (
 type sockState int
 
 const (
+	// stateIdle: not connected yet (NewSocket); emits are buffered.
+	stateIdle sockState = iota
 	// stateConnecting: active, waiting for the connection or for the
 	// server's CONNECT reply (at first, and while reconnecting).
-	stateConnecting sockState = iota
+	stateConnecting
 	stateConnected
-	// stateDown: disconnected for good by the server, refused, or out of
-	// reconnection attempts.
+	// stateDown: disconnected by the server, refused, out of reconnection
+	// attempts, or a Connect that failed; Connect may try again.
 	stateDown
 	// stateClosed: Close was called.
 	stateClosed
@@ -181,6 +184,69 @@ func (s *Socket) OnConnectError(h ConnectErrorHandler) {
 	s.mu.Unlock()
 }
 
+// Connect connects the socket to its namespace, opening the manager's
+// connection if needed, and returns once the server accepted it. It
+// returns nil at once for a connected socket, and ErrClosed after Close.
+// A socket disconnected for good (by the server, refused, or out of
+// reconnection attempts) may Connect again, as with the JS client's
+// socket.connect(). It fails with the server's refusal (a *ConnectError),
+// the error of the first connection attempt (not retried), or ctx's error;
+// the socket then stays disconnected.
+func (s *Socket) Connect(ctx context.Context) error {
+	s.mu.Lock()
+	state := s.state
+	switch state {
+	case stateClosed:
+		s.mu.Unlock()
+		return ErrClosed
+	case stateConnected:
+		s.mu.Unlock()
+		return nil
+	case stateIdle, stateDown:
+		s.state = stateConnecting
+	}
+	wait := make(chan error, 1)
+	s.waiters = append(s.waiters, wait)
+	s.mu.Unlock()
+	if state != stateConnecting {
+		if err := s.m.add(s); err != nil {
+			s.abort()
+			return err
+		}
+	}
+	select {
+	case err := <-wait:
+		if err != nil {
+			s.abort()
+		}
+		return err
+	case <-ctx.Done():
+		s.abort()
+		return ctx.Err()
+	}
+}
+
+// abort ends a connection attempt that failed: the socket is down, and
+// with the manager's last socket the connection goroutine ends.
+func (s *Socket) abort() {
+	s.mu.Lock()
+	if s.state != stateConnecting {
+		s.mu.Unlock()
+		return
+	}
+	s.state, s.conn = stateDown, nil
+	acks := s.takeAcksLocked(nil)
+	s.dropBufferLocked()
+	s.notifyLocked(ErrDisconnected)
+	s.mu.Unlock()
+	for _, a := range acks {
+		a.fail(s, ErrDisconnected)
+	}
+	if rs := s.m.release(s); rs != nil {
+		<-rs.done
+	}
+}
+
 // Close disconnects the socket from its namespace (the server sees
 // "client namespace disconnect"), ends its pending acknowledgements with
 // ErrClosed and drops its buffered emits; its disconnect handlers get
@@ -211,21 +277,11 @@ func (s *Socket) Close() error {
 	for _, a := range acks {
 		a.fail(s, ErrClosed)
 	}
-	if rs := s.m.release(s); rs != nil && rs.done != nil {
+	if rs := s.m.release(s); rs != nil {
 		<-rs.done
 	}
 	s.exec.closeAndWait()
 	return nil
-}
-
-// waiter returns a channel that receives nil when the socket connects, or
-// the error that ended its first connection attempt.
-func (s *Socket) waiter() chan error {
-	ch := make(chan error, 1)
-	s.mu.Lock()
-	s.waiters = append(s.waiters, ch)
-	s.mu.Unlock()
-	return ch
 }
 
 func (s *Socket) notifyLocked(err error) {

@@ -177,7 +177,7 @@ func (s *Socket) emit(event string, args []any, volatile bool, pa *pendingAck, t
 		return 0, encodeError(event, args, err)
 	}
 	s.mu.Lock()
-	if s.state != stateConnected && s.state != stateConnecting {
+	if s.state == stateDown || s.state == stateClosed {
 		err := s.goneErrLocked()
 		s.mu.Unlock()
 		return 0, err
