@@ -381,3 +381,36 @@ func TestDialFailsOnFirstAttempt(t *testing.T) {
 	c := fs.next(t)
 	<-c.done()
 }
+
+func TestEventsBeforeConnectReply(t *testing.T) {
+	testkit.CheckGoroutines(t)
+	m, fs := newFakeManager(t, Options{})
+	s, c := connect(t, m, fs, "/", nil, "0", `0{"sid":"a","pid":"p"}`)
+	var mu sync.Mutex
+	var log []string
+	note := func(x string) {
+		mu.Lock()
+		log = append(log, x)
+		mu.Unlock()
+	}
+	s.On("missed", func(ev *Event) {
+		var v string
+		_ = ev.Decode(0, &v)
+		note(v)
+	})
+	s.OnConnect(func() { note("connect") })
+	c.drop(ReasonTransportClose)
+	c2 := fs.next(t)
+	testkit.Equal(t, c2.nextText(t), `0{"pid":"p"}`)
+	// As the Node.js server recovers a session: missed packets, then the reply.
+	c2.deliver(`2["missed","m1","o1"]`)
+	c2.deliver(`2["missed","m2","o2"]`)
+	c2.deliver(`0{"sid":"a","pid":"p"}`)
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(log) == 3 })
+	mu.Lock()
+	testkit.Equal(t, log, []string{"m1", "m2", "connect"})
+	mu.Unlock()
+	testkit.True(t, s.Recovered())
+	c2.drop(ReasonTransportClose)
+	testkit.Equal(t, fs.next(t).nextText(t), `0{"pid":"p","offset":"o2"}`)
+}

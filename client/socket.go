@@ -50,6 +50,7 @@ type Socket struct {
 	bufBytes  int
 	bufFrames int
 	waiters   []chan error // Dial and Manager.Socket, until connected or failed
+	early     []*Event     // received before the CONNECT reply
 
 	events       map[string][]listener[EventHandler]
 	anyIn        []listener[AnyHandler]
@@ -393,10 +394,18 @@ func (s *Socket) onConnectReply(c conn, p *parser.Packet) {
 	s.state, s.id = stateConnected, reply.SID
 	s.recovered = reply.PID != "" && reply.PID == s.pid
 	s.pid = reply.PID
+	early := make([]func(), len(s.early))
+	for i, ev := range s.early {
+		early[i] = s.dispatchLocked(ev)
+	}
+	s.early = nil
 	sent := s.flushLocked(c)
 	s.notifyLocked(nil)
 	handlers, out := s.onConnect, s.anyOut
 	s.mu.Unlock()
+	for _, f := range early {
+		s.exec.do(f)
+	}
 	s.queueOutgoing(out, sent)
 	if len(handlers) > 0 {
 		s.exec.do(func() {
@@ -467,8 +476,12 @@ func (s *Socket) onEvent(c conn, p *parser.Packet) {
 		name = string(raws[0].JSON) // a numeric event name
 	}
 	ev := &Event{Name: name, Args: Args(raws[1:])}
+	if p.HasID {
+		id := p.ID
+		ev.ack = func(args []any) error { return s.sendAck(c, id, args) }
+	}
 	s.mu.Lock()
-	if s.state != stateConnected || s.conn != c {
+	if s.conn != c || (s.state != stateConnected && s.state != stateConnecting) {
 		s.mu.Unlock()
 		return
 	}
@@ -479,20 +492,38 @@ func (s *Socket) onEvent(c conn, p *parser.Packet) {
 			s.hasOffset = true
 		}
 	}
-	anyIn, ls := s.anyIn, s.events[name]
-	s.mu.Unlock()
-	if p.HasID {
-		id := p.ID
-		ev.ack = func(args []any) error { return s.sendAck(c, id, args) }
+	if s.state == stateConnecting {
+		// Before the CONNECT reply: the Node.js server sends the packets a
+		// recovered session missed first. They are handled once connected,
+		// as the JS client's receive buffer does.
+		if len(s.early) < maxEarlyEvents {
+			s.early = append(s.early, ev)
+		} else {
+			s.m.opts.Logger.Warn("client: too many events before the CONNECT reply, dropped", "nsp", s.nsp, "event", name)
+		}
+		s.mu.Unlock()
+		return
 	}
-	s.exec.do(func() {
+	f := s.dispatchLocked(ev)
+	s.mu.Unlock()
+	s.exec.do(f)
+}
+
+// maxEarlyEvents bounds the events kept until the CONNECT reply (the
+// server's default bound on a recovered session's missed packets).
+const maxEarlyEvents = 10000
+
+// dispatchLocked returns what runs ev's listeners, those registered now.
+func (s *Socket) dispatchLocked(ev *Event) func() {
+	anyIn, ls := s.anyIn, s.events[ev.Name]
+	return func() {
 		for _, l := range anyIn {
 			l.h(ev)
 		}
 		for _, l := range ls {
 			l.h(ev)
 		}
-	})
+	}
 }
 
 func (s *Socket) onServerDisconnect(c conn) {
@@ -528,7 +559,7 @@ func (s *Socket) onClose(c conn, reason string) {
 		return
 	}
 	was := s.state == stateConnected
-	s.state, s.conn, s.id = stateConnecting, nil, ""
+	s.state, s.conn, s.id, s.early = stateConnecting, nil, "", nil
 	acks := s.takeAcksLocked(s.buf)
 	handlers := s.onDisconnect
 	s.mu.Unlock()
