@@ -23,6 +23,11 @@ import (
 
 func startNodeServer(t *testing.T, args ...string) string {
 	t.Helper()
+	return startNodeProcess(t, testkit.FreeAddr(t), args...).URL()
+}
+
+func startNodeProcess(t *testing.T, addr string, args ...string) *testkit.Process {
+	t.Helper()
 	node := testkit.RequireNode(t)
 	dir := os.Getenv("IOSWARM_NODE_DIR")
 	if dir == "" {
@@ -33,8 +38,7 @@ func startNodeServer(t *testing.T, args ...string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p := testkit.StartProcess(t, ctx, node, append([]string{filepath.Join(dir, "testapp.js"), "-addr", testkit.FreeAddr(t)}, args...)...)
-	return p.URL()
+	return testkit.StartProcess(t, ctx, node, append([]string{filepath.Join(dir, "testapp.js"), "-addr", addr}, args...)...)
 }
 
 // cutDialer opens WebSockets whose TCP connections a test can cut, as a
@@ -176,4 +180,36 @@ func TestNodeServerRecovery(t *testing.T) {
 	var rec bool
 	testkit.NoError(t, args.Decode(0, &rec))
 	testkit.True(t, rec, "the server restored the session")
+}
+
+func TestNodeServerRestart(t *testing.T) {
+	for _, m := range transportModes {
+		t.Run(m.name, func(t *testing.T) {
+			testkit.CheckGoroutines(t)
+			addr := testkit.FreeAddr(t)
+			p := startNodeProcess(t, addr)
+			s := dial(t, p.URL(), client.Options{Transports: m.list,
+				ReconnectionDelay: 50 * time.Millisecond, ReconnectionDelayMax: 100 * time.Millisecond})
+			got := make(chan int, 8)
+			s.On("x", func(ev *client.Event) {
+				var n int
+				_ = ev.Decode(0, &n)
+				got <- n
+			})
+			down := make(chan string, 1)
+			up := make(chan struct{}, 1)
+			s.OnDisconnect(func(r string) { down <- r })
+			s.OnConnect(func() { up <- struct{}{} })
+
+			testkit.NoError(t, p.Stop()) // io.close(): the transport closes, no DISCONNECT
+			reason := recv(t, down)
+			testkit.True(t, reason == client.ReasonTransportClose || reason == client.ReasonTransportError, "reason %q", reason)
+			testkit.NoError(t, s.Emit("echo-event", "x", 1)) // buffered
+			startNodeProcess(t, addr)
+			recv(t, up)
+			testkit.Equal(t, recv(t, got), 1)
+			testkit.NoError(t, s.Emit("echo-event", "x", 2))
+			testkit.Equal(t, recv(t, got), 2, "the buffered emit was delivered once")
+		})
+	}
 }

@@ -192,7 +192,9 @@ func (s *Socket) OnConnectError(h ConnectErrorHandler) {
 // reconnection attempts) may Connect again, as with the JS client's
 // socket.connect(). It fails with the server's refusal (a *ConnectError),
 // the error of the first connection attempt (not retried), or ctx's error;
-// the socket then stays disconnected.
+// the socket then stays disconnected. On a socket that is reconnecting,
+// Connect waits for the reconnection, which goes on whatever the wait
+// gives.
 func (s *Socket) Connect(ctx context.Context) error {
 	s.mu.Lock()
 	state := s.state
@@ -215,14 +217,18 @@ func (s *Socket) Connect(ctx context.Context) error {
 			return err
 		}
 	}
+	// A socket that was reconnecting already keeps reconnecting whatever
+	// this wait gives; one that this call started stops on failure.
 	select {
 	case err := <-wait:
-		if err != nil {
+		if err != nil && state != stateConnecting {
 			s.abort()
 		}
 		return err
 	case <-ctx.Done():
-		s.abort()
+		if state != stateConnecting {
+			s.abort()
+		}
 		return ctx.Err()
 	}
 }
