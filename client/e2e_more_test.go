@@ -298,3 +298,64 @@ func TestE2ENewSocketThenConnect(t *testing.T) {
 	testkit.NoError(t, s.Close())
 	testkit.ErrorIs(t, s.Connect(ctxT(t)), client.ErrClosed)
 }
+
+func TestE2EManagerReconnectsEveryNamespace(t *testing.T) {
+	testkit.CheckGoroutines(t)
+	conns := make(chan string, 8)
+	ts := startServer(t, server.Config{}, func(srv *server.Server) {
+		for _, nsp := range []string{"/", "/custom"} {
+			srv.Of(nsp).Use(func(s *server.Socket) error {
+				conns <- s.Namespace().Name() + " " + string(s.Handshake().Auth)
+				return nil
+			})
+		}
+	})
+	m, err := client.NewManager(ts.url, client.Options{Transports: []string{"websocket"}, ReconnectionDelay: 20 * time.Millisecond})
+	testkit.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	a, err := m.Socket(ctxT(t), "/", map[string]int{"n": 1})
+	testkit.NoError(t, err)
+	b, err := m.Socket(ctxT(t), "/custom", map[string]int{"n": 2})
+	testkit.NoError(t, err)
+	testkit.Equal(t, recv(t, conns), `/ {"n":1}`)
+	testkit.Equal(t, recv(t, conns), `/custom {"n":2}`)
+	up := make(chan string, 2)
+	a.OnConnect(func() { up <- "/" })
+	b.OnConnect(func() { up <- "/custom" })
+	cutUntil(t, ts.ln, up) // the first to come back
+	recv(t, up)
+	seen := map[string]bool{recv(t, conns): true, recv(t, conns): true}
+	testkit.Equal(t, seen, map[string]bool{`/ {"n":1}`: true, `/custom {"n":2}`: true}, "both namespaces reconnect with their auth")
+	testkit.True(t, a.Connected() && b.Connected())
+}
+
+func TestE2EBlockedHandlerKeepsConnection(t *testing.T) {
+	testkit.CheckGoroutines(t)
+	cfg := server.Config{PingInterval: 50 * time.Millisecond, PingTimeout: 50 * time.Millisecond}
+	ts := startServer(t, cfg, func(srv *server.Server) {
+		srv.OnConnection(func(s *server.Socket) {
+			s.On("echo", func(s *server.Socket, ev *server.Event) { _ = ev.Ack(ev.Args.Any()...) })
+			_ = s.Emit("block")
+		})
+	})
+	s, err := client.NewSocket(ts.url, client.Options{Transports: []string{"websocket"}})
+	testkit.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	down := make(chan string, 1)
+	s.OnDisconnect(func(r string) { down <- r })
+	answer := make(chan error, 1)
+	s.On("block", func(ev *client.Event) {
+		// Several heartbeats pass while this handler waits, on the answer
+		// to its own socket's emit: the reader goes on.
+		time.Sleep(300 * time.Millisecond)
+		_, err := s.EmitWithAck(ctxT(t), "echo", 1)
+		answer <- err
+	})
+	testkit.NoError(t, s.Connect(ctxT(t)))
+	testkit.NoError(t, recv(t, answer))
+	select {
+	case r := <-down:
+		t.Fatalf("disconnected: %s", r)
+	default:
+	}
+}
