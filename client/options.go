@@ -34,7 +34,9 @@ type Options struct {
 
 	// Auth is sent with the namespace CONNECT packet: a value that encodes
 	// as a JSON object (a map, a struct), or nil. A func() any is called
-	// before each connection attempt, for credentials that change.
+	// before each connection attempt, for credentials that change; it may
+	// run on the manager's connection goroutine, so it must not block long
+	// nor close the socket.
 	Auth any
 
 	// Reconnection, when set to false, turns automatic reconnection off.
