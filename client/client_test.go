@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -264,6 +266,14 @@ func TestBufferWhileReconnecting(t *testing.T) {
 func TestReconnectionGivesUp(t *testing.T) {
 	testkit.CheckGoroutines(t)
 	m, fs := newFakeManager(t, Options{ReconnectionAttempts: 2})
+	var mu sync.Mutex
+	var events []string
+	note := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	m.OnReconnectAttempt(func(n int) { note(fmt.Sprint("attempt ", n)) })
+	m.OnReconnectError(func(err error) { note("error " + err.Error()) })
+	failed := make(chan struct{})
+	m.OnReconnectFailed(func() { note("failed"); close(failed) })
+	m.OnReconnect(func(n int) { note("reconnect") })
 	s, c := connect(t, m, fs, "/", nil, "0", `0{"sid":"a"}`)
 	errs := make(chan error, 4)
 	s.OnConnectError(func(err error) { errs <- err })
@@ -277,6 +287,34 @@ func TestReconnectionGivesUp(t *testing.T) {
 	}
 	testkit.ErrorIs(t, s.Emit("x"), ErrDisconnected)
 	testkit.Equal(t, fs.dialCount(), 3, "the first dial and two attempts")
+	<-failed
+	mu.Lock()
+	testkit.Equal(t, events, []string{"attempt 1", "error refused", "attempt 2", "error refused", "failed"})
+	mu.Unlock()
+}
+
+func TestReconnectHooks(t *testing.T) {
+	testkit.CheckGoroutines(t)
+	m, fs := newFakeManager(t, Options{})
+	got := make(chan string, 64)
+	m.OnReconnectAttempt(func(n int) { got <- fmt.Sprint("attempt ", n) })
+	m.OnReconnect(func(n int) { got <- fmt.Sprint("reconnect ", n) })
+	s, c := connect(t, m, fs, "/", nil, "0", `0{"sid":"a"}`)
+	fs.setFail(errors.New("refused"))
+	c.drop(ReasonTransportClose)
+	testkit.Equal(t, <-got, "attempt 1")
+	testkit.Equal(t, <-got, "attempt 2")
+	fs.setFail(nil)
+	c2 := fs.next(t)
+	c2.nextText(t)
+	c2.deliver(`0{"sid":"b"}`)
+	last := 2
+	for e := <-got; !strings.HasPrefix(e, "reconnect "); e = <-got {
+		last++
+		testkit.Equal(t, e, fmt.Sprint("attempt ", last))
+	}
+	waitFor(t, s.Connected)
+	testkit.NoError(t, m.Close())
 }
 
 func TestNoReconnection(t *testing.T) {

@@ -61,7 +61,9 @@
 // manager sends its CONNECT again, with its Auth. A socket disconnected by
 // the server ("io server disconnect"), refused by it, or closed does not
 // reconnect. Dial itself does not retry: the first connection attempt's
-// error is returned.
+// error is returned. The manager reports its attempts to
+// [Manager.OnReconnectAttempt], OnReconnect, OnReconnectError and
+// OnReconnectFailed (the JS client's reconnect_* events).
 //
 // Emits made while the socket is disconnected are buffered, within
 // Options.MaxBufferedEmits and MaxBufferedBytes (past them, ErrBufferFull),
@@ -117,6 +119,5 @@
 // instead of retrying; an AckFunc is always called once (the JS client
 // drops callbacks without a timeout when the connection is lost); a second
 // socket on the same namespace of a Manager is an error (the JS client
-// returns the first); the manager's own events (reconnect_attempt, ...)
-// and the retries option are not implemented.
+// returns the first); the retries option is not implemented.
 package client

@@ -33,6 +33,8 @@ type Manager struct {
 	sockets map[string]*Socket // the active sockets, by namespace
 	conn    conn               // the open connection, nil while none
 	run     *runState          // the connection goroutine, nil when none
+	hooks   managerHooks
+	exec    serial // runs the hooks
 }
 
 // runState is one life of the manager's connection goroutine: it opens the
@@ -70,13 +72,15 @@ func NewManager(rawURL string, opts Options) (*Manager, error) {
 		opts.Query = u.Query()
 	}
 	opts.Manager = nil
-	return &Manager{
+	m := &Manager{
 		base:    u.Scheme + "://" + u.Host,
 		opts:    opts.withDefaults(),
 		dial:    dialEngine,
 		rand:    rand.Float64,
 		sockets: make(map[string]*Socket),
-	}, nil
+	}
+	m.exec.log = m.opts.Logger
+	return m, nil
 }
 
 // Socket opens a socket on namespace nsp ("/" when empty) with auth as the
@@ -124,6 +128,7 @@ func (m *Manager) Close() error {
 	if rs != nil {
 		<-rs.done
 	}
+	m.exec.waitIdle()
 	return nil
 }
 
@@ -204,9 +209,17 @@ func (m *Manager) loop(rs *runState) {
 		close(rs.done)
 	}()
 	bo := backoff{min: m.opts.ReconnectionDelay, max: m.opts.ReconnectionDelayMax, jitter: *m.opts.RandomizationFactor}
+	attempt := 0 // the reconnection attempt under way; 0 for a first connection
 	for {
+		if attempt > 0 {
+			m.hooks.attempt(m, attempt)
+		}
 		c, kill, err := m.open(rs)
 		if err == nil {
+			if attempt > 0 {
+				m.hooks.reconnect(m, attempt)
+			}
+			attempt = 0
 			bo.reset()
 			if m.serve(rs, c, kill) {
 				return
@@ -218,14 +231,23 @@ func (m *Manager) loop(rs *runState) {
 			for _, s := range m.active() {
 				s.onOpenError(err)
 			}
+			if attempt > 0 {
+				m.hooks.reconnectError(m, err)
+			}
 		}
-		if !m.opts.reconnection() || (m.opts.ReconnectionAttempts > 0 && bo.attempts >= m.opts.ReconnectionAttempts) {
+		if !m.opts.reconnection() {
+			m.giveUp(rs)
+			return
+		}
+		if m.opts.ReconnectionAttempts > 0 && bo.attempts >= m.opts.ReconnectionAttempts {
+			m.hooks.reconnectFailed(m)
 			m.giveUp(rs)
 			return
 		}
 		if !rs.sleep(bo.duration(m.rand())) {
 			return
 		}
+		attempt = bo.attempts
 	}
 }
 

@@ -94,6 +94,13 @@ func (e *serial) run(f func()) {
 func (e *serial) closeAndWait() {
 	e.mu.Lock()
 	e.closed = true
+	e.mu.Unlock()
+	e.waitIdle()
+}
+
+// waitIdle waits until what was queued has run (see closeAndWait).
+func (e *serial) waitIdle() {
+	e.mu.Lock()
 	idle, running, self := e.idle, e.running, e.running && e.gid == goid()
 	e.mu.Unlock()
 	if running && !self {

@@ -249,6 +249,7 @@ func (s *Socket) abort() {
 	}
 	if rs := s.m.release(s); rs != nil {
 		<-rs.done
+		s.m.exec.waitIdle()
 	}
 }
 
@@ -284,6 +285,7 @@ func (s *Socket) Close() error {
 	}
 	if rs := s.m.release(s); rs != nil {
 		<-rs.done
+		s.m.exec.waitIdle()
 	}
 	s.exec.closeAndWait()
 	return nil
