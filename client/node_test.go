@@ -1,0 +1,215 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ioswarm/ioswarm/client"
+	"github.com/ioswarm/ioswarm/internal/testkit"
+)
+
+// Tests against the Node.js reference server (integration/node/testapp.js,
+// socket.io 4.8.4; see docs/testapp-contract.md). They skip when node or
+// the npm packages are missing; IOSWARM_NODE_DIR names another directory
+// holding testapp.js and its node_modules.
+
+func startNodeServer(t *testing.T, args ...string) string {
+	t.Helper()
+	return startNodeProcess(t, testkit.FreeAddr(t), args...).URL()
+}
+
+func startNodeProcess(t *testing.T, addr string, args ...string) *testkit.Process {
+	t.Helper()
+	node := testkit.RequireNode(t)
+	dir := os.Getenv("IOSWARM_NODE_DIR")
+	if dir == "" {
+		dir = filepath.Join(testkit.RepoRoot(t), "integration", "node")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "socket.io")); err != nil {
+		t.Skipf("socket.io is not installed in %s: %v", dir, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return testkit.StartProcess(t, ctx, node, append([]string{filepath.Join(dir, "testapp.js"), "-addr", addr}, args...)...)
+}
+
+// cutDialer opens WebSockets whose TCP connections a test can cut, as a
+// network failure would.
+type cutDialer struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (d *cutDialer) dialer() *websocket.Dialer {
+	return &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			d.mu.Lock()
+			d.conns = append(d.conns, c)
+			d.mu.Unlock()
+		}
+		return c, err
+	}}
+}
+
+func (d *cutDialer) cut() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.conns {
+		_ = c.Close()
+	}
+	d.conns = nil
+}
+
+type welcomeMsg struct {
+	ID   string         `json:"id"`
+	Nsp  string         `json:"nsp"`
+	Auth map[string]any `json:"auth"`
+}
+
+// nodeSocket connects to url with a "welcome" listener in place.
+func nodeSocket(t *testing.T, url string, opts client.Options) (*client.Socket, chan welcomeMsg) {
+	t.Helper()
+	s, err := client.NewSocket(url, opts)
+	testkit.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	welcome := make(chan welcomeMsg, 4)
+	s.On("welcome", func(ev *client.Event) {
+		var w welcomeMsg
+		testkit.NoError(t, ev.Decode(0, &w))
+		welcome <- w
+	})
+	testkit.NoError(t, s.Connect(ctxT(t)))
+	return s, welcome
+}
+
+func TestNodeServer(t *testing.T) {
+	url := startNodeServer(t)
+	for _, m := range transportModes {
+		t.Run(m.name, func(t *testing.T) {
+			testkit.CheckGoroutines(t)
+			s, welcome := nodeSocket(t, url+"/custom", client.Options{Transports: m.list, Auth: map[string]any{"token": "ok"}})
+			w := recv(t, welcome)
+			testkit.Equal(t, w.ID, s.ID())
+			testkit.Equal(t, w.Nsp, "/custom")
+			testkit.Equal(t, w.Auth, map[string]any{"token": "ok"})
+
+			// Echo: binary anywhere comes back binary.
+			args, err := s.EmitWithAck(ctxT(t), "echo", "a", []byte{1, 2}, map[string]any{"k": []byte{3}})
+			testkit.NoError(t, err)
+			vals, err := args.Values()
+			testkit.NoError(t, err)
+			testkit.Equal(t, vals, []any{"a", []byte{1, 2}, map[string]any{"k": []byte{3}}})
+
+			// The server asks the client.
+			s.On("q", func(ev *client.Event) {
+				var n int
+				_ = ev.Decode(0, &n)
+				_ = ev.Ack(n*2, []byte("bin"))
+			})
+			args, err = s.EmitWithAck(ctxT(t), "ask", map[string]any{"event": "q", "args": []any{21}, "timeoutMs": 2000})
+			testkit.NoError(t, err)
+			var reply struct {
+				Err      *string `json:"err"`
+				Response []any   `json:"response"`
+			}
+			testkit.NoError(t, args.Decode(0, &reply))
+			testkit.True(t, reply.Err == nil)
+			testkit.Equal(t, reply.Response[0], any(float64(42)))
+
+			// Refusals: a middleware's, and an unknown namespace's.
+			_, err = client.Dial(ctxT(t), url, client.Options{Transports: m.list, Auth: map[string]any{"token": "bad"}})
+			var ce *client.ConnectError
+			testkit.True(t, errors.As(err, &ce), "got %v", err)
+			testkit.Equal(t, ce.Message, "unauthorized")
+			testkit.Equal(t, ce.Data, any(map[string]any{"reason": "bad token"}))
+			_, err = client.Dial(ctxT(t), url+"/nope", client.Options{Transports: m.list})
+			testkit.True(t, errors.As(err, &ce), "got %v", err)
+			testkit.Equal(t, ce.Message, "Invalid namespace")
+			testkit.Equal(t, ce.Data, nil)
+
+			// A timeout on an ack the server never sends (an unknown event).
+			_, err = s.Timeout(50*time.Millisecond).EmitWithAck(ctxT(t), "no-such-event")
+			testkit.ErrorIs(t, err, client.ErrTimeout)
+		})
+	}
+}
+
+func TestNodeServerRecovery(t *testing.T) {
+	testkit.CheckGoroutines(t)
+	url := startNodeServer(t, "-recovery", "2m")
+	var cd cutDialer
+	noJitter := 0.0
+	s, welcome := nodeSocket(t, url, client.Options{Transports: []string{"websocket"}, Dialer: cd.dialer(),
+		ReconnectionDelay: 100 * time.Millisecond, RandomizationFactor: &noJitter})
+	id := recv(t, welcome).ID
+	testkit.Equal(t, id, s.ID())
+	_, err := s.EmitWithAck(ctxT(t), "join", "r")
+	testkit.NoError(t, err)
+	news := make(chan string, 4)
+	s.On("news", func(ev *client.Event) {
+		var v string
+		_ = ev.Decode(0, &v)
+		news <- v
+	})
+	down := make(chan string, 1)
+	s.OnDisconnect(func(r string) { down <- r })
+
+	other := dial(t, url, client.Options{Transports: []string{"websocket"}})
+	cd.cut()
+	recv(t, down)
+	_, err = other.EmitWithAck(ctxT(t), "broadcast", map[string]any{"to": []string{"r"}, "event": "news", "args": []any{"missed"}})
+	testkit.NoError(t, err)
+
+	// Node sends the missed packets before its CONNECT reply: the client
+	// handles them once connected, before the new welcome.
+	testkit.Equal(t, recv(t, news), "missed")
+	testkit.Equal(t, recv(t, welcome).ID, id)
+	testkit.True(t, s.Recovered())
+	testkit.Equal(t, s.ID(), id)
+	args, err := s.EmitWithAck(ctxT(t), "recovered")
+	testkit.NoError(t, err)
+	var rec bool
+	testkit.NoError(t, args.Decode(0, &rec))
+	testkit.True(t, rec, "the server restored the session")
+}
+
+func TestNodeServerRestart(t *testing.T) {
+	for _, m := range transportModes {
+		t.Run(m.name, func(t *testing.T) {
+			testkit.CheckGoroutines(t)
+			addr := testkit.FreeAddr(t)
+			p := startNodeProcess(t, addr)
+			s := dial(t, p.URL(), client.Options{Transports: m.list,
+				ReconnectionDelay: 50 * time.Millisecond, ReconnectionDelayMax: 100 * time.Millisecond})
+			got := make(chan int, 8)
+			s.On("x", func(ev *client.Event) {
+				var n int
+				_ = ev.Decode(0, &n)
+				got <- n
+			})
+			down := make(chan string, 1)
+			up := make(chan struct{}, 1)
+			s.OnDisconnect(func(r string) { down <- r })
+			s.OnConnect(func() { up <- struct{}{} })
+
+			testkit.NoError(t, p.Stop()) // io.close(): the transport closes, no DISCONNECT
+			reason := recv(t, down)
+			testkit.True(t, reason == client.ReasonTransportClose || reason == client.ReasonTransportError, "reason %q", reason)
+			testkit.NoError(t, s.Emit("echo-event", "x", 1)) // buffered
+			startNodeProcess(t, addr)
+			recv(t, up)
+			testkit.Equal(t, recv(t, got), 1)
+			testkit.NoError(t, s.Emit("echo-event", "x", 2))
+			testkit.Equal(t, recv(t, got), 2, "the buffered emit was delivered once")
+		})
+	}
+}
