@@ -112,3 +112,38 @@ func ExampleSocket_Timeout() {
 	fmt.Println(err, errors.Is(err, client.ErrTimeout))
 	// Output: operation has timed out true
 }
+
+// The README's client example (docs/docs_test.go checks that the README
+// shows exactly this).
+func Example_readme() {
+	ctx := context.Background()
+	// README begin
+	socket, err := client.NewSocket("http://localhost:3000/chat", client.Options{
+		Auth:                 map[string]any{"token": "abc"},
+		Transports:           []string{"websocket"}, // nil: polling, then upgrade
+		ReconnectionDelayMax: 10 * time.Second,      // backoff with jitter, as the JS client
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Listeners before Connect: nothing sent at connection is missed. Handlers of one socket run
+	// in order, on a goroutine of its own.
+	socket.On("message", func(ev *client.Event) {
+		var text string
+		_ = ev.Decode(0, &text)
+		if ev.HasAck() {
+			_ = ev.Ack("got it")
+		}
+	})
+	socket.OnConnect(func() { log.Println("connected; recovered:", socket.Recovered()) })
+	socket.OnDisconnect(func(reason string) { log.Println("disconnected:", reason) }) // it reconnects
+	if err := socket.Connect(ctx); err != nil { // a *client.ConnectError when refused
+		log.Fatal(err)
+	}
+	defer socket.Close()
+
+	_ = socket.Emit("chat", "hello", []byte{1, 2}) // buffered while disconnected
+	reply, err := socket.Timeout(5*time.Second).EmitWithAck(ctx, "rooms")
+	// README end
+	_, _ = reply, err
+}
