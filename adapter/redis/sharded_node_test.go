@@ -88,6 +88,9 @@ func TestShardedMixedNode(t *testing.T) {
 			call("broadcast", map[string]any{"event": "node-all", "args": []any{"y", 2}})
 			testkit.Equal(t, next(t, a, "node-all"), []any{"y", float64(2)})
 			testkit.Equal(t, next(t, b, "node-all"), []any{"y", float64(2)})
+			// Binary from Node: the whole message is msgpack.
+			call("broadcast", map[string]any{"event": "node-bin", "args": []any{[]byte{5}, map[string]any{"k": []byte{6}}}})
+			testkit.Equal(t, next(t, a, "node-bin"), []any{[]byte{5}, map[string]any{"k": []byte{6}}})
 
 			// Rooms: a room of the Node node, a room of a Go node, a Go
 			// socket id (20 characters: the namespace's channel).
