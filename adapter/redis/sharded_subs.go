@@ -131,14 +131,6 @@ func (s *shardSubs) await(ctx context.Context, channels []string) error {
 	}
 }
 
-// isLive reports whether Redis confirmed the subscription of channel.
-func (s *shardSubs) isLive(channel string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.live[channel]
-	return ok
-}
-
 // slotOf returns the connection key of a channel.
 func (s *shardSubs) slotOf(channel string) int {
 	if s.f.cluster == nil {
