@@ -434,3 +434,73 @@ func TestShardedDynamicSubscriptions(t *testing.T) {
 		})
 	}
 }
+
+// TestShardedRedisRestart stops Redis and starts it again on the same
+// port: local clients are served meanwhile, requests fail without
+// hanging, and cluster traffic (rooms' channels included) resumes by
+// itself.
+func TestShardedRedisRestart(t *testing.T) {
+	rs := testkit.StartRedisServer(t)
+	key := uniqueKey(t)
+	newNode := func(name string) *shardedNode {
+		opts, err := goredis.ParseURL(rs.URL())
+		testkit.NoError(t, err)
+		return startShardedNode(t, goredis.NewClient(opts), ShardedOptions{Key: key}, name)
+	}
+	A, B := newNode("A"), newNode("B")
+	drv := testkit.NewNodeClientDriver(t)
+	a := connectTo(t, drv, A.testNode, "/")
+	b := connectTo(t, drv, B.testNode, "/")
+	ctx := context.Background()
+	B.sock(t, b).Join("r")
+	waitRoomSubscribers(t, A, "r", 1)
+	testkit.NoError(t, A.srv.To("r").Emit("before"))
+	_ = next(t, b, "before")
+
+	rs.Stop()
+	for i := range 3 {
+		testkit.NoError(t, A.srv.Local().Emit("during", i))
+		testkit.Equal(t, next(t, a, "during"), []any{float64(i)})
+	}
+	start := time.Now()
+	_, err := A.srv.FetchSockets(ctx)
+	testkit.True(t, err != nil, "fetchSockets without Redis")
+	testkit.True(t, time.Since(start) < clusterTimeout+2*time.Second, "fetchSockets failed after %v", time.Since(start))
+
+	rs.Start()
+	t.Cleanup(func() { A.close(); B.close() }) // before this Redis stops
+	resumed := func(what string, emit func() error, c *tclient, event string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			testkit.NoError(t, ignoreQueue(emit()))
+			cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			_, err := c.Next(cctx, event)
+			cancel()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not resume", what)
+			}
+		}
+	}
+	resumed("A → b", func() error { return A.srv.Emit("after") }, b, "after")
+	resumed("B → a", func() error { return B.srv.Emit("after") }, a, "after")
+	resumed("A → room r", func() error { return A.srv.To("r").Emit("after-r") }, b, "after-r")
+	n, err := A.srv.Of("/").Adapter().ServerCount(ctx)
+	testkit.NoError(t, err)
+	testkit.Equal(t, n, 2)
+	res, err := A.srv.ServerSideEmitWithAck(ctx, "whoami")
+	testkit.NoError(t, err)
+	testkit.Equal(t, argStrings(t, res), []string{"B"})
+}
+
+// ignoreQueue ignores the errors that only say the other nodes were not
+// reached (Redis down).
+func ignoreQueue(err error) error {
+	if err == nil || !errors.Is(err, adapter.ErrClosed) {
+		return nil
+	}
+	return err
+}
