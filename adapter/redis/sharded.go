@@ -54,7 +54,9 @@ type ShardedOptions struct {
 	// means 4096. When the queue is full, operations return ErrQueueFull.
 	MaxPendingPublishes int
 	// MaxPendingPublishBytes bounds the same queue in bytes; zero means
-	// 32 MiB.
+	// 32 MiB. A broadcast emitted on this node that finds the queue past
+	// half of either bound waits until the publisher brought it under a
+	// quarter (as with Options.MaxPendingPublishBytes).
 	MaxPendingPublishBytes int64
 	// MaxMessageBytes bounds every message this node publishes; zero
 	// means 4 MiB (see Options.MaxMessageBytes).
@@ -121,7 +123,8 @@ type ShardedFactory struct {
 	qclosed bool
 	queue   chan outMsg
 	bmu     sync.Mutex
-	qbytes  int64
+	qbytes  int64         // payload bytes queued
+	drained chan struct{} // made for paced senders while congested
 	events  chan func()
 
 	done      chan struct{}
@@ -331,9 +334,40 @@ func (f *ShardedFactory) publish(channel string, payload []byte) error {
 	}
 }
 
+// unreserve uncounts n bytes taken off the queue (or never queued), and
+// releases paced senders once the queue is back under a quarter of its
+// bounds (the classic adapter's rule, pubqueue.go).
 func (f *ShardedFactory) unreserve(n int64) {
 	f.bmu.Lock()
 	f.qbytes -= n
+	if f.drained != nil && 4*f.qbytes <= f.opts.MaxPendingPublishBytes && 4*len(f.queue) <= cap(f.queue) {
+		close(f.drained)
+		f.drained = nil
+	}
+	f.bmu.Unlock()
+}
+
+// congestion returns the channel a paced sender (a broadcast emitted on
+// this node) waits on, or nil while the queue is under half of its bounds.
+func (f *ShardedFactory) congestion() <-chan struct{} {
+	f.bmu.Lock()
+	defer f.bmu.Unlock()
+	if 2*f.qbytes <= f.opts.MaxPendingPublishBytes && 2*len(f.queue) <= cap(f.queue) {
+		return nil
+	}
+	if f.drained == nil {
+		f.drained = make(chan struct{})
+	}
+	return f.drained
+}
+
+// releasePaced wakes every paced sender (the publisher is stopping).
+func (f *ShardedFactory) releasePaced() {
+	f.bmu.Lock()
+	if f.drained != nil {
+		close(f.drained)
+		f.drained = nil
+	}
 	f.bmu.Unlock()
 }
 
@@ -343,6 +377,7 @@ func (f *ShardedFactory) unreserve(n int64) {
 func (f *ShardedFactory) publishLoop() {
 	defer f.wg.Done()
 	defer close(f.pubDone)
+	defer f.releasePaced()
 	batch := make([]outMsg, 0, maxBatch)
 	for m := range f.queue {
 		batch = append(batch[:0], m)

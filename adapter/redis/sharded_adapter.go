@@ -184,9 +184,18 @@ func (a *ShardedAdapter) Broadcast(p *adapter.Packet, opts adapter.BroadcastOpti
 	var err error
 	if !opts.Flags.Local {
 		err = a.publishBroadcast(p, opts)
+		a.pace(p)
 	}
 	_ = a.local.Broadcast(p, opts)
 	return err
+}
+
+// pace makes a paced packet's sender wait while the publish queue is
+// congested; Redis is never cut off, so slow does nothing.
+func (a *ShardedAdapter) pace(p *adapter.Packet) {
+	if p.Paced() {
+		p.NoteCongested(a.f.congestion(), func() {})
+	}
 }
 
 func (a *ShardedAdapter) publishBroadcast(p *adapter.Packet, opts adapter.BroadcastOptions) error {
@@ -209,6 +218,7 @@ func (a *ShardedAdapter) BroadcastWithAck(p *adapter.Packet, opts adapter.Broadc
 	var err error
 	if !opts.Flags.Local {
 		err = a.publishBroadcastWithAck(p, opts, onClientCount, onAck)
+		a.pace(p)
 	}
 	_ = a.local.BroadcastWithAck(p, opts, onClientCount, onAck)
 	return err

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"testing"
 	"time"
@@ -218,5 +219,61 @@ func TestShardedHelpers(t *testing.T) {
 	for _, m := range []string{"", "{", `{"type":3}`, `{"nsp":"/"}`, "\x84", "\x81\xa4type\x03", "\xc1"} {
 		_, err := decodeClusterMsg([]byte(m))
 		testkit.True(t, err != nil, "%q decoded", m)
+	}
+}
+
+// TestShardedPublishQueue: a burst of broadcasts far larger than the
+// publish queue. Unpaced, the bounds refuse what does not fit
+// (ErrQueueFull); paced (as the server's emits are), the sender waits for
+// the publisher and the other node receives every broadcast.
+func TestShardedPublishQueue(t *testing.T) {
+	url := testkit.StartRedis(t)
+	key := uniqueKey(t)
+	const burst = 3000
+	payload := []byte(`["m","0123456789012345678901234567890123456789"]`)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		paced bool
+		opts  ShardedOptions
+	}{
+		{"unpaced-count", false, ShardedOptions{Key: key + "c", MaxPendingPublishes: 16}},
+		{"unpaced-bytes", false, ShardedOptions{Key: key + "b", MaxPendingPublishBytes: 2048}},
+		{"paced", true, ShardedOptions{Key: key + "p", MaxPendingPublishes: 16, MaxPendingPublishBytes: 2048}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			newAdapter := func(o ShardedOptions) *ShardedAdapter {
+				o.Logger = testLogger(t)
+				f := NewSharded(newClient(t, url), o)
+				t.Cleanup(func() { testkit.NoError(t, f.Close(ctx)) })
+				a, err := f.Adapter(&fakeNamespace{name: "/"})
+				testkit.NoError(t, err)
+				return a.(*ShardedAdapter)
+			}
+			a := newAdapter(tc.opts)
+			b := newAdapter(ShardedOptions{Key: tc.opts.Key})
+			sock := &countingSocket{fakeSocket: newFakeSocket("s1")}
+			b.AddAll(sock, []string{sock.id})
+			full := 0
+			for range burst {
+				p := adapter.NewPacket("/", payload, nil)
+				if tc.paced {
+					p.EnablePacing()
+				}
+				err := a.Broadcast(p, adapter.BroadcastOptions{})
+				p.WaitPaced(5 * time.Second)
+				if errors.Is(err, ErrQueueFull) {
+					full++
+				} else {
+					testkit.NoError(t, err)
+				}
+			}
+			if !tc.paced {
+				testkit.True(t, full > 0, "the queue's bound refused nothing")
+				return
+			}
+			testkit.Equal(t, full, 0, "paced broadcasts refused")
+			eventually(t, "every broadcast received", func() bool { return sock.n.Load() == burst })
+		})
 	}
 }
