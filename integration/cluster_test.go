@@ -195,6 +195,19 @@ func modeTag(m mode) string {
 	return "df"
 }
 
+// sharded reports whether the nodes run the sharded Pub/Sub adapter (IOSWARM_ADAPTER).
+func sharded() bool { return strings.TrimSpace(os.Getenv("IOSWARM_ADAPTER")) == "redis-sharded" }
+
+// allRooms checks the all-rooms of c, unless the nodes run the sharded adapter, whose
+// all-rooms is local by design (Node's cluster adapter has no allRooms request).
+func (r *row) allRooms(c *client, want list, msg ...any) {
+	r.t.Helper()
+	if sharded() {
+		return
+	}
+	testkit.Equal(r.t, c.ack1("all-rooms"), want, msg...)
+}
+
 // js reports whether node i runs the reference.
 func (r *row) js(i int) bool { return r.c.layout.nodes[i].name == "js" }
 
