@@ -504,3 +504,43 @@ func ignoreQueue(err error) error {
 	}
 	return err
 }
+
+// TestShardedWithRecoveryConfigured: a server with connection state
+// recovery on and the sharded adapter (not a Recoverer) serves as without
+// it — a client that loses its transport gets a new session, as with
+// Node's sharded adapter.
+func TestShardedWithRecoveryConfigured(t *testing.T) {
+	url := testkit.StartRedis(t)
+	opts, err := goredis.ParseURL(url)
+	testkit.NoError(t, err)
+	client := goredis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	f := NewSharded(client, ShardedOptions{Key: uniqueKey(t), Logger: testLogger(t)})
+	srv := server.New(server.Config{Adapter: f, Logger: testLogger(t),
+		ConnectionStateRecovery: &server.RecoveryConfig{MaxDisconnectionDuration: time.Minute}})
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		_ = srv.Close(context.Background())
+		ts.CloseClientConnections()
+		ts.Close()
+	})
+	drv := testkit.NewNodeClientDriver(t)
+	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: ts.URL, Transports: []string{"websocket"}, Reconnection: true,
+		Extra: map[string]any{"reconnectionDelay": 100, "reconnectionDelayMax": 100, "randomizationFactor": 0}})
+	testkit.NoError(t, err)
+	id, err := c.WaitConnect(tctx(t))
+	testkit.NoError(t, err)
+	testkit.NoError(t, srv.Emit("first"))
+	_, err = c.Next(tctx(t), "first")
+	testkit.NoError(t, err)
+	testkit.NoError(t, c.CloseTransport(tctx(t)))
+	sid, err := c.WaitConnect(tctx(t))
+	testkit.NoError(t, err)
+	testkit.True(t, sid != id, "recovered without a Recoverer")
+	info, err := c.Info(tctx(t))
+	testkit.NoError(t, err)
+	testkit.True(t, !info.Recovered, "socket.recovered")
+	testkit.NoError(t, srv.Emit("second"))
+	_, err = c.Next(tctx(t), "second")
+	testkit.NoError(t, err)
+}
