@@ -280,29 +280,10 @@ var errNotClusterMessage = errors.New("redis: not a cluster message")
 // msgpack otherwise (Node's test). The members of a msgpack data but its
 // packet are transcoded to JSON, binary as Node's Buffer JSON.
 func decodeClusterMsg(msg []byte) (*clusterMsg, error) {
-	m := new(clusterMsg)
 	if len(msg) > 0 && msg[0] == '{' {
-		var top struct {
-			Type *int            `json:"type"`
-			UID  string          `json:"uid"`
-			Nsp  *string         `json:"nsp"`
-			Data json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(msg, &top); err != nil {
-			return nil, err
-		}
-		if top.Type == nil || top.Nsp == nil {
-			return nil, errNotClusterMessage
-		}
-		m.typ, m.uid, m.nsp = *top.Type, top.UID, *top.Nsp
-		if len(top.Data) > 0 && top.Data[0] == '{' {
-			if err := json.Unmarshal(top.Data, &m.data); err != nil {
-				return nil, err
-			}
-		}
-		m.packet = m.data.Packet
-		return m, nil
+		return decodeClusterJSON(msg)
 	}
+	m := new(clusterMsg)
 	r := getReader(msg)
 	defer putReader(r)
 	typ, hasNsp := int64(-1), false
@@ -338,7 +319,8 @@ func decodeClusterMsg(msg []byte) (*clusterMsg, error) {
 			}); err != nil {
 				return err
 			}
-			return json.Unmarshal(append(js, '}'), &m.data)
+			// The transcoder writes valid JSON: read without validating again.
+			return m.data.fromJSON(append(js, '}'))
 		default:
 			err = r.skip(0)
 		}
@@ -363,18 +345,8 @@ func (m *clusterMsg) event() (data []byte, atts [][]byte, err error) {
 		_, data, atts, err = r.eventPacket()
 		return data, atts, err
 	}
-	var p struct {
-		Type int             `json:"type"`
-		Data json.RawMessage `json:"data"`
-	}
-	if len(m.packet) == 0 || json.Unmarshal(m.packet, &p) != nil || (p.Type != packetEvent && p.Type != packetBinaryEvent) {
-		return nil, nil, errNotAnEvent
-	}
-	var buf bytes.Buffer
-	if json.Compact(&buf, p.Data) != nil || !validEvent(buf.Bytes()) {
-		return nil, nil, errNotAnEvent
-	}
-	return buf.Bytes(), nil, nil
+	data, err = jsonEvent(m.packet)
+	return data, nil, err
 }
 
 // ackValue returns the client answer of a BROADCAST_ACK.
