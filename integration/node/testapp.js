@@ -4,7 +4,7 @@
 // with the classic @socket.io/redis-adapter 8.3.0 over node-redis 4 when -redis is given, or
 // its sharded adapter (createShardedAdapter, Redis >= 7) with -adapter redis-sharded.
 //
-//   node integration/node/testapp.js -addr 127.0.0.1:PORT [-redis redis://HOST:PORT/0]
+//   node integration/node/testapp.js -addr 127.0.0.1:PORT [-redis redis://HOST:PORT/0[,URL…]]
 //        [-adapter redis|redis-sharded] [-subscription-mode static|dynamic|dynamic-private]
 //        [-node NAME] [-key socket.io] [-requests-timeout 5000ms] [-recovery 2m]
 //
@@ -391,9 +391,13 @@ async function main() {
   const ioOpts = { cors: { origin: "*" }, cleanupEmptyChildNamespaces: true };
 
   if (opts.redis) {
-    const { createClient } = require("redis");
+    const { createClient, createCluster } = require("redis");
     const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
-    pubClient = createClient({ url: opts.redis });
+    // Several comma-separated URLs: the nodes of a Redis Cluster.
+    const urls = opts.redis.split(",");
+    pubClient = urls.length > 1
+      ? createCluster({ rootNodes: urls.map((url) => ({ url })) })
+      : createClient({ url: opts.redis });
     subClient = pubClient.duplicate();
     pubClient.on("error", (err) => process.stderr.write(`testapp: redis pub: ${err.message}\n`));
     subClient.on("error", (err) => process.stderr.write(`testapp: redis sub: ${err.message}\n`));
