@@ -4,11 +4,12 @@
 //
 //	go run ./clusterdemo                                  # one node, in-memory adapter: http://localhost:3000
 //	clusterdemo -addr :3001 -node node1 -redis redis://127.0.0.1:6379/0   # a node of a cluster
+//	clusterdemo -redis redis://127.0.0.1:6379/0 -adapter redis-sharded    # sharded Pub/Sub (Redis >= 7)
 //	clusterdemo -healthcheck                              # GET /healthz of the local node; exit 0 when it is up
 //
 // Every flag but -forget has an environment fallback, for containers: -addr
 // $ADDR (or ":"+$PORT), -node $NODE_NAME (else the hostname), -redis
-// $REDIS_URL, -key $REDIS_KEY, -recovery $RECOVERY.
+// $REDIS_URL, -adapter $REDIS_ADAPTER, -key $REDIS_KEY, -recovery $RECOVERY.
 //
 // Connection state recovery is on by default (-recovery 2m; 0 turns it off):
 // a page whose connection drops for less than that gets its socket back —
@@ -18,7 +19,8 @@
 // reconnections are recovered is the library's (README, "Connection state
 // recovery"): a page that comes back to the node it left, still running,
 // always is; one that reaches another node, or its node after a restart,
-// only when the Redis adapter keeps the sessions cluster-wide.
+// only when the Redis adapter keeps the sessions cluster-wide. The sharded
+// adapter (-adapter redis-sharded) recovers none: as on Node.js.
 //
 // The node serves the page at /, Socket.IO at /socket.io/ and /healthz for
 // load balancers and orchestrators (200, or 503 once it is shutting down).
@@ -45,6 +47,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/adapter/redis"
 	"github.com/ioswarm/ioswarm/server"
 )
@@ -68,6 +71,7 @@ type options struct {
 	addr        string
 	node        string
 	redisURL    string
+	adapter     string // redis or redis-sharded
 	key         string
 	forget      time.Duration
 	recovery    time.Duration // 0: connection state recovery off
@@ -102,6 +106,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.addr, "addr", addr, "address to listen on ($ADDR, or :$PORT)")
 	fs.StringVar(&o.node, "node", getenv("NODE_NAME"), "node name shown in the page ($NODE_NAME; default: the hostname)")
 	fs.StringVar(&o.redisURL, "redis", getenv("REDIS_URL"), "Redis URL joining the cluster, e.g. redis://127.0.0.1:6379/0 ($REDIS_URL; empty: a single node on the in-memory adapter)")
+	adapterKind := getenv("REDIS_ADAPTER")
+	if adapterKind == "" {
+		adapterKind = "redis"
+	}
+	fs.StringVar(&o.adapter, "adapter", adapterKind, "with -redis: redis (classic Pub/Sub) or redis-sharded (sharded Pub/Sub, Redis >= 7, no connection state recovery) ($REDIS_ADAPTER)")
 	fs.StringVar(&o.key, "key", key, "Redis channel prefix shared by the nodes of one cluster ($REDIS_KEY)")
 	fs.DurationVar(&o.forget, "forget", 30*time.Second, "how long a node that stopped answering stays on the cluster panel as down")
 	fs.DurationVar(&o.recovery, "recovery", recovery, "connection state recovery window: a page that reconnects within it keeps its socket id, room and name and gets the messages it missed ($RECOVERY; 0 turns it off)")
@@ -111,6 +120,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.adapter != "redis" && o.adapter != "redis-sharded" {
+		return o, fmt.Errorf("-adapter %q: want redis or redis-sharded", o.adapter)
 	}
 	if o.recovery < 0 {
 		return o, fmt.Errorf("-recovery %v: want a positive duration, or 0 to turn recovery off", o.recovery)
@@ -146,11 +158,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	adapterName := "memory"
 	var cluster *redisCluster
 	if o.redisURL != "" {
-		if cluster, err = dialRedis(ctx, o.redisURL, o.key, logger); err != nil {
+		if cluster, err = dialRedis(ctx, o.redisURL, o.key, o.adapter == "redis-sharded", logger); err != nil {
 			return err
 		}
 		cfg.Adapter = cluster.factory // the server closes it
-		adapterName = "redis"
+		adapterName = o.adapter
 	}
 
 	// With Redis, New subscribes the main namespace's channels before the node
@@ -213,11 +225,13 @@ func defaultNodeName(addr net.Addr) string {
 // redisCluster is the Redis adapter of the node and its client.
 type redisCluster struct {
 	client  *goredis.Client
-	factory *redis.Factory
+	factory adapter.Factory
 }
 
 // dialRedis connects to Redis, failing fast when it does not answer.
-func dialRedis(ctx context.Context, url, key string, logger *slog.Logger) (*redisCluster, error) {
+// With sharded, the sharded Pub/Sub adapter (it does not recover sessions: a
+// page that reconnects gets a new socket).
+func dialRedis(ctx context.Context, url, key string, sharded bool, logger *slog.Logger) (*redisCluster, error) {
 	opts, err := goredis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("-redis: %w", err)
@@ -231,6 +245,9 @@ func dialRedis(ctx context.Context, url, key string, logger *slog.Logger) (*redi
 	if err := client.Ping(pctx).Err(); err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("-redis %s: %w", url, err)
+	}
+	if sharded {
+		return &redisCluster{client: client, factory: redis.NewSharded(client, redis.ShardedOptions{Key: key, Logger: logger})}, nil
 	}
 	f := redis.New(client, redis.Options{Key: key, Logger: logger})
 	return &redisCluster{client: client, factory: f}, nil

@@ -47,22 +47,24 @@ func TestClusterdemoOptions(t *testing.T) {
 		env  map[string]string
 		want options
 	}{
-		{"defaults", nil, nil, options{addr: ":3000", key: "socket.io", forget: 30 * time.Second, recovery: 2 * time.Minute}},
-		{"PORT", nil, map[string]string{"PORT": "8081"}, options{addr: ":8081", key: "socket.io", forget: 30 * time.Second, recovery: 2 * time.Minute}},
-		{"ADDR over PORT", nil, map[string]string{"PORT": "8081", "ADDR": "127.0.0.1:9"}, options{addr: "127.0.0.1:9", key: "socket.io", forget: 30 * time.Second, recovery: 2 * time.Minute}},
+		{"defaults", nil, nil, options{addr: ":3000", adapter: "redis", key: "socket.io", forget: 30 * time.Second, recovery: 2 * time.Minute}},
+		{"PORT", nil, map[string]string{"PORT": "8081"}, options{addr: ":8081", adapter: "redis", key: "socket.io", forget: 30 * time.Second, recovery: 2 * time.Minute}},
+		{"ADDR over PORT", nil, map[string]string{"PORT": "8081", "ADDR": "127.0.0.1:9"}, options{addr: "127.0.0.1:9", adapter: "redis", key: "socket.io", forget: 30 * time.Second, recovery: 2 * time.Minute}},
 		{"environment", nil,
 			map[string]string{"NODE_NAME": "n1", "REDIS_URL": "redis://r:6379/0", "REDIS_KEY": "k"},
-			options{addr: ":3000", node: "n1", redisURL: "redis://r:6379/0", key: "k", forget: 30 * time.Second, recovery: 2 * time.Minute}},
+			options{addr: ":3000", node: "n1", redisURL: "redis://r:6379/0", adapter: "redis", key: "k", forget: 30 * time.Second, recovery: 2 * time.Minute}},
 		{"flags over environment",
 			[]string{"-addr", ":1", "-node", "n2", "-redis", "redis://x/1", "-key", "k2", "-forget", "5s", "-healthcheck"},
 			map[string]string{"ADDR": ":2", "NODE_NAME": "n1", "REDIS_URL": "redis://r:6379/0", "REDIS_KEY": "k"},
-			options{addr: ":1", node: "n2", redisURL: "redis://x/1", key: "k2", forget: 5 * time.Second, recovery: 2 * time.Minute, healthcheck: true}},
+			options{addr: ":1", node: "n2", redisURL: "redis://x/1", adapter: "redis", key: "k2", forget: 5 * time.Second, recovery: 2 * time.Minute, healthcheck: true}},
 		{"RECOVERY", nil, map[string]string{"RECOVERY": "45s"},
-			options{addr: ":3000", key: "socket.io", forget: 30 * time.Second, recovery: 45 * time.Second}},
+			options{addr: ":3000", adapter: "redis", key: "socket.io", forget: 30 * time.Second, recovery: 45 * time.Second}},
 		{"RECOVERY=0 turns it off", nil, map[string]string{"RECOVERY": "0"},
-			options{addr: ":3000", key: "socket.io", forget: 30 * time.Second}},
+			options{addr: ":3000", adapter: "redis", key: "socket.io", forget: 30 * time.Second}},
+		{"REDIS_ADAPTER", []string{"-redis", "redis://x/1"}, map[string]string{"REDIS_ADAPTER": "redis-sharded"},
+			options{addr: ":3000", redisURL: "redis://x/1", adapter: "redis-sharded", key: "socket.io", forget: 30 * time.Second, recovery: 2 * time.Minute}},
 		{"-recovery over RECOVERY", []string{"-recovery", "0"}, map[string]string{"RECOVERY": "45s"},
-			options{addr: ":3000", key: "socket.io", forget: 30 * time.Second}},
+			options{addr: ":3000", adapter: "redis", key: "socket.io", forget: 30 * time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseOptions(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
@@ -76,6 +78,8 @@ func TestClusterdemoOptions(t *testing.T) {
 	testkit.True(t, err != nil, "extra argument accepted")
 	_, err = parseOptions([]string{"-h"}, func(string) string { return "" }, io.Discard)
 	testkit.ErrorIs(t, err, flag.ErrHelp)
+	_, err = parseOptions([]string{"-adapter", "redis-streams"}, func(string) string { return "" }, io.Discard)
+	testkit.True(t, err != nil, "unknown -adapter accepted")
 	_, err = parseOptions([]string{"-recovery", "-1s"}, func(string) string { return "" }, io.Discard)
 	testkit.True(t, err != nil, "negative -recovery accepted")
 	_, err = parseOptions(nil, func(k string) string { return map[string]string{"RECOVERY": "soon"}[k] }, io.Discard)
@@ -166,12 +170,12 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // run serves until its context ends (SIGTERM in main), then disconnects its
 // clients, leaves the cluster and returns nil, leaving no goroutine behind.
 func TestClusterRunShutdown(t *testing.T) {
-	for _, backend := range []string{"memory", "redis"} {
+	for _, backend := range []string{"memory", "redis", "redis-sharded"} {
 		t.Run(backend, func(t *testing.T) {
 			testkit.CheckGoroutines(t)
 			args := []string{"-addr", "127.0.0.1:0", "-node", "run-" + backend}
-			if backend == "redis" {
-				args = append(args, "-redis", testkit.StartRedis(t), "-key", "cd-run")
+			if backend != "memory" {
+				args = append(args, "-redis", testkit.StartRedis(t), "-key", "cd-run", "-adapter", backend)
 			}
 			drv := testkit.NewNodeClientDriver(t)
 			addr, cancel, done := startRun(t, args)

@@ -49,6 +49,15 @@ var jsKeepAlive = target{name: "js", start: func(t *testing.T, extra ...string) 
 // "slow" takes, so that the nodes still alive answer it in time.
 const faultRequestsTimeout = 3 * time.Second
 
+// requestTimeout is how long the cluster requests of node i wait: faultRequestsTimeout, but
+// 5 s on a Node.js node with the sharded adapter, which has no requests timeout.
+func (c *cluster) requestTimeout(i int) time.Duration {
+	if sharded() && c.layout.nodes[i].name == "js" {
+		return 5 * time.Second
+	}
+	return faultRequestsTimeout
+}
+
 // outage is how long Redis stays away: longer than the requests timeout, so that the
 // requests made meanwhile end before it comes back.
 const outage = faultRequestsTimeout + 500*time.Millisecond
@@ -311,16 +320,23 @@ func faultNodeHung(t *testing.T, c *cluster, m mode) {
 		after time.Duration
 	}
 	fetchErr := "timeout reached while waiting for fetchSockets response"
+	if sharded() {
+		fetchErr = "timeout reached: only 1 responses received out of 2" // the cluster adapter's text
+	}
+	tmo0, tmo2 := c.requestTimeout(0), c.requestTimeout(2)
 	reqs := []request{
 		{p: rq[0].ackLater("server-side-emit", obj{"event": "whoami", "args": list{}, "timeoutMs": 5000}),
-			want: obj{"err": "timeout reached: only 1 responses received out of 2", "responses": list{"n3"}}, after: faultRequestsTimeout},
+			want: obj{"err": "timeout reached: only 1 responses received out of 2", "responses": list{"n3"}}, after: tmo0},
 		{p: rx.ackLater("server-side-emit", obj{"event": "ping", "args": list{}, "timeoutMs": 5000}),
-			want: obj{"err": "timeout reached: only 1 responses received out of 2", "responses": list{"pong"}}, after: faultRequestsTimeout},
-		{p: rq[1].ackLater("fetch-sockets", obj{}), want: obj{"error": fetchErr}, after: faultRequestsTimeout},
-		{p: rq[2].ackLater("count", obj{"in": list{"resp"}}), want: obj{"error": fetchErr}, after: faultRequestsTimeout},
-		{p: rq[3].ackLater("all-rooms"), want: obj{"error": "timeout reached while waiting for allRooms response"}, after: faultRequestsTimeout},
+			want: obj{"err": "timeout reached: only 1 responses received out of 2", "responses": list{"pong"}}, after: tmo2},
+		{p: rq[1].ackLater("fetch-sockets", obj{}), want: obj{"error": fetchErr}, after: tmo0},
+		{p: rq[2].ackLater("count", obj{"in": list{"resp"}}), want: obj{"error": fetchErr}, after: tmo0},
 		{p: a.ackLater("broadcast", obj{"event": "q", "to": list{"resp"}, "timeoutMs": 2000}),
 			want: obj{"err": "operation has timed out", "responses": handles(a, x)}, after: 2 * time.Second},
+	}
+	if !sharded() { // the sharded adapter's all-rooms is local: it does not wait
+		reqs = append(reqs, request{p: rq[3].ackLater("all-rooms"),
+			want: obj{"error": "timeout reached while waiting for allRooms response"}, after: faultRequestsTimeout})
 	}
 	for _, r := range reqs {
 		res, took := r.p.wait()
@@ -375,12 +391,14 @@ func faultNodeKilled(t *testing.T, c *cluster, m mode) {
 
 	res, took := slow.wait()
 	testkit.Equal(t, res, obj{"err": "timeout reached: only 1 responses received out of 2", "responses": list{"n3"}}, "slow, n2 killed")
-	testkit.True(t, took >= faultRequestsTimeout-100*time.Millisecond && took < faultRequestsTimeout+2*time.Second,
-		"slow: answered after %v, want the %v requests timeout", took, faultRequestsTimeout)
+	tmo := c.requestTimeout(0)
+	testkit.True(t, took >= tmo-100*time.Millisecond && took < tmo+2*time.Second,
+		"slow: answered after %v, want the %v requests timeout", took, tmo)
 	res, took = silent.wait()
 	testkit.Equal(t, res, obj{"err": "timeout reached: only 0 responses received out of 2", "responses": list{}}, "silent, n2 killed")
-	testkit.True(t, took >= faultRequestsTimeout-100*time.Millisecond && took < faultRequestsTimeout+2*time.Second,
-		"silent: answered after %v, want the %v requests timeout", took, faultRequestsTimeout)
+	tmo = c.requestTimeout(2)
+	testkit.True(t, took >= tmo-100*time.Millisecond && took < tmo+2*time.Second,
+		"silent: answered after %v, want the %v requests timeout", took, tmo)
 
 	reason := b.waitDisconnect()
 	testkit.True(t, reason == "transport close" || reason == "transport error", "client of n2: disconnect reason %q", reason)

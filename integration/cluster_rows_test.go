@@ -294,18 +294,18 @@ func rowFetch(r *row) {
 		} {
 			testkit.Equal(r.t, from.ack1("count", tc.spec), tc.want, "from %s: count %s", nodeName(i), show(tc.spec))
 		}
-		testkit.Equal(r.t, from.ack1("all-rooms"), list{"r1", "r2"}, "from %s: all-rooms", nodeName(i))
+		r.allRooms(from, list{"r1", "r2"}, "from %s: all-rooms", nodeName(i))
 	}
 	testkit.Equal(r.t, x.ack1("count", obj{}), 2.0, "other namespace")
-	testkit.Equal(r.t, y.ack1("all-rooms"), list{}, "other namespace")
+	r.allRooms(y, list{}, "other namespace")
 	x.ack1("join", "xr")
-	testkit.Equal(r.t, y.ack1("all-rooms"), list{"xr"}, "other namespace")
+	r.allRooms(y, list{"xr"}, "other namespace")
 
 	b.ack1("leave", "r1")
 	c.ack1("join", "r3")
-	testkit.Equal(r.t, a.ack1("all-rooms"), list{"r1", "r2", "r3"})
+	r.allRooms(a, list{"r1", "r2", "r3"})
 	a.ack1("leave", "r1")
-	testkit.Equal(r.t, d.ack1("all-rooms"), list{"r2", "r3"})
+	r.allRooms(d, list{"r2", "r3"})
 	testkit.Equal(r.t, b.ack1("count", obj{"in": list{"r1"}}), 0.0)
 }
 
@@ -465,8 +465,13 @@ func rowServerSideEmit(r *row) {
 		cs[2].ackLater("server-side-emit", obj{"event": "silent", "args": list{1}, "timeoutMs": 1}),
 		cs[1].ackLater("server-side-emit", obj{"event": "slow", "args": list{}, "timeoutMs": 5000}),
 	}
-	for _, p := range ps {
+	for i, p := range ps {
 		res, took := p.wait()
+		if i == 2 && sharded() && r.js(1) {
+			// Node's sharded adapter waits a fixed 5 s: the answers to slow (2 s) come in time.
+			testkit.Equal(r.t, asObj(r.t, res)["err"], nil, p.c.Handle())
+			continue
+		}
 		testkit.Equal(r.t, res, obj{"err": "timeout reached: only 0 responses received out of 2", "responses": list{}}, p.c.Handle())
 		testkit.True(r.t, took >= clusterRequestsTimeout-100*time.Millisecond, "%s: timed out after %v", p.c.Handle(), took)
 	}
@@ -610,8 +615,8 @@ func rowStatic(r *row) {
 
 	cs[0].ack1("join", "s1")
 	cu[1].ack1("join", "c1")
-	testkit.Equal(r.t, cs[2].ack1("all-rooms"), list{"s1"})
-	testkit.Equal(r.t, cu[0].ack1("all-rooms"), list{"c1"})
+	r.allRooms(cs[2], list{"s1"})
+	r.allRooms(cu[0], list{"c1"})
 	testkit.Equal(r.t, cs[1].ack1("count", obj{}), 3.0)
 	testkit.Equal(r.t, cu[2].ack1("count", obj{"in": list{"c1"}}), 1.0)
 	testkit.Equal(r.t, cs[1].ack1("fetch-sockets", obj{"in": list{"s1"}}),

@@ -23,6 +23,11 @@
 // testcontainers container where Docker runs — internal/redistest): Go only, and — in the default run too,
 // when Node.js and the npm packages are there — mixed clusters with a Node.js reference node
 // (js,go,go and go,js,go), so that requests go both ways between Go and Node.js.
+// IOSWARM_ADAPTER=redis-sharded runs TestCluster and TestClusterFaults on the sharded Pub/Sub
+// adapter (testapp -adapter redis-sharded on both sides), with what differs by design: all-rooms
+// is local (Node's cluster adapter has no allRooms request), fetchSockets times out with the
+// cluster adapter's text, and a Node.js node's requests wait a fixed 5 s instead of
+// -requests-timeout.
 // TestClusterFaults restarts Redis under traffic, hangs a node (SIGSTOP) and kills one
 // (SIGKILL) during requests. Both need redis-server (skipped without it; .ci/run installs it).
 //

@@ -1,7 +1,8 @@
 // Package redis is the cluster adapter of ioswarm: servers sharing one Redis
 // reach each other's clients, and interoperate with Node.js servers running
 // @socket.io/redis-adapter 8.x (the classic adapter, createAdapter) on the
-// same Redis and channel prefix.
+// same Redis and channel prefix — or, with [NewSharded], its sharded Pub/Sub
+// adapter (createShardedAdapter) on Redis 7 and later.
 //
 // # Overview
 //
@@ -165,6 +166,63 @@
 // Subscriptions on replicas (ClusterOptions.ReadOnly) are not counted by
 // NUMSUB on the masters: keep the subscriber on masters.
 //
+// # Sharded Pub/Sub
+//
+// A [ShardedFactory] (NewSharded) is the adapter.Factory of a node that
+// talks to Node's createShardedAdapter (@socket.io/redis-adapter 8.3): the
+// messages travel with SPUBLISH and SSUBSCRIBE, which a Redis Cluster sends
+// to the master of the channel's slot only, so pub/sub traffic spreads over
+// the masters instead of reaching every one of them. The wire is
+// socket.io-adapter's ClusterAdapter (docs/protocol/redis-adapter.md, Part
+// B): one message {type, data, uid, nsp}, JSON, or notepack msgpack when
+// its data holds binary; requests on the namespace's channel K#N#, answers
+// on the requester's own K#N#<uid>#; ServerCount is PUBSUB SHARDNUMSUB of
+// K#N#, summed over the masters. Every node of a cluster uses the same
+// [SubscriptionMode]:
+//
+//   - static: every broadcast goes to K#N#;
+//   - dynamic (the default): a node also subscribes to K#N#<room># while
+//     it has a local room that is not one of its socket ids, and a
+//     broadcast without acks to exactly one room goes to that channel —
+//     unless the room's name has 20 (UTF-16) characters, which Node takes
+//     for a socket id;
+//   - dynamic-private: as dynamic, for socket-id rooms too.
+//
+// For a Redis Cluster:
+//
+//	client := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: addrs})
+//	f := redis.NewSharded(client, redis.ShardedOptions{})
+//	srv := server.New(server.Config{Adapter: f})
+//
+// What differs from the classic adapter, as on Node:
+//
+//   - AllRooms returns this node's rooms only: the cluster adapter has no
+//     request for it (a Node node would never answer).
+//   - FetchSockets waits for the operation's own timeout
+//     (server.BroadcastOperator.Timeout, Node's io.timeout(ms)) or
+//     RequestsTimeout; ServerSideEmit with acks for RequestsTimeout (Node:
+//     a fixed 5 s). Both fail with Node's text, "timeout reached: only X
+//     responses received out of Y". A request's flags.timeout from a Node
+//     node is accepted (bounded to 24 h).
+//   - serverSideEmit arguments that hold binary travel as bytes (the
+//     message is msgpack); a listener of a Go node receives each as Node's
+//     Buffer JSON, {"type":"Buffer","data":[…]}.
+//   - No connection state recovery: a ShardedAdapter is not an
+//     adapter.Recoverer.
+//
+// A shard channel has one slot, and one SSUBSCRIBE may only name channels
+// of one slot: on a Redis Cluster the node holds one subscription
+// connection per slot it uses (two per namespace, plus one per room in the
+// dynamic modes, at most one per slot), which follows the slot to its new
+// master after a failover; on a single Redis, one connection. A dynamic
+// room's subscription is made asynchronously: a broadcast to a room that
+// another node joined a moment ago may miss it, as on Node. The bounds of
+// the classic adapter apply (MaxMessageBytes, MaxPendingPublishes and
+// MaxPendingPublishBytes; an answer over MaxMessageBytes is replaced by an
+// empty one with an error). Classic and sharded adapters may share a Redis
+// (shard channels are a space of their own), but the nodes of one cluster
+// must all use the same kind.
+//
 // # Concurrency
 //
 // Factory and Adapter are safe for concurrent use. A Factory runs four
@@ -191,4 +249,8 @@
 // recovery lock, so that its scripts reach Redis in nonce order), never
 // during I/O, while calling a socket or
 // running a callback; LOCKING.md at the repository root lists them and their order.
+//
+// A ShardedFactory runs the publisher, the event runner, the subscription
+// goroutine and one receiver per subscription connection, with the same
+// rules (LOCKING.md, section adapter/redis, sharded mode).
 package redis

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // testapp.js implements the test application contract (docs/testapp-contract.md,
 // mirrored by integration/testapp in Go) on the Node.js reference server: socket.io 4.8.4,
-// with the classic @socket.io/redis-adapter 8.3.0 over node-redis 4 when -redis is given.
+// with the classic @socket.io/redis-adapter 8.3.0 over node-redis 4 when -redis is given, or
+// its sharded adapter (createShardedAdapter, Redis >= 7) with -adapter redis-sharded.
 //
-//   node integration/node/testapp.js -addr 127.0.0.1:PORT [-redis redis://HOST:PORT/0]
+//   node integration/node/testapp.js -addr 127.0.0.1:PORT [-redis redis://HOST:PORT/0[,URL…]]
+//        [-adapter redis|redis-sharded] [-subscription-mode static|dynamic|dynamic-private]
 //        [-node NAME] [-key socket.io] [-requests-timeout 5000ms] [-recovery 2m]
 //
 // Prints "listening on ADDR" once it listens and, with -redis, once the adapters of "/" and
@@ -17,13 +19,13 @@ const { Server } = require("socket.io");
 // ---------------------------------------------------------------- command line
 
 function usage(msg) {
-  process.stderr.write(`testapp: ${msg}\nusage: testapp.js -addr HOST:PORT [-redis URL] [-node NAME] [-key PREFIX] [-requests-timeout DURATION] [-recovery DURATION]\n`);
+  process.stderr.write(`testapp: ${msg}\nusage: testapp.js -addr HOST:PORT [-redis URL] [-adapter redis|redis-sharded] [-subscription-mode MODE] [-node NAME] [-key PREFIX] [-requests-timeout DURATION] [-recovery DURATION]\n`);
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { addr: "127.0.0.1:3000", redis: "", node: "", key: "socket.io", requestsTimeout: 5000, recovery: 0 };
-  const names = { addr: "addr", redis: "redis", node: "node", key: "key", "requests-timeout": "requestsTimeout", recovery: "recovery" };
+  const opts = { addr: "127.0.0.1:3000", redis: "", adapter: "redis", subscriptionMode: "dynamic", node: "", key: "socket.io", requestsTimeout: 5000, recovery: 0 };
+  const names = { addr: "addr", redis: "redis", adapter: "adapter", "subscription-mode": "subscriptionMode", node: "node", key: "key", "requests-timeout": "requestsTimeout", recovery: "recovery" };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
     if (!a.startsWith("-")) usage(`unexpected argument ${a}`);
@@ -61,6 +63,7 @@ function parseDuration(s) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
+if (opts.adapter !== "redis" && opts.adapter !== "redis-sharded") usage(`unknown -adapter ${opts.adapter}`);
 const addrMatch = /^(.*):(\d+)$/.exec(opts.addr);
 if (!addrMatch) usage(`invalid -addr ${opts.addr}`);
 const host = addrMatch[1].replace(/^\[(.*)\]$/, "$1");
@@ -102,10 +105,16 @@ function errMessage(err) {
 // subscribed resolves once every (p)subscribe sent so far on the sub client has been
 // acknowledged by Redis: Redis answers commands of one connection in order, so a fresh
 // SUBSCRIBE that got its reply proves the adapter's earlier subscriptions are in place.
+// The sharded adapter's SSUBSCRIBEs go to the same connection (on a single Redis).
 async function subscribed() {
   if (!subClient) return;
   const channel = `${opts.key}-testapp-sync#${process.pid}#${++syncCounter}`;
   const listener = () => {};
+  if (opts.adapter === "redis-sharded") {
+    await subClient.sSubscribe(channel, listener);
+    await subClient.sUnsubscribe(channel, listener);
+    return;
+  }
   await subClient.subscribe(channel, listener);
   await subClient.unsubscribe(channel, listener);
 }
@@ -382,17 +391,28 @@ async function main() {
   const ioOpts = { cors: { origin: "*" }, cleanupEmptyChildNamespaces: true };
 
   if (opts.redis) {
-    const { createClient } = require("redis");
-    const { createAdapter } = require("@socket.io/redis-adapter");
-    pubClient = createClient({ url: opts.redis });
+    const { createClient, createCluster } = require("redis");
+    const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
+    // Several comma-separated URLs: the nodes of a Redis Cluster.
+    const urls = opts.redis.split(",");
+    pubClient = urls.length > 1
+      ? createCluster({ rootNodes: urls.map((url) => ({ url })) })
+      : createClient({ url: opts.redis });
     subClient = pubClient.duplicate();
     pubClient.on("error", (err) => process.stderr.write(`testapp: redis pub: ${err.message}\n`));
     subClient.on("error", (err) => process.stderr.write(`testapp: redis sub: ${err.message}\n`));
     await Promise.all([pubClient.connect(), subClient.connect()]);
-    ioOpts.adapter = createAdapter(pubClient, subClient, {
-      key: opts.key,
-      requestsTimeout: opts.requestsTimeout,
-    });
+    // The sharded adapter has no requestsTimeout (fetchSockets takes the operation's
+    // timeout, serverSideEmit a fixed 5 s).
+    ioOpts.adapter = opts.adapter === "redis-sharded"
+      ? createShardedAdapter(pubClient, subClient, {
+        channelPrefix: opts.key,
+        subscriptionMode: opts.subscriptionMode,
+      })
+      : createAdapter(pubClient, subClient, {
+        key: opts.key,
+        requestsTimeout: opts.requestsTimeout,
+      });
   }
 
   if (opts.recovery > 0) {

@@ -1,0 +1,519 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ioswarm/ioswarm/adapter"
+)
+
+// SubscriptionMode says which shard channels the nodes of a sharded
+// cluster subscribe to (Node's subscriptionMode); every node of a cluster
+// uses the same.
+type SubscriptionMode string
+
+const (
+	// SubscriptionStatic: one channel per namespace (and one per node for
+	// the answers); every broadcast reaches every node.
+	SubscriptionStatic SubscriptionMode = "static"
+	// SubscriptionDynamic (the default): a channel per public room as
+	// well, which a node subscribes to while it has the room; a broadcast
+	// to one room reaches only the nodes that have it.
+	SubscriptionDynamic SubscriptionMode = "dynamic"
+	// SubscriptionDynamicPrivate: as dynamic, for socket-id rooms too.
+	SubscriptionDynamicPrivate SubscriptionMode = "dynamic-private"
+)
+
+// ErrBadSubscriptionMode is returned by ShardedFactory.Adapter when
+// ShardedOptions.SubscriptionMode is none of the known modes.
+var ErrBadSubscriptionMode = errors.New("redis: unknown sharded subscription mode")
+
+// ShardedOptions configure a ShardedFactory. The zero value gives the
+// defaults of Node's createShardedAdapter.
+type ShardedOptions struct {
+	// Key prefixes every channel (Node's channelPrefix); zero means
+	// "socket.io".
+	Key string
+	// SubscriptionMode: static, dynamic or dynamic-private; zero means
+	// dynamic.
+	SubscriptionMode SubscriptionMode
+	// RequestsTimeout bounds FetchSockets (unless the operation carries
+	// a timeout of its own, as Node's io.timeout(ms).fetchSockets()),
+	// ServerSideEmit with acks, the wait for the subscriptions of a new
+	// namespace and every Redis command; zero means 5s, Node's fixed
+	// value.
+	RequestsTimeout time.Duration
+	// MaxPendingPublishes bounds the messages queued for Redis; zero
+	// means 4096. When the queue is full, operations return ErrQueueFull.
+	MaxPendingPublishes int
+	// MaxPendingPublishBytes bounds the same queue in bytes; zero means
+	// 32 MiB. A broadcast emitted on this node that finds the queue past
+	// half of either bound waits until the publisher brought it under a
+	// quarter (as with Options.MaxPendingPublishBytes).
+	MaxPendingPublishBytes int64
+	// MaxMessageBytes bounds every message this node publishes; zero
+	// means 4 MiB (see Options.MaxMessageBytes).
+	MaxMessageBytes int
+	// Logger receives the adapter's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o ShardedOptions) withDefaults() ShardedOptions {
+	if o.Key == "" {
+		o.Key = "socket.io"
+	}
+	if o.SubscriptionMode == "" {
+		o.SubscriptionMode = SubscriptionDynamic
+	}
+	if o.RequestsTimeout <= 0 {
+		o.RequestsTimeout = 5 * time.Second
+	}
+	if o.MaxPendingPublishes <= 0 {
+		o.MaxPendingPublishes = 4096
+	}
+	if o.MaxPendingPublishBytes <= 0 {
+		o.MaxPendingPublishBytes = 32 << 20
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 4 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+func (o ShardedOptions) dynamic() bool {
+	return o.SubscriptionMode == SubscriptionDynamic || o.SubscriptionMode == SubscriptionDynamicPrivate
+}
+
+// ShardedFactory creates the sharded Redis adapters of one server (one
+// node), wire-compatible with Node's createShardedAdapter: it owns the
+// subscription connections (sharded_subs.go), the publish queue and the
+// goroutines that serve them. The server closes it:
+//
+//	f := redis.NewSharded(client, redis.ShardedOptions{})
+//	srv := server.New(server.Config{Adapter: f})
+//
+// Its locks are described in the repository's LOCKING.md.
+type ShardedFactory struct {
+	client  goredis.UniversalClient
+	opts    ShardedOptions
+	log     *slog.Logger
+	cluster *goredis.ClusterClient // nil unless client is one
+
+	startOnce sync.Once
+
+	mu       sync.RWMutex
+	state    factoryState
+	adapters map[*ShardedAdapter]struct{}
+	routes   map[string][]shardedRoute // channel → adapters
+
+	subs shardSubs
+
+	// qmu guards sends on queue and events against their closing.
+	qmu     sync.RWMutex
+	qclosed bool
+	queue   chan outMsg
+	bmu     sync.Mutex
+	qbytes  int64         // payload bytes queued
+	drained chan struct{} // made for paced senders while congested
+	events  chan func()
+
+	done      chan struct{}
+	pubDone   chan struct{}
+	closed    chan struct{}
+	closeErr  error
+	closeOnce sync.Once
+	ioCtx     context.Context
+	ioCancel  context.CancelFunc
+	wg        sync.WaitGroup
+
+	pubFailing atomic.Bool
+	dropped    atomic.Int64
+}
+
+// shardedRoute sends the messages of a channel to an adapter; response
+// marks its own answers channel.
+type shardedRoute struct {
+	a        *ShardedAdapter
+	response bool
+}
+
+// NewSharded returns a ShardedFactory using client (a Client, or a
+// ClusterClient for a Redis Cluster), which the caller keeps owning.
+// Redis must be 7.0 or later. It does no I/O.
+func NewSharded(client goredis.UniversalClient, opts ShardedOptions) *ShardedFactory {
+	opts = opts.withDefaults()
+	f := &ShardedFactory{
+		client:   client,
+		opts:     opts,
+		log:      opts.Logger,
+		adapters: make(map[*ShardedAdapter]struct{}),
+		routes:   make(map[string][]shardedRoute),
+		queue:    make(chan outMsg, opts.MaxPendingPublishes),
+		events:   make(chan func(), eventQueue),
+		done:     make(chan struct{}),
+		pubDone:  make(chan struct{}),
+		closed:   make(chan struct{}),
+	}
+	f.cluster, _ = client.(*goredis.ClusterClient)
+	f.subs.init(f)
+	f.ioCtx, f.ioCancel = context.WithCancel(context.Background())
+	return f
+}
+
+var _ adapter.Factory = (*ShardedFactory)(nil)
+
+// Adapter creates the adapter of a namespace: it subscribes to the
+// namespace's channel and to the node's answers channel, and returns once
+// Redis confirmed both (so that the others count this node), or after
+// RequestsTimeout (logged; the subscriptions are made once Redis
+// answers).
+func (f *ShardedFactory) Adapter(nsp adapter.Namespace) (adapter.Adapter, error) {
+	switch f.opts.SubscriptionMode {
+	case SubscriptionStatic, SubscriptionDynamic, SubscriptionDynamicPrivate:
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrBadSubscriptionMode, f.opts.SubscriptionMode)
+	}
+	a := newShardedAdapter(f, nsp)
+	f.mu.Lock()
+	if f.state != stateOpen {
+		f.mu.Unlock()
+		return nil, adapter.ErrClosed
+	}
+	f.adapters[a] = struct{}{}
+	f.addRouteLocked(a.channel, shardedRoute{a: a})
+	f.addRouteLocked(a.responseChannel, shardedRoute{a: a, response: true})
+	f.mu.Unlock()
+	f.startOnce.Do(f.start)
+	chans := []string{a.channel, a.responseChannel}
+	f.subs.change(chans, +1)
+	ctx, cancel := context.WithTimeout(context.Background(), f.opts.RequestsTimeout)
+	defer cancel()
+	if err := f.subs.await(ctx, chans); err != nil {
+		f.log.Warn("redis: shard subscriptions of the namespace not confirmed; they will be made once Redis answers",
+			"nsp", a.name, "err", err)
+	}
+	return a, nil
+}
+
+func (f *ShardedFactory) start() {
+	f.wg.Add(3)
+	go f.publishLoop()
+	go f.eventLoop()
+	go f.subs.loop()
+}
+
+func (f *ShardedFactory) addRouteLocked(ch string, r shardedRoute) {
+	f.routes[ch] = append(f.routes[ch], r)
+}
+
+// route adds or removes the route of a's room channel ch.
+func (f *ShardedFactory) route(a *ShardedAdapter, ch string, add bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if add {
+		f.addRouteLocked(ch, shardedRoute{a: a})
+		return
+	}
+	f.removeRouteLocked(ch, a)
+}
+
+func (f *ShardedFactory) removeRouteLocked(ch string, a *ShardedAdapter) {
+	rs := f.routes[ch][:0:0] // a new slice: dispatch may hold the old one
+	for _, r := range f.routes[ch] {
+		if r.a != a {
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		delete(f.routes, ch)
+	} else {
+		f.routes[ch] = rs
+	}
+}
+
+// release forgets a closed adapter and drops its base subscriptions.
+func (f *ShardedFactory) release(a *ShardedAdapter) {
+	f.mu.Lock()
+	if _, ok := f.adapters[a]; !ok {
+		f.mu.Unlock()
+		return
+	}
+	delete(f.adapters, a)
+	f.removeRouteLocked(a.channel, a)
+	f.removeRouteLocked(a.responseChannel, a)
+	f.mu.Unlock()
+	f.subs.change([]string{a.channel, a.responseChannel}, -1)
+}
+
+// dispatch hands a message to the adapters of its channel. A panic (in a
+// socket's listener, say) is logged, not fatal.
+func (f *ShardedFactory) dispatch(channel, payload string) {
+	defer func() {
+		if r := recover(); r != nil {
+			f.log.Error("redis: panic while handling a message", "channel", channel, "panic", r)
+		}
+	}()
+	f.mu.RLock()
+	rs := f.routes[channel]
+	f.mu.RUnlock()
+	for _, r := range rs {
+		r.a.onRaw([]byte(payload), r.response)
+	}
+}
+
+// eventLoop runs serverSideEmit listeners off the receiving goroutines.
+func (f *ShardedFactory) eventLoop() {
+	defer f.wg.Done()
+	for fn := range f.events {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					f.log.Error("redis: panic in a serverSideEmit listener", "panic", r)
+				}
+			}()
+			fn()
+		}()
+	}
+}
+
+// runEvent queues fn for eventLoop; dropped (logged) when the queue is full.
+func (f *ShardedFactory) runEvent(fn func()) {
+	f.qmu.RLock()
+	defer f.qmu.RUnlock()
+	if f.qclosed {
+		return
+	}
+	select {
+	case f.events <- fn:
+	default:
+		f.log.Warn("redis: serverSideEmit listeners are too slow; event dropped")
+	}
+}
+
+// ---------------------------------------------------------------- publishing
+
+// publish queues an SPUBLISH without blocking; a message over
+// MaxMessageBytes is refused with ErrMessageTooLarge, one that finds the
+// queue full with ErrQueueFull.
+func (f *ShardedFactory) publish(channel string, payload []byte) error {
+	if len(payload) > f.opts.MaxMessageBytes {
+		return fmt.Errorf("redis: spublish to %s: %d bytes > MaxMessageBytes (%d): %w",
+			channel, len(payload), f.opts.MaxMessageBytes, ErrMessageTooLarge)
+	}
+	f.qmu.RLock()
+	defer f.qmu.RUnlock()
+	if f.qclosed {
+		return adapter.ErrClosed
+	}
+	n := int64(len(payload))
+	f.bmu.Lock()
+	if f.qbytes > 0 && f.qbytes+n > f.opts.MaxPendingPublishBytes {
+		f.bmu.Unlock()
+		f.dropped.Add(1)
+		return fmt.Errorf("redis: spublish to %s: %d bytes queued: %w", channel, f.opts.MaxPendingPublishBytes, ErrQueueFull)
+	}
+	f.qbytes += n
+	f.bmu.Unlock()
+	select {
+	case f.queue <- outMsg{channel: channel, payload: payload}:
+		return nil
+	default:
+		f.unreserve(n)
+		f.dropped.Add(1)
+		return fmt.Errorf("redis: spublish to %s: %w", channel, ErrQueueFull)
+	}
+}
+
+// unreserve uncounts n bytes taken off the queue (or never queued), and
+// releases paced senders once the queue is back under a quarter of its
+// bounds (the classic adapter's rule, pubqueue.go).
+func (f *ShardedFactory) unreserve(n int64) {
+	f.bmu.Lock()
+	f.qbytes -= n
+	if f.drained != nil && 4*f.qbytes <= f.opts.MaxPendingPublishBytes && 4*len(f.queue) <= cap(f.queue) {
+		close(f.drained)
+		f.drained = nil
+	}
+	f.bmu.Unlock()
+}
+
+// congestion returns the channel a paced sender (a broadcast emitted on
+// this node) waits on, or nil while the queue is under half of its bounds.
+func (f *ShardedFactory) congestion() <-chan struct{} {
+	f.bmu.Lock()
+	defer f.bmu.Unlock()
+	if 2*f.qbytes <= f.opts.MaxPendingPublishBytes && 2*len(f.queue) <= cap(f.queue) {
+		return nil
+	}
+	if f.drained == nil {
+		f.drained = make(chan struct{})
+	}
+	return f.drained
+}
+
+// releasePaced wakes every paced sender (the publisher is stopping).
+func (f *ShardedFactory) releasePaced() {
+	f.bmu.Lock()
+	if f.drained != nil {
+		close(f.drained)
+		f.drained = nil
+	}
+	f.bmu.Unlock()
+}
+
+// publishLoop publishes the queued messages in order, pipelining what
+// accumulated while the previous batch was on its way (a ClusterClient
+// splits a pipeline by the masters of the channels' slots).
+func (f *ShardedFactory) publishLoop() {
+	defer f.wg.Done()
+	defer close(f.pubDone)
+	defer f.releasePaced()
+	batch := make([]outMsg, 0, maxBatch)
+	for m := range f.queue {
+		batch = append(batch[:0], m)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case m, ok := <-f.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		f.flush(batch)
+		var n int64
+		for i := range batch {
+			n += int64(len(batch[i].payload))
+		}
+		f.unreserve(n)
+		clear(batch)
+	}
+}
+
+func (f *ShardedFactory) flush(batch []outMsg) {
+	if f.ioCtx.Err() != nil {
+		f.dropped.Add(int64(len(batch)))
+		return
+	}
+	ctx, cancel := context.WithTimeout(f.ioCtx, f.opts.RequestsTimeout)
+	defer cancel()
+	var err error
+	if len(batch) == 1 {
+		err = f.client.SPublish(ctx, batch[0].channel, batch[0].payload).Err()
+	} else {
+		cmds, _ := f.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for i := range batch {
+				p.SPublish(ctx, batch[i].channel, batch[i].payload)
+			}
+			return nil
+		})
+		for _, c := range cmds {
+			if c.Err() != nil {
+				err = c.Err()
+				break
+			}
+		}
+	}
+	if err != nil {
+		if !f.pubFailing.Swap(true) {
+			f.log.Warn("redis: spublish failed; messages to other nodes are dropped until Redis answers", "err", err)
+		}
+		f.dropped.Add(int64(len(batch)))
+		return
+	}
+	if f.pubFailing.Swap(false) {
+		f.log.Info("redis: publishing again", "dropped", f.dropped.Swap(0))
+	}
+}
+
+// ---------------------------------------------------------------- cluster size
+
+// shardNumSub counts the subscribers of a shard channel: PUBSUB
+// SHARDNUMSUB, summed over the masters of a Redis Cluster (as Node does).
+func (f *ShardedFactory) shardNumSub(ctx context.Context, channel string) (int, error) {
+	if f.cluster != nil {
+		var total atomic.Int64
+		err := f.cluster.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			m, err := c.PubSubShardNumSub(ctx, channel).Result()
+			total.Add(m[channel])
+			return err
+		})
+		return int(total.Load()), err
+	}
+	m, err := f.client.PubSubShardNumSub(ctx, channel).Result()
+	if err != nil {
+		return 0, err
+	}
+	return int(m[channel]), nil
+}
+
+// ---------------------------------------------------------------- closing
+
+// Close implements adapter.Factory: it closes the adapters still open,
+// publishes what is queued (RequestsTimeout at most), closes the
+// subscription connections and waits for the goroutines, until ctx ends
+// (then it returns an error wrapping ctx's and they end by themselves).
+// It does not close the Redis client. It is idempotent.
+func (f *ShardedFactory) Close(ctx context.Context) error {
+	first := false
+	f.closeOnce.Do(func() {
+		first = true
+		f.mu.Lock()
+		f.state = stateClosing
+		as := make([]*ShardedAdapter, 0, len(f.adapters))
+		for a := range f.adapters {
+			as = append(as, a)
+		}
+		f.mu.Unlock()
+		for _, a := range as {
+			_ = a.Close()
+		}
+		f.qmu.Lock()
+		f.qclosed = true
+		close(f.queue)
+		close(f.events)
+		f.qmu.Unlock()
+		f.mu.Lock()
+		f.state = stateClosed
+		f.mu.Unlock()
+	})
+	if first {
+		go f.finishClose()
+	}
+	select {
+	case <-f.closed:
+		return f.closeErr
+	case <-ctx.Done():
+		return fmt.Errorf("redis: close: goroutines still waiting for Redis: %w", ctx.Err())
+	}
+}
+
+func (f *ShardedFactory) finishClose() {
+	started := true
+	f.startOnce.Do(func() { started = false })
+	if started {
+		timer := time.NewTimer(f.opts.RequestsTimeout)
+		select {
+		case <-f.pubDone:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+	f.ioCancel()
+	close(f.done)
+	f.wg.Wait() // the subscription loop closes the connections on its way out
+	close(f.closed)
+}
