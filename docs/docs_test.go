@@ -18,6 +18,7 @@ var sources = []string{
 	"examples/quickstart/main.go",
 	"server/example_readme_test.go",
 	"adapter/redis/example_test.go",
+	"adapter/redis/sharded_example_test.go",
 	"client/example_test.go",
 }
 

@@ -35,3 +35,15 @@ func ExampleNewSharded() {
 	})
 	log.Fatal(http.ListenAndServe(":3000", srv))
 }
+
+// The README's sharded example (docs/docs_test.go checks that the README
+// shows exactly this).
+func Example_readmeSharded() {
+	addrs := []string{"localhost:7000", "localhost:7001", "localhost:7002"}
+	// README begin
+	client := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: addrs})
+	f := redis.NewSharded(client, redis.ShardedOptions{}) // Key "socket.io", SubscriptionMode dynamic
+	srv := server.New(server.Config{Adapter: f})
+	// README end
+	_ = srv
+}
