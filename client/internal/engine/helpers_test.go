@@ -124,6 +124,18 @@ func (b *inbox) onMessage(data []byte, binary bool) {
 // wait waits until n messages arrived and returns them.
 func (b *inbox) wait(t *testing.T, n int) []Message {
 	t.Helper()
+	return b.waitConn(t, nil, n)
+}
+
+// waitConn is wait that gives up as soon as c (if not nil) is closed, and
+// says why: a connection that closed (a ping timeout, say) does not read as
+// messages lost for ten seconds.
+func (b *inbox) waitConn(t *testing.T, c *Conn, n int) []Message {
+	t.Helper()
+	var done <-chan struct{}
+	if c != nil {
+		done = c.Done()
+	}
 	deadline := time.After(10 * time.Second)
 	for {
 		b.mu.Lock()
@@ -132,11 +144,21 @@ func (b *inbox) wait(t *testing.T, n int) []Message {
 			b.mu.Unlock()
 			return m
 		}
+		got := len(b.msgs)
 		b.mu.Unlock()
 		select {
 		case <-b.sig:
+		case <-done:
+			// OnMessage calls are over once Done is closed: one last look.
+			done = nil
+			b.mu.Lock()
+			got = len(b.msgs)
+			b.mu.Unlock()
+			if got < n {
+				t.Fatalf("got %d messages, want %d: connection closed, reason %q (%v)", got, n, c.Reason(), c.Err())
+			}
 		case <-deadline:
-			t.Fatalf("got %d messages, want %d", len(b.msgs), n)
+			t.Fatalf("got %d messages, want %d", got, n)
 		}
 	}
 }

@@ -53,13 +53,13 @@ func TestNodeServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			if got := in.wait(t, 1)[0]; string(got.Data) != "hello abc" {
+			if got := in.waitConn(t, c, 1)[0]; string(got.Data) != "hello abc" {
 				t.Fatalf("greeting %q", got.Data)
 			}
 			if err := c.Send(Message{Data: []byte("héllo")}, Message{Data: []byte{0, 1, 0xff}, Binary: true}); err != nil {
 				t.Fatal(err)
 			}
-			got := in.wait(t, 3)
+			got := in.waitConn(t, c, 3)
 			if string(got[1].Data) != "héllo" || got[1].Binary || !bytes.Equal(got[2].Data, []byte{0, 1, 0xff}) || !got[2].Binary {
 				t.Fatalf("echo %v", got[1:])
 			}
