@@ -4,7 +4,7 @@ const http = require("http");
 const { Server } = require("engine.io");
 
 const httpServer = http.createServer();
-const server = new Server({ pingInterval: 100, pingTimeout: 100 });
+const server = new Server({ pingInterval: 300, pingTimeout: 300 });
 server.attach(httpServer);
 server.on("connection", (socket) => {
   const q = socket.request._query || {};
