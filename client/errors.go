@@ -2,10 +2,10 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/ioswarm/ioswarm/parser"
 )
 
 // Errors callers match with errors.Is.
@@ -32,7 +32,7 @@ var (
 	// acknowledgement.
 	ErrNoAck = errors.New("client: no acknowledgement requested")
 	// ErrDecode matches every *DecodeError.
-	ErrDecode = errors.New("client: cannot decode argument")
+	ErrDecode = parser.ErrDecode
 	// ErrInvalidAuth is returned for an Options.Auth (or Manager.Socket
 	// auth) that does not encode as a JSON object.
 	ErrInvalidAuth = errors.New("client: auth must encode as a JSON object without binary data")
@@ -78,49 +78,10 @@ type ConnectError struct {
 func (e *ConnectError) Error() string { return "client: connect error: " + e.Message }
 
 // DecodeError is returned when argument Index (of an event or an
-// acknowledgement) does not decode into the Go value asked for. It matches
-// ErrDecode.
-type DecodeError struct {
-	Index int
-	// Reason says what went wrong: "missing (2 arguments)", "cannot decode
-	// JSON string into Go value of type int", ...
-	Reason string
-	err    error
-}
-
-func (e *DecodeError) Error() string {
-	return fmt.Sprintf("client: argument %d: %s", e.Index, e.Reason)
-}
-
-// Is reports whether target is ErrDecode.
-func (e *DecodeError) Is(target error) bool { return target == ErrDecode }
-
-// Unwrap returns the decoder's error (a *json.UnmarshalTypeError, say).
-func (e *DecodeError) Unwrap() error { return e.err }
-
-// decodeError describes err, the error of decoding argument i into v.
-func decodeError(i int, v any, err error) error {
-	if err == nil {
-		return nil
-	}
-	var te *json.UnmarshalTypeError
-	var ie *json.InvalidUnmarshalError
-	reason := err.Error()
-	switch {
-	case errors.As(err, &te):
-		reason = "cannot decode JSON " + te.Value + " into Go value of type " + te.Type.String()
-		if te.Field != "" {
-			reason += " (field " + te.Field + ")"
-		}
-	case errors.As(err, &ie):
-		reason = fmt.Sprintf("cannot decode into %T (want a non-nil pointer)", v)
-	default:
-		for _, p := range []string{"parser: raw value: ", "json: "} {
-			reason = strings.TrimPrefix(reason, p)
-		}
-	}
-	return &DecodeError{Index: i, Reason: reason, err: err}
-}
+// acknowledgement; -1 for socket data) does not decode into the Go value
+// asked for (parser.DecodeError, the same on the server and the client). It
+// matches ErrDecode.
+type DecodeError = parser.DecodeError
 
 // ReservedEventError is returned by an emit with one of the names the
 // protocol reserves. Its text is the JS client's, e.g. `"connect" is a

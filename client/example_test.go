@@ -137,7 +137,8 @@ func Example_readme() {
 	})
 	socket.OnConnect(func() { log.Println("connected; recovered:", socket.Recovered()) })
 	socket.OnDisconnect(func(reason string) { log.Println("disconnected:", reason) }) // it reconnects
-	if err := socket.Connect(ctx); err != nil { // a *client.ConnectError when refused
+	// A *client.ConnectError when the server refuses.
+	if err := socket.Connect(ctx); err != nil {
 		log.Fatal(err)
 	}
 	defer socket.Close()

@@ -122,18 +122,18 @@ func TestErrorModel(t *testing.T) {
 	}
 
 	a := <-got
-	testkit.True(t, a.err != nil && strings.Contains(a.err.Error(), "argument 0 is a func(error, server.Args)") &&
+	testkit.True(t, a.err != nil && strings.Contains(a.err.Error(), "argument 0 is a func(error, parser.Args)") &&
 		strings.Contains(a.err.Error(), "EmitWithAckFunc"), "func argument: %v", a.err)
 
 	a = <-got
 	testkit.ErrorIs(t, a.err, server.ErrDecode)
-	testkit.Equal(t, a.err.Error(), "server: argument 0: cannot decode JSON string into Go value of type int")
+	testkit.Equal(t, a.err.Error(), "parser: argument 0: cannot decode JSON string into Go value of type int")
 	var de *server.DecodeError
 	testkit.True(t, errors.As(a.err, &de) && de.Index == 0, "a *DecodeError for argument 0: %#v", a.err)
 
 	a = <-got
 	testkit.ErrorIs(t, a.err, server.ErrDecode)
-	testkit.Equal(t, a.err.Error(), "server: argument 3: missing (1 arguments)")
+	testkit.Equal(t, a.err.Error(), "parser: argument 3: missing (1 arguments)")
 }
 
 // TestOutgoingListenerSeesArgs: outgoing listeners get the encoded

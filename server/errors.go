@@ -2,13 +2,12 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/engineio"
+	"github.com/ioswarm/ioswarm/parser"
 )
 
 // Errors callers match with errors.Is.
@@ -39,7 +38,7 @@ var (
 	ErrSlowConsumer = engineio.ErrSlowConsumer
 	// ErrDecode matches every *DecodeError: an argument (or socket data)
 	// that does not decode into the value asked for.
-	ErrDecode = errors.New("server: cannot decode argument")
+	ErrDecode = parser.ErrDecode
 )
 
 // TimeoutError is the error of a wait that ended before its answers came;
@@ -60,53 +59,9 @@ func ctxErr(ctx context.Context) error {
 
 // DecodeError is returned when argument Index (of an event or an
 // acknowledgement; -1 for socket data) does not decode into the Go value
-// asked for. It matches ErrDecode.
-type DecodeError struct {
-	Index int
-	// Reason says what went wrong, in the terms of the argument:
-	// "missing (2 arguments)", "JSON string into Go value of type int", ...
-	Reason string
-	err    error
-}
-
-func (e *DecodeError) Error() string {
-	if e.Index < 0 {
-		return "server: socket data: " + e.Reason
-	}
-	return fmt.Sprintf("server: argument %d: %s", e.Index, e.Reason)
-}
-
-// Is reports whether target is ErrDecode.
-func (e *DecodeError) Is(target error) bool { return target == ErrDecode }
-
-// Unwrap returns the decoder's error (a *json.UnmarshalTypeError, say).
-func (e *DecodeError) Unwrap() error { return e.err }
-
-// decodeError describes err, the error of decoding argument i into v.
-func decodeError(i int, v any, err error) error {
-	if err == nil {
-		return nil
-	}
-	var te *json.UnmarshalTypeError
-	var ie *json.InvalidUnmarshalError
-	reason := err.Error()
-	switch {
-	case errors.As(err, &te):
-		reason = "cannot decode JSON " + te.Value + " into Go value of type " + te.Type.String()
-		if te.Field != "" {
-			reason += " (field " + te.Field + ")"
-		}
-	case errors.As(err, &ie):
-		reason = fmt.Sprintf("cannot decode into %T (want a non-nil pointer)", v)
-	default:
-		// Errors of the decoder carry their package's prefix: keep what it
-		// says about the value only.
-		for _, p := range []string{"parser: raw value: ", "json: "} {
-			reason = strings.TrimPrefix(reason, p)
-		}
-	}
-	return &DecodeError{Index: i, Reason: reason, err: err}
-}
+// asked for (parser.DecodeError, the same on the server and the client). It
+// matches ErrDecode.
+type DecodeError = parser.DecodeError
 
 // Disconnection reasons passed to DisconnectHandler, Node's strings.
 const (

@@ -1,56 +1,16 @@
 package server
 
 import (
-	"fmt"
 	"sync"
 
 	"github.com/ioswarm/ioswarm/parser"
 )
 
-// Args are the arguments of an event or an acknowledgement as they arrived:
-// JSON values whose binary placeholders point into the packet's
-// attachments. Nothing is decoded until asked: Decode fills a Go value, and
-// passing an Args element back to Emit or Ack forwards it byte for byte
-// (object keys keep the sender's order).
-type Args []parser.Raw
-
-// Len returns the number of arguments.
-func (a Args) Len() int { return len(a) }
-
-// Decode unmarshals argument i into v, like json.Unmarshal; binary values
-// decode into []byte (and into any as []byte).
-// It fails with a *DecodeError (errors.Is ErrDecode) saying what did not
-// fit, when argument i is missing or has another shape than v.
-func (a Args) Decode(i int, v any) error {
-	if i < 0 || i >= len(a) {
-		return &DecodeError{Index: i, Reason: fmt.Sprintf("missing (%d arguments)", len(a))}
-	}
-	return decodeError(i, v, a[i].Decode(v))
-}
-
-// Values decodes every argument into a generic Go value (map[string]any,
-// []any, float64, string, bool, nil, []byte).
-func (a Args) Values() ([]any, error) {
-	out := make([]any, len(a))
-	for i, r := range a {
-		v, err := r.Value()
-		if err != nil {
-			return nil, decodeError(i, &v, err)
-		}
-		out[i] = v
-	}
-	return out, nil
-}
-
-// Any returns the arguments as a []any of parser.Raw values, ready to be
-// forwarded: s.Emit("x", ev.Args.Any()...) re-sends them verbatim.
-func (a Args) Any() []any {
-	out := make([]any, len(a))
-	for i, r := range a {
-		out[i] = r
-	}
-	return out
-}
+// Args are the arguments of an event or an acknowledgement as they arrived
+// (parser.Args: the same type on the server and the client). Decode fills a
+// Go value; passing an element back to an emit or an ack forwards it byte
+// for byte.
+type Args = parser.Args
 
 // Event is an event received from a client.
 type Event struct {

@@ -50,7 +50,7 @@ func Example_apiInAPage() {
 				Name string `json:"name"`
 				Body []byte `json:"body"` // binary attachments decode into []byte
 			}
-			if err := ev.Decode(0, &doc); err != nil { // a *server.DecodeError: "server: argument 0: ..."
+			if err := ev.Decode(0, &doc); err != nil { // a *server.DecodeError: "parser: argument 0: ..."
 				_ = ev.Ack(map[string]string{"error": err.Error()})
 				return
 			}

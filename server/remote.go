@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/parser"
 )
 
 // RemoteSocket is a socket found by FetchSockets, on this node or another.
@@ -60,7 +61,7 @@ func (r *RemoteSocket) Timeout(d time.Duration) *RemoteSocket {
 // fetched into v, as Socket.DecodeData does: through its JSON form, the
 // same on every node. It fails with a *DecodeError (ErrDecode).
 func (r *RemoteSocket) DecodeData(v any) error {
-	return decodeError(-1, v, json.Unmarshal(r.data, v))
+	return parser.WrapDecodeError(-1, v, json.Unmarshal(r.data, v))
 }
 
 // Emit sends an event to the socket.

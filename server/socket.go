@@ -140,9 +140,9 @@ func (s *Socket) SetData(v any) {
 func (s *Socket) DecodeData(v any) error {
 	b, err := nodeJSON(s.Data())
 	if err != nil {
-		return &DecodeError{Index: -1, Reason: err.Error(), err: err}
+		return parser.WrapDecodeError(-1, v, err)
 	}
-	return decodeError(-1, v, json.Unmarshal(b, v))
+	return parser.WrapDecodeError(-1, v, json.Unmarshal(b, v))
 }
 
 // On adds a listener of an event for this socket, as Node's socket.on: every
