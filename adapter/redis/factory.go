@@ -150,12 +150,12 @@ type Factory struct {
 
 	subs subscriptions
 
-	// qmu guards sends on queue and events against their closing.
+	// qmu guards sends on queue against its closing.
 	qmu     sync.RWMutex
 	qclosed bool
 	queue   chan outMsg
 	pub     pubBudget // bytes in queue, paced senders (pubqueue.go)
-	events  chan func()
+	events  *eventRunner
 
 	done      chan struct{} // closed by Close: stops the goroutines
 	pubDone   chan struct{} // closed when the publisher has flushed and exited
@@ -255,7 +255,7 @@ func New(client goredis.UniversalClient, opts Options) *Factory {
 		byName:       make(map[string][]*Adapter),
 		channels:     make(map[string][]route),
 		queue:        make(chan outMsg, opts.MaxPendingPublishes),
-		events:       make(chan func(), eventQueue),
+		events:       newEventRunner(opts.Logger),
 		done:         make(chan struct{}),
 		pubDone:      make(chan struct{}),
 		closed:       make(chan struct{}),
@@ -302,7 +302,7 @@ func (f *Factory) start() {
 	f.wg.Add(4)
 	go f.receiveLoop()
 	go f.publishLoop()
-	go f.eventLoop()
+	go func() { defer f.wg.Done(); f.events.loop() }()
 	go f.subscribeLoop()
 }
 
@@ -526,38 +526,6 @@ func (f *Factory) dispatchBroadcast(channel, payload string) {
 	f.mu.RUnlock()
 	for _, a := range targets {
 		a.onBroadcast(channel, payload)
-	}
-}
-
-// eventLoop runs the server-side listeners of serverSideEmit events, in
-// arrival order, off the receiving goroutine: a listener that waits (for a
-// cluster request of its own, say) does not stop cluster traffic.
-func (f *Factory) eventLoop() {
-	defer f.wg.Done()
-	for fn := range f.events {
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					f.log.Error("redis: panic in a serverSideEmit listener", "panic", r)
-				}
-			}()
-			fn()
-		}()
-	}
-}
-
-// runEvent queues fn for eventLoop; it drops it (logged) when the queue is
-// full.
-func (f *Factory) runEvent(fn func()) {
-	f.qmu.RLock()
-	defer f.qmu.RUnlock()
-	if f.qclosed {
-		return
-	}
-	select {
-	case f.events <- fn:
-	default:
-		f.log.Warn("redis: serverSideEmit listeners are too slow; event dropped")
 	}
 }
 
@@ -800,8 +768,8 @@ func (f *Factory) startClose() {
 	f.qmu.Lock()
 	f.qclosed = true
 	close(f.queue)
-	close(f.events)
 	f.qmu.Unlock()
+	f.events.close()
 
 	f.mu.Lock()
 	f.state = stateClosed

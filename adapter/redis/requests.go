@@ -309,7 +309,7 @@ func (a *Adapter) onRequest(payload string) {
 				})
 			}
 		}
-		a.f.runEvent(func() { a.nsp.HandleServerSideEmit(args, ack) })
+		a.f.events.run(func() { a.nsp.HandleServerSideEmit(args, ack) })
 
 	case typeBroadcast:
 		if a.isOwn(e) {

@@ -118,14 +118,14 @@ type ShardedFactory struct {
 
 	subs shardSubs
 
-	// qmu guards sends on queue and events against their closing.
+	// qmu guards sends on queue against its closing.
 	qmu     sync.RWMutex
 	qclosed bool
 	queue   chan outMsg
 	bmu     sync.Mutex
 	qbytes  int64         // payload bytes queued
 	drained chan struct{} // made for paced senders while congested
-	events  chan func()
+	events  *eventRunner
 
 	done      chan struct{}
 	pubDone   chan struct{}
@@ -159,7 +159,7 @@ func NewSharded(client goredis.UniversalClient, opts ShardedOptions) *ShardedFac
 		adapters: make(map[*ShardedAdapter]struct{}),
 		routes:   make(map[string][]shardedRoute),
 		queue:    make(chan outMsg, opts.MaxPendingPublishes),
-		events:   make(chan func(), eventQueue),
+		events:   newEventRunner(opts.Logger),
 		done:     make(chan struct{}),
 		pubDone:  make(chan struct{}),
 		closed:   make(chan struct{}),
@@ -208,7 +208,7 @@ func (f *ShardedFactory) Adapter(nsp adapter.Namespace) (adapter.Adapter, error)
 func (f *ShardedFactory) start() {
 	f.wg.Add(3)
 	go f.publishLoop()
-	go f.eventLoop()
+	go func() { defer f.wg.Done(); f.events.loop() }()
 	go f.subs.loop()
 }
 
@@ -268,35 +268,6 @@ func (f *ShardedFactory) dispatch(channel, payload string) {
 	f.mu.RUnlock()
 	for _, r := range rs {
 		r.a.onRaw([]byte(payload), r.response)
-	}
-}
-
-// eventLoop runs serverSideEmit listeners off the receiving goroutines.
-func (f *ShardedFactory) eventLoop() {
-	defer f.wg.Done()
-	for fn := range f.events {
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					f.log.Error("redis: panic in a serverSideEmit listener", "panic", r)
-				}
-			}()
-			fn()
-		}()
-	}
-}
-
-// runEvent queues fn for eventLoop; dropped (logged) when the queue is full.
-func (f *ShardedFactory) runEvent(fn func()) {
-	f.qmu.RLock()
-	defer f.qmu.RUnlock()
-	if f.qclosed {
-		return
-	}
-	select {
-	case f.events <- fn:
-	default:
-		f.log.Warn("redis: serverSideEmit listeners are too slow; event dropped")
 	}
 }
 
@@ -484,8 +455,8 @@ func (f *ShardedFactory) Close(ctx context.Context) error {
 		f.qmu.Lock()
 		f.qclosed = true
 		close(f.queue)
-		close(f.events)
 		f.qmu.Unlock()
+		f.events.close()
 		f.mu.Lock()
 		f.state = stateClosed
 		f.mu.Unlock()

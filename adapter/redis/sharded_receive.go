@@ -109,7 +109,7 @@ func (a *ShardedAdapter) onMessage(m *clusterMsg) {
 				})
 			}
 		}
-		a.f.runEvent(func() { a.nsp.HandleServerSideEmit(args, ack) })
+		a.f.events.run(func() { a.nsp.HandleServerSideEmit(args, ack) })
 
 	case msgFetchSocketsResponse, msgServerSideEmitResponse, msgBroadcastClientCount, msgBroadcastAck:
 		// Adapters that do not tell requests from answers send them here
