@@ -9,7 +9,6 @@ import (
 	"net"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
@@ -34,10 +33,7 @@ type Adapter struct {
 
 	rec *recovery // nil when connection state recovery is off (recovery.go)
 
-	mu       sync.Mutex
-	closed   bool
-	requests map[string]*request
-	acks     map[string]*ackRequest
+	pending // requests and broadcasts with acks in flight; its mu guards closed
 }
 
 // plainNamespace hides a namespace's recovery options from the local
@@ -61,8 +57,7 @@ func newAdapter(f *Factory, nsp adapter.Namespace) *Adapter {
 		bcastChannel:    k + "#" + name + "#",
 		requestChannel:  k + "-request#" + name + "#",
 		responseChannel: k + "-response#" + name + "#",
-		requests:        make(map[string]*request),
-		acks:            make(map[string]*ackRequest),
+		pending:         newPending(),
 	}
 	a.privateChannel = a.responseChannel + a.uid + "#"
 	if rn, ok := nsp.(adapter.RecoveryNamespace); ok {
@@ -215,29 +210,8 @@ func (a *Adapter) publishBroadcastWithAck(p *adapter.Packet, opts adapter.Broadc
 	if wait <= 0 {
 		wait = a.f.opts.RequestsTimeout
 	}
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		return adapter.ErrClosed
-	}
 	req := &ackRequest{onClientCount: onClientCount, onAck: onAck}
-	a.acks[id] = req
-	// We cannot know when every client of every node answered: forget the
-	// request when the broadcast's timeout is over, as Node does.
-	req.timer = time.AfterFunc(wait, func() {
-		a.mu.Lock()
-		delete(a.acks, id)
-		a.mu.Unlock()
-	})
-	a.mu.Unlock()
-	if err := a.f.publish(a.requestChannel, msg); err != nil {
-		a.mu.Lock()
-		delete(a.acks, id)
-		a.mu.Unlock()
-		req.timer.Stop()
-		return err
-	}
-	return nil
+	return a.trackAck(id, req, wait, func() error { return a.f.publish(a.requestChannel, msg) })
 }
 
 // ServerCount returns the number of nodes serving the namespace, this one
@@ -452,21 +426,8 @@ func appendRawArray(dst []byte, args []json.RawMessage) []byte {
 // and create the namespace again later (Factory.Adapter). It is
 // idempotent.
 func (a *Adapter) Close() error {
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
+	if !a.closeAll() {
 		return nil
-	}
-	a.closed = true
-	reqs := a.requests
-	acks := a.acks
-	a.requests, a.acks = nil, nil
-	for _, r := range reqs {
-		r.finish(adapter.ErrClosed)
-	}
-	a.mu.Unlock()
-	for _, r := range acks {
-		r.timer.Stop()
 	}
 	if a.rec != nil {
 		a.rec.close()

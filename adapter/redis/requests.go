@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/parser"
@@ -44,61 +43,12 @@ func (r *request) finish(err error) {
 }
 
 // addRequest registers req under a new request id.
-func (a *Adapter) addRequest(req *request) (string, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return "", adapter.ErrClosed
-	}
-	for {
-		id := newID()
-		if _, dup := a.requests[id]; !dup {
-			a.requests[id] = req
-			return id, nil
-		}
-	}
-}
+func (a *Adapter) addRequest(req *request) (string, error) { return a.pending.addRequest(req, newID) }
 
 // send publishes a request and waits for its answers, until
-// RequestsTimeout or ctx's deadline (errTimedOut), or ctx's cancellation. Afterwards the request's
-// fields are the caller's.
+// RequestsTimeout or ctx's deadline (errTimedOut), or ctx's cancellation.
 func (a *Adapter) send(id string, req *request, msg []byte, ctx context.Context) error {
-	if err := a.f.publish(a.requestChannel, msg); err != nil {
-		a.dropRequest(id)
-		return err
-	}
-	timer := time.NewTimer(a.f.opts.RequestsTimeout)
-	defer timer.Stop()
-	var err error
-	select {
-	case <-req.done:
-		return req.err
-	case <-timer.C:
-		err = errTimedOut
-	case <-ctx.Done():
-		// A deadline of the caller's ends the request as RequestsTimeout
-		// does: with what came, and Node's timeout text.
-		err = ctx.Err()
-		if err == context.DeadlineExceeded {
-			err = errTimedOut
-		}
-	}
-	if !a.dropRequest(id) {
-		<-req.done // completed meanwhile
-		return req.err
-	}
-	return err
-}
-
-// dropRequest forgets a pending request; false if it already completed.
-func (a *Adapter) dropRequest(id string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, ok := a.requests[id]; !ok {
-		return false
-	}
-	delete(a.requests, id)
-	return true
+	return a.await(ctx, id, req, a.f.opts.RequestsTimeout, func() error { return a.f.publish(a.requestChannel, msg) })
 }
 
 // ---------------------------------------------------------------- receiving

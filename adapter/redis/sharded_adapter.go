@@ -39,10 +39,7 @@ type ShardedAdapter struct {
 	dyn     map[string]struct{}
 	dclosed bool
 
-	mu       sync.Mutex
-	closed   bool
-	requests map[string]*request
-	acks     map[string]*ackRequest
+	pending // requests and broadcasts with acks in flight; its mu guards closed
 }
 
 var _ adapter.Adapter = (*ShardedAdapter)(nil)
@@ -50,14 +47,13 @@ var _ adapter.Adapter = (*ShardedAdapter)(nil)
 func newShardedAdapter(f *ShardedFactory, nsp adapter.Namespace) *ShardedAdapter {
 	name := nsp.Name()
 	a := &ShardedAdapter{
-		f:        f,
-		local:    memory.NewAdapter(plainNamespace{nsp}),
-		nsp:      nsp,
-		name:     name,
-		uid:      newHexID(),
-		dyn:      make(map[string]struct{}),
-		requests: make(map[string]*request),
-		acks:     make(map[string]*ackRequest),
+		f:       f,
+		local:   memory.NewAdapter(plainNamespace{nsp}),
+		nsp:     nsp,
+		name:    name,
+		uid:     newHexID(),
+		dyn:     make(map[string]struct{}),
+		pending: newPending(),
 	}
 	a.channel = f.opts.Key + "#" + name + "#"
 	a.responseChannel = a.channel + a.uid + "#"
@@ -234,29 +230,8 @@ func (a *ShardedAdapter) publishBroadcastWithAck(p *adapter.Packet, opts adapter
 	if wait <= 0 {
 		wait = a.f.opts.RequestsTimeout
 	}
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		return adapter.ErrClosed
-	}
 	req := &ackRequest{onClientCount: onClientCount, onAck: onAck}
-	a.acks[id] = req
-	// When every client of every node answered is unknown here: forget the
-	// request when the broadcast's timeout is over, as Node does.
-	req.timer = time.AfterFunc(wait, func() {
-		a.mu.Lock()
-		delete(a.acks, id)
-		a.mu.Unlock()
-	})
-	a.mu.Unlock()
-	if err := a.f.publish(a.channel, msg); err != nil {
-		a.mu.Lock()
-		delete(a.acks, id)
-		a.mu.Unlock()
-		req.timer.Stop()
-		return err
-	}
-	return nil
+	return a.trackAck(id, req, wait, func() error { return a.f.publish(a.channel, msg) })
 }
 
 // ServerCount returns the number of nodes serving the namespace, this one
@@ -403,57 +378,14 @@ func (a *ShardedAdapter) ServerSideEmit(ctx context.Context, args []json.RawMess
 
 // addRequest registers req under a new request id.
 func (a *ShardedAdapter) addRequest(req *request) (string, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return "", adapter.ErrClosed
-	}
-	for {
-		id := newHexID()
-		if _, dup := a.requests[id]; !dup {
-			a.requests[id] = req
-			return id, nil
-		}
-	}
+	return a.pending.addRequest(req, newHexID)
 }
 
 // send publishes a request and waits for its answers until wait or ctx's
 // deadline (errTimedOut), or ctx's cancellation. Afterwards the request's
 // fields are the caller's.
 func (a *ShardedAdapter) send(ctx context.Context, id string, req *request, msg []byte, wait time.Duration) error {
-	if err := a.f.publish(a.channel, msg); err != nil {
-		a.dropRequest(id)
-		return err
-	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	var err error
-	select {
-	case <-req.done:
-		return req.err
-	case <-timer.C:
-		err = errTimedOut
-	case <-ctx.Done():
-		err = ctx.Err()
-		if err == context.DeadlineExceeded {
-			err = errTimedOut
-		}
-	}
-	if !a.dropRequest(id) {
-		<-req.done // completed meanwhile
-		return req.err
-	}
-	return err
-}
-
-func (a *ShardedAdapter) dropRequest(id string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, ok := a.requests[id]; !ok {
-		return false
-	}
-	delete(a.requests, id)
-	return true
+	return a.await(ctx, id, req, wait, func() error { return a.f.publish(a.channel, msg) })
 }
 
 // ---------------------------------------------------------------- closing
@@ -463,20 +395,8 @@ func (a *ShardedAdapter) dropRequest(id string) bool {
 // subscriptions (unless another adapter of the same namespace uses them).
 // It never waits for Redis. It is idempotent.
 func (a *ShardedAdapter) Close() error {
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
+	if !a.closeAll() {
 		return nil
-	}
-	a.closed = true
-	reqs, acks := a.requests, a.acks
-	a.requests, a.acks = nil, nil
-	for _, r := range reqs {
-		r.finish(adapter.ErrClosed)
-	}
-	a.mu.Unlock()
-	for _, r := range acks {
-		r.timer.Stop()
 	}
 	a.dmu.Lock()
 	a.dclosed = true
