@@ -87,7 +87,9 @@ type Recoverer interface {
 	// and returns the packets logged after offset that the session's rooms
 	// select, oldest first. An adapter may call attach before it knows
 	// whether the restore succeeds: on failure it has taken the socket out
-	// of the rooms again, and the caller drops it.
+	// of the rooms again, and the caller drops it. It may call attach more
+	// than once (a session that changed under it is read again); the socket
+	// of the last call is the one.
 	//
 	// Each missed packet reaches the socket exactly once, as long as the
 	// socket holds its live deliveries until it has queued the returned

@@ -143,6 +143,9 @@ func (c *client) restore(ns *Namespace, auth json.RawMessage) (*Socket, adapter.
 	}
 	var s *Socket
 	restored, ok := rec.RestoreSession(context.Background(), *ra.PID, *ra.Offset, func(sess *adapter.Session) adapter.Socket {
+		if s != nil {
+			s.cancel() // an earlier attempt of the adapter's
+		}
 		s = newSocket(ns, c, auth)
 		s.id, s.pid, s.data = sess.SID, sess.PID, sess.Data
 		s.sessVer = sess.Version

@@ -165,3 +165,53 @@ func TestRecoveryCostPerBroadcast(t *testing.T) {
 	t.Logf("logged broadcast of a 64-byte payload: message %d bytes, Redis memory %d bytes per log entry, %v per serial broadcast (round trip through Redis and back)",
 		size/n, mem/n, d/n)
 }
+
+// TestRecoveryRestoreReadsAgain: a session that changes between its read
+// and its take (its former node persisting it as it shuts down, while the
+// client is already on this one) is read again and restored — with its
+// newest state.
+func TestRecoveryRestoreReadsAgain(t *testing.T) {
+	url := testkit.StartRedis(t)
+	a, c := newRecoveryAdapter(t, url, adapter.RecoveryOptions{
+		MaxDisconnectionDuration: time.Minute, MaxPackets: 100, MaxPacketBytes: 1 << 20,
+		MaxSessions: 10, MaxSessionBytes: 1 << 20})
+	ctx := context.Background()
+	testkit.NoError(t, a.Broadcast(adapter.NewPacket("/", []byte(`["e"]`), nil), adapter.BroadcastOptions{}))
+	msgs, err := c.XRange(ctx, a.rec.logKey, "-", "+").Result()
+	testkit.NoError(t, err)
+	offset := msgs[len(msgs)-1].ID
+	sess := &adapter.Session{SID: "sid1", PID: "pid1", Rooms: []string{"sid1", "r1"}, DataJSON: []byte(`{"v":1}`), Version: 1}
+	testkit.NoError(t, a.SaveSession(ctx, sess))
+
+	changes := 0
+	afterRestoreRead = func(pid string) {
+		if changes < 2 { // the old node persists twice, with new rooms
+			changes++
+			next := *sess
+			next.Version = uint64(1 + changes)
+			next.Rooms = []string{"sid1", fmt.Sprint("r", 1+changes)}
+			keys, args := a.rec.saveArgs(&next, mustState(t, a.rec, &next), false)
+			testkit.NoError(t, c.Eval(ctx, saveScriptSrc, keys, args...).Err())
+		}
+	}
+	t.Cleanup(func() { afterRestoreRead = nil })
+	attached := 0
+	var got *adapter.Session
+	restored, ok := a.RestoreSession(ctx, "pid1", offset, func(s *adapter.Session) adapter.Socket {
+		attached++
+		got = s
+		return newFakeSocket(s.SID)
+	})
+	testkit.True(t, ok, "restored after the session changed twice under it")
+	testkit.Equal(t, attached, 3, "attach calls (one per read)")
+	testkit.Equal(t, strings.Join(got.Rooms, ","), "sid1,r3", "the newest state")
+	testkit.Equal(t, len(restored.Missed), 0, "nothing missed")
+	testkit.Equal(t, strings.Join(a.SocketRooms("sid1"), ","), "r3,sid1", "rooms joined once, the newest")
+}
+
+func mustState(t *testing.T, r *recovery, s *adapter.Session) []byte {
+	t.Helper()
+	b, err := r.state(s)
+	testkit.NoError(t, err)
+	return b
+}

@@ -46,13 +46,15 @@ return id
 `)
 
 // restoreScript takes a session that nobody changed since it was read and
-// returns the log after the client's offset, which must still be in it.
+// returns the log after the client's offset, which must still be in it
+// (nil when the session or the offset is gone, 0 when the session changed).
 // The session is a live one again: out of the index of those that left.
 // KEYS: session, log, index, sizes, total. ARGV: owner and version read,
 // new owner, offset, live expiry (ms), MaxPackets, pid.
 var restoreScript = goredis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'o', 'v')
-if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return false end
+if not cur[1] then return false end
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
 if #redis.call('XRANGE', KEYS[2], ARGV[4], ARGV[4]) == 0 then return false end
 local es = redis.call('XRANGE', KEYS[2], '(' .. ARGV[4], '+', 'COUNT', tonumber(ARGV[6]) + 1)
 if #es > tonumber(ARGV[6]) then return false end

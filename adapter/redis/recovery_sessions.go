@@ -152,29 +152,49 @@ func (r *recovery) close() {
 // ---------------------------------------------------------------- restoring
 
 func (r *recovery) restore(ctx context.Context, pid, offset string, attach func(*adapter.Session) adapter.Socket) (adapter.Restored, bool) {
-	a := r.a
 	if !validOffset(offset) || pid == "" || len(pid) > 128 {
 		return adapter.Restored{}, false
 	}
-	ctx, cancel := a.f.ioContextFrom(ctx)
+	ctx, cancel := r.a.f.ioContextFrom(ctx)
 	defer cancel()
+	// The session may change between the read and the take: its former
+	// node persists it as it shuts down, while the client is already here.
+	// Read it again then (a few times: the changes are the old socket's
+	// last ones).
+	for range 3 {
+		out, ok, changed := r.tryRestore(ctx, pid, offset, attach)
+		if !changed {
+			return out, ok
+		}
+	}
+	return adapter.Restored{}, false
+}
+
+// afterRestoreRead, when set (by tests only), runs between the read of a
+// session and its take.
+var afterRestoreRead func(pid string)
+
+// tryRestore is one attempt of restore; changed when the session changed
+// between its read and its take (nothing is restored then).
+func (r *recovery) tryRestore(ctx context.Context, pid, offset string, attach func(*adapter.Session) adapter.Socket) (out adapter.Restored, ok, changed bool) {
+	a := r.a
 	key := r.sessPrefix + pid
 	vals, err := a.f.client.HMGet(ctx, key, "o", "v", "s").Result()
 	if err != nil || len(vals) != 3 {
 		a.f.log.Debug("redis: read session", "nsp", a.name, "err", err)
-		return adapter.Restored{}, false
+		return out, false, false
 	}
 	owner, ok1 := vals[0].(string)
 	version, ok2 := vals[1].(string)
 	state, ok3 := vals[2].(string)
 	var st sessionState
 	if !ok1 || !ok2 || !ok3 || json.Unmarshal([]byte(state), &st) != nil || st.SID == "" {
-		return adapter.Restored{}, false // none, or expired
+		return out, false, false // none, or expired
 	}
 	if a.local.SocketRooms(st.SID) != nil {
 		// Its socket is still here: this node has not seen its connection
 		// end yet. A new session is safer than two sockets of one id.
-		return adapter.Restored{}, false
+		return out, false, false
 	}
 	ver, _ := strconv.ParseUint(version, 10, 64)
 	sess := &adapter.Session{SID: st.SID, PID: pid, Rooms: st.Rooms, DataJSON: st.Data,
@@ -187,17 +207,22 @@ func (r *recovery) restore(ctx context.Context, pid, offset string, attach func(
 	}
 
 	a.local.AddAll(attach(sess), sess.Rooms)
-	res, err := restoreScript.Run(ctx, a.f.client, []string{key, r.logKey, r.indexKey, r.sizesKey, r.sessBytesKey},
-		owner, version, a.uid, offset, r.liveTTL.Milliseconds(), r.opts.MaxPackets, pid).Slice()
+	if afterRestoreRead != nil {
+		afterRestoreRead(pid)
+	}
+	v, err := restoreScript.Run(ctx, a.f.client, []string{key, r.logKey, r.indexKey, r.sizesKey, r.sessBytesKey},
+		owner, version, a.uid, offset, r.liveTTL.Milliseconds(), r.opts.MaxPackets, pid).Result()
+	res, _ := v.([]any)
 	if err != nil || len(res) != 2 {
 		if err != nil && !errors.Is(err, goredis.Nil) {
 			a.f.log.Debug("redis: restore session", "nsp", a.name, "err", err)
 		}
 		a.local.DelAll(sess.SID)
-		return adapter.Restored{}, false
+		n, _ := v.(int64)
+		return out, false, err == nil && n == 0
 	}
 	entries, _ := res[1].([]any)
-	out := adapter.Restored{Through: offsetSeq(offset)}
+	out.Through = offsetSeq(offset)
 	for _, e := range entries {
 		id, msg, ok := streamEntry(e)
 		if !ok {
@@ -213,7 +238,7 @@ func (r *recovery) restore(ctx context.Context, pid, offset string, attach func(
 		out.Missed = append(out.Missed, p)
 	}
 	r.track(pid, true)
-	return out, true
+	return out, true, false
 }
 
 // streamEntry reads an entry of XRANGE's reply: [id, ["m", message]].
