@@ -33,6 +33,7 @@ type Socket struct {
 	nsp  string
 	auth any
 	exec serial
+	in   inbox // the events waiting for the handlers (inbox.go)
 
 	mu        sync.Mutex
 	state     sockState
@@ -49,6 +50,7 @@ type Socket struct {
 	bufFrames int
 	waiters   []chan error // Dial and Manager.Socket, until connected or failed
 	early     []*Event     // received before the CONNECT reply
+	earlyLen  int64        // their size
 
 	events       map[string][]listener[EventHandler]
 	anyIn        []listener[AnyHandler]

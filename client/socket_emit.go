@@ -93,7 +93,7 @@ func (s *Socket) takeAcksLocked(keep []*outPacket) []*pendingAck {
 
 func (s *Socket) dropBufferLocked() {
 	s.buf, s.bufBytes, s.bufFrames = nil, 0, 0
-	s.early = nil
+	s.early, s.earlyLen = nil, 0
 }
 
 // unbuffer drops the buffered event with ack id, if any (its wait ended).

@@ -118,7 +118,7 @@ func (s *Socket) onConnectReply(c conn, p *parser.Packet) {
 	for i, ev := range s.early {
 		early[i] = s.dispatchLocked(ev)
 	}
-	s.early = nil
+	s.early, s.earlyLen = nil, 0
 	sent := s.flushLocked(c)
 	s.notifyLocked(nil)
 	handlers, out := s.onConnect, s.anyOut
@@ -216,8 +216,9 @@ func (s *Socket) onEvent(c conn, p *parser.Packet) {
 		// Before the CONNECT reply: the Node.js server sends the packets a
 		// recovered session missed first. They are handled once connected,
 		// as the JS client's receive buffer does.
-		if len(s.early) < maxEarlyEvents {
+		if n := eventSize(ev); len(s.early) < maxEarlyEvents && s.earlyLen+n <= maxEarlyBytes {
 			s.early = append(s.early, ev)
+			s.earlyLen += n
 		} else {
 			s.m.opts.Logger.Warn("client: too many events before the CONNECT reply, dropped", "nsp", s.nsp, "event", name)
 		}
@@ -226,11 +227,18 @@ func (s *Socket) onEvent(c conn, p *parser.Packet) {
 	}
 	f := s.dispatchLocked(ev)
 	s.mu.Unlock()
-	s.exec.do(f)
+	n := eventSize(ev)
+	s.in.acquire(n)
+	s.exec.do(func() {
+		defer s.in.release(n)
+		f()
+	})
+	s.in.wait(c.done())
 }
 
-// maxEarlyEvents bounds the events kept until the CONNECT reply (the
-// server's default bound on a recovered session's missed packets).
+// maxEarlyEvents and maxEarlyBytes bound the events kept until the CONNECT
+// reply (the server's default bound on a recovered session's missed
+// packets).
 const maxEarlyEvents = 10000
 
 // dispatchLocked returns what runs ev's listeners, those registered now.
@@ -279,7 +287,7 @@ func (s *Socket) onClose(c conn, reason string) {
 		return
 	}
 	was := s.state == stateConnected
-	s.state, s.conn, s.id, s.early = stateConnecting, nil, "", nil
+	s.state, s.conn, s.id, s.early, s.earlyLen = stateConnecting, nil, "", nil, 0
 	acks := s.takeAcksLocked(s.buf)
 	handlers := s.onDisconnect
 	s.mu.Unlock()
