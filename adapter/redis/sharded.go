@@ -415,20 +415,10 @@ func (f *ShardedFactory) flush(batch []outMsg) {
 // shardNumSub counts the subscribers of a shard channel: PUBSUB
 // SHARDNUMSUB, summed over the masters of a Redis Cluster (as Node does).
 func (f *ShardedFactory) shardNumSub(ctx context.Context, channel string) (int, error) {
-	if f.cluster != nil {
-		var total atomic.Int64
-		err := f.cluster.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
-			m, err := c.PubSubShardNumSub(ctx, channel).Result()
-			total.Add(m[channel])
-			return err
+	return countSubscribers(ctx, f.client, channel,
+		func(ctx context.Context, c goredis.Cmdable) *goredis.MapStringIntCmd {
+			return c.PubSubShardNumSub(ctx, channel)
 		})
-		return int(total.Load()), err
-	}
-	m, err := f.client.PubSubShardNumSub(ctx, channel).Result()
-	if err != nil {
-		return 0, err
-	}
-	return int(m[channel]), nil
 }
 
 // ---------------------------------------------------------------- closing
