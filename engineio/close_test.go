@@ -327,3 +327,20 @@ func TestCloseFromHandlerWebSocket(t *testing.T) {
 		t.Error("OnClose ran inside OnMessage")
 	}
 }
+
+// RefuseHandshakes turns new sessions away with 503 (both transports) while
+// an open session goes on being served.
+func TestRefuseHandshakes(t *testing.T) {
+	e := newEnv(t, quietConfig(), nil)
+	sid := e.handshake(t)
+	e.srv.RefuseHandshakes()
+	if r := e.do(t, http.MethodGet, "EIO=4&transport=polling", "", nil); r.status != http.StatusServiceUnavailable {
+		t.Errorf("polling handshake: %d", r.status)
+	}
+	if _, resp, err := e.dial(t, "EIO=4&transport=websocket"); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("websocket handshake: err %v", err)
+	}
+	if r := e.do(t, http.MethodPost, "EIO=4&transport=polling&sid="+sid, "4hello", nil); r.status != http.StatusOK {
+		t.Errorf("POST to the open session: %d %q", r.status, r.body)
+	}
+}

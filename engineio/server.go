@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -30,6 +31,10 @@ type Server struct {
 	mu     sync.RWMutex
 	conns  map[string]*Conn // open sessions by id
 	closed bool
+
+	// refusing is set by RefuseHandshakes: new sessions get 503 while the
+	// open ones are still served.
+	refusing atomic.Bool
 
 	// wg counts every goroutine, armed timer and in-flight request of the
 	// server; Close waits for it. Add is only called from a counted
@@ -111,6 +116,11 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
+// RefuseHandshakes makes every later handshake fail with 503 while the
+// open sessions go on being served: a draining server sets it before it
+// starts closing its clients, so that none arrives in between.
+func (s *Server) RefuseHandshakes() { s.refusing.Store(true) }
+
 // ServeHTTP handles one Engine.IO request: a handshake, a polling GET or
 // POST, or a WebSocket (new session or upgrade of an existing one).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -160,6 +170,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			writeStatus(w, http.StatusInternalServerError)
 		}
+		return
+	}
+	if s.refusing.Load() {
+		http.Error(w, "engineio: server closed", http.StatusServiceUnavailable)
 		return
 	}
 	if r.Method != http.MethodGet {

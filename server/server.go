@@ -310,6 +310,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining = true
 	clients := s.clientList()
 	s.mu.Unlock()
+	// Before the first disconnect handler runs, so that no client gets a
+	// session in between.
+	s.eng.RefuseHandshakes()
 
 	for _, c := range clients {
 		c.closeSockets(ReasonServerShuttingDown)
