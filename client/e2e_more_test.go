@@ -359,3 +359,46 @@ func TestE2EBlockedHandlerKeepsConnection(t *testing.T) {
 	default:
 	}
 }
+
+// CloseTransport drops the connection as a network failure would: the
+// server sees "transport close", the socket "forced close", and it
+// reconnects and recovers its session. Transport names the transport.
+func TestE2ECloseTransport(t *testing.T) {
+	eachMode(t, func(t *testing.T, tr []string) {
+		reasons := make(chan string, 2)
+		sockets := make(chan *server.Socket, 2)
+		cfg := server.Config{ConnectionStateRecovery: &server.RecoveryConfig{}}
+		ts := startServer(t, cfg, func(srv *server.Server) {
+			srv.OnConnection(func(s *server.Socket) {
+				s.OnDisconnect(func(_ *server.Socket, reason string) { reasons <- reason })
+				sockets <- s
+			})
+		})
+		noJitter := 0.0
+		c := dial(t, ts.url, client.Options{Transports: tr, ReconnectionDelay: 10 * time.Millisecond,
+			RandomizationFactor: &noJitter})
+		down := make(chan string, 1)
+		c.OnDisconnect(func(reason string) { down <- reason })
+		news := make(chan struct{}, 1)
+		c.On("news", func(*client.Event) { news <- struct{}{} })
+		first := recv(t, sockets)
+		// A session is recovered from an offset: the client has one once
+		// a broadcast reached it.
+		testkit.NoError(t, ts.srv.Emit("news"))
+		recv(t, news)
+		want := "websocket"
+		if len(tr) == 1 {
+			want = tr[0]
+		}
+		for deadline := time.Now().Add(5 * time.Second); c.Manager().Transport() != want; time.Sleep(5 * time.Millisecond) {
+			testkit.True(t, time.Now().Before(deadline), "transport %q, want %q", c.Manager().Transport(), want)
+		}
+
+		c.Manager().CloseTransport()
+		testkit.Equal(t, recv(t, down), client.ReasonForcedClose)
+		testkit.Equal(t, recv(t, reasons), "transport close")
+		second := recv(t, sockets)
+		testkit.True(t, second.Recovered(), "recovered")
+		testkit.Equal(t, second.ID(), first.ID())
+	})
+}

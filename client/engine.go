@@ -42,3 +42,4 @@ func (e engineConn) send(msgs ...frame) error {
 func (e engineConn) close() error          { return e.c.Close() }
 func (e engineConn) done() <-chan struct{} { return e.c.Done() }
 func (e engineConn) reason() string        { return e.c.Reason() }
+func (e engineConn) transport() string     { return e.c.Transport() }

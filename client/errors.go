@@ -120,4 +120,7 @@ const (
 	ReasonTransportError = "transport error"
 	// The server sent a packet that does not parse.
 	ReasonParseError = "parse error"
+	// The connection was closed on this side by Manager.CloseTransport;
+	// the socket reconnects.
+	ReasonForcedClose = "forced close"
 )

@@ -53,6 +53,8 @@ func (f *fakeConn) end(reason string) {
 
 func (f *fakeConn) done() <-chan struct{} { return f.doneCh }
 
+func (f *fakeConn) transport() string { return "websocket" }
+
 func (f *fakeConn) reason() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -32,6 +32,7 @@ type Manager struct {
 	mu      sync.Mutex
 	sockets map[string]*Socket // the active sockets, by namespace
 	conn    conn               // the open connection, nil while none
+	kill    chan string        // closes conn from its serve (see CloseTransport)
 	run     *runState          // the connection goroutine, nil when none
 	hooks   managerHooks
 	exec    serial // runs the hooks
@@ -290,7 +291,7 @@ func (m *Manager) open(rs *runState) (conn, chan string, error) {
 // and tells the sockets. It reports whether the goroutine must end.
 func (m *Manager) serve(rs *runState, c conn, kill chan string) (stopped bool) {
 	m.mu.Lock()
-	m.conn = c
+	m.conn, m.kill = c, kill
 	socks := m.activeLocked()
 	m.mu.Unlock()
 	for _, s := range socks {
@@ -307,7 +308,7 @@ func (m *Manager) serve(rs *runState, c conn, kill chan string) (stopped bool) {
 		stopped = true
 	}
 	m.mu.Lock()
-	m.conn = nil
+	m.conn, m.kill = nil, nil
 	socks = m.activeLocked()
 	m.mu.Unlock()
 	if !stopped {
@@ -316,6 +317,38 @@ func (m *Manager) serve(rs *runState, c conn, kill chan string) (stopped bool) {
 		}
 	}
 	return stopped || rs.ctx.Err() != nil
+}
+
+// Transport returns the transport of the open connection, "polling" or
+// "websocket" (the JS client's socket.io.engine.transport.name), or ""
+// while there is none.
+func (m *Manager) Transport() string {
+	m.mu.Lock()
+	c := m.conn
+	m.mu.Unlock()
+	if c == nil {
+		return ""
+	}
+	return c.transport()
+}
+
+// CloseTransport closes the open Engine.IO connection, if any, as a network
+// failure would: no DISCONNECT packet is sent, the sockets see
+// ReasonForcedClose and the manager reconnects them (unless reconnection is
+// off), recovering their sessions where the server allows it. It is the
+// JS client's socket.io.engine.close(), the way to exercise reconnection
+// and connection state recovery. It does not wait: the manager's goroutine
+// closes the connection, so it may be called from a handler.
+func (m *Manager) CloseTransport() {
+	m.mu.Lock()
+	kill := m.kill
+	m.mu.Unlock()
+	if kill != nil {
+		select {
+		case kill <- ReasonForcedClose:
+		default: // a close is already on its way
+		}
+	}
 }
 
 // giveUp ends reconnection (turned off, or out of attempts): the active

@@ -26,6 +26,8 @@ type conn interface {
 	// or "parse error".
 	done() <-chan struct{}
 	reason() string
+	// transport is the transport in use, "polling" or "websocket".
+	transport() string
 }
 
 // dialFunc opens an Engine.IO connection to base (scheme and host) with the
