@@ -124,11 +124,13 @@ func TestHeartbeatKeepsAlive(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			testkit.CheckGoroutines(t)
-			cfg := engineio.Config{PingInterval: 40 * time.Millisecond, PingTimeout: 40 * time.Millisecond}
+			// Short enough to see several periods, long enough that a
+			// loaded machine under -race answers in time (40 ms flaked).
+			cfg := engineio.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 150 * time.Millisecond}
 			e := newEnv(t, cfg, nil)
 			c := dial(t, e, Options{Transports: m.transports})
 			s := e.session(t)
-			time.Sleep(400 * time.Millisecond) // five periods
+			time.Sleep(500 * time.Millisecond) // five periods
 			select {
 			case <-c.Done():
 				t.Fatalf("client closed: %q %v", c.Reason(), c.Err())
