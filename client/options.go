@@ -19,7 +19,8 @@ type Options struct {
 	// Upgrade, when set to false, keeps the first transport (no upgrade
 	// from polling to WebSocket). Nil means true.
 	Upgrade *bool
-	// Path is the server's Engine.IO path; "" means "/socket.io/".
+	// Path is the server's Engine.IO path ("/rt" is sent as "/rt/", as the
+	// JS client does); "" means "/socket.io/".
 	Path string
 	// Query is added to the query string of every Engine.IO request. Nil
 	// means the query of the URL given to Dial or NewManager.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/adapter/memory"
+	"github.com/ioswarm/ioswarm/client"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 	"github.com/ioswarm/ioswarm/server"
 )
@@ -99,8 +100,8 @@ func TestErrorModel(t *testing.T) {
 		})
 	})
 	c := fx.connect("/", nil)
-	testkit.NoError(t, c.OnAckSilent(ctxT(t), "silent"))
-	testkit.NoError(t, c.Emit(ctxT(t), "go", "text"))
+	c.On("silent", func(*client.Event) {}) // never answers
+	testkit.NoError(t, c.Emit("go", "text"))
 
 	for _, what := range []string{"ctx deadline", "ctx cancelled", "Timeout"} {
 		var a answer
@@ -158,7 +159,7 @@ func TestOutgoingListenerSeesArgs(t *testing.T) {
 		})
 	})
 	c := fx.connect("/", nil)
-	_, err := c.Next(ctxT(t), "bcast")
+	_, err := c.next(ctxT(t), "bcast")
 	testkit.NoError(t, err)
 	testkit.Equal(t, <-got, out{"direct", 2, "a"})
 	testkit.Equal(t, <-got, out{"bcast", 1, "b"})

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -15,21 +16,32 @@ import (
 
 // wire is a bare Socket.IO client for the examples: it speaks the
 // protocol's text frames over a WebSocket, as the official client does.
-type wire struct{ ws *websocket.Conn }
+type wire struct {
+	ws  *websocket.Conn
+	pid string // the session's private id, in the CONNECT reply when recovery is on
+}
 
-func dialWire(url, nsp string) *wire {
+func dialWire(url, nsp string) *wire { return dialWireAuth(url, nsp, "") }
+
+// dialWireAuth connects to nsp with auth, a JSON object or "".
+func dialWireAuth(url, nsp, auth string) *wire {
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
 	if err != nil {
 		panic(err)
 	}
-	w := &wire{ws}
+	w := &wire{ws: ws}
 	w.read() // the Engine.IO open packet
 	if nsp == "/" {
-		w.send("40")
+		w.send("40" + auth)
 	} else {
-		w.send("40" + nsp + ",")
+		w.send("40" + nsp + "," + auth)
 	}
-	w.read() // the CONNECT reply
+	reply := w.read()
+	var ok struct{ PID string }
+	if i := strings.IndexByte(reply, '{'); strings.HasPrefix(reply, "40") && i > 0 {
+		_ = json.Unmarshal([]byte(reply[i:]), &ok)
+	}
+	w.pid = ok.PID
 	return w
 }
 
@@ -81,7 +93,7 @@ func ExampleNamespace_Use() {
 	defer srv.Close(context.Background())
 
 	ws, _, _ := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
-	c := &wire{ws}
+	c := &wire{ws: ws}
 	c.read()
 	c.send("40/admin,")
 	fmt.Println(c.read())

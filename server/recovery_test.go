@@ -12,7 +12,7 @@ import (
 	"github.com/ioswarm/ioswarm/server"
 )
 
-// recoveryTransports: the official client over each transport alone.
+// recoveryTransports: the client over each transport alone.
 var recoveryTransports = []struct {
 	name string
 	list []string
@@ -62,30 +62,28 @@ func recoveryFixture(t *testing.T, tr []string, rc *server.RecoveryConfig, mwCal
 	return f, conns
 }
 
-func reconnectingClient(t *testing.T, f *fixture, delay time.Duration) *testkit.Client {
+// reconnectingClient connects a peer that reconnects after delay.
+func reconnectingClient(t *testing.T, f *fixture, delay time.Duration) *peer {
 	t.Helper()
-	c, err := f.drv.Connect(ctxT(t), testkit.ConnectOptions{URL: f.url, Transports: f.tr, Reconnection: true,
-		Extra: map[string]any{"reconnectionDelay": delay.Milliseconds(), "reconnectionDelayMax": delay.Milliseconds(), "randomizationFactor": 0}})
-	testkit.NoError(t, err)
-	_, err = c.WaitConnect(ctxT(t))
+	c, err := dialPeer(t, peerOptions{url: f.url, transports: f.tr, reconnect: delay})
 	testkit.NoError(t, err)
 	return c
 }
 
-func names(evs []*testkit.Event) string {
+func names(evs []*seen) string {
 	var out []string
 	for _, e := range evs {
-		out = append(out, e.Name)
+		out = append(out, e.name)
 	}
 	return strings.Join(out, ",")
 }
 
 // lastArgOffset returns the offset the server appended to an event.
-func lastArgOffset(e *testkit.Event) (string, bool) {
-	if len(e.Args) == 0 {
+func lastArgOffset(e *seen) (string, bool) {
+	if len(e.args) == 0 {
 		return "", false
 	}
-	s, ok := e.Args[len(e.Args)-1].(string)
+	s, ok := e.args[len(e.args)-1].(string)
 	return s, ok
 }
 
@@ -100,29 +98,27 @@ func TestRecoveryRestoresSession(t *testing.T) {
 			if first.recovered {
 				t.Fatal("first connection recovered")
 			}
-			evs, err := c.Until(ctxT(t), "live")
+			evs, err := c.until(ctxT(t), "live")
 			testkit.NoError(t, err)
 			if names(evs) != "hello,live" {
 				t.Fatalf("events %s", names(evs))
 			}
-			if off, ok := lastArgOffset(evs[0]); !ok || off == "" || len(evs[0].Args) != 2 {
-				t.Fatalf("hello has no offset: %v", evs[0].Args)
+			if off, ok := lastArgOffset(evs[0]); !ok || off == "" || len(evs[0].args) != 2 {
+				t.Fatalf("hello has no offset: %v", evs[0].args)
 			}
 
-			testkit.NoError(t, c.CloseTransport(ctxT(t)))
-			_, err = c.WaitDisconnect(ctxT(t))
+			c.dropTransport()
+			_, err = c.waitDisconnect(ctxT(t))
 			testkit.NoError(t, err)
-			sid, err := c.WaitConnect(ctxT(t))
+			sid, err := c.waitConnect(ctxT(t))
 			testkit.NoError(t, err)
 			second := <-conns
 
 			if sid != first.id || second.id != first.id || !second.recovered {
 				t.Fatalf("not recovered: client id %s, server %+v, first %s", sid, second, first.id)
 			}
-			info, err := c.Info(ctxT(t))
-			testkit.NoError(t, err)
-			if !info.Recovered {
-				t.Fatal("client: socket.recovered is false")
+			if !c.Recovered() {
+				t.Fatal("client: Recovered() is false")
 			}
 			if got := strings.Join(second.rooms, ","); got != strings.Join(first.rooms, ",") || !strings.Contains(got, "room1") {
 				t.Fatalf("rooms %v, were %v", second.rooms, first.rooms)
@@ -135,31 +131,31 @@ func TestRecoveryRestoresSession(t *testing.T) {
 			}
 			// Missed packets, in order, exactly once, before live traffic;
 			// neither the volatile one nor those for other rooms.
-			evs, err = c.Until(ctxT(t), "live")
+			evs, err = c.until(ctxT(t), "live")
 			testkit.NoError(t, err)
 			if got := names(evs); got != "b1,b2,b3,b4,live" {
 				t.Fatalf("replayed %s", got)
 			}
-			if b, ok := evs[1].Args[1].([]byte); !ok || len(b) != 2 {
-				t.Fatalf("binary argument lost: %#v", evs[1].Args)
+			if b, ok := evs[1].args[1].([]byte); !ok || len(b) != 2 {
+				t.Fatalf("binary argument lost: %#v", evs[1].args)
 			}
 			var prev string
 			for _, e := range evs[:4] {
 				off, ok := lastArgOffset(e)
 				if !ok || off == prev {
-					t.Fatalf("%s: offset %q", e.Name, off)
+					t.Fatalf("%s: offset %q", e.name, off)
 				}
 				prev = off
 			}
 			// Live broadcasts go on, with offsets, once.
 			testkit.NoError(t, f.srv.To("room1").Emit("after", 5))
 			testkit.NoError(t, f.srv.Emit("end"))
-			evs, err = c.Until(ctxT(t), "end")
+			evs, err = c.until(ctxT(t), "end")
 			testkit.NoError(t, err)
 			if got := names(evs); got != "after,end" {
 				t.Fatalf("live %s", got)
 			}
-			testkit.NoError(t, c.Close(ctxT(t)))
+			testkit.NoError(t, c.Close())
 		})
 	}
 }
@@ -169,9 +165,9 @@ func TestRecoveryRunMiddlewares(t *testing.T) {
 	f, conns := recoveryFixture(t, []string{"websocket"}, &server.RecoveryConfig{RunMiddlewares: true}, &mw)
 	c := reconnectingClient(t, f, 100*time.Millisecond)
 	first := <-conns
-	_, err := c.Until(ctxT(t), "live") // the client has an offset
+	_, err := c.until(ctxT(t), "live") // the client has an offset
 	testkit.NoError(t, err)
-	testkit.NoError(t, c.CloseTransport(ctxT(t)))
+	c.dropTransport()
 	second := <-conns
 	if !second.recovered || second.id != first.id {
 		t.Fatalf("not recovered: %+v", second)
@@ -188,26 +184,24 @@ func TestRecoveryExpires(t *testing.T) {
 			f, conns := recoveryFixture(t, tr.list, &server.RecoveryConfig{MaxDisconnectionDuration: 200 * time.Millisecond}, &mw)
 			c := reconnectingClient(t, f, 800*time.Millisecond)
 			first := <-conns
-			_, err := c.Until(ctxT(t), "live") // the client has an offset
+			_, err := c.until(ctxT(t), "live") // the client has an offset
 			testkit.NoError(t, err)
-			testkit.NoError(t, c.CloseTransport(ctxT(t)))
+			c.dropTransport()
 			second := <-conns
 			if second.recovered || second.id == first.id {
 				t.Fatalf("recovered after the window: %+v", second)
 			}
-			_, err = c.WaitDisconnect(ctxT(t))
+			_, err = c.waitDisconnect(ctxT(t))
 			testkit.NoError(t, err)
-			_, err = c.WaitConnect(ctxT(t))
+			_, err = c.waitConnect(ctxT(t))
 			testkit.NoError(t, err)
-			info, err := c.Info(ctxT(t))
-			testkit.NoError(t, err)
-			if info.Recovered || info.ID != second.id {
-				t.Fatalf("client: recovered %v, id %s", info.Recovered, info.ID)
+			if c.Recovered() || c.ID() != second.id {
+				t.Fatalf("client: recovered %v, id %s", c.Recovered(), c.ID())
 			}
 			if n := mw.Load(); n != 2 {
 				t.Fatalf("middlewares ran %d times, want 2", n)
 			}
-			evs, err := c.Until(ctxT(t), "live") // the new session: hello, then live; nothing replayed
+			evs, err := c.until(ctxT(t), "live") // the new session: hello, then live; nothing replayed
 			testkit.NoError(t, err)
 			if got := names(evs); got != "hello,live" {
 				t.Fatalf("new session got %s", got)
@@ -216,20 +210,35 @@ func TestRecoveryExpires(t *testing.T) {
 	}
 }
 
-// TestRecoveryExplicitDisconnect: a client that leaves on purpose has no
-// session to come back to.
+// TestRecoveryExplicitDisconnect: a client that leaves on purpose (a
+// DISCONNECT packet) has no session to come back to, even if it sends its
+// pid and offset again. The Go client forgets its session on Close, so the
+// client here is played on the wire.
 func TestRecoveryExplicitDisconnect(t *testing.T) {
 	var mw atomic.Int64
 	f, conns := recoveryFixture(t, []string{"websocket"}, &server.RecoveryConfig{}, &mw)
-	c := reconnectingClient(t, f, 100*time.Millisecond)
+	w := dialWire(f.url, "/")
+	defer w.ws.Close()
 	first := <-conns
-	_, err := c.Until(ctxT(t), "live") // the client has an offset
-	testkit.NoError(t, err)
-	testkit.NoError(t, c.Disconnect(ctxT(t)))
-	testkit.NoError(t, c.Reconnect(ctxT(t)))
+	var offset string
+	for offset == "" {
+		frame := w.read()
+		var ev []any
+		testkit.True(t, strings.HasPrefix(frame, "42") && json.Unmarshal([]byte(frame[2:]), &ev) == nil, "frame %q", frame)
+		if ev[0] == "live" {
+			offset, _ = ev[len(ev)-1].(string)
+			testkit.True(t, offset != "", "live has no offset: %q", frame)
+		}
+	}
+	pid := w.pid
+	testkit.True(t, pid != "", "no pid in the CONNECT reply")
+	w.send("41")
+
+	w2 := dialWireAuth(f.url, "/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
+	defer w2.ws.Close()
 	second := <-conns
 	if second.recovered || second.id == first.id {
-		t.Fatalf("recovered after socket.disconnect(): %+v", second)
+		t.Fatalf("recovered after a DISCONNECT: %+v", second)
 	}
 }
 
@@ -246,17 +255,17 @@ func testRecoveryOff(t *testing.T, tr []string) {
 	f, conns := recoveryFixture(t, tr, nil, &mw)
 	c := reconnectingClient(t, f, 100*time.Millisecond)
 	first := <-conns
-	evs, err := c.Until(ctxT(t), "live")
+	evs, err := c.until(ctxT(t), "live")
 	testkit.NoError(t, err)
-	if fmt.Sprint(evs[0].Args) != "[1]" {
-		t.Fatalf("hello args %v", evs[0].Args)
+	if fmt.Sprint(evs[0].args) != "[1]" {
+		t.Fatalf("hello args %v", evs[0].args)
 	}
-	testkit.NoError(t, c.CloseTransport(ctxT(t)))
+	c.dropTransport()
 	second := <-conns
 	if second.recovered || second.id == first.id {
 		t.Fatalf("recovered with recovery off: %+v", second)
 	}
-	evs, err = c.Until(ctxT(t), "live")
+	evs, err = c.until(ctxT(t), "live")
 	testkit.NoError(t, err)
 	if got := names(evs); got != "hello,live" {
 		t.Fatalf("got %s", got)
@@ -295,13 +304,13 @@ func TestRecoveryHeldDeliveries(t *testing.T) {
 			})
 			c := reconnectingClient(t, f, 100*time.Millisecond)
 			<-conns
-			_, err := c.Until(ctxT(t), "live")
+			_, err := c.until(ctxT(t), "live")
 			testkit.NoError(t, err)
-			testkit.NoError(t, c.CloseTransport(ctxT(t)))
+			c.dropTransport()
 			if second := <-conns; !second.recovered {
 				t.Fatal("not recovered")
 			}
-			evs, err := c.Until(ctxT(t), "live")
+			evs, err := c.until(ctxT(t), "live")
 			testkit.NoError(t, err)
 			if len(evs) != 101 {
 				t.Fatalf("got %d events: %s", len(evs), names(evs))
@@ -311,8 +320,8 @@ func TestRecoveryHeldDeliveries(t *testing.T) {
 				if i >= 50 {
 					want, n = "held", i-50
 				}
-				if e.Name != want || e.Args[0] != float64(n) {
-					t.Fatalf("event %d is %s %v, want %s %d", i, e.Name, e.Args, want, n)
+				if e.name != want || e.args[0] != float64(n) {
+					t.Fatalf("event %d is %s %v, want %s %d", i, e.name, e.args, want, n)
 				}
 			}
 		})
@@ -332,7 +341,7 @@ func TestRecoveryBounds(t *testing.T) {
 	})
 	for i := 0; i < 20; i++ {
 		c := f.connect("/", nil)
-		testkit.NoError(t, c.CloseTransport(ctxT(t)))
+		c.dropTransport()
 	}
 	for i := 0; i < 500; i++ {
 		testkit.NoError(t, f.srv.Emit("big", strings.Repeat("x", 1000)))
@@ -378,24 +387,22 @@ func TestRecoveryUnderTraffic(t *testing.T) {
 				}
 			}()
 			time.Sleep(300 * time.Millisecond)
-			testkit.NoError(t, c.CloseTransport(ctxT(t)))
-			_, err := c.WaitDisconnect(ctxT(t))
+			c.dropTransport()
+			_, err := c.waitDisconnect(ctxT(t))
 			testkit.NoError(t, err)
-			_, err = c.WaitConnect(ctxT(t))
+			_, err = c.waitConnect(ctxT(t))
 			testkit.NoError(t, err)
 			<-done
 			testkit.NoError(t, f.srv.Emit("done"))
-			evs, err := c.Until(ctxT(t), "done")
+			evs, err := c.until(ctxT(t), "done")
 			testkit.NoError(t, err)
-			info, err := c.Info(ctxT(t))
-			testkit.NoError(t, err)
-			testkit.True(t, info.Recovered, "recovered")
+			testkit.True(t, c.Recovered(), "recovered")
 			if len(evs) != total+1 {
 				t.Fatalf("got %d events, want %d", len(evs), total+1)
 			}
 			for i, e := range evs[:total] {
-				if e.Name != "n" || e.Args[0] != float64(i) {
-					t.Fatalf("event %d is %s %v", i, e.Name, e.Args)
+				if e.name != "n" || e.args[0] != float64(i) {
+					t.Fatalf("event %d is %s %v", i, e.name, e.args)
 				}
 			}
 		})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ioswarm/ioswarm/client"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 	"github.com/ioswarm/ioswarm/server"
 )
@@ -33,12 +34,11 @@ type fixture struct {
 	t   *testing.T
 	srv *server.Server
 	url string
-	drv *testkit.NodeClientDriver
 	tr  []string
 }
 
-// start returns a server (configured by setup before it serves) and a
-// driver of the official client.
+// start returns a server (configured by setup before it serves), whose
+// peers connect with the transports tr.
 func start(t *testing.T, tr []string, cfg server.Config, setup func(*server.Server)) *fixture {
 	t.Helper()
 	srv := server.New(cfg)
@@ -54,7 +54,7 @@ func start(t *testing.T, tr []string, cfg server.Config, setup func(*server.Serv
 		}
 		ts.Close()
 	})
-	return &fixture{t: t, srv: srv, url: ts.URL, drv: testkit.NewNodeClientDriver(t), tr: tr}
+	return &fixture{t: t, srv: srv, url: ts.URL, tr: tr}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -63,11 +63,9 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func (f *fixture) connect(nsp string, auth any) *testkit.Client {
+func (f *fixture) connect(nsp string, auth any) *peer {
 	f.t.Helper()
-	c, err := f.drv.Connect(ctxT(f.t), testkit.ConnectOptions{URL: f.url, Namespace: nsp, Transports: f.tr, Auth: auth})
-	testkit.NoError(f.t, err)
-	_, err = c.WaitConnect(ctxT(f.t))
+	c, err := dialPeer(f.t, peerOptions{url: f.url, nsp: nsp, transports: f.tr, auth: auth})
 	testkit.NoError(f.t, err)
 	return c
 }
@@ -104,9 +102,9 @@ func TestEmitWithAck(t *testing.T) {
 			})
 		})
 		c := f.connect("/", nil)
-		testkit.NoError(t, c.OnAckEcho(ctxT(t), "question"))
-		testkit.NoError(t, c.OnAckSilent(ctxT(t), "ignored"))
-		testkit.NoError(t, c.Emit(ctxT(t), "go"))
+		c.onAckEcho("question")
+		c.On("ignored", func(*client.Event) {}) // asked for an ack, gives none
+		testkit.NoError(t, c.Emit("go"))
 
 		r := <-results
 		testkit.NoError(t, r.err)
@@ -158,16 +156,16 @@ func TestCatchAllAndPacketMiddleware(t *testing.T) {
 			})
 		})
 		c := f.connect("/", nil)
-		testkit.NoError(t, c.Emit(ctxT(t), "forbidden"))
+		testkit.NoError(t, c.Emit("forbidden"))
 		res, err := c.EmitWithAck(ctxT(t), "ok")
 		testkit.NoError(t, err)
-		testkit.Equal(t, res, []any{"done"})
-		_, err = c.Next(ctxT(t), "reply")
+		testkit.Equal(t, values(t, res), []any{"done"})
+		_, err = c.next(ctxT(t), "reply")
 		testkit.NoError(t, err)
-		testkit.NoError(t, c.Emit(ctxT(t), "forbidden"))
+		testkit.NoError(t, c.Emit("forbidden"))
 		res, err = c.EmitWithAck(ctxT(t), "ok")
 		testkit.NoError(t, err)
-		testkit.Equal(t, res, []any{"done"})
+		testkit.Equal(t, values(t, res), []any{"done"})
 		mu.Lock()
 		defer mu.Unlock()
 		testkit.Equal(t, seen, []string{
@@ -202,25 +200,21 @@ func TestDecodeIntoStruct(t *testing.T) {
 	res, err := c.EmitWithAck(ctxT(t), "upload", map[string]any{"name": "a.bin", "body": []byte{1, 2, 3}, "Tags": []any{"x"}})
 	testkit.NoError(t, err)
 	testkit.Equal(t, <-got, upload{"a.bin", []byte{1, 2, 3}, []string{"x"}})
-	testkit.Equal(t, res, []any{map[string]any{"name": "a.bin", "body": []byte{1, 2, 3}, "Tags": []any{"x"}}})
+	testkit.Equal(t, values(t, res), []any{map[string]any{"name": "a.bin", "body": []byte{1, 2, 3}, "Tags": []any{"x"}}})
 }
 
 func TestBroadcastEmitWithAck(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr []string) {
 		f := start(t, tr, server.Config{}, nil)
 		a, b, c := f.connect("/", nil), f.connect("/", nil), f.connect("/", nil)
-		testkit.NoError(t, a.OnAck(ctxT(t), "poll", "A"))
-		testkit.NoError(t, b.OnAck(ctxT(t), "poll", "B"))
-		testkit.NoError(t, c.OnAckSilent(ctxT(t), "poll"))
+		a.onAck("poll", "A")
+		b.onAck("poll", "B")
+		c.On("poll", func(*client.Event) {}) // never answers
 
 		sockets := f.srv.Sockets()
 		testkit.Equal(t, len(sockets), 3)
-		var cID string
-		info, err := c.Info(ctxT(t))
-		testkit.NoError(t, err)
-		cID = info.ID
 
-		res, err := f.srv.Except(cID).Timeout(2*time.Second).EmitWithAck(ctxT(t), "poll")
+		res, err := f.srv.Except(c.ID()).Timeout(2*time.Second).EmitWithAck(ctxT(t), "poll")
 		testkit.NoError(t, err)
 		got := decodeStrings(t, res)
 		testkit.Equal(t, got, []string{"A", "B"})
@@ -252,14 +246,13 @@ func TestDynamicNamespaces(t *testing.T) {
 		p.OnConnection(func(s *server.Socket) { _ = s.Emit("hello", s.Namespace().Name()) })
 	})
 	c := f.connect("/anything", map[string]any{"let": "me"})
-	args, err := c.Next(ctxT(t), "hello")
+	args, err := c.next(ctxT(t), "hello")
 	testkit.NoError(t, err)
 	testkit.Equal(t, args, []any{"/anything"})
 
-	refused, err := f.drv.Connect(ctxT(t), testkit.ConnectOptions{URL: f.url, Namespace: "/other", Transports: f.tr})
-	testkit.NoError(t, err)
-	ce, err := refused.WaitConnectError(ctxT(t))
-	testkit.NoError(t, err)
+	_, err = dialPeer(t, peerOptions{url: f.url, nsp: "/other", transports: f.tr})
+	var ce *client.ConnectError
+	testkit.True(t, errors.As(err, &ce), "refused: %v", err)
 	testkit.Equal(t, ce.Message, "Invalid namespace")
 }
 
@@ -286,24 +279,22 @@ func TestRemoteSocketOperations(t *testing.T) {
 	socks, err := f.srv.FetchSockets(ctx)
 	testkit.NoError(t, err)
 	testkit.Equal(t, len(socks), 2)
-	ia, _ := a.Info(ctx)
 	for _, rs := range socks {
 		testkit.True(t, rs.Local() != nil, "local sockets are local")
-		if rs.ID == ia.ID {
+		if rs.ID == a.ID() {
 			testkit.NoError(t, rs.Join(ctx, "vip"))
 		}
 	}
 	testkit.NoError(t, f.srv.To("vip").Emit("vip-only", 1))
-	args, err := a.Next(ctx, "vip-only")
+	args, err := a.next(ctx, "vip-only")
 	testkit.NoError(t, err)
 	testkit.Equal(t, args, []any{float64(1)})
 
 	testkit.NoError(t, f.srv.In("vip").DisconnectSockets(ctx, false))
-	reason, err := a.WaitDisconnect(ctx)
+	reason, err := a.waitDisconnect(ctx)
 	testkit.NoError(t, err)
 	testkit.Equal(t, reason, "io server disconnect")
-	_, err = b.EmitWithAck(ctx, "nothing-registered-but-connected")
-	testkit.True(t, err != nil || true)
+	testkit.True(t, b.Connected(), "b was not in vip")
 }
 
 func TestHandlerPanicKeepsServing(t *testing.T) {
@@ -314,10 +305,10 @@ func TestHandlerPanicKeepsServing(t *testing.T) {
 		})
 	})
 	c := f.connect("/", nil)
-	testkit.NoError(t, c.Emit(ctxT(t), "boom"))
+	testkit.NoError(t, c.Emit("boom"))
 	res, err := c.EmitWithAck(ctxT(t), "ping")
 	testkit.NoError(t, err)
-	testkit.Equal(t, res, []any{"pong"})
+	testkit.Equal(t, values(t, res), []any{"pong"})
 }
 
 func TestDisconnectReasonsAndRooms(t *testing.T) {
@@ -339,15 +330,15 @@ func TestDisconnectReasonsAndRooms(t *testing.T) {
 			})
 		})
 		c := f.connect("/", nil)
-		info, _ := c.Info(ctxT(t))
-		testkit.NoError(t, c.Disconnect(ctxT(t)))
+		id := c.ID()
+		testkit.NoError(t, c.Close())
 		d := <-got
-		want := []string{"r", info.ID}
+		want := []string{"r", id}
 		sort.Strings(want)
 		testkit.Equal(t, d, disc{"client namespace disconnect", want})
 
 		c2 := f.connect("/", nil)
-		testkit.NoError(t, c2.CloseTransport(ctxT(t)))
+		c2.dropTransport()
 		d = <-got
 		testkit.Equal(t, d.reason, "transport close")
 	})
@@ -356,7 +347,6 @@ func TestDisconnectReasonsAndRooms(t *testing.T) {
 // TestCloseLeavesNoGoroutine checks that Close ends every goroutine the
 // server started, with clients connected on both transports.
 func TestCloseLeavesNoGoroutine(t *testing.T) {
-	drv := testkit.NewNodeClientDriver(t) // its reader goroutine predates the check
 	testkit.CheckGoroutines(t)
 	srv := server.New(server.Config{})
 	srv.OnConnection(func(s *server.Socket) {
@@ -366,30 +356,23 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	})
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
-	var clients []*testkit.Client
+	var clients []*peer
 	for _, tr := range transports {
-		c, err := drv.Connect(ctxT(t), testkit.ConnectOptions{URL: ts.URL, Transports: tr.list})
+		c, err := dialPeer(t, peerOptions{url: ts.URL, transports: tr.list})
 		testkit.NoError(t, err)
-		_, err = c.WaitConnect(ctxT(t))
-		testkit.NoError(t, err)
-		testkit.NoError(t, c.Emit(ctxT(t), "wait"))
+		testkit.NoError(t, c.Emit("wait"))
 		clients = append(clients, c)
 		if tr.list == nil {
-			// Closing in the middle of an upgrade leaves socket.io-client
-			// paused until its ping timeout (a client quirk, Node's server
-			// sees it too): let the upgrade finish first.
-			for deadline := time.Now().Add(5 * time.Second); ; {
-				if name, _ := c.Transport(ctxT(t)); name == "websocket" || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
+			// Close during the upgrade too, but in a known state: after it.
+			for deadline := time.Now().Add(5 * time.Second); c.Manager().Transport() != "websocket"; time.Sleep(10 * time.Millisecond) {
+				testkit.True(t, time.Now().Before(deadline), "no upgrade")
 			}
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
 	testkit.NoError(t, srv.Close(ctxT(t)))
 	for _, c := range clients {
-		reason, err := c.WaitDisconnect(ctxT(t))
+		reason, err := c.waitDisconnect(ctxT(t))
 		testkit.NoError(t, err)
 		testkit.True(t, reason == "transport close" || reason == "transport error", "reason %q", reason)
 	}
@@ -423,13 +406,11 @@ func TestCustomPath(t *testing.T) {
 				s.On("where", func(s *server.Socket, ev *server.Event) { _ = ev.Ack(s.Handshake().URL[:4]) })
 			})
 		})
-		c, err := f.drv.Connect(ctxT(t), testkit.ConnectOptions{URL: f.url, Path: "/rt", Transports: tr})
-		testkit.NoError(t, err)
-		_, err = c.WaitConnect(ctxT(t))
+		c, err := dialPeer(t, peerOptions{url: f.url, path: "/rt", transports: tr})
 		testkit.NoError(t, err)
 		res, err := c.EmitWithAck(ctxT(t), "where")
 		testkit.NoError(t, err)
-		testkit.Equal(t, res, []any{"/rt/"})
+		testkit.Equal(t, values(t, res), []any{"/rt/"})
 	})
 }
 
@@ -437,16 +418,13 @@ func TestCustomPath(t *testing.T) {
 // for acks ends with ErrClosed when the server closes, instead of a timer
 // firing after Close.
 func TestCloseEndsPendingBroadcastAcks(t *testing.T) {
-	drv := testkit.NewNodeClientDriver(t)
 	testkit.CheckGoroutines(t)
 	srv := server.New(server.Config{})
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
-	c, err := drv.Connect(ctxT(t), testkit.ConnectOptions{URL: ts.URL, Transports: []string{"websocket"}})
+	c, err := dialPeer(t, peerOptions{url: ts.URL, transports: []string{"websocket"}})
 	testkit.NoError(t, err)
-	_, err = c.WaitConnect(ctxT(t))
-	testkit.NoError(t, err)
-	testkit.NoError(t, c.OnAckSilent(ctxT(t), "q"))
+	c.On("q", func(*client.Event) {}) // never answers
 	got := make(chan error, 1)
 	testkit.NoError(t, srv.Timeout(time.Hour).EmitWithAckFunc("q", func(_ server.Args, err error) { got <- err }))
 	time.Sleep(50 * time.Millisecond)
@@ -457,7 +435,7 @@ func TestCloseEndsPendingBroadcastAcks(t *testing.T) {
 	default:
 		t.Fatal("the broadcast's callback did not run by the end of Close")
 	}
-	_, _ = c.WaitDisconnect(ctxT(t))
+	_, _ = c.waitDisconnect(ctxT(t))
 	ts.CloseClientConnections()
 }
 
@@ -500,18 +478,18 @@ func TestNamespaceHandlers(t *testing.T) {
 	c := f.connect("/", nil)
 	res, err := c.EmitWithAck(ctxT(t), "who")
 	testkit.NoError(t, err)
-	testkit.Equal(t, res, []any{"ns1,ns2,s1,s2"})
+	testkit.Equal(t, values(t, res), []any{"ns1,ns2,s1,s2"})
 
 	_, err = c.EmitWithAck(ctxT(t), "drop")
 	testkit.NoError(t, err)
 	f.srv.Of("/").Off("who", <-ids)
 	res, err = c.EmitWithAck(ctxT(t), "who")
 	testkit.NoError(t, err)
-	testkit.Equal(t, res, []any{"ns1,s1"})
+	testkit.Equal(t, values(t, res), []any{"ns1,s1"})
 
 	res, err = f.connect("/d-7", nil).EmitWithAck(ctxT(t), "who")
 	testkit.NoError(t, err)
-	testkit.Equal(t, res, []any{"/d-7"})
+	testkit.Equal(t, values(t, res), []any{"/d-7"})
 }
 
 // TestCleanupEmptyChildNamespaces: one connection visits 2,000 names of a

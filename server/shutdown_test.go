@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +43,6 @@ func redisServer(t *testing.T, url, key string, setup func(*server.Server)) (*se
 // A disconnect handler run by Shutdown broadcasts through a cluster adapter
 // that is still open: a client of another node gets the message.
 func TestShutdownDisconnectHandlersReachCluster(t *testing.T) {
-	drv := testkit.NewNodeClientDriver(t)
 	testkit.CheckGoroutines(t)
 	url := testkit.StartRedis(t)
 	key := "drain-" + time.Now().Format("150405.000000000")
@@ -67,14 +67,11 @@ func TestShutdownDisconnectHandlersReachCluster(t *testing.T) {
 		})
 	})
 
-	cb, err := drv.Connect(ctxT(t), testkit.ConnectOptions{URL: urlB, Transports: []string{"websocket"}})
+	cb, err := dialPeer(t, peerOptions{url: urlB, transports: []string{"websocket"}})
 	testkit.NoError(t, err)
-	_, err = cb.WaitConnect(ctxT(t))
+	ca, err := dialPeer(t, peerOptions{url: urlA, transports: []string{"polling"}})
 	testkit.NoError(t, err)
-	ca, err := drv.Connect(ctxT(t), testkit.ConnectOptions{URL: urlA, Transports: []string{"polling"}})
-	testkit.NoError(t, err)
-	idA, err := ca.WaitConnect(ctxT(t))
-	testkit.NoError(t, err)
+	idA := ca.ID()
 
 	testkit.NoError(t, a.Shutdown(ctxT(t)))
 	for _, what := range []string{"Emit", "ServerSideEmit"} {
@@ -85,7 +82,7 @@ func TestShutdownDisconnectHandlersReachCluster(t *testing.T) {
 			t.Fatal("Shutdown returned before the disconnect handler ran")
 		}
 	}
-	args, err := cb.Next(ctxT(t), "offline")
+	args, err := cb.next(ctxT(t), "offline")
 	testkit.NoError(t, err)
 	testkit.Equal(t, args, []any{idA, "server shutting down"})
 	select {
@@ -97,7 +94,7 @@ func TestShutdownDisconnectHandlersReachCluster(t *testing.T) {
 
 	// Without a GET pending at that moment, the polling client learns of
 	// the close from its next request (503): "transport error".
-	reason, err := ca.WaitDisconnect(ctxT(t))
+	reason, err := ca.waitDisconnect(ctxT(t))
 	testkit.NoError(t, err)
 	testkit.True(t, reason == "transport close" || reason == "transport error", "reason %q", reason)
 
@@ -107,12 +104,11 @@ func TestShutdownDisconnectHandlersReachCluster(t *testing.T) {
 }
 
 // Shutdown then http.Server.Shutdown with a long-polling GET pending both
-// return at once; the official client, told nothing but a transport close,
+// return at once; the client, told nothing but a transport close,
 // reconnects to a new server on the same address.
 func TestShutdownHTTPServerAndReconnect(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			drv := testkit.NewNodeClientDriver(t)
 			testkit.CheckGoroutines(t)
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			testkit.NoError(t, err)
@@ -124,13 +120,9 @@ func TestShutdownHTTPServerAndReconnect(t *testing.T) {
 				return io, hs
 			}
 			io1, hs1 := serve(ln)
-			c, err := drv.Connect(ctxT(t), testkit.ConnectOptions{
-				URL: "http://" + addr, Transports: tr.list, Reconnection: true,
-				Extra: map[string]any{"reconnectionDelay": 100, "reconnectionDelayMax": 500},
-			})
+			c, err := dialPeer(t, peerOptions{url: "http://" + addr, transports: tr.list, reconnect: 100 * time.Millisecond})
 			testkit.NoError(t, err)
-			id1, err := c.WaitConnect(ctxT(t))
-			testkit.NoError(t, err)
+			id1 := c.ID()
 			time.Sleep(200 * time.Millisecond) // the client's next GET is pending
 
 			start := time.Now()
@@ -139,7 +131,7 @@ func TestShutdownHTTPServerAndReconnect(t *testing.T) {
 			took := time.Since(start)
 			testkit.True(t, took < 2*time.Second, "shutdown took %v", took)
 
-			reason, err := c.WaitDisconnect(ctxT(t))
+			reason, err := c.waitDisconnect(ctxT(t))
 			testkit.NoError(t, err)
 			testkit.Equal(t, reason, "transport close")
 
@@ -151,10 +143,10 @@ func TestShutdownHTTPServerAndReconnect(t *testing.T) {
 				testkit.NoError(t, hs2.Shutdown(ctxT(t)))
 				_ = hs2.Close()
 			}()
-			id2, err := c.WaitConnect(ctxT(t))
+			id2, err := c.waitConnect(ctxT(t))
 			testkit.NoError(t, err, "the client reconnects by itself")
 			testkit.True(t, id2 != id1, "a new socket")
-			testkit.NoError(t, c.Disconnect(ctxT(t)))
+			testkit.NoError(t, c.Close())
 		})
 	}
 }
@@ -162,10 +154,12 @@ func TestShutdownHTTPServerAndReconnect(t *testing.T) {
 // Shutdown waits for a blocked disconnect handler only until ctx ends, then
 // closes everything; new handshakes are refused while it drains.
 func TestShutdownRespectsContext(t *testing.T) {
-	drv := testkit.NewNodeClientDriver(t)
 	testkit.CheckGoroutines(t)
 	entered := make(chan struct{})
 	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // also when the test fails first: no goroutine left
 	srv := server.New(server.Config{})
 	srv.OnConnection(func(s *server.Socket) {
 		s.OnDisconnect(func(*server.Socket, string) {
@@ -175,9 +169,7 @@ func TestShutdownRespectsContext(t *testing.T) {
 	})
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
-	c, err := drv.Connect(ctxT(t), testkit.ConnectOptions{URL: ts.URL, Transports: []string{"websocket"}})
-	testkit.NoError(t, err)
-	_, err = c.WaitConnect(ctxT(t))
+	c, err := dialPeer(t, peerOptions{url: ts.URL, transports: []string{"websocket"}})
 	testkit.NoError(t, err)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -199,8 +191,8 @@ func TestShutdownRespectsContext(t *testing.T) {
 	testkit.ErrorIs(t, srv.Emit("x"), server.ErrClosed)
 	_, err = srv.FetchSockets(ctxT(t))
 	testkit.ErrorIs(t, err, server.ErrClosed)
-	close(release)
-	reason, err := c.WaitDisconnect(ctxT(t))
+	unblock()
+	reason, err := c.waitDisconnect(ctxT(t))
 	testkit.NoError(t, err)
 	testkit.Equal(t, reason, "transport close")
 	ts.CloseClientConnections()

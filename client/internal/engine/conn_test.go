@@ -271,3 +271,20 @@ func TestHandshakeRefused(t *testing.T) {
 		}
 	}
 }
+
+// The path gets a trailing slash, as with the JS client; the URL's query
+// comes first and Options.Query overrides it.
+func TestEndpointPath(t *testing.T) {
+	for path, want := range map[string]string{"": "/engine.io/", "/rt": "/rt/", "/rt/": "/rt/"} {
+		e, err := newEndpoint("http://h:1/ignored?a=1", &Options{Path: path, Query: map[string][]string{"b": {"2"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.http != "http://h:1"+want || e.ws != "ws://h:1"+want {
+			t.Errorf("path %q: %s %s", path, e.http, e.ws)
+		}
+		if e.query.Encode() != "a=1&b=2" {
+			t.Errorf("query %q", e.query.Encode())
+		}
+	}
+}

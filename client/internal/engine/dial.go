@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,11 @@ func newEndpoint(rawURL string, opts *Options) (*endpoint, error) {
 	path := opts.Path
 	if path == "" {
 		path = "/engine.io/"
+	}
+	// As the JS client (addTrailingSlash): "/rt" asks "/rt/", the path
+	// servers match on.
+	if !strings.HasSuffix(path, "/") {
+		path += "/"
 	}
 	// The URL's own query comes first; Options.Query overrides it.
 	q := u.Query()

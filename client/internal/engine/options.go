@@ -72,7 +72,8 @@ func (e *HTTPError) Error() string {
 // Options configures Dial. The zero value connects with polling, then
 // upgrades to WebSocket, on path "/engine.io/".
 type Options struct {
-	// Path is the Engine.IO endpoint path. Empty means "/engine.io/".
+	// Path is the Engine.IO endpoint path; a trailing slash is added when
+	// missing, as the JS client does. Empty means "/engine.io/".
 	Path string
 	// Transports lists the transports allowed, the first one opening the
 	// session. Nil means {"polling", "websocket"}: open with polling, then
