@@ -143,16 +143,32 @@ func TestNodeServer(t *testing.T) {
 	}
 }
 
+// Recovery against Node, in the three modes: the connection is dropped
+// with Manager.CloseTransport (the JS client's socket.io.engine.close()),
+// and a cut at the TCP level once more over WebSocket.
 func TestNodeServerRecovery(t *testing.T) {
-	testkit.CheckGoroutines(t)
 	url := startNodeServer(t, "-recovery", "2m")
-	var cd cutDialer
+	for _, m := range transportModes {
+		t.Run(m.name, func(t *testing.T) { testNodeRecovery(t, url, m.list, nil) })
+	}
+	t.Run("websocket-cut", func(t *testing.T) {
+		var cd cutDialer
+		testNodeRecovery(t, url, []string{"websocket"}, &cd)
+	})
+}
+
+func testNodeRecovery(t *testing.T, url string, tr []string, cd *cutDialer) {
+	testkit.CheckGoroutines(t)
 	noJitter := 0.0
-	s, welcome := nodeSocket(t, url, client.Options{Transports: []string{"websocket"}, Dialer: cd.dialer(),
-		ReconnectionDelay: 100 * time.Millisecond, RandomizationFactor: &noJitter})
+	opts := client.Options{Transports: tr, ReconnectionDelay: 100 * time.Millisecond, RandomizationFactor: &noJitter}
+	if cd != nil {
+		opts.Dialer = cd.dialer()
+	}
+	s, welcome := nodeSocket(t, url, opts)
 	id := recv(t, welcome).ID
 	testkit.Equal(t, id, s.ID())
-	_, err := s.EmitWithAck(ctxT(t), "join", "r")
+	room := "r-" + id
+	_, err := s.EmitWithAck(ctxT(t), "join", room)
 	testkit.NoError(t, err)
 	news := make(chan string, 4)
 	s.On("news", func(ev *client.Event) {
@@ -160,14 +176,24 @@ func TestNodeServerRecovery(t *testing.T) {
 		_ = ev.Decode(0, &v)
 		news <- v
 	})
+	// The session is recovered from an offset: one broadcast first.
+	other := dial(t, url, client.Options{Transports: []string{"websocket"}})
+	broadcast := func(text string) {
+		_, err := other.EmitWithAck(ctxT(t), "broadcast", map[string]any{"to": []string{room}, "event": "news", "args": []any{text}})
+		testkit.NoError(t, err)
+	}
+	broadcast("before")
+	testkit.Equal(t, recv(t, news), "before")
 	down := make(chan string, 1)
 	s.OnDisconnect(func(r string) { down <- r })
 
-	other := dial(t, url, client.Options{Transports: []string{"websocket"}})
-	cd.cut()
+	if cd != nil {
+		cd.cut()
+	} else {
+		s.Manager().CloseTransport()
+	}
 	recv(t, down)
-	_, err = other.EmitWithAck(ctxT(t), "broadcast", map[string]any{"to": []string{"r"}, "event": "news", "args": []any{"missed"}})
-	testkit.NoError(t, err)
+	broadcast("missed")
 
 	// Node sends the missed packets before its CONNECT reply: the client
 	// handles them once connected, before the new welcome.
