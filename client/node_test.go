@@ -239,3 +239,57 @@ func TestNodeServerRestart(t *testing.T) {
 		})
 	}
 }
+
+// The rest of the client's features against Node, in the three modes: two
+// namespaces over one connection, catch-all listeners both ways, volatile
+// emits, and the disconnect reasons on each side.
+func TestNodeServerFeatures(t *testing.T) {
+	url := startNodeServer(t)
+	for _, m := range transportModes {
+		t.Run(m.name, func(t *testing.T) {
+			testkit.CheckGoroutines(t)
+			mgr, err := client.NewManager(url, client.Options{Transports: m.list})
+			testkit.NoError(t, err)
+			t.Cleanup(func() { _ = mgr.Close() })
+			root, err := mgr.Socket(ctxT(t), "/", nil)
+			testkit.NoError(t, err)
+			custom, err := mgr.Socket(ctxT(t), "/custom", map[string]any{"token": "ok"})
+			testkit.NoError(t, err)
+			for _, s := range []*client.Socket{root, custom} {
+				args, err := s.EmitWithAck(ctxT(t), "echo", s.Namespace())
+				testkit.NoError(t, err)
+				var nsp string
+				testkit.NoError(t, args.Decode(0, &nsp))
+				testkit.Equal(t, nsp, s.Namespace())
+			}
+
+			in, out := make(chan string, 8), make(chan string, 8)
+			root.OnAny(func(ev *client.Event) { in <- ev.Name })
+			root.OnAnyOutgoing(func(event string, _ client.Args) { out <- event })
+			testkit.NoError(t, root.Volatile().Emit("echo-event", "hey", 1))
+			testkit.Equal(t, recv(t, out), "echo-event")
+			testkit.Equal(t, recv(t, in), "hey")
+
+			// The server disconnects one namespace; the other stays.
+			down := make(chan string, 1)
+			custom.OnDisconnect(func(r string) { down <- r })
+			_, err = custom.EmitWithAck(ctxT(t), "disconnect-sockets", map[string]any{"in": []string{custom.ID()}, "close": false})
+			testkit.NoError(t, err)
+			testkit.Equal(t, recv(t, down), client.ReasonIOServerDisconnect)
+			testkit.True(t, root.Connected(), "the other namespace stays")
+
+			// The client leaves: Node sees "client namespace disconnect".
+			id := root.ID()
+			testkit.NoError(t, root.Close())
+			other := dial(t, url, client.Options{Transports: []string{"websocket"}})
+			var last struct{ ID, Reason string }
+			for deadline := time.Now().Add(5 * time.Second); last.ID != id; time.Sleep(20 * time.Millisecond) {
+				testkit.True(t, time.Now().Before(deadline), "last disconnect %+v", last)
+				args, err := other.EmitWithAck(ctxT(t), "last-disconnect")
+				testkit.NoError(t, err)
+				testkit.NoError(t, args.Decode(0, &last))
+			}
+			testkit.Equal(t, last.Reason, "client namespace disconnect")
+		})
+	}
+}
