@@ -31,6 +31,9 @@ var coalescePool = sync.Pool{New: func() any {
 type bufConn struct {
 	net.Conn
 
+	// gate is the read side: gorilla reads through it (Read).
+	gate readGate
+
 	mu         sync.Mutex
 	collecting bool
 	buf        *[]byte // pooled, only while collecting
@@ -47,6 +50,9 @@ type bufConn struct {
 	dmu     sync.Mutex
 	closing bool
 }
+
+// Read implements net.Conn, for gorilla's reader only.
+func (b *bufConn) Read(p []byte) (int, error) { return b.gate.Read(p) }
 
 // Write implements net.Conn.
 func (b *bufConn) Write(p []byte) (int, error) {
@@ -164,5 +170,6 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.conn = &bufConn{Conn: nc}
+	h.conn.gate.conn = nc
 	return h.conn, brw, nil
 }
