@@ -32,6 +32,11 @@ type Server struct {
 	conns  map[string]*Conn // open sessions by id
 	closed bool
 
+	// idle watches the sockets of idle WebSockets (idle.go), from the
+	// first WebSocket on; idleFailed says it could not be created.
+	idle       *idlePoll
+	idleFailed bool
+
 	// refusing is set by RefuseHandshakes: new sessions get 503 while the
 	// open ones are still served.
 	refusing atomic.Bool
@@ -108,12 +113,41 @@ func (s *Server) Close() {
 			conns = append(conns, c)
 		}
 	}
+	idle := s.idle
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.closeWith(ReasonForcedClose, nil)
 		c.endLinger()
 	}
+	if idle != nil {
+		idle.stop() // the idle sockets are closing: their writers hang up
+	}
 	s.wg.Wait()
+}
+
+// idlePoller returns the server's idle poller, starting it with the first
+// WebSocket, or nil where there is none (or once closed).
+func (s *Server) idlePoller() *idlePoll {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.idleFailed {
+		return nil
+	}
+	if s.idle == nil {
+		p, err := newIdlePoll()
+		if err != nil {
+			s.idleFailed = true
+			s.log.Debug("engineio: no idle poller: every WebSocket keeps a reader goroutine", "err", err)
+			return nil
+		}
+		s.idle = p
+		s.wg.Add(1) // under s.mu while open (LOCKING.md)
+		go func() {
+			defer s.wg.Done()
+			p.run()
+		}()
+	}
+	return s.idle
 }
 
 // RefuseHandshakes makes every later handshake fail with 503 while the

@@ -30,6 +30,11 @@ type wsConn struct {
 	// (1007, 1009), before it closes the session.
 	closeCode atomic.Uint32
 
+	// idle is the server's idle poller (nil where there is none), park
+	// this socket's registration with it, under idle.mu.
+	idle *idlePoll
+	park parkable
+
 	closeOnce sync.Once
 }
 
@@ -44,12 +49,17 @@ func (s *Server) upgradeConn(w http.ResponseWriter, r *http.Request, hdr http.He
 	}
 	ws.SetReadLimit(s.cfg.MaxPayload)
 	hw.conn.timeout = s.cfg.WriteTimeout // before any writer runs
-	return &wsConn{ws: ws, nc: hw.conn}
+	return &wsConn{ws: ws, nc: hw.conn, idle: s.idlePoller()}
 }
 
 // closeSocket closes the TCP connection without a close frame.
 func (w *wsConn) closeSocket() {
-	w.closeOnce.Do(func() { _ = w.nc.Conn.Close() })
+	w.closeOnce.Do(func() {
+		if w.idle != nil {
+			w.idle.forget(w)
+		}
+		_ = w.nc.Conn.Close()
+	})
 }
 
 // shutdown sends a close frame (best effort, bounded) and closes the
@@ -167,6 +177,9 @@ func (c *Conn) readLoop(w *wsConn) {
 // the connection closes.
 func (c *Conn) readPackets(w *wsConn) {
 	for {
+		if w.idle != nil && !c.readIdle(w) {
+			return // parked: the idle poller resumes reading
+		}
 		mt, data, err := w.readMessage(c.srv.cfg.MaxPayload)
 		if err != nil {
 			reason, cause := readCloseReason(err)
