@@ -38,8 +38,8 @@ func (c *Conn) writeLoop() {
 }
 
 // writeBatch takes what the transport can carry in one go from the queue
-// (with a close packet at the end when closing) and writes it. It reports
-// whether packets are left.
+// and writes it; when closing, a close packet follows the queue. It
+// reports whether packets (or the close packet) are left.
 func (c *Conn) writeBatch(ctx context.Context, buf []byte, closing bool) ([]byte, bool, error) {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
@@ -49,8 +49,14 @@ func (c *Conn) writeBatch(ctx context.Context, buf []byte, closing bool) ([]byte
 		return buf, false, nil
 	}
 	queue := c.queue
-	if closing {
-		queue = append(queue, packet{typ: eio.Close})
+	// The close packet goes alone, once the queue is sent, as the JS
+	// client sends it after a drain: Node handles a close at once but the
+	// Socket.IO packets before it on the next tick, so in one polling
+	// request with them it would overtake them (a DISCONNECT would be seen
+	// as a transport close).
+	closeNow := closing && len(queue) == 0
+	if closeNow {
+		queue = []packet{{typ: eio.Close}}
 	}
 	ws := c.ws
 	if ws == nil {
@@ -60,7 +66,7 @@ func (c *Conn) writeBatch(ctx context.Context, buf []byte, closing bool) ([]byte
 		queue = queue[:n]
 	}
 	c.takeLocked(len(queue))
-	more := len(c.queue) > 0
+	more := len(c.queue) > 0 || (closing && !closeNow)
 	c.mu.Unlock()
 	if len(queue) == 0 {
 		return buf, more, nil
