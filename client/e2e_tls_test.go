@@ -79,11 +79,20 @@ func startConnectProxy(t *testing.T) *connectProxy {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
-		w.WriteHeader(http.StatusOK)
-		down, _, err := http.NewResponseController(w).Hijack()
+		down, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			_ = up.Close()
 			return
+		}
+		if _, err := down.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
+			_ = up.Close()
+			_ = down.Close()
+			return
+		}
+		// What the client sent after its CONNECT may be buffered already.
+		if n := brw.Reader.Buffered(); n > 0 {
+			b, _ := brw.Reader.Peek(n)
+			_, _ = up.Write(b)
 		}
 		px.tunnels.Add(1)
 		track(up)
