@@ -110,12 +110,8 @@ func (p *idlePoll) resumeAll() {
 // does: false when the socket has no descriptor, is closing, or the poller
 // stopped — the reader then goes on blocking.
 func (p *idlePoll) arm(w *wsConn) bool {
-	sc, ok := w.nc.Conn.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	raw := w.nc.gate.raw // the reader's, set by its reads
+	if raw == nil {
 		return false
 	}
 	p.mu.Lock()

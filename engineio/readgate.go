@@ -7,12 +7,13 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
 // gateBufSize is the size of the pooled buffer a readGate reads the socket
 // into: one read syscall takes in what a busy client sent.
-const gateBufSize = 8 << 10
+const gateBufSize = 4 << 10
 
 var gatePool = sync.Pool{New: func() any {
 	b := make([]byte, gateBufSize)
@@ -31,7 +32,9 @@ var gatePool = sync.Pool{New: func() any {
 //
 // Only the connection's reader calls it (one at a time).
 type readGate struct {
-	conn net.Conn
+	conn  net.Conn
+	raw   syscall.RawConn // conn's descriptor, for readReady; nil without
+	noRaw bool            // conn has no descriptor
 
 	buf  *[]byte // pooled; nil while empty
 	r, w int     // (*buf)[r:w] is read from the socket, not yet handed out
@@ -102,13 +105,8 @@ func (g *readGate) waitData(d time.Duration) bool {
 // fill reads the socket into an empty gate: once, blocking until bytes
 // come. A read error other than a timeout is kept for Read.
 func (g *readGate) fill() error {
-	if g.buf == nil {
-		g.buf = gatePool.Get().(*[]byte)
-	}
-	n, err := g.conn.Read(*g.buf)
-	g.r, g.w = 0, n
+	buf, n, err := g.readReady()
 	if n == 0 {
-		g.release()
 		if err == nil {
 			err = errors.New("engineio: socket read returned nothing")
 		}
@@ -117,11 +115,23 @@ func (g *readGate) fill() error {
 		}
 		return err
 	}
+	g.buf, g.r, g.w = buf, 0, n
 	// Bytes came with the error (rare): hand them out first.
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		g.err = err
 	}
 	return nil
+}
+
+// readPooled reads conn into a pooled buffer, given back when nothing came.
+func readPooled(conn net.Conn) (*[]byte, int, error) {
+	b := gatePool.Get().(*[]byte)
+	n, err := conn.Read(*b)
+	if n == 0 {
+		gatePool.Put(b)
+		return nil, 0, err
+	}
+	return b, n, err
 }
 
 func (g *readGate) release() {

@@ -83,7 +83,7 @@ func NewServer(cfg Config, accept func(c *Conn) Handler) *Server {
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  cfg.UpgradeTimeout,
-		ReadBufferSize:    512, // frames larger than this are read past the buffer
+		ReadBufferSize:    128, // gorilla's least (a control frame); the gate (readgate.go) buffers the socket
 		WriteBufferPool:   &sync.Pool{},
 		CheckOrigin:       s.checkOrigin,
 		EnableCompression: cfg.PerMessageDeflate,
