@@ -28,11 +28,10 @@ type client struct {
 
 func newClient(s *Server, conn *engineio.Conn) *client {
 	c := &client{
-		srv:        s,
-		conn:       conn,
-		dec:        parser.Decoder{MaxAttachments: s.cfg.MaxAttachments},
-		sockets:    make(map[string]*Socket, 1),
-		connecting: make(map[string]bool, 1),
+		srv:     s,
+		conn:    conn,
+		dec:     parser.Decoder{MaxAttachments: s.cfg.MaxAttachments},
+		sockets: make(map[string]*Socket, 1),
 	}
 	c.mu.Lock() // the timer's callback reads connectTimer
 	c.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
@@ -71,6 +70,9 @@ func (c *client) onPacket(pkt *parser.Packet) {
 	busy := c.connecting[pkt.Nsp]
 	closed := c.closed
 	if pkt.Type == parser.Connect && s == nil && !busy && !closed {
+		if c.connecting == nil {
+			c.connecting = make(map[string]bool, 1)
+		}
 		c.connecting[pkt.Nsp] = true
 	}
 	c.mu.Unlock()
@@ -119,8 +121,17 @@ func (c *client) connect(name string, auth json.RawMessage) {
 
 func (c *client) unmarkConnecting(name string) {
 	c.mu.Lock()
-	delete(c.connecting, name)
+	c.doneConnectingLocked(name)
 	c.mu.Unlock()
+}
+
+// doneConnectingLocked forgets that name is connecting; the map goes once
+// empty (a connected client keeps none).
+func (c *client) doneConnectingLocked(name string) {
+	delete(c.connecting, name)
+	if len(c.connecting) == 0 {
+		c.connecting = nil
+	}
 }
 
 // refuse answers a CONNECT whose middlewares failed.
@@ -152,7 +163,7 @@ func (c *client) sendConnectError(nsp, msg string, data any) {
 // returns false when the client is gone.
 func (c *client) register(s *Socket, restored adapter.Restored) bool {
 	c.mu.Lock()
-	delete(c.connecting, s.nsp.name)
+	c.doneConnectingLocked(s.nsp.name)
 	if c.closed {
 		c.mu.Unlock()
 		return false
@@ -300,11 +311,15 @@ func (c *client) disconnectAll() {
 	c.conn.Close()
 }
 
+// stopConnectTimer stops the connect timeout, and lets the timer go.
 func (c *client) stopConnectTimer() {
 	c.mu.Lock()
 	t := c.connectTimer
+	c.connectTimer = nil
 	c.mu.Unlock()
-	t.Stop()
+	if t != nil {
+		t.Stop()
+	}
 }
 
 // OnClose implements engineio.Handler.

@@ -31,7 +31,7 @@ type Handshake struct {
 	Auth json.RawMessage
 }
 
-func newHandshake(r *http.Request, auth json.RawMessage) *Handshake {
+func newHandshake(r *http.Request, auth json.RawMessage, t time.Time) *Handshake {
 	addr := r.RemoteAddr
 	if i := strings.LastIndexByte(addr, ':'); i > 0 && !strings.HasSuffix(addr, "]") {
 		addr = addr[:i]
@@ -39,7 +39,7 @@ func newHandshake(r *http.Request, auth json.RawMessage) *Handshake {
 	addr = strings.Trim(addr, "[]")
 	return &Handshake{
 		Headers: r.Header,
-		Time:    time.Now(),
+		Time:    t,
 		Address: addr,
 		XDomain: r.Header.Get("Origin") != "",
 		Secure:  r.TLS != nil,

@@ -30,7 +30,7 @@ func newRemoteSocket(ns *Namespace, info adapter.SocketInfo) *RemoteSocket {
 	r := &RemoteSocket{ID: info.ID, Rooms: info.Rooms, data: info.Data, nsp: ns}
 	if s := socketOf(info.Local); s != nil {
 		r.local = s
-		r.Handshake = s.handshake
+		r.Handshake = s.Handshake()
 	} else {
 		r.Handshake = new(Handshake)
 		if err := json.Unmarshal(info.Handshake, r.Handshake); err != nil {

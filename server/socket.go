@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/parser"
@@ -41,7 +42,8 @@ type Socket struct {
 	id        string
 	nsp       *Namespace
 	client    *client
-	handshake *Handshake
+	auth      json.RawMessage // the CONNECT payload, for Handshake
+	born      int64           // creation time, Unix nanoseconds, for Handshake
 	exec      serial
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -73,13 +75,14 @@ type Socket struct {
 func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Socket{
-		id:        newID(),
-		nsp:       ns,
-		client:    c,
-		handshake: newHandshake(c.conn.Request(), auth),
-		ctx:       ctx,
-		cancel:    cancel,
-		data:      map[string]any{},
+		id:     newID(),
+		nsp:    ns,
+		client: c,
+		auth:   auth,
+		born:   time.Now().UnixNano(),
+		ctx:    ctx,
+		cancel: cancel,
+		data:   map[string]any{},
 	}
 	s.exec.group = &ns.srv.handlers
 	s.exec.log = ns.srv.log
@@ -93,8 +96,16 @@ func (s *Socket) ID() string { return s.id }
 // Namespace returns the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake returns the details of the connection's first request.
-func (s *Socket) Handshake() *Handshake { return s.handshake }
+// Handshake returns the details of the connection's first request, built
+// at each call from what the connection keeps of its request: a socket
+// holds no copy of them (most are read once, at connection). Keep the
+// result rather than calling it in a loop.
+func (s *Socket) Handshake() *Handshake { return s.buildHandshake() }
+
+// buildHandshake returns a new Handshake of s.
+func (s *Socket) buildHandshake() *Handshake {
+	return newHandshake(s.client.conn.Request(), s.auth, time.Unix(0, s.born))
+}
 
 // ConnID returns the Engine.IO session id of the underlying connection.
 func (s *Socket) ConnID() string { return s.client.conn.ID() }
@@ -538,7 +549,7 @@ func (s *Socket) notifyOutgoing(event string, args Args) {
 
 // info describes the socket for FetchSockets (adapter.Socket.Info).
 func (s *Socket) info() adapter.SocketInfo {
-	hs, _ := json.Marshal(s.handshake)
+	hs, _ := json.Marshal(s.buildHandshake())
 	data, err := nodeJSON(s.Data())
 	if err != nil {
 		data = json.RawMessage("null")
