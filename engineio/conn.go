@@ -52,7 +52,7 @@ func (nopHandler) OnClose(string, error)  {}
 type Conn struct {
 	srv *Server
 	id  string
-	req *http.Request
+	req savedRequest
 
 	// handler is set, under mu, once accept returns; readers start later.
 	handler Handler
@@ -98,12 +98,13 @@ type Conn struct {
 // ID returns the session id (20 characters of base64url).
 func (c *Conn) ID() string { return c.id }
 
-// Request returns a copy of the handshake request: its method, headers
-// (bounded by Config.MaxHeaderBytes), URL (and query), Host, RemoteAddr and
-// TLS state. Nothing else of the original is kept: its body is empty, its
-// context is context.Background(), and values attached to the original by
-// net/http or middleware (path values, parsed forms) are absent.
-func (c *Conn) Request() *http.Request { return c.req }
+// Request returns a copy of the handshake request, a new one at each call:
+// its method, headers (bounded by Config.MaxHeaderBytes), URL (and query),
+// Host, RemoteAddr and TLS state. Nothing else of the original is kept: its
+// body is empty, its context is context.Background(), and values attached
+// to the original by net/http or middleware (path values, parsed forms) are
+// absent. The session keeps these packed in one string (savedRequest).
+func (c *Conn) Request() *http.Request { return c.req.request() }
 
 // Transport returns the current transport, "polling" or "websocket". It
 // changes from "polling" to "websocket" when an upgrade completes.

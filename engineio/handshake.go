@@ -21,7 +21,7 @@ func (s *Server) newConn(r *http.Request, transport string) *Conn {
 	return &Conn{
 		srv:       s,
 		id:        newID(),
-		req:       compactRequest(r),
+		req:       saveRequest(r),
 		transport: transport,
 		done:      make(chan struct{}),
 		pollWake:  make(chan struct{}, 1),

@@ -1,6 +1,11 @@
 package engineio
 
-import "net/http"
+import (
+	"crypto/tls"
+	"net/http"
+	"net/url"
+	"strings"
+)
 
 // headerSize returns the size of r's head as Node's HTTP parser counts it
 // against --max-http-header-size: the bytes of the request target and of
@@ -31,25 +36,69 @@ func (s *Server) headerTooLarge(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// compactRequest returns what a session keeps of its handshake request
-// (Conn.Request): method, URL, host, remote address, TLS state and a copy
-// of the headers. It holds nothing else of the original: not the request
-// object that net/http, the router and middleware attach things to, nor
-// its context or body. The header copy lives in one allocation for its
-// values.
-func compactRequest(r *http.Request) *http.Request {
-	u := *r.URL
-	return &http.Request{
-		Method:     r.Method,
-		URL:        &u,
-		Proto:      r.Proto,
-		ProtoMajor: r.ProtoMajor,
-		ProtoMinor: r.ProtoMinor,
-		Header:     r.Header.Clone(),
-		Body:       http.NoBody,
-		Host:       r.Host,
-		RemoteAddr: r.RemoteAddr,
-		RequestURI: r.RequestURI,
-		TLS:        r.TLS,
+// savedRequest is what a session keeps of its handshake request: method,
+// request URI, protocol, host, remote address and headers packed into one
+// string ("\n" between fields: net/http refuses it inside any of them), and
+// the TLS state. It holds nothing of the original request object that
+// net/http, the router and middleware attach things to, nor its context or
+// body; Request unpacks a new copy.
+type savedRequest struct {
+	packed string
+	tls    *tls.ConnectionState
+}
+
+func saveRequest(r *http.Request) savedRequest {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + len(r.Host) + len(r.RemoteAddr) + 5
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 2
+		}
 	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, f := range []string{r.Method, r.RequestURI, r.Proto, r.Host, r.RemoteAddr} {
+		b.WriteString(f)
+		b.WriteByte('\n')
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			b.WriteString(k)
+			b.WriteByte(':')
+			b.WriteString(v)
+			b.WriteByte('\n')
+		}
+	}
+	return savedRequest{packed: b.String(), tls: r.TLS}
+}
+
+// request unpacks a new copy of the saved request.
+func (s savedRequest) request() *http.Request {
+	var f [5]string
+	rest := s.packed
+	for i := range f {
+		f[i], rest, _ = strings.Cut(rest, "\n")
+	}
+	r := &http.Request{
+		Method:     f[0],
+		RequestURI: f[1],
+		Proto:      f[2],
+		Host:       f[3],
+		RemoteAddr: f[4],
+		Header:     make(http.Header, strings.Count(rest, "\n")),
+		Body:       http.NoBody,
+		TLS:        s.tls,
+	}
+	r.ProtoMajor, r.ProtoMinor, _ = http.ParseHTTPVersion(r.Proto)
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
+		r.URL = u
+	} else {
+		r.URL = &url.URL{}
+	}
+	for rest != "" {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		k, v, _ := strings.Cut(line, ":")
+		r.Header[k] = append(r.Header[k], v)
+	}
+	return r
 }

@@ -124,7 +124,7 @@ func TestConnRequestIsCompact(t *testing.T) {
 	cfg := quietConfig()
 	cfg.AllowRequest = func(r *http.Request) error { orig = r; return nil }
 	e := newEnv(t, cfg, nil)
-	ws, _, err := websocketDialer().Dial(e.wsURL("EIO=4&transport=websocket&x=1"), http.Header{"X-Token": {"abc"}})
+	ws, _, err := websocketDialer().Dial(e.wsURL("EIO=4&transport=websocket&x=1"), http.Header{"X-Token": {"abc"}, "X-Multi": {"a", "b: c"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,8 +139,19 @@ func TestConnRequestIsCompact(t *testing.T) {
 		t.Errorf("request copy incomplete: %+v", r)
 	}
 	orig.Header.Set("X-Token", "changed")
-	if r.Header.Get("X-Token") != "abc" {
+	if e.rec(t, parseOpen(t, open).SID).conn.Request().Header.Get("X-Token") != "abc" {
 		t.Error("headers shared with the original request")
+	}
+	if got := r.Header.Values("X-Multi"); len(got) != 2 || got[0] != "a" || got[1] != "b: c" {
+		t.Errorf("X-Multi = %q", got)
+	}
+	if r.RequestURI != orig.RequestURI || r.Proto != orig.Proto || r.ProtoMajor != 1 || r.Host != orig.Host ||
+		len(r.Header) != len(orig.Header) {
+		t.Errorf("request copy differs: %+v, original %+v", r, orig)
+	}
+	r.Header.Set("X-Token", "mine")
+	if again := e.rec(t, parseOpen(t, open).SID).conn.Request(); again.Header.Get("X-Token") != "abc" {
+		t.Error("each call returns its own copy")
 	}
 	if r.Body != http.NoBody || r.Context().Done() != nil || r.Form != nil {
 		t.Errorf("request copy keeps more than it should: %+v", r)
