@@ -309,7 +309,7 @@ func (n *Namespace) add(s *Socket, restored adapter.Restored) {
 	}
 	for _, mw := range mws {
 		if err := callMiddleware(mw, s); err != nil {
-			s.cancel()
+			s.endContext()
 			s.unrestore()
 			s.client.refuse(s, err)
 			n.leave()
@@ -317,7 +317,7 @@ func (n *Namespace) add(s *Socket, restored adapter.Restored) {
 		}
 	}
 	if !s.client.register(s, restored) {
-		s.cancel() // the client went away while the middlewares ran
+		s.endContext() // the client went away while the middlewares ran
 		s.unrestore()
 		n.leave()
 		return

@@ -144,7 +144,7 @@ func (c *client) restore(ns *Namespace, auth json.RawMessage) (*Socket, adapter.
 	var s *Socket
 	restored, ok := rec.RestoreSession(context.Background(), *ra.PID, *ra.Offset, func(sess *adapter.Session) adapter.Socket {
 		if s != nil {
-			s.cancel() // an earlier attempt of the adapter's
+			s.endContext() // an earlier attempt of the adapter's
 		}
 		s = newSocket(ns, c, auth)
 		s.id, s.pid, s.data = sess.SID, sess.PID, sess.Data
@@ -155,7 +155,7 @@ func (c *client) restore(ns *Namespace, auth json.RawMessage) (*Socket, adapter.
 	})
 	if !ok {
 		if s != nil {
-			s.cancel() // attached, then the restore failed: dropped
+			s.endContext() // attached, then the restore failed: dropped
 		}
 		return nil, adapter.Restored{}
 	}
@@ -224,7 +224,7 @@ func (s *Socket) saveSession() {
 	if !connected {
 		return // connecting: stored at connect; leaving: persisted then
 	}
-	if err := st.SaveSession(s.ctx, s.snapshot()); err != nil {
+	if err := st.SaveSession(s.Context(), s.snapshot()); err != nil {
 		s.nsp.srv.log.Warn("server: session not stored for recovery", "nsp", s.nsp.name, "id", s.id, "err", err)
 	}
 }

@@ -45,8 +45,6 @@ type Socket struct {
 	auth      json.RawMessage // the CONNECT payload, for Handshake
 	born      int64           // creation time, Unix nanoseconds, for Handshake
 	exec      serial
-	ctx       context.Context
-	cancel    context.CancelFunc
 	hasOut    atomic.Bool   // outgoing listeners present
 	leaving   atomic.Bool   // disconnection started: broadcasts skip it
 	pid       string        // private session id, with connection state recovery on
@@ -56,6 +54,9 @@ type Socket struct {
 
 	mu              sync.Mutex
 	state           socketState
+	ctx             context.Context    // made on the first Context call
+	cancel          context.CancelFunc // of ctx
+	ended           bool               // the socket is gone: its context is done
 	data            any
 	handlers        listenerMap // made on the first On: most sockets use the namespace's
 	anyIn           []anyListener
@@ -73,15 +74,12 @@ type Socket struct {
 }
 
 func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
-	ctx, cancel := context.WithCancel(context.Background())
 	s := &Socket{
 		id:     newID(),
 		nsp:    ns,
 		client: c,
 		auth:   auth,
 		born:   time.Now().UnixNano(),
-		ctx:    ctx,
-		cancel: cancel,
 		data:   map[string]any{},
 	}
 	s.exec.group = &ns.srv.handlers
@@ -114,7 +112,31 @@ func (s *Socket) ConnID() string { return s.client.conn.ID() }
 func (s *Socket) Transport() string { return s.client.conn.Transport() }
 
 // Context returns a context canceled when the socket disconnects.
-func (s *Socket) Context() context.Context { return s.ctx }
+func (s *Socket) Context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil {
+		// Made on demand: most sockets are never asked, and a context
+		// with its cancel func is a few hundred bytes per socket.
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		if s.ended {
+			s.cancel()
+		}
+	}
+	return s.ctx
+}
+
+// endContext marks the socket gone: its context, made or to be made, is
+// done.
+func (s *Socket) endContext() {
+	s.mu.Lock()
+	s.ended = true
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
 
 // Connected reports whether the socket is connected.
 func (s *Socket) Connected() bool {
@@ -384,7 +406,7 @@ func (s *Socket) closeWith(reason string, tell func()) {
 	}
 	// Release handlers blocked on the socket before queueing the
 	// disconnection handlers behind them.
-	s.cancel()
+	s.endContext()
 	for _, a := range acks {
 		a.fail(s, ErrDisconnected)
 	}
