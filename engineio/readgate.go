@@ -36,6 +36,12 @@ type readGate struct {
 	raw   syscall.RawConn // conn's descriptor, for readReady; nil without
 	noRaw bool            // conn has no descriptor
 
+	// readReady's callback and its results (readgate_unix.go).
+	readFn func(fd uintptr) bool
+	rbuf   *[]byte
+	rn     int
+	rerr   error
+
 	buf  *[]byte // pooled; nil while empty
 	r, w int     // (*buf)[r:w] is read from the socket, not yet handed out
 	err  error   // the socket's read error, returned once the buffer is empty
