@@ -2,11 +2,8 @@ package engineio
 
 import (
 	"fmt"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -21,24 +18,10 @@ func BenchmarkEchoWebSocket(b *testing.B) {
 }
 
 func benchmarkEcho(b *testing.B, n int) {
-	srv := NewServer(Config{PingInterval: time.Hour, PingTimeout: time.Hour}, func(c *Conn) Handler {
-		return echoHandler{c}
-	})
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	defer srv.Close()
-	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/?EIO=4&transport=websocket"
+	url := startBenchServer(b, func(c *Conn) Handler { return echoHandler{c} })
 	clients := make([]*websocket.Conn, n)
 	for i := range clients {
-		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer ws.Close()
-		if _, _, err := ws.ReadMessage(); err != nil { // the open packet
-			b.Fatal(err)
-		}
-		clients[i] = ws
+		clients[i] = dialBench(b, url)
 	}
 	msg := []byte(`42["echo",{"headline":"Engine.IO echo","id":12345}]`)
 	b.ReportAllocs()

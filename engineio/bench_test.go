@@ -27,28 +27,15 @@ func BenchmarkBroadcastWebSocket(b *testing.B) {
 func benchmarkBroadcast(b *testing.B, n int) {
 	var mu sync.Mutex
 	var conns []*Conn
-	srv := NewServer(Config{PingInterval: time.Hour, PingTimeout: time.Hour}, func(c *Conn) Handler {
+	url := startBenchServer(b, func(c *Conn) Handler {
 		mu.Lock()
 		conns = append(conns, c)
 		mu.Unlock()
 		return nil
 	})
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	defer srv.Close()
-
 	var received atomic.Int64
-	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/?EIO=4&transport=websocket"
 	for range n {
-		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer ws.Close()
-		if _, _, err := ws.ReadMessage(); err != nil { // the open packet
-			b.Fatal(err)
-		}
-		raw := ws.NetConn() // nothing else is buffered: the server is quiet
+		raw := dialBench(b, url).NetConn() // nothing else is buffered: the server is quiet
 		go func() {
 			buf := make([]byte, 32<<10)
 			for {
@@ -77,6 +64,31 @@ func benchmarkBroadcast(b *testing.B, n int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/conn")
+}
+
+// startBenchServer serves an Engine.IO server with a quiet heartbeat until
+// the benchmark ends, and returns its WebSocket URL.
+func startBenchServer(b *testing.B, accept func(*Conn) Handler) string {
+	srv := NewServer(Config{PingInterval: time.Hour, PingTimeout: time.Hour}, accept)
+	ts := httptest.NewServer(srv)
+	b.Cleanup(func() {
+		srv.Close()
+		ts.Close()
+	})
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/?EIO=4&transport=websocket"
+}
+
+// dialBench opens a WebSocket session and reads its open packet.
+func dialBench(b *testing.B, url string) *websocket.Conn {
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ws.Close() })
+	if _, _, err := ws.ReadMessage(); err != nil {
+		b.Fatal(err)
+	}
+	return ws
 }
 
 // BenchmarkSend measures Conn.Send into a queue (count and byte accounting,
