@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -36,8 +37,8 @@ type bufConn struct {
 
 	mu         sync.Mutex
 	collecting bool
-	buf        *[]byte // pooled, only while collecting
-	release    func()  // gives back the writer's slot (writeSlots), while collecting
+	buf        *[]byte   // pooled, only while collecting
+	hold       *slotHold // the writer's slot (writeSlots), while collecting
 
 	// timeout (Config.WriteTimeout, set once before any write) bounds a
 	// write that has to wait for the client. Only such a write gets a
@@ -49,6 +50,12 @@ type bufConn struct {
 	timeout time.Duration
 	dmu     sync.Mutex
 	closing bool
+
+	// tryWrite's callback and its state, under mu (trywrite_unix.go).
+	writeFn func(fd uintptr) bool
+	wp      []byte
+	wn      int
+	werr    error
 }
 
 // Read implements net.Conn, for gorilla's reader only.
@@ -83,12 +90,12 @@ func (b *bufConn) out(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	n, err := tryWrite(b.Conn, p)
+	n, err := b.tryWrite(p)
 	if err != nil || n == len(p) {
 		return err
 	}
-	if b.release != nil {
-		b.release()
+	if b.hold != nil {
+		b.hold.release()
 	}
 	b.deadline(time.Now().Add(b.timeout))
 	_, err = b.Conn.Write(p[n:])
@@ -128,12 +135,12 @@ func (b *bufConn) SetWriteDeadline(t time.Time) error {
 	return b.Conn.SetWriteDeadline(t)
 }
 
-// begin starts collecting writes; release gives back the writer's slot
+// begin starts collecting writes; hold is the writer's slot, given back
 // before any write that has to wait.
-func (b *bufConn) begin(release func()) {
+func (b *bufConn) begin(hold *slotHold) {
 	b.mu.Lock()
 	b.collecting = true
-	b.release = release
+	b.hold = hold
 	b.buf = coalescePool.Get().(*[]byte)
 	b.mu.Unlock()
 }
@@ -146,7 +153,7 @@ func (b *bufConn) flush() error {
 	buf := b.buf
 	b.buf = nil
 	err := b.out(*buf)
-	b.release = nil
+	b.hold = nil
 	*buf = (*buf)[:0]
 	coalescePool.Put(buf)
 	return err
@@ -171,5 +178,10 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.conn = &bufConn{Conn: nc}
 	h.conn.gate.conn = nc
+	// The descriptor, for non-blocking writes and reads that take a buffer
+	// only once bytes are there; set before any goroutine uses the conn.
+	if sc, ok := nc.(syscall.Conn); ok {
+		h.conn.gate.raw, _ = sc.SyscallConn()
+	}
 	return h.conn, brw, nil
 }

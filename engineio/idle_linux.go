@@ -110,7 +110,7 @@ func (p *idlePoll) resumeAll() {
 // does: false when the socket has no descriptor, is closing, or the poller
 // stopped — the reader then goes on blocking.
 func (p *idlePoll) arm(w *wsConn) bool {
-	raw := w.nc.gate.raw // the reader's, set by its reads
+	raw := w.nc.gate.raw
 	if raw == nil {
 		return false
 	}

@@ -32,9 +32,8 @@ var gatePool = sync.Pool{New: func() any {
 //
 // Only the connection's reader calls it (one at a time).
 type readGate struct {
-	conn  net.Conn
-	raw   syscall.RawConn // conn's descriptor, for readReady; nil without
-	noRaw bool            // conn has no descriptor
+	conn net.Conn
+	raw  syscall.RawConn // conn's descriptor (set at creation); nil without
 
 	// readReady's callback and its results (readgate_unix.go).
 	readFn func(fd uintptr) bool

@@ -13,12 +13,6 @@ import (
 // there: a reader waiting for a client holds no buffer. Without a
 // descriptor (TLS), it reads as usual.
 func (g *readGate) readReady() (*[]byte, int, error) {
-	if g.raw == nil && !g.noRaw {
-		if sc, ok := g.conn.(syscall.Conn); ok {
-			g.raw, _ = sc.SyscallConn()
-		}
-		g.noRaw = g.raw == nil
-	}
 	if g.raw == nil {
 		return readPooled(g.conn)
 	}

@@ -27,15 +27,25 @@ func newWriteSlots() writeSlots {
 	return make(writeSlots, n)
 }
 
-// acquire takes a slot and returns the function that gives it back, which
-// may be called any number of times.
-func (s writeSlots) acquire() (release func()) {
-	s <- struct{}{}
-	held := true
-	return func() {
-		if held {
-			held = false
-			<-s
-		}
+// slotHold is one writer's hold on a slot: the writer takes it, and gives
+// it back itself or, before a write that has to wait, from bufConn.out.
+// Both happen on the writer's goroutine, or under bufConn.mu during its
+// drain, which the writer's own release follows.
+type slotHold struct {
+	slots writeSlots
+	held  bool
+}
+
+// acquire takes a slot, waiting for one.
+func (h *slotHold) acquire() {
+	h.slots <- struct{}{}
+	h.held = true
+}
+
+// release gives the slot back; it may be called any number of times.
+func (h *slotHold) release() {
+	if h.held {
+		h.held = false
+		<-h.slots
 	}
 }

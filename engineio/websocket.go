@@ -30,6 +30,11 @@ type wsConn struct {
 	// (1007, 1009), before it closes the session.
 	closeCode atomic.Uint32
 
+	// hold is the writer's slot; writer runs writeLoop (made once: a go
+	// statement with arguments allocates).
+	hold   slotHold
+	writer func()
+
 	// idle is the server's idle poller (nil where there is none), park
 	// this socket's registration with it, under idle.mu.
 	idle *idlePoll
@@ -49,7 +54,7 @@ func (s *Server) upgradeConn(w http.ResponseWriter, r *http.Request, hdr http.He
 	}
 	ws.SetReadLimit(s.cfg.MaxPayload)
 	hw.conn.timeout = s.cfg.WriteTimeout // before any writer runs
-	return &wsConn{ws: ws, nc: hw.conn, idle: s.idlePoller()}
+	return &wsConn{ws: ws, nc: hw.conn, idle: s.idlePoller(), hold: slotHold{slots: s.slots}}
 }
 
 // closeSocket closes the TCP connection without a close frame.
@@ -83,7 +88,10 @@ func (c *Conn) startWriterLocked(w *wsConn) {
 	}
 	w.running = true
 	c.srv.wg.Add(1)
-	go c.writeLoop(w)
+	if w.writer == nil {
+		w.writer = func() { c.writeLoop(w) }
+	}
+	go w.writer()
 }
 
 // writeLoop is the writer of the session's active WebSocket: it drains the
@@ -94,22 +102,22 @@ func (c *Conn) writeLoop(w *wsConn) {
 	var batch []*Message
 	for {
 		var closed, done bool
-		release := c.srv.slots.acquire()
+		w.hold.acquire()
 		batch, closed, done = c.nextBatch(w, batch)
 		if done {
-			release()
+			w.hold.release()
 			return
 		}
 		if len(batch) > 0 {
-			err := c.writeBatch(w, batch, release)
-			release()
+			err := c.writeBatch(w, batch)
+			w.hold.release()
 			if err != nil {
 				c.closeWith(ReasonTransportError, err)
 				w.shutdown()
 				return
 			}
 		} else {
-			release()
+			w.hold.release()
 		}
 		if closed {
 			w.shutdown()
@@ -139,8 +147,8 @@ func (c *Conn) nextBatch(w *wsConn, prev []*Message) (batch []*Message, closed, 
 }
 
 // writeBatch writes every packet of batch, collected into one socket write.
-func (c *Conn) writeBatch(w *wsConn, batch []*Message, release func()) error {
-	w.nc.begin(release)
+func (c *Conn) writeBatch(w *wsConn, batch []*Message) error {
+	w.nc.begin(&w.hold)
 	var err error
 	for _, m := range batch {
 		if !c.srv.cfg.PerMessageDeflate {
