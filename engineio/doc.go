@@ -35,8 +35,11 @@
 // connection while one of its Handler calls runs (the pong may be waiting
 // unread behind the message); the caller bounds how long it blocks.
 //
-// A WebSocket connection has exactly one reader and one writer goroutine; a
-// polling connection has none of its own. Heartbeats and timeouts are timers
+// A WebSocket connection has at most one reader goroutine, and a writer
+// goroutine only while it has something to send; a polling connection has
+// none of its own. On Linux an idle WebSocket (nothing received for 250 ms)
+// has no reader either: one goroutine per server watches all idle sockets
+// with epoll and starts a reader when bytes arrive (idle.go). Heartbeats and timeouts are timers
 // (time.AfterFunc), not goroutines. Handler calls for one connection are
 // serialized: OnMessage calls never overlap, and OnClose comes exactly once,
 // after the last OnMessage. Server.Close returns only when every goroutine,
