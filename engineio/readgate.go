@@ -25,7 +25,7 @@ var gatePool = sync.Pool{New: func() any {
 // gorilla the bytes of one frame at a time: gorilla never buffers bytes of
 // a frame it has not reached. So once a message is read, everything the
 // client sent and the server has not processed is in the gate (buffered
-// tells how much), and a connection with an empty gate at a message
+// (waitData looks), and a connection with an empty gate at a message
 // boundary can be left without a goroutine until the socket is readable
 // again (idle.go). The buffer goes back to the pool whenever it is empty:
 // an idle connection holds none.
@@ -89,9 +89,6 @@ func (g *readGate) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
-
-// buffered returns how many bytes the gate holds that gorilla has not had.
-func (g *readGate) buffered() int { return g.w - g.r }
 
 // waitData waits up to d for the socket to have bytes, with nothing
 // buffered, and reports whether reading may go on: true when bytes came or
