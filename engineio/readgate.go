@@ -24,8 +24,8 @@ var gatePool = sync.Pool{New: func() any {
 // reader. It reads the socket in batches into a pooled buffer, and hands
 // gorilla the bytes of one frame at a time: gorilla never buffers bytes of
 // a frame it has not reached. So once a message is read, everything the
-// client sent and the server has not processed is in the gate (buffered
-// (waitData looks), and a connection with an empty gate at a message
+// client sent and the server has not processed is in the gate (waitData
+// looks there first), and a connection with an empty gate at a message
 // boundary can be left without a goroutine until the socket is readable
 // again (idle.go). The buffer goes back to the pool whenever it is empty:
 // an idle connection holds none.
