@@ -157,15 +157,18 @@ type Factory struct {
 	pub     pubBudget // bytes in queue, paced senders (pubqueue.go)
 	events  *eventRunner
 
-	done      chan struct{} // closed by Close: stops the goroutines
-	pubDone   chan struct{} // closed when the publisher has flushed and exited
-	closed    chan struct{} // closed once Close has waited for every goroutine
-	closeErr  error         // set before closed is closed
-	ioCtx     context.Context
-	ioCancel  context.CancelFunc
-	ioLimit   atomic.Int64 // once closing: no Redis command runs past this time (UnixNano)
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	// connOpened is closed once subscribeLoop sent its first SUBSCRIBE,
+	// which opens the subscription connection on a master (receiveLoop).
+	connOpened chan struct{}
+	done       chan struct{} // closed by Close: stops the goroutines
+	pubDone    chan struct{} // closed when the publisher has flushed and exited
+	closed     chan struct{} // closed once Close has waited for every goroutine
+	closeErr   error         // set before closed is closed
+	ioCtx      context.Context
+	ioCancel   context.CancelFunc
+	ioLimit    atomic.Int64 // once closing: no Redis command runs past this time (UnixNano)
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
 
 	// ctxTimeouts tells whether the client bounds its commands by their
 	// context's deadline (ContextTimeoutEnabled): without it the publisher
@@ -256,6 +259,7 @@ func New(client goredis.UniversalClient, opts Options) *Factory {
 		channels:     make(map[string][]route),
 		queue:        make(chan outMsg, opts.MaxPendingPublishes),
 		events:       newEventRunner(opts.Logger),
+		connOpened:   make(chan struct{}),
 		done:         make(chan struct{}),
 		pubDone:      make(chan struct{}),
 		closed:       make(chan struct{}),
@@ -408,6 +412,18 @@ func without(list []*Adapter, a *Adapter) []*Adapter {
 // state changes.
 func (f *Factory) receiveLoop() {
 	defer f.wg.Done()
+	// The first read must not open the subscription connection: a
+	// ClusterClient opens a PubSub's connection on a random node —
+	// replicas included — when it has no channel yet, and on the master
+	// of its first channel's slot otherwise (when it reconnects too).
+	// Subscribers on a replica get the messages but are not counted by
+	// PUBSUB NUMSUB on the masters: ServerCount would miss this node, and
+	// the others' FetchSockets and ServerSideEmit would not wait for it.
+	select {
+	case <-f.connOpened:
+	case <-f.done:
+		return
+	}
 	var (
 		down    bool
 		pinged  bool
@@ -453,6 +469,9 @@ func (f *Factory) receiveLoop() {
 				down = true
 				f.log.Warn("redis: subscription connection lost; reconnecting (cluster traffic is lost meanwhile, local clients are served)", "err", err)
 			}
+			// The connection may be gone with its master: the next attempt
+			// must see the replica that took over (reloadClusterState).
+			reloadClusterState(f.client)
 			select {
 			case <-f.done:
 				return
@@ -650,6 +669,7 @@ func (f *Factory) flush(batch []outMsg) {
 		err = f.pipeline(ctx, batch)
 	}
 	if err != nil {
+		reloadClusterState(f.client) // the channel's master may be gone
 		if !f.pubFailing.Swap(true) {
 			f.log.Warn("redis: publish failed; messages to other nodes are dropped until Redis answers", "err", err)
 		}
@@ -694,6 +714,21 @@ func (f *Factory) pipeline(ctx context.Context, batch []outMsg) error {
 }
 
 func (f *Factory) noteDropped(n int) { f.dropped.Add(int64(n)) }
+
+// reloadClusterState makes a ClusterClient read the slots of the cluster
+// again (in the background), after a command or a subscription connection
+// failed: the master of a slot may have died and a replica taken over.
+// go-redis reloads them by itself only on a MOVED or ASK redirection and
+// every ClusterStateReloadInterval (60 s by default), and a dead master
+// answers nothing: until then a PubSub reconnects to the dead master again
+// and again, and commands for its slots fail, long after the failover.
+// Reloads are coalesced by go-redis (one at a time, 200 ms apart), and the
+// callers retry at most every maxBackoff or once per publish batch.
+func reloadClusterState(client goredis.UniversalClient) {
+	if cc, ok := client.(*goredis.ClusterClient); ok {
+		cc.ReloadState(context.Background())
+	}
+}
 
 // ---------------------------------------------------------------- cluster size
 

@@ -234,3 +234,16 @@ func KeySlot(key string) int {
 	}
 	return int(crc) & 16383
 }
+
+// WaitState waits until every live node reports cluster_state:<state> ("ok" or "fail"),
+// failing the test when ctx ends first. Without replicas, a killed master makes every node
+// report fail within about twice cluster-node-timeout.
+func (c *RedisCluster) WaitState(t testing.TB, ctx context.Context, state string) {
+	t.Helper()
+	for _, addr := range c.live() {
+		waitFor(t, ctx, "cluster_state:"+state+" on "+addr, func() bool {
+			info, err := redisCommand(c.cli, addr, "CLUSTER", "INFO")
+			return err == nil && strings.Contains(info, "cluster_state:"+state)
+		})
+	}
+}
