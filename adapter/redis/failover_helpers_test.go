@@ -142,7 +142,8 @@ func (tk *ticker) stop(t *testing.T, bound time.Duration) {
 // across each other again: broadcasts from every node reach every client
 // (probes, sent again until they all arrive: what is published while a
 // subscription is down is lost), then every one of a burst of broadcasts
-// arrives, FetchSockets finds every socket and ServerSideEmitWithAck
+// arrives, ServerCount counts every node, FetchSockets finds every socket
+// and ServerSideEmitWithAck
 // gets every other node's answer. It returns how long the broadcasts took
 // to come back.
 func checkCluster(t *testing.T, round string, nodes []*testNode, peers []*goPeer, within time.Duration) time.Duration {
@@ -197,6 +198,15 @@ func checkCluster(t *testing.T, round string, nodes []*testNode, peers []*goPeer
 		wantIDs = append(wantIDs, p.id)
 	}
 	sort.Strings(wantIDs)
+	// Every node counts the others: its subscriptions are on masters
+	// (PUBSUB NUMSUB and SHARDNUMSUB are summed over the masters).
+	retry(t, ctx, round+": ServerCount", func(ctx context.Context, n *testNode) error {
+		count, err := n.srv.Of("/").Adapter().ServerCount(ctx)
+		if err == nil && count != len(nodes) {
+			err = fmt.Errorf("%d servers, want %d", count, len(nodes))
+		}
+		return err
+	}, nodes)
 	retry(t, ctx, round+": FetchSockets", func(ctx context.Context, n *testNode) error {
 		socks, err := n.srv.FetchSockets(ctx)
 		if err != nil {
