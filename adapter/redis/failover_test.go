@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,27 +20,76 @@ import (
 // (cluster-node-timeout is 1 s) and the nodes must work across each other
 // again by themselves, without a restart; without replicas, every call
 // that needs the dead master must fail within its bound, and the servers
-// must still close.
+// must still close. Both run the classic adapter and the sharded one in
+// its three modes side by side, on one cluster: a failover takes seconds,
+// one kill serves them all.
 
 // failoverBound is how long after the promotion of a replica the nodes
 // may take to work across each other again.
 const failoverBound = 15 * time.Second
 
-// failover kills victim while every node broadcasts, waits for a replica
-// to take over, then checks the cluster (checkCluster) within
-// failoverBound.
-func failover(t *testing.T, rc *testkit.RedisCluster, victim, round string, nodes []*testNode, peers []*goPeer) {
+// failoverGroup is a cluster of ioswarm nodes on one kind of adapter and
+// one key, each node with a client of its own.
+type failoverGroup struct {
+	name  string
+	key   string
+	nodes []*testNode
+	peers []*goPeer
+}
+
+// startGroup starts nodes A, B and C, each with its own ClusterClient on
+// rc, and connects a client to each.
+func startGroup(t *testing.T, rc *testkit.RedisCluster, name, key string, mode SubscriptionMode) *failoverGroup {
 	t.Helper()
+	g := &failoverGroup{name: name, key: key}
+	for _, n := range []string{"A", "B", "C"} {
+		client := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: rc.Addrs})
+		if mode == "" {
+			g.nodes = append(g.nodes, startClientNode(t, client, key, n))
+		} else {
+			g.nodes = append(g.nodes, startShardedNode(t, client, ShardedOptions{Key: key, SubscriptionMode: mode}, n).testNode)
+		}
+	}
+	for _, n := range g.nodes {
+		g.peers = append(g.peers, dialGoPeer(t, n))
+	}
+	return g
+}
+
+// checkGroups runs checkCluster on every group at once.
+func checkGroups(t *testing.T, round string, groups []*failoverGroup, within time.Duration) {
+	t.Helper()
+	ok := t.Run(round, func(t *testing.T) {
+		for _, g := range groups {
+			t.Run(g.name, func(t *testing.T) {
+				t.Parallel()
+				recovered := checkCluster(t, round, g.nodes, g.peers, within)
+				t.Logf("%s: broadcasts across nodes after %v", g.name, recovered)
+			})
+		}
+	})
+	if !ok {
+		t.FailNow()
+	}
+}
+
+// failover kills victim while every node broadcasts, waits for a replica
+// to take over, then checks every group within failoverBound.
+func failover(t *testing.T, rc *testkit.RedisCluster, victim, round string, groups []*failoverGroup) {
+	t.Helper()
+	var nodes []*testNode
+	for _, g := range groups {
+		nodes = append(nodes, g.nodes...)
+	}
 	tk := startTicker(nodes)
 	start := time.Now()
 	rc.Kill(t, victim)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	rc.WaitHealthy(t, ctx)
-	promoted := time.Since(start)
-	recovered := checkCluster(t, round, nodes, peers, failoverBound)
+	t.Logf("%s: killed master %s; a replica took over after %v", round, victim, time.Since(start))
+	checkGroups(t, round, groups, failoverBound)
 	tk.stop(t, 2*time.Second)
-	t.Logf("%s: killed master %s; replica promoted after %v, broadcasts back %v later", round, victim, promoted, recovered)
 }
 
 // subscriptionConns returns the number of subscribers of the request
@@ -64,32 +112,36 @@ func subscriptionConns(t *testing.T, probe *goredis.ClusterClient, key string) m
 	return out
 }
 
-// TestFailoverClassic kills, on a cluster of 3 masters with a replica
-// each, the master holding the most subscription connections of the
-// nodes (a ClusterClient opens a PubSub's connection on a random node when
-// a read opens it, on the master of its first channel's slot when a
-// SUBSCRIBE does, and on the master of one of its channels' slots when it
-// reconnects), then the master with a replica holding the fewest.
-func TestFailoverClassic(t *testing.T) {
+// keyOn returns a new key whose namespace channel K#/# (the sharded
+// adapter's channel of "/") is served by master.
+func keyOn(t *testing.T, rc *testkit.RedisCluster, master string) string {
+	t.Helper()
+	for range 200 {
+		k := uniqueKey(t)
+		if rc.MasterOf(t, hashSlot(k+"#/#")) == master {
+			return k
+		}
+	}
+	t.Fatalf("no key found for master %s", master)
+	return ""
+}
+
+// TestFailover kills, on a cluster of 3 masters with a replica each, the
+// master holding the most subscription connections of the classic nodes,
+// which also serves the channel of "/" of the sharded nodes, then a
+// master with a replica holding the fewest. A ClusterClient opens a
+// PubSub's connection on the master of its first channel's slot (when it
+// reconnects too: of one of its channels), and a shard PubSub on the
+// master of its channels' slot.
+func TestFailover(t *testing.T) {
 	t.Parallel()
 	rc := testkit.StartRedisClusterWithReplicas(t, 3, 1)
-	key := uniqueKey(t)
-	var nodes []*testNode
-	for _, name := range []string{"A", "B", "C"} {
-		client := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: rc.Addrs})
-		nodes = append(nodes, startClientNode(t, client, key, name))
-	}
-	var peers []*goPeer
-	for _, n := range nodes {
-		peers = append(peers, dialGoPeer(t, n))
-	}
-	checkCluster(t, "before", nodes, peers, 10*time.Second)
+	classic := startGroup(t, rc, "classic", uniqueKey(t), "")
 	probe := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: rc.Addrs})
 	t.Cleanup(func() { _ = probe.Close() })
-
 	pick := func(most bool) string {
-		conns := subscriptionConns(t, probe, key)
-		t.Logf("subscription connections per master: %v", conns)
+		conns := subscriptionConns(t, probe, classic.key)
+		t.Logf("classic subscription connections per master: %v", conns)
 		victim := ""
 		for addr, replicas := range rc.Masters(t) {
 			if replicas == 0 {
@@ -102,40 +154,14 @@ func TestFailoverClassic(t *testing.T) {
 		testkit.True(t, victim != "", "no master with a replica left")
 		return victim
 	}
-	failover(t, rc, pick(true), "subscriber-master", nodes, peers)
-	failover(t, rc, pick(false), "other-master", nodes, peers)
-}
-
-// TestFailoverSharded kills the master of the namespace's shard channel,
-// in each subscription mode (on one cluster: each mode picks a key whose
-// channel's master still has a replica).
-func TestFailoverSharded(t *testing.T) {
-	t.Parallel()
-	rc := testkit.StartRedisClusterWithReplicas(t, 3, 1)
+	victim := pick(true)
+	groups := []*failoverGroup{classic}
 	for _, mode := range []SubscriptionMode{SubscriptionStatic, SubscriptionDynamic, SubscriptionDynamicPrivate} {
-		t.Run(string(mode), func(t *testing.T) {
-			var key, victim string
-			for i := 0; key == ""; i++ {
-				testkit.True(t, i < 100, "no key found on a master with a replica")
-				k := uniqueKey(t)
-				m := rc.MasterOf(t, hashSlot(k+"#/#"))
-				if rc.Masters(t)[m] > 0 {
-					key, victim = k, m
-				}
-			}
-			var nodes []*testNode
-			for _, name := range []string{"A", "B", "C"} {
-				client := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: rc.Addrs})
-				nodes = append(nodes, startShardedNode(t, client, ShardedOptions{Key: key, SubscriptionMode: mode}, name).testNode)
-			}
-			var peers []*goPeer
-			for _, n := range nodes {
-				peers = append(peers, dialGoPeer(t, n))
-			}
-			checkCluster(t, "before", nodes, peers, 10*time.Second)
-			failover(t, rc, victim, "namespace-master", nodes, peers)
-		})
+		groups = append(groups, startGroup(t, rc, "sharded-"+string(mode), keyOn(t, rc, victim), mode))
 	}
+	checkGroups(t, "before", groups, 10*time.Second)
+	failover(t, rc, victim, "subscriber-master", groups)
+	failover(t, rc, pick(false), "other-master", groups)
 }
 
 // TestFailoverNoReplicas kills a master of a cluster without replicas:
@@ -146,96 +172,93 @@ func TestFailoverSharded(t *testing.T) {
 func TestFailoverNoReplicas(t *testing.T) {
 	testkit.CheckGoroutines(t)
 	rc := testkit.StartRedisClusterWithReplicas(t, 3, 0)
-	ckey, skey := uniqueKey(t), uniqueKey(t)
-	newClient := func() *goredis.ClusterClient {
-		return goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: rc.Addrs})
+	groups := []*failoverGroup{
+		startGroup(t, rc, "classic", uniqueKey(t), ""),
+		startGroup(t, rc, "sharded", uniqueKey(t), SubscriptionDynamic),
 	}
-	classic := []*testNode{startClientNode(t, newClient(), ckey, "A"), startClientNode(t, newClient(), ckey, "B")}
-	sharded := []*testNode{
-		startShardedNode(t, newClient(), ShardedOptions{Key: skey}, "A").testNode,
-		startShardedNode(t, newClient(), ShardedOptions{Key: skey}, "B").testNode,
-	}
-	var cpeers, speers []*goPeer
-	for i := range 2 {
-		cpeers = append(cpeers, dialGoPeer(t, classic[i]))
-		speers = append(speers, dialGoPeer(t, sharded[i]))
-	}
-	checkCluster(t, "classic", classic, cpeers, 10*time.Second)
-	checkCluster(t, "sharded", sharded, speers, 10*time.Second)
-	all := append(append([]*testNode(nil), classic...), sharded...)
-	peers := append(append([]*goPeer(nil), cpeers...), speers...)
+	checkGroups(t, "before", groups, 10*time.Second)
 
-	rc.Kill(t, rc.MasterOf(t, hashSlot(skey+"#/#")))
+	rc.Kill(t, rc.MasterOf(t, hashSlot(groups[1].key+"#/#")))
 	// Right after the kill (the others still serve their slots), then once
 	// the cluster reports itself down.
-	expectFailures(t, "master unreachable", all, peers)
+	expectFailures(t, "master-unreachable", groups)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rc.WaitState(t, ctx, "fail")
-	expectFailures(t, "cluster down", all, peers)
+	expectFailures(t, "cluster-down", groups)
 
-	for _, n := range all {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		start := time.Now()
-		err := n.srv.Close(ctx)
-		cancel()
-		took := time.Since(start)
-		t.Logf("%T %s: Close took %v: %v", n.srv.Of("/").Adapter(), n.name, took, err)
-		testkit.True(t, took < 3*clusterTimeout+time.Second, "Close took %v", took)
+	for _, g := range groups {
+		for _, n := range g.nodes {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			start := time.Now()
+			err := n.srv.Close(ctx)
+			cancel()
+			took := time.Since(start)
+			t.Logf("%s %s: Close took %v: %v", g.name, n.name, took, err)
+			testkit.True(t, took < 3*clusterTimeout+time.Second, "%s %s: Close took %v", g.name, n.name, took)
+		}
 	}
 }
 
-// expectFailures checks that every node still serves its own client, and
-// that FetchSockets and ServerSideEmitWithAck fail within their bound.
-func expectFailures(t *testing.T, what string, nodes []*testNode, peers []*goPeer) {
+// expectFailures checks, on every node at once, that it still serves its
+// own client, and that FetchSockets and ServerSideEmitWithAck fail within
+// their bound with an error that wraps the cause.
+func expectFailures(t *testing.T, what string, groups []*failoverGroup) {
 	t.Helper()
 	const bound = 2 * time.Second
-	for i, n := range nodes {
-		kind := "classic"
-		if _, ok := n.srv.Of("/").Adapter().(*ShardedAdapter); ok {
-			kind = "sharded"
+	ok := t.Run(what, func(t *testing.T) {
+		for _, g := range groups {
+			for i, n := range g.nodes {
+				t.Run(g.name+"-"+n.name, func(t *testing.T) {
+					t.Parallel()
+					expectNodeFailures(t, what, n, g.peers[i], bound)
+				})
+			}
 		}
-		start := time.Now()
-		testkit.NoError(t, n.srv.Local().Emit("local", what, n.name, i))
-		// A broadcast's local part is delivered at once; what it publishes
-		// may be dropped.
-		err := n.srv.Emit("local-and-cluster", what, n.name, i)
-		testkit.True(t, time.Since(start) < time.Second, "%s %s: Emit took %v", kind, n.name, time.Since(start))
-		t.Logf("%s: %s %s: Emit: %v", what, kind, n.name, err)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		testkit.NoError(t, peers[i].waitAll(ctx, []string{
-			"local:" + what + "," + n.name + "," + strconv.Itoa(i),
-			"local-and-cluster:" + what + "," + n.name + "," + strconv.Itoa(i),
-		}))
-		cancel()
+	})
+	if !ok {
+		t.FailNow()
+	}
+}
 
-		for _, call := range []struct {
-			name string
-			fn   func(context.Context) error
-		}{
-			{"FetchSockets", func(ctx context.Context) error { _, err := n.srv.FetchSockets(ctx); return err }},
-			{"ServerSideEmitWithAck", func(ctx context.Context) error {
-				_, err := n.srv.ServerSideEmitWithAck(ctx, "whoami")
-				return err
-			}},
-		} {
-			ctx, cancel := context.WithTimeout(context.Background(), bound)
-			start := time.Now()
-			err := call.fn(ctx)
-			took := time.Since(start)
-			cancel()
-			t.Logf("%s: %s %s: %s failed after %v: %v", what, kind, n.name, call.name, took, err)
-			testkit.True(t, err != nil, "%s %s: %s succeeded", kind, n.name, call.name)
-			testkit.True(t, took < bound+500*time.Millisecond, "%s %s: %s took %v", kind, n.name, call.name, took)
-			// The error says what failed and wraps why: Redis's (a dead
-			// master refuses connections; a cluster that is down answers
-			// CLUSTERDOWN), or the deadline's.
-			var netErr net.Error
-			var redisErr goredis.Error
-			testkit.True(t, errors.As(err, &netErr) || errors.As(err, &redisErr) ||
-				errors.Is(err, context.DeadlineExceeded) || errors.Is(err, adapter.ErrTimeout),
-				"%s: %v does not wrap the cause", call.name, err)
-			testkit.True(t, strings.Contains(err.Error(), "redis: "), "%s: %q", call.name, err)
-		}
+func expectNodeFailures(t *testing.T, what string, n *testNode, peer *goPeer, bound time.Duration) {
+	start := time.Now()
+	testkit.NoError(t, n.srv.Local().Emit("local", what))
+	// A broadcast's local part is delivered at once; what it publishes
+	// may be dropped.
+	err := n.srv.Emit("local-and-cluster", what)
+	testkit.True(t, time.Since(start) < time.Second, "Emit took %v", time.Since(start))
+	t.Logf("Emit: %v", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	testkit.NoError(t, peer.waitAll(ctx, []string{"local:" + what, "local-and-cluster:" + what}))
+	cancel()
+
+	for _, call := range []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"FetchSockets", func(ctx context.Context) error { _, err := n.srv.FetchSockets(ctx); return err }},
+		{"ServerSideEmitWithAck", func(ctx context.Context) error {
+			_, err := n.srv.ServerSideEmitWithAck(ctx, "whoami")
+			return err
+		}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		start := time.Now()
+		err := call.fn(ctx)
+		took := time.Since(start)
+		cancel()
+		t.Logf("%s failed after %v: %v", call.name, took, err)
+		testkit.True(t, err != nil, "%s succeeded", call.name)
+		testkit.True(t, took < bound+500*time.Millisecond, "%s took %v", call.name, took)
+		// The error says what failed and wraps why: Redis's (a dead
+		// master refuses connections; a cluster that is down answers
+		// CLUSTERDOWN), or the deadline's.
+		var netErr net.Error
+		var redisErr goredis.Error
+		testkit.True(t, errors.As(err, &netErr) || errors.As(err, &redisErr) ||
+			errors.Is(err, context.DeadlineExceeded) || errors.Is(err, adapter.ErrTimeout),
+			"%s: %v does not wrap the cause", call.name, err)
+		testkit.True(t, strings.Contains(err.Error(), "redis: "), "%s: %q", call.name, err)
 	}
 }
