@@ -91,12 +91,14 @@ func TestRedisClusterTopology(t *testing.T) {
 		}
 	})
 
-	// A ClusterClient opens a Factory's subscription connection on a node
-	// of its choice (a random one when the receiver's first read opens
-	// it, the master of the pattern's slot when PSUBSCRIBE does): the
-	// nodes' subscriptions spread over the masters, and ServerCount must
-	// sum PUBSUB NUMSUB over them. Factories are added (at least 3) until
-	// the subscriptions sit on two masters at least.
+	// A ClusterClient opens a Factory's subscription connection on the
+	// master of the slot of the first channel of its first SUBSCRIBE (one
+	// of the namespace's request, response and private channels, in map
+	// order): the nodes' subscriptions spread over the masters, and
+	// ServerCount must sum PUBSUB NUMSUB over them. Factories are added
+	// (at least 3) until the subscriptions sit on two masters at least;
+	// when the request and response channels share a master, each Factory
+	// lands there with a probability of 7/9, hence the generous bound.
 	t.Run("ServerCount over masters", func(t *testing.T) {
 		key := uniqueKey(t)
 		probe := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: addrs})
@@ -104,7 +106,7 @@ func TestRedisClusterTopology(t *testing.T) {
 		var adapters []*Adapter
 		perMaster := map[string]int64{}
 		for len(adapters) < 3 || len(perMaster) < 2 {
-			testkit.True(t, len(adapters) < 12, "subscriptions all on one master: %v", perMaster)
+			testkit.True(t, len(adapters) < 40, "subscriptions all on one master: %v", perMaster)
 			client := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: addrs})
 			t.Cleanup(func() { _ = client.Close() })
 			f := New(client, Options{Key: key, RequestsTimeout: clusterTimeout, Logger: testLogger(t)})
