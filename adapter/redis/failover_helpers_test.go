@@ -138,8 +138,12 @@ func (tk *ticker) stop(t *testing.T, bound time.Duration) {
 	testkit.True(t, longest < bound, "an Emit took %v", longest)
 }
 
+// failoverRoom is the room that the client of the second node is in.
+const failoverRoom = "failover-room"
+
 // checkCluster checks, until within has passed, that the nodes work
 // across each other again: broadcasts from every node reach every client
+// (and those to a room the client of the second node only)
 // (probes, sent again until they all arrive: what is published while a
 // subscription is down is lost), then every one of a burst of broadcasts
 // arrives, ServerCount counts every node, FetchSockets finds every socket
@@ -153,28 +157,43 @@ func checkCluster(t *testing.T, round string, nodes []*testNode, peers []*goPeer
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 
-	// Broadcasts: every node's probe at every client.
-	var probes []string
+	// Broadcasts: every node's probe at every client, and its probe to
+	// failoverRoom at the client of the second node.
+	var probes, roomProbes []string
 	for _, n := range nodes {
 		probes = append(probes, "probe:"+round+","+n.name)
+		roomProbes = append(roomProbes, "room-probe:"+round+","+n.name)
+	}
+	want := func(i int) []string {
+		if i == 1 {
+			return append(append([]string(nil), probes...), roomProbes...)
+		}
+		return probes
 	}
 	for {
 		all := true
-		for _, p := range peers {
-			all = all && p.has(probes...)
+		for i, p := range peers {
+			all = all && p.has(want(i)...)
 		}
 		if all {
 			break
 		}
 		if time.Now().After(deadline) {
-			for _, p := range peers {
-				testkit.NoError(t, p.waitAll(ctx, probes), "round %s: broadcasts did not come back within %v", round, within)
+			for i, p := range peers {
+				testkit.NoError(t, p.waitAll(ctx, want(i)), "round %s: broadcasts did not come back within %v", round, within)
 			}
 		}
 		for _, n := range nodes {
-			_ = n.srv.Emit("probe", round, n.name) // may fail while Redis does
+			// Either may fail while Redis does.
+			_ = n.srv.Emit("probe", round, n.name)
+			_ = n.srv.To(failoverRoom).Emit("room-probe", round, n.name)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	for i, p := range peers {
+		if i != 1 {
+			testkit.True(t, !p.has(roomProbes[0]), "client %s is not in %s", p.id, failoverRoom)
+		}
 	}
 	recovered := time.Since(start)
 

@@ -53,6 +53,12 @@ func startGroup(t *testing.T, rc *testkit.RedisCluster, name, key string, mode S
 	for _, n := range g.nodes {
 		g.peers = append(g.peers, dialGoPeer(t, n))
 	}
+	// B's client is in a room: broadcasts to it travel on the room's own
+	// channel (another slot, maybe another master; sharded: a shard
+	// subscription of its own in the dynamic modes).
+	s := g.nodes[1].srv.Of("/").Socket(g.peers[1].id)
+	testkit.True(t, s != nil, "socket of B")
+	testkit.NoError(t, s.Join(failoverRoom))
 	return g
 }
 
