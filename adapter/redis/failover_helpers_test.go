@@ -119,8 +119,11 @@ func startTicker(nodes []*testNode) *ticker {
 				if err := n.srv.Emit("tick", n.name, i); err != nil {
 					tk.errs.Add(1) // the queue was full: the message is dropped, as Pub/Sub drops it
 				}
-				if d := int64(time.Since(start)); d > tk.longest.Load() {
-					tk.longest.Store(d)
+				for d := int64(time.Since(start)); ; {
+					old := tk.longest.Load()
+					if d <= old || tk.longest.CompareAndSwap(old, d) {
+						break
+					}
 				}
 			}
 		}()
