@@ -231,7 +231,26 @@ func (m *outMsg) queue(ctx context.Context, p goredis.Pipeliner) goredis.Cmder {
 	case m.src != "":
 		return p.Eval(ctx, m.src, m.keys, m.args...)
 	}
-	return p.Publish(ctx, m.channel, m.payload)
+	cmd := publishCmd(ctx, m.channel, m.payload)
+	_ = p.Process(ctx, cmd) // queued: the pipeline reports the result
+	return cmd
+}
+
+// publishCmd is PUBLISH channel payload, which a ClusterClient sends to the
+// master of the channel's slot. go-redis takes PUBLISH for a keyless
+// command and sends each to the next master in turn: one node's messages
+// on one channel then reached the others through different masters, in
+// any order, and after a master died every third one went to it — a
+// single PUBLISH is retried on another master (silently: the client's slot
+// table is not reloaded), the PUBLISHes of a pipeline are dropped until
+// that table is reloaded. By slot, a master's death fails the messages of
+// its channels only, with an error that makes the publisher reload the
+// table (reloadClusterState). On a single Redis the key position is
+// ignored.
+func publishCmd(ctx context.Context, channel string, payload []byte) *goredis.IntCmd {
+	cmd := goredis.NewIntCmd(ctx, "publish", channel, payload)
+	cmd.SetFirstKeyPos(1)
+	return cmd
 }
 
 // fail answers a script nobody will run.
@@ -664,7 +683,9 @@ func (f *Factory) flush(batch []outMsg) {
 	}
 	var err error
 	if len(batch) == 1 && batch[0].isPublish() {
-		err = f.client.Publish(ctx, batch[0].channel, batch[0].payload).Err()
+		cmd := publishCmd(ctx, batch[0].channel, batch[0].payload)
+		_ = f.client.Process(ctx, cmd)
+		err = cmd.Err()
 	} else {
 		err = f.pipeline(ctx, batch)
 	}

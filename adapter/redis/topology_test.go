@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,6 +82,44 @@ func TestRedisClusterTopology(t *testing.T) {
 			_, ok := cl.TryNext("to-r1")
 			testkit.True(t, !ok, "%s got a message of room r1", cl.id)
 		}
+	})
+
+	// A node's PUBLISHes go to the master of their channel's slot (go-redis
+	// would send this keyless command to each master in turn), so that its
+	// messages on one channel keep their order.
+	t.Run("publish by slot", func(t *testing.T) {
+		probe := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: addrs})
+		t.Cleanup(func() { _ = probe.Close() })
+		testkit.NoError(t, probe.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			return c.ConfigResetStat(ctx).Err()
+		}))
+		for i := range 30 {
+			testkit.NoError(t, A.srv.Emit("ordered", i))
+		}
+		for i := range 30 {
+			testkit.Equal(t, next(t, b, "ordered"), []any{float64(i)})
+		}
+		master, err := probe.MasterForKey(ctx, key+"#/#")
+		testkit.NoError(t, err)
+		var mu sync.Mutex
+		calls := map[string]int{}
+		testkit.NoError(t, probe.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			info, err := c.Info(ctx, "commandstats").Result()
+			n := 0
+			if _, rest, ok := strings.Cut(info, "cmdstat_publish:calls="); ok {
+				n, _ = strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+			}
+			mu.Lock()
+			calls[c.Options().Addr] = n
+			mu.Unlock()
+			return err
+		}))
+		want := map[string]int{}
+		for addr := range calls {
+			want[addr] = 0
+		}
+		want[master.Options().Addr] = 30
+		testkit.Equal(t, calls, want, "PUBLISH calls per master")
 	})
 
 	t.Run("ServerCount", func(t *testing.T) {
