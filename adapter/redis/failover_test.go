@@ -38,7 +38,8 @@ type failoverGroup struct {
 }
 
 // startGroup starts nodes A, B and C, each with its own ClusterClient on
-// rc, and connects a client to each.
+// rc — on the classic adapter when mode is empty, else on the sharded one
+// in mode — and connects a client to each.
 func startGroup(t *testing.T, rc *testkit.RedisCluster, name, key string, mode SubscriptionMode) *failoverGroup {
 	t.Helper()
 	g := &failoverGroup{name: name, key: key}
