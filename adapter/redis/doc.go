@@ -164,7 +164,26 @@
 // channel and the namespace's) may reach the others in either order; on one
 // channel, and on a single Redis or behind Sentinel, they keep their order.
 // Subscriptions on replicas (ClusterOptions.ReadOnly) are not counted by
-// NUMSUB on the masters: keep the subscriber on masters.
+// NUMSUB on the masters: keep the subscriber on masters (the adapter opens
+// its subscription connection with a SUBSCRIBE, which a ClusterClient sends
+// to a master).
+//
+// When a master of a Redis Cluster dies, the subscription connections on
+// it break and commands for its slots fail: what is published meanwhile is
+// lost, Emit does not block (the publish queue drops what Redis refuses),
+// and local clients are served. After each such failure the adapter asks
+// the ClusterClient to reload the cluster's slots: go-redis would wait for
+// a MOVED redirection, which a dead master never sends, or for
+// ClusterStateReloadInterval (60 s by default). So once a replica has taken
+// over (cluster-node-timeout and a little more), both adapters renew their
+// subscriptions on the new master and cross-node traffic resumes within
+// seconds, without a restart. A master that hangs instead of dying is found
+// out by the subscription's health ping, after about 20 s of silence.
+// Without a replica the master's slots (and, with
+// cluster-require-full-coverage, the whole cluster) stay down until it is
+// back: FetchSockets and ServerSideEmit fail within their ctx or
+// RequestsTimeout with an error wrapping Redis's ("connection refused",
+// CLUSTERDOWN), and Close stays bounded.
 //
 // # Sharded Pub/Sub
 //

@@ -137,7 +137,9 @@ func (e *Emitter) publish(ctx context.Context, channel string, msg []byte) error
 		return fmt.Errorf("redis: publish to %s: %d bytes > MaxMessageBytes (%d): %w",
 			channel, len(msg), e.opts.MaxMessageBytes, ErrMessageTooLarge)
 	}
-	if err := e.client.Publish(ctx, channel, msg).Err(); err != nil {
+	cmd := publishCmd(ctx, channel, msg) // by slot on a Redis Cluster: in order with the others on channel
+	_ = e.client.Process(ctx, cmd)
+	if err := cmd.Err(); err != nil {
 		return fmt.Errorf("redis: publish to %s: %w", channel, err)
 	}
 	return nil

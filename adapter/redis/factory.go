@@ -157,15 +157,18 @@ type Factory struct {
 	pub     pubBudget // bytes in queue, paced senders (pubqueue.go)
 	events  *eventRunner
 
-	done      chan struct{} // closed by Close: stops the goroutines
-	pubDone   chan struct{} // closed when the publisher has flushed and exited
-	closed    chan struct{} // closed once Close has waited for every goroutine
-	closeErr  error         // set before closed is closed
-	ioCtx     context.Context
-	ioCancel  context.CancelFunc
-	ioLimit   atomic.Int64 // once closing: no Redis command runs past this time (UnixNano)
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	// connOpened is closed once subscribeLoop sent its first SUBSCRIBE,
+	// which opens the subscription connection on a master (receiveLoop).
+	connOpened chan struct{}
+	done       chan struct{} // closed by Close: stops the goroutines
+	pubDone    chan struct{} // closed when the publisher has flushed and exited
+	closed     chan struct{} // closed once Close has waited for every goroutine
+	closeErr   error         // set before closed is closed
+	ioCtx      context.Context
+	ioCancel   context.CancelFunc
+	ioLimit    atomic.Int64 // once closing: no Redis command runs past this time (UnixNano)
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
 
 	// ctxTimeouts tells whether the client bounds its commands by their
 	// context's deadline (ContextTimeoutEnabled): without it the publisher
@@ -228,7 +231,26 @@ func (m *outMsg) queue(ctx context.Context, p goredis.Pipeliner) goredis.Cmder {
 	case m.src != "":
 		return p.Eval(ctx, m.src, m.keys, m.args...)
 	}
-	return p.Publish(ctx, m.channel, m.payload)
+	cmd := publishCmd(ctx, m.channel, m.payload)
+	_ = p.Process(ctx, cmd) // queued: the pipeline reports the result
+	return cmd
+}
+
+// publishCmd is PUBLISH channel payload, which a ClusterClient sends to the
+// master of the channel's slot. go-redis takes PUBLISH for a keyless
+// command and sends each to the next master in turn: one node's messages
+// on one channel then reached the others through different masters, in
+// any order, and after a master died every third one went to it — a
+// single PUBLISH is retried on another master (silently: the client's slot
+// table is not reloaded), the PUBLISHes of a pipeline are dropped until
+// that table is reloaded. By slot, a master's death fails the messages of
+// its channels only, with an error that makes the publisher reload the
+// table (reloadClusterState). On a single Redis the key position is
+// ignored.
+func publishCmd(ctx context.Context, channel string, payload []byte) *goredis.IntCmd {
+	cmd := goredis.NewIntCmd(ctx, "publish", channel, payload)
+	cmd.SetFirstKeyPos(1)
+	return cmd
 }
 
 // fail answers a script nobody will run.
@@ -256,6 +278,7 @@ func New(client goredis.UniversalClient, opts Options) *Factory {
 		channels:     make(map[string][]route),
 		queue:        make(chan outMsg, opts.MaxPendingPublishes),
 		events:       newEventRunner(opts.Logger),
+		connOpened:   make(chan struct{}),
 		done:         make(chan struct{}),
 		pubDone:      make(chan struct{}),
 		closed:       make(chan struct{}),
@@ -408,6 +431,18 @@ func without(list []*Adapter, a *Adapter) []*Adapter {
 // state changes.
 func (f *Factory) receiveLoop() {
 	defer f.wg.Done()
+	// The first read must not open the subscription connection: a
+	// ClusterClient opens a PubSub's connection on a random node —
+	// replicas included — when it has no channel yet, and on the master
+	// of its first channel's slot otherwise (when it reconnects too).
+	// Subscribers on a replica get the messages but are not counted by
+	// PUBSUB NUMSUB on the masters: ServerCount would miss this node, and
+	// the others' FetchSockets and ServerSideEmit would not wait for it.
+	select {
+	case <-f.connOpened:
+	case <-f.done:
+		return
+	}
 	var (
 		down    bool
 		pinged  bool
@@ -453,6 +488,9 @@ func (f *Factory) receiveLoop() {
 				down = true
 				f.log.Warn("redis: subscription connection lost; reconnecting (cluster traffic is lost meanwhile, local clients are served)", "err", err)
 			}
+			// The connection may be gone with its master: the next attempt
+			// must see the replica that took over (reloadClusterState).
+			reloadClusterState(f.client)
 			select {
 			case <-f.done:
 				return
@@ -645,11 +683,14 @@ func (f *Factory) flush(batch []outMsg) {
 	}
 	var err error
 	if len(batch) == 1 && batch[0].isPublish() {
-		err = f.client.Publish(ctx, batch[0].channel, batch[0].payload).Err()
+		cmd := publishCmd(ctx, batch[0].channel, batch[0].payload)
+		_ = f.client.Process(ctx, cmd)
+		err = cmd.Err()
 	} else {
 		err = f.pipeline(ctx, batch)
 	}
 	if err != nil {
+		reloadClusterState(f.client) // the channel's master may be gone
 		if !f.pubFailing.Swap(true) {
 			f.log.Warn("redis: publish failed; messages to other nodes are dropped until Redis answers", "err", err)
 		}
@@ -694,6 +735,21 @@ func (f *Factory) pipeline(ctx context.Context, batch []outMsg) error {
 }
 
 func (f *Factory) noteDropped(n int) { f.dropped.Add(int64(n)) }
+
+// reloadClusterState makes a ClusterClient read the slots of the cluster
+// again (in the background), after a command or a subscription connection
+// failed: the master of a slot may have died and a replica taken over.
+// go-redis reloads them by itself only on a MOVED or ASK redirection and
+// every ClusterStateReloadInterval (60 s by default), and a dead master
+// answers nothing: until then a PubSub reconnects to the dead master again
+// and again, and commands for its slots fail, long after the failover.
+// Reloads are coalesced by go-redis (one at a time, 200 ms apart), and the
+// callers retry at most every maxBackoff or once per publish batch.
+func reloadClusterState(client goredis.UniversalClient) {
+	if cc, ok := client.(*goredis.ClusterClient); ok {
+		cc.ReloadState(context.Background())
+	}
+}
 
 // ---------------------------------------------------------------- cluster size
 

@@ -399,6 +399,7 @@ func (f *ShardedFactory) flush(batch []outMsg) {
 		}
 	}
 	if err != nil {
+		reloadClusterState(f.client) // the channel's master may be gone
 		if !f.pubFailing.Swap(true) {
 			f.log.Warn("redis: spublish failed; messages to other nodes are dropped until Redis answers", "err", err)
 		}

@@ -283,6 +283,9 @@ func (s *shardSubs) receive(ps *goredis.PubSub) {
 				down = true
 				f.log.Warn("redis: shard subscription connection lost; reconnecting (cluster traffic is lost meanwhile, local clients are served)", "err", err)
 			}
+			// The slot's master may be gone: go-redis reconnects to the
+			// master its slot table names (reloadClusterState).
+			reloadClusterState(f.client)
 			select {
 			case <-f.done:
 				return

@@ -112,6 +112,11 @@ func (s *subscriptions) pong(payload string) {
 	if err != nil {
 		return
 	}
+	s.confirm(gen)
+}
+
+// confirm records that decision gen is in place.
+func (s *subscriptions) confirm(gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if gen > s.confirmed {
@@ -153,6 +158,7 @@ func (f *Factory) subscribeLoop() {
 	defer f.wg.Done()
 	s := &f.subs
 	sent := make(map[string]bool) // keys subscribed, as go-redis records them
+	opened := false               // whether a (P)SUBSCRIBE was sent: see connOpened
 	for {
 		select {
 		case <-f.done:
@@ -191,7 +197,17 @@ func (f *Factory) subscribeLoop() {
 				}
 			}
 			s.mu.Unlock()
+			if !opened && len(b.sub) == 0 && len(b.psub) == 0 {
+				// Nothing was ever subscribed: nothing to undo or confirm,
+				// and a PING would open the connection on any node.
+				s.confirm(b.gen)
+				continue
+			}
 			f.sendSubscriptions(&b)
+			if !opened {
+				opened = true
+				close(f.connOpened)
+			}
 			select {
 			case <-f.done:
 				return

@@ -24,42 +24,63 @@ const topologyTimeout = 30 * time.Second
 // least 3 masters.
 func StartRedisCluster(t testing.TB, masters int) []string {
 	t.Helper()
+	return startRedisCluster(t, masters, 0, 2000).Addrs
+}
+
+// startRedisCluster starts masters masters with replicas replicas each, with
+// cluster-node-timeout nodeTimeout (ms), and waits until the cluster is ok and every
+// replica is in sync with its master.
+func startRedisCluster(t testing.TB, masters, replicas, nodeTimeout int) *RedisCluster {
+	t.Helper()
 	if masters < 3 {
 		t.Fatalf("testkit: a Redis Cluster needs at least 3 masters, not %d", masters)
 	}
 	server, cli := redisBinaries(t)
 	dir := t.TempDir()
-	addrs := make([]string, masters)
-	for i := range addrs {
+	c := &RedisCluster{cli: cli, procs: map[string]*Process{}, killed: map[string]bool{}}
+	c.Addrs = make([]string, masters*(1+replicas))
+	for i := range c.Addrs {
 		port := strconv.Itoa(FreePort(t))
 		// The bus port defaults to port+10000, which may be taken or out of range.
 		busPort := strconv.Itoa(FreePort(t))
-		addrs[i] = "127.0.0.1:" + port
-		startProcess(t, context.Background(), func(line string) (string, bool) {
-			return "127.0.0.1:" + port, strings.Contains(line, "Ready to accept connections")
+		addr := "127.0.0.1:" + port
+		c.Addrs[i] = addr
+		c.procs[addr] = startProcess(t, context.Background(), func(line string) (string, bool) {
+			return addr, strings.Contains(line, "Ready to accept connections")
 		}, server,
 			"--port", port, "--bind", "127.0.0.1", "--cluster-port", busPort,
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(dir, "nodes-"+port+".conf"),
-			"--cluster-node-timeout", "2000",
+			"--cluster-node-timeout", strconv.Itoa(nodeTimeout),
+			// A replica may take over however long ago it last heard from its
+			// master: a test kills masters whose replicas synced a moment ago.
+			"--cluster-replica-validity-factor", "0",
+			// Replicas sync at once, not after the default 5 s wait for others.
+			"--repl-diskless-sync-delay", "0",
 			"--dir", dir, "--save", "", "--appendonly", "no")
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), topologyTimeout)
 	defer cancel()
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args := append([]string{"--cluster", "create"}, c.Addrs...)
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("testkit: redis-cli --cluster create: %v\n%s", err, out)
 	}
-	for _, addr := range addrs {
+	known := "cluster_known_nodes:" + strconv.Itoa(len(c.Addrs))
+	for _, addr := range c.Addrs {
 		waitFor(t, ctx, "cluster_state:ok on "+addr, func() bool {
 			info, err := redisCommand(cli, addr, "CLUSTER", "INFO")
-			return err == nil && strings.Contains(info, "cluster_state:ok")
+			return err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, known)
+		})
+		// A replica that never synced cannot be promoted.
+		waitFor(t, ctx, "replication on "+addr, func() bool {
+			info, err := redisCommand(cli, addr, "INFO", "replication")
+			return err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up"))
 		})
 	}
-	return addrs
+	return c
 }
 
 // StartRedisSentinel starts a Redis master and one Sentinel monitoring it (quorum 1) on

@@ -1,8 +1,11 @@
 package testkit
 
 import (
+	"context"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStartRedisCluster(t *testing.T) {
@@ -29,4 +32,48 @@ func TestStartRedisSentinel(t *testing.T) {
 	if err != nil || !strings.Contains(out, name) {
 		t.Fatalf("SENTINEL MASTERS: %v\n%s", err, out)
 	}
+}
+
+func TestParseClusterNodes(t *testing.T) {
+	t.Parallel()
+	out := "07c3 127.0.0.1:30004@31004,host slave e7d1 0 1426238317239 4 connected\n" +
+		"e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460 6000 [5461->-abcd]\n" +
+		"67ed 127.0.0.1:30002@31002 master,fail - 0 1426238316232 2 disconnected 5461-10922\n"
+	nodes, err := parseClusterNodes(out)
+	Equal(t, err, nil)
+	Equal(t, len(nodes), 3)
+	Equal(t, nodes[0].Addr, "127.0.0.1:30004")
+	Equal(t, nodes[0].Master, "e7d1")
+	True(t, nodes[0].HasFlag("slave") && nodes[0].Healthy, "replica: %+v", nodes[0])
+	Equal(t, nodes[1].Slots, [][2]int{{0, 5460}, {6000, 6000}})
+	True(t, nodes[1].Serves(6000) && !nodes[1].Serves(5461), "slots: %+v", nodes[1])
+	True(t, !nodes[2].Healthy, "failed master: %+v", nodes[2])
+}
+
+func TestRedisClusterFailover(t *testing.T) {
+	t.Parallel()
+	c := StartRedisClusterWithReplicas(t, 3, 1)
+	Equal(t, len(c.Addrs), 6)
+	masters := c.Masters(t)
+	Equal(t, len(masters), 3)
+	for addr, replicas := range masters {
+		Equal(t, replicas, 1, "replicas of %s", addr)
+	}
+	_, cli := redisBinaries(t)
+	out, err := redisCommand(cli, c.Addrs[0], "CLUSTER", "KEYSLOT", "socket.io#/#")
+	NoError(t, err)
+	slot := KeySlot("socket.io#/#")
+	Equal(t, strings.TrimSpace(out), strconv.Itoa(slot))
+	Equal(t, KeySlot("a{b}c"), KeySlot("b"))
+
+	old := c.MasterOf(t, slot)
+	c.Kill(t, old)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	c.WaitHealthy(t, ctx)
+	t.Logf("failover took %v", time.Since(start))
+	promoted := c.MasterOf(t, slot)
+	True(t, promoted != old, "slot %d still on %s", slot, old)
+	Equal(t, c.Masters(t)[promoted], 0)
 }
