@@ -183,7 +183,8 @@ func testRecoveryMixedCluster(t *testing.T, m mode) {
 	bcast(gc, "m2")
 	start(n1Args) // the same address: its clients come back to a new process
 
-	sid, err := c.WaitConnect(ctx)
+	// Attempts made while the node was down fail first ("websocket error").
+	sid, err := c.WaitReconnect(ctx)
 	testkit.NoError(t, err)
 	testkit.Equal(t, sid, id, "socket id after the node was killed and started again")
 	info, err := c.Info(ctx)
