@@ -130,15 +130,27 @@ type config struct {
 	pids        []int
 	clients     int
 	connectRate float64
+	// -clients as given: one value, or with -compare a list
+	clientsList []int
 	scenarios   []string
 	duration    time.Duration
 	size        int
 	rate        float64
+	rateSet     bool // -rate was given; else -deliveries-rate / clients
 	sseCount    int
-	room        string
-	timeout     time.Duration
-	json        bool
-	cpuProfile  string
+
+	deliveriesRate  float64 // paced scenarios: target deliveries per second
+	burstDeliveries int     // bursts: count = burstDeliveries / clients; 0 calibrates
+	inflight        int     // echo-inflight: echo requests outstanding in all
+
+	compare    bool
+	testapp    string // -compare: the Go testapp binary ("" builds it)
+	nodeApp    string // -compare: integration/node/testapp.js
+	repeats    int    // -compare: runs of each phase per implementation
+	room       string
+	timeout    time.Duration
+	json       bool
+	cpuProfile string
 }
 
 func main() {
@@ -160,12 +172,19 @@ func parseFlags(args []string) (*config, error) {
 	targets := fs.String("targets", "", "server URLs, comma-separated (http://127.0.0.1:PORT only)")
 	pids := fs.String("pids", "", "pids to measure: one per target in the same order, then others (redis-server)")
 	cfg := &config{}
-	fs.IntVar(&cfg.clients, "clients", 100, "WebSocket clients")
+	clients := fs.String("clients", "100", "WebSocket clients (with -compare, a comma-separated list)")
 	fs.Float64Var(&cfg.connectRate, "connect-rate", 500, "new connections per second")
 	scen := fs.String("scenario", "all", "all, or a comma-separated list of "+strings.Join(scenarioOrder, ", "))
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each scenario")
 	fs.IntVar(&cfg.size, "size", 64, "payload padding in bytes")
-	fs.Float64Var(&cfg.rate, "rate", 100, "messages per second of the paced scenario")
+	fs.Float64Var(&cfg.rate, "rate", 0, "messages per second of the paced scenarios (default: -deliveries-rate / clients)")
+	fs.Float64Var(&cfg.deliveriesRate, "deliveries-rate", 50000, "deliveries per second the paced scenarios aim at, in all")
+	burstDeliveries := fs.Int("burst-deliveries", -1, "deliveries a burst aims at: count = this / clients (default 2000000 with -compare, else 0: calibrated)")
+	fs.IntVar(&cfg.inflight, "inflight", 64, "echo requests outstanding at once in all, for echo-inflight")
+	fs.BoolVar(&cfg.compare, "compare", false, "start Redis and two 2-node clusters (ioswarm, Node.js) and compare them")
+	fs.StringVar(&cfg.testapp, "testapp", "", "-compare: the Go testapp binary (default: go build ./testapp)")
+	fs.StringVar(&cfg.nodeApp, "node-app", "", "-compare: the Node.js testapp (default: node/testapp.js of the integration module)")
+	fs.IntVar(&cfg.repeats, "repeats", 1, "-compare: runs of each phase per implementation, alternating which goes first")
 	fs.IntVar(&cfg.sseCount, "sse-count", 200, "sse calls of the sse scenario")
 	fs.StringVar(&cfg.room, "room", "load", "the room every client joins")
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "global deadline (0: computed)")
@@ -177,10 +196,38 @@ func parseFlags(args []string) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if *targets == "" {
-		return nil, errors.New("-targets is required")
+	fs.Visit(func(f *flag.Flag) { cfg.rateSet = cfg.rateSet || f.Name == "rate" })
+	for c := range strings.SplitSeq(*clients, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-clients: %q is not a number of clients (at least 1)", c)
+		}
+		cfg.clientsList = append(cfg.clientsList, n)
+	}
+	cfg.clients = cfg.clientsList[0]
+	cfg.burstDeliveries = *burstDeliveries
+	if cfg.burstDeliveries < 0 {
+		cfg.burstDeliveries = 0
+		if cfg.compare {
+			cfg.burstDeliveries = 2_000_000
+		}
+	}
+	switch {
+	case cfg.compare && (*targets != "" || *pids != ""):
+		return nil, errors.New("-compare starts its own servers: no -targets or -pids")
+	case cfg.compare:
+		cfg.targets = []string{"http://127.0.0.1:1", "http://127.0.0.1:2"} // placeholders: each side has its own
+	case *targets == "":
+		return nil, errors.New("-targets is required (or -compare)")
+	case len(cfg.clientsList) > 1:
+		return nil, errors.New("-clients: a list needs -compare")
+	case cfg.testapp != "" || cfg.nodeApp != "" || cfg.repeats != 1:
+		return nil, errors.New("-testapp, -node-app and -repeats need -compare")
 	}
 	for t := range strings.SplitSeq(*targets, ",") {
+		if cfg.compare {
+			break
+		}
 		httpURL, wsURL, err := parseTarget(strings.TrimSpace(t))
 		if err != nil {
 			return nil, err
@@ -197,7 +244,9 @@ func parseFlags(args []string) (*config, error) {
 			cfg.pids = append(cfg.pids, n)
 		}
 	}
-	if *scen == "all" {
+	if *scen == "all" && cfg.compare {
+		cfg.scenarios = comparePhases
+	} else if *scen == "all" {
 		cfg.scenarios = scenarioOrder
 	} else {
 		var chosen []string
@@ -215,26 +264,57 @@ func parseFlags(args []string) (*config, error) {
 		}
 	}
 	switch {
-	case cfg.clients < 1:
-		return nil, errors.New("-clients must be at least 1")
 	case cfg.connectRate <= 0:
 		return nil, errors.New("-connect-rate must be positive")
 	case cfg.duration <= 0:
 		return nil, errors.New("-duration must be positive")
 	case cfg.size < 0 || cfg.size > 1<<19:
 		return nil, errors.New("-size must be in [0, 524288]")
-	case cfg.rate <= 0:
+	case cfg.rateSet && cfg.rate <= 0:
 		return nil, errors.New("-rate must be positive")
+	case cfg.deliveriesRate <= 0:
+		return nil, errors.New("-deliveries-rate must be positive")
+	case cfg.inflight < 1:
+		return nil, errors.New("-inflight must be at least 1")
+	case cfg.repeats < 1:
+		return nil, errors.New("-repeats must be at least 1")
 	case cfg.sseCount < 1:
 		return nil, errors.New("-sse-count must be at least 1")
 	case cfg.timeout < 0:
 		return nil, errors.New("-timeout must not be negative")
 	}
 	if cfg.timeout == 0 {
-		connect := time.Duration(float64(cfg.clients)/cfg.connectRate*float64(time.Second)) + 30*time.Second
-		cfg.timeout = connect + time.Duration(len(cfg.scenarios))*(4*cfg.duration+45*time.Second)
+		cfg.timeout = defaultTimeout(cfg)
 	}
 	return cfg, nil
+}
+
+// defaultTimeout is the global deadline when -timeout is 0: for each number
+// of clients (and, with -compare, each implementation and repeat), the connect
+// time plus 30 s, plus 4 × duration + 45 s per scenario, plus for each burst
+// the time a server delivering slowestDeliveries per second would take; with
+// -compare also a minute to start each pair of clusters.
+func defaultTimeout(cfg *config) time.Duration {
+	var total time.Duration
+	sides, repeats := 1, 1
+	if cfg.compare {
+		sides, repeats = 2, cfg.repeats
+		total = time.Minute // Redis, building the testapp
+	}
+	for _, n := range cfg.clientsList {
+		connect := time.Duration(float64(n)/cfg.connectRate*float64(time.Second)) + 30*time.Second
+		phases := time.Duration(len(cfg.scenarios)) * (4*cfg.duration + 45*time.Second)
+		for _, s := range cfg.scenarios {
+			if strings.HasSuffix(s, "burst") {
+				phases += 2 * time.Duration(float64(cfg.burstDeliveries)/slowestDeliveries*float64(time.Second))
+			}
+		}
+		total += time.Duration(sides) * (connect + time.Duration(repeats)*phases)
+		if cfg.compare {
+			total += time.Minute
+		}
+	}
+	return total
 }
 
 // parseTarget accepts http://127.0.0.1:PORT[/path/] or ws://…, and refuses
@@ -288,6 +368,9 @@ func run(ctx context.Context, cfg *config) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.compare {
+		return runCompare(ctx, cfg)
 	}
 	if limit, err := raiseNoFile(); err != nil {
 		fmt.Fprintf(human, "warning: RLIMIT_NOFILE: %v\n", err)
