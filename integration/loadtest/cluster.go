@@ -186,18 +186,22 @@ type cluster struct {
 }
 
 // startCluster starts n nodes of command (the program and its first
-// arguments) on redisURL with the channel prefix key.
+// arguments) on redisURL with the channel prefix key, at once.
 func startCluster(ctx context.Context, impl string, command []string, redisURL, key string, n int) (*cluster, error) {
-	c := &cluster{impl: impl}
+	c := &cluster{impl: impl, nodes: make([]*proc, n)}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
 	for i := range n {
-		args := append(command[1:len(command):len(command)],
-			"-addr", "127.0.0.1:0", "-redis", redisURL, "-key", key, "-node", fmt.Sprintf("%s-%d", impl, i+1))
-		p, err := startProc(ctx, fmt.Sprintf("%s node %d", impl, i+1), listening, command[0], args...)
-		if err != nil {
-			c.stop()
-			return nil, err
-		}
-		c.nodes = append(c.nodes, p)
+		wg.Go(func() {
+			args := append(command[1:len(command):len(command)],
+				"-addr", "127.0.0.1:0", "-redis", redisURL, "-key", key, "-node", fmt.Sprintf("%s-%d", impl, i+1))
+			c.nodes[i], errs[i] = startProc(ctx, fmt.Sprintf("%s node %d", impl, i+1), listening, command[0], args...)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.stop()
+		return nil, err
 	}
 	return c, nil
 }
@@ -206,7 +210,9 @@ func startCluster(ctx context.Context, impl string, command []string, redisURL, 
 func (c *cluster) stop() {
 	var wg sync.WaitGroup
 	for _, p := range c.nodes {
-		wg.Go(p.stop)
+		if p != nil {
+			wg.Go(p.stop)
+		}
 	}
 	wg.Wait()
 }

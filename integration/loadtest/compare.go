@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -189,28 +191,42 @@ func (env *compareEnv) round(ctx context.Context, n int) ([]*side, error) {
 			s.cluster.stop()
 		}
 	}()
-	for _, impl := range []string{implGo, implNode} {
-		key := fmt.Sprintf("loadtest-%s-%d-%d", impl, n, os.Getpid())
-		c, err := startCluster(ctx, impl, env.commands[impl], redisURL, key, clusterNodes)
-		if err != nil {
-			return nil, err
+	impls := []string{implGo, implNode}
+	clusters := make([]*cluster, len(impls))
+	errs := make([]error, len(impls))
+	var wg sync.WaitGroup
+	for i, impl := range impls {
+		wg.Go(func() {
+			key := fmt.Sprintf("loadtest-%s-%d-%d", impl, n, os.Getpid())
+			clusters[i], errs[i] = startCluster(ctx, impl, env.commands[impl], redisURL, key, clusterNodes)
+		})
+	}
+	wg.Wait()
+	for i, impl := range impls {
+		if clusters[i] == nil {
+			continue
 		}
-		s := &side{impl: impl, cluster: c, hub: newHub(cfg.size), results: map[string][]*Result{}}
+		s := &side{impl: impl, cluster: clusters[i], hub: newHub(cfg.size), results: map[string][]*Result{}}
 		sides = append(sides, s)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return sides, err
+	}
+	for _, s := range sides {
 		scfg := *cfg
 		scfg.clients = n
 		scfg.targets, scfg.wsURLs, scfg.pids = nil, nil, nil
-		for _, p := range c.nodes {
+		for _, p := range s.cluster.nodes {
 			httpURL, wsURL, err := parseTarget("http://" + p.addr)
 			if err != nil {
-				return nil, err
+				return sides, err
 			}
 			scfg.targets = append(scfg.targets, httpURL)
 			scfg.wsURLs = append(scfg.wsURLs, wsURL)
 			scfg.pids = append(scfg.pids, p.pid())
 		}
 		s.cfg = &scfg
-		fmt.Fprintf(env.human, "%s: nodes %s (pids %v), key %s\n", impl, strings.Join(scfg.targets, ", "), scfg.pids, key)
+		fmt.Fprintf(env.human, "%s: nodes %s (pids %v)\n", s.impl, strings.Join(scfg.targets, ", "), scfg.pids)
 	}
 
 	// Connect, one side after the other, each measured alone.

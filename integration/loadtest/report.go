@@ -57,6 +57,8 @@ type Result struct {
 
 	Nodes []NodeStat `json:"nodes,omitempty"`
 	Notes []string   `json:"notes,omitempty"`
+
+	pending bool // something was still in flight when the scenario ended
 }
 
 // NodeStat is one measured process at the end of a scenario.

@@ -39,6 +39,10 @@ type runner struct {
 	clients  []*client
 	procs    *procSet
 	baseline []procSample // before any client connected
+	// quiet: the last scenario ended with nothing left in flight (every
+	// message delivered, every echo answered), so settle has nothing to wait
+	// for.
+	quiet bool
 }
 
 // window is a measurement window: wall clock and /proc samples at its start.
@@ -139,7 +143,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 // run runs one scenario, once the previous one's deliveries stopped.
 func (r *runner) run(ctx context.Context, name string) *Result {
 	busy := r.settle(ctx)
+	r.quiet = false
 	res := r.scenario(ctx, name)
+	r.quiet = ctx.Err() == nil && res.Deliveries >= res.Expected && !res.pending
 	if ctx.Err() != nil {
 		res.Notes = append(res.Notes, "cut short by the global deadline (-timeout) or a signal: partial")
 	}
@@ -152,6 +158,9 @@ func (r *runner) run(ctx context.Context, name string) *Result {
 // settle waits until no "msg" arrived for settleQuiet, at most settleLimit,
 // and returns the delivery rate it still saw then (0 when it settled).
 func (r *runner) settle(ctx context.Context) float64 {
+	if r.quiet {
+		return 0
+	}
 	start := time.Now()
 	last, lastN := start, r.delivered()
 	tick := time.NewTicker(pollInterval)
@@ -335,6 +344,7 @@ func (r *runner) measure(ctx context.Context, name string, count int, rate float
 	}
 	last, arriving := r.drain(ctx, before, res.Expected, limit)
 	r.end(w, res)
+	res.pending = arriving
 	if arriving {
 		res.Notes = append(res.Notes, fmt.Sprintf("messages still arriving %v after the last was sent: lost counts late ones too", limit))
 	}
@@ -473,6 +483,7 @@ func (r *runner) echo(ctx context.Context, name string, clients []*client, infli
 	}
 	r.end(w, res)
 	sent, acked := r.echoCounts()
+	res.pending = acked < sent
 	if acked < sent {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d echo requests unanswered %v after the loop stopped", sent-acked, echoDrain))
 	}
