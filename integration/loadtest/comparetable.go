@@ -119,7 +119,8 @@ func problems(impl string, results []*Result) []string {
 			p = append(p, fmt.Sprintf("%d errors", r.Errors))
 		}
 		for _, n := range r.Notes {
-			if strings.HasPrefix(n, "OVERLOADED") || strings.Contains(n, "FAILED") {
+			if strings.HasPrefix(n, "OVERLOADED") || strings.Contains(n, "FAILED") || strings.HasPrefix(n, "cut short") ||
+				strings.HasPrefix(n, "messages still arriving") || strings.Contains(n, "unanswered") {
 				p = append(p, n)
 			}
 		}

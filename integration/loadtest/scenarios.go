@@ -204,7 +204,8 @@ func (r *runner) scenario(ctx context.Context, name string) *Result {
 	case "burst":
 		return r.burst(ctx, name, r.publish)
 	case "echo":
-		return r.echo(ctx, name, r.alive(), 1)
+		alive := r.alive()
+		return r.echo(ctx, name, alive, len(alive))
 	case "echo-inflight":
 		alive := r.alive()
 		return r.echo(ctx, name, alive[:min(len(alive), r.cfg.inflight)], r.cfg.inflight)
@@ -451,10 +452,6 @@ func (r *runner) echo(ctx context.Context, name string, clients []*client, infli
 	if len(clients) == 0 {
 		res.Notes = append(res.Notes, "no client left")
 		return res
-	}
-	if name == "echo" {
-		inflight = len(clients)
-		res.Inflight = inflight
 	}
 	rec := newRecorder()
 	r.hub.echoRec.Store(rec)
