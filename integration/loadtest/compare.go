@@ -56,14 +56,19 @@ type compareEnv struct {
 	emit     func(v any)
 }
 
-// compareLine is one JSON line of -compare -json: a phase result, or a row of
-// the table.
-type compareLine struct {
-	Type      string `json:"type"` // "result" or "row"
-	Impl      string `json:"impl,omitempty"`
+// resultLine and rowLine are the JSON lines of -compare -json: a phase's
+// result, and a row of the table.
+type resultLine struct {
+	Type      string `json:"type"` // "result"
+	Impl      string `json:"impl"`
 	Requested int    `json:"clients_requested"`
 	*Result
-	*Row
+}
+
+type rowLine struct {
+	Type      string `json:"type"` // "row"
+	Requested int    `json:"clients_requested"`
+	Row
 }
 
 func runCompare(ctx context.Context, cfg *config) error {
@@ -140,7 +145,7 @@ func runCompare(ctx context.Context, cfg *config) error {
 		t := compareTable(cfg, n, sides)
 		tables = append(tables, t)
 		for i := range t.rows {
-			env.emit(compareLine{Type: "row", Requested: n, Row: &t.rows[i]})
+			env.emit(rowLine{Type: "row", Requested: n, Row: t.rows[i]})
 		}
 	}
 	fmt.Fprintf(human, "\nioswarm and Node.js (socket.io), %d nodes each on one Redis; %d-byte payloads, %v phases, %d run(s) each (median)\n",
@@ -281,6 +286,6 @@ func (env *compareEnv) round(ctx context.Context, n int) ([]*side, error) {
 // record keeps a side's result and prints it.
 func (env *compareEnv) record(s *side, n int, res *Result) {
 	s.results[res.Scenario] = append(s.results[res.Scenario], res)
-	env.emit(compareLine{Type: "result", Impl: s.impl, Requested: n, Result: res})
+	env.emit(resultLine{Type: "result", Impl: s.impl, Requested: n, Result: res})
 	fmt.Fprintf(env.human, "%-8s %s\n", s.impl, res.line())
 }
