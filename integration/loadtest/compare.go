@@ -127,9 +127,9 @@ func runCompare(ctx context.Context, cfg *config) error {
 	}
 	defer env.redis.stop()
 	fmt.Fprintf(human, "command: loadtest %s\n", strings.Join(os.Args[1:], " "))
-	fmt.Fprintf(human, "machine: %d CPUs, %s; node %s; %s; redis-server %s (pid %d)\n",
-		runtime.NumCPU(), runtime.Version(), version(ctx, nodeBin, "--version"),
-		filepath.Base(testapp), version(ctx, redisBin, "--version"), env.redis.pid())
+	fmt.Fprintf(human, "machine: %d CPUs; loadtest built with %s; Go testapp %s; node %s, %s; %s (pid %d)\n",
+		runtime.NumCPU(), runtime.Version(), testapp, version(ctx, nodeBin, "--version"), nodeApp,
+		version(ctx, redisBin, "--version"), env.redis.pid())
 
 	var tables []*table
 	var runErr error
@@ -138,14 +138,14 @@ func runCompare(ctx context.Context, cfg *config) error {
 			break
 		}
 		sides, err := env.round(ctx, n)
-		if err != nil {
-			runErr = err
-			break
-		}
-		t := compareTable(cfg, n, sides)
+		t := compareTable(cfg, n, sides) // what was measured, also when the round failed
 		tables = append(tables, t)
 		for i := range t.rows {
 			env.emit(rowLine{Type: "row", Requested: n, Row: t.rows[i]})
+		}
+		if err != nil {
+			runErr = fmt.Errorf("%d clients: %w", n, err)
+			break
 		}
 	}
 	fmt.Fprintf(human, "\nioswarm and Node.js (socket.io), %d nodes each on one Redis; %d-byte payloads, %v phases, %d run(s) each (median)\n",
