@@ -278,8 +278,7 @@ func parseFlags(args []string) (*config, error) {
 	switch {
 	case cfg.compare && (*targets != "" || *pids != ""):
 		return nil, errors.New("-compare starts its own servers: no -targets or -pids")
-	case cfg.compare:
-		cfg.targets = []string{"http://127.0.0.1:1", "http://127.0.0.1:2"} // placeholders: each side has its own
+	case cfg.compare: // each side gets its own targets and pids
 	case *targets == "":
 		return nil, errors.New("-targets is required (or -compare)")
 	case len(cfg.clientsList) > 1:
