@@ -45,7 +45,8 @@
 //
 // The deployment tests (deploy_*_test.go) check docker-compose.yml and run deploy/cluster.sh
 // (redis-server, three clusterdemo nodes, nginx) and headless Chromium; the load tool's smoke
-// test runs integration/loadtest. Set IOSWARM_DRIVER_TRACE=1 to log every line exchanged with
+// test runs integration/loadtest, and TestLoadtestCompare runs its -compare mode (Redis and a
+// 2-node cluster of each implementation, 50 clients, 1 s phases). Set IOSWARM_DRIVER_TRACE=1 to log every line exchanged with
 // the Node.js client driver.
 //
 // The package has no non-test code. integration/ is a Go module of its own

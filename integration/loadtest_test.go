@@ -99,7 +99,7 @@ func loadtestSmoke(t *testing.T, tool string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tool,
 		"-targets", srv.URL(), "-pids", strconv.Itoa(srv.Pid()),
-		"-clients", strconv.Itoa(clients), "-scenario", "all", "-duration", "1s",
+		"-clients", strconv.Itoa(clients), "-scenario", "idle,paced,burst,echo,sse", "-duration", "1s",
 		"-rate", "20", "-sse-count", "20", "-json", "-timeout", "80s")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -28,16 +28,21 @@ const (
 	// readLimit is the largest frame a client accepts (the server's
 	// maxHttpBufferSize, plus some).
 	readLimit = 2 << 20
-	// echoAckID is the ack id of every echo request: a client has at most one
-	// outstanding, so one id is enough; control calls (join, publish, sse) use
-	// small ids that never reach it.
+	// echoAckID is the ack id of the first echo request a client keeps
+	// outstanding; the echo-inflight scenario gives a client several, with the
+	// ids that follow. Control calls (join, publish, sse) use small ids that
+	// never reach it.
 	echoAckID = 1_000_000_000
+	// maxSenders bounds the senders whose sequence a client follows (the
+	// "from" field of client broadcasts).
+	maxSenders = 64
 )
 
 var (
 	msgPrefix = []byte(`2["msg",`) // a "msg" event, after the Engine.IO '4'
 	tField    = []byte(`"t":`)
 	seqField  = []byte(`"seq":`)
+	fromField = []byte(`"from":`)
 	pong      = []byte("3")
 )
 
@@ -143,7 +148,7 @@ type client struct {
 	// Owned by the reading goroutine.
 	buf     []byte
 	epoch   uint64
-	lastSeq int64
+	lastSeq []int64 // by sender ("from"; 0 for server publications)
 }
 
 // alive reports whether the connection still runs.
@@ -164,12 +169,13 @@ func (c *client) write(b []byte) error {
 	return c.conn.WriteMessage(websocket.TextMessage, b)
 }
 
-// sendEcho sends `42<echoAckID>["echo",{"t":<now µs>,"pad":"xx…"}]`.
-func (c *client) sendEcho() error {
+// sendEcho sends `42<id>["echo",{"t":<now µs>,"pad":"xx…"}]`; id is
+// echoAckID or one of the ids after it.
+func (c *client) sendEcho(id uint64) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	b := append(c.wbuf[:0], "42"...)
-	b = strconv.AppendInt(b, echoAckID, 10)
+	b = strconv.AppendUint(b, id, 10)
 	b = append(b, `["echo",{"t":`...)
 	b = strconv.AppendInt(b, time.Now().UnixMicro(), 10)
 	b = append(b, `,"pad":"`...)
@@ -177,6 +183,28 @@ func (c *client) sendEcho() error {
 	b = append(b, `"}]`...)
 	c.wbuf = b
 	c.echoSent.Add(1)
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return c.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+// sendBcast sends `42["bcast",<room>,{"t":<now µs>,"seq":seq,"from":from,
+// "src":"cli","pad":"xx…"}]` without an ack: the server broadcasts the
+// payload to room as "msg". room is JSON.
+func (c *client) sendBcast(room []byte, from, seq int) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := append(c.wbuf[:0], `42["bcast",`...)
+	b = append(b, room...)
+	b = append(b, `,{"t":`...)
+	b = strconv.AppendInt(b, time.Now().UnixMicro(), 10)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, int64(seq), 10)
+	b = append(b, `,"from":`...)
+	b = strconv.AppendInt(b, int64(from), 10)
+	b = append(b, `,"src":"cli","pad":"`...)
+	b = append(b, c.hub.pad...)
+	b = append(b, `"}]`...)
+	c.wbuf = b
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	return c.conn.WriteMessage(websocket.TextMessage, b)
 }
@@ -287,8 +315,8 @@ func (c *client) onMessage(p []byte) error {
 	switch p[0] {
 	case '3': // ack
 		id, rest := leadingUint(p[1:])
-		if id == echoAckID {
-			c.onEchoAck(rest)
+		if id >= echoAckID {
+			c.onEchoAck(id, rest)
 			return nil
 		}
 		c.pmu.Lock()
@@ -329,17 +357,25 @@ func (c *client) onMsg(p []byte) {
 	c.got.Add(1)
 	rec.hist.record(c.idx, now-t)
 	if seq, ok := intField(p, seqField); ok {
-		if e := c.hub.epoch.Load(); e != c.epoch {
-			c.epoch, c.lastSeq = e, -1
+		if e := c.hub.epoch.Load(); e != c.epoch || c.lastSeq == nil {
+			c.epoch = e
+			c.lastSeq = c.lastSeq[:0]
+			for range maxSenders {
+				c.lastSeq = append(c.lastSeq, -1)
+			}
 		}
-		if seq <= c.lastSeq {
+		from, _ := intField(p, fromField) // absent: a server publication, sender 0
+		if from < 0 || from >= maxSenders {
+			return
+		}
+		if seq <= c.lastSeq[from] {
 			rec.disorder.Add(1)
 		}
-		c.lastSeq = seq
+		c.lastSeq[from] = seq
 	}
 }
 
-func (c *client) onEchoAck(p []byte) {
+func (c *client) onEchoAck(id uint64, p []byte) {
 	now := time.Now().UnixMicro()
 	c.echoAcked.Add(1)
 	if rec := c.hub.echoRec.Load(); rec != nil {
@@ -350,7 +386,7 @@ func (c *client) onEchoAck(p []byte) {
 		}
 	}
 	if c.hub.echoOn.Load() {
-		_ = c.sendEcho()
+		_ = c.sendEcho(id)
 	}
 }
 

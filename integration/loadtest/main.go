@@ -4,12 +4,14 @@
 // (integration/node/testapp.js), on one node or several behind Redis. Its
 // numbers are those of the project's comparison table: deliveries per server
 // CPU-second, memory per idle connection, broadcast latency, echo acks,
-// serverSideEmit round trip.
+// serverSideEmit round trip. With -compare it starts both implementations
+// itself and prints them side by side.
 //
 // # Usage
 //
 //	go run ./loadtest -targets http://127.0.0.1:3001,http://127.0.0.1:3002 \
 //	    -pids 1234,1235,1236 -clients 1000 -scenario all -duration 10s -size 64 [-json]
+//	go run ./loadtest -compare -clients 1000,10000 [-repeats 2] [-json]
 //
 // Flags:
 //
@@ -18,32 +20,49 @@
 //	-pids PIDS         processes to measure (CPU from /proc/PID/stat, VmRSS and VmHWM from
 //	                   /proc/PID/status): first one per target, in the same order, then
 //	                   others such as redis-server, whose CPU is counted with the servers'.
-//	-clients N         WebSocket clients (default 100)
+//	-clients N         WebSocket clients (default 100); with -compare, a comma-separated
+//	                   list: one round per value
 //	-connect-rate R    new connections per second (default 500)
-//	-scenario LIST     all, or a comma-separated list of idle, paced, burst, echo, sse;
-//	                   they always run in that order
+//	-scenario LIST     all, or a comma-separated list of idle, bcast, bcast-burst, paced,
+//	                   burst, echo, echo-inflight, sse; they always run in that order. With
+//	                   -compare, all is idle, bcast, bcast-burst, paced, burst,
+//	                   echo-inflight, sse
 //	-duration D        length of each scenario (default 10s)
 //	-size S            payload padding in bytes (default 64)
-//	-rate R            messages per second of the paced scenario (default 100); keep
-//	                   rate × clients within what the servers can deliver (e.g. 10 for
-//	                   10k clients on two cores), or the scenario reports OVERLOADED
+//	-deliveries-rate R deliveries per second, in all, that the paced scenarios (bcast,
+//	                   paced) aim at (default 50000): their rate is R / clients messages
+//	                   per second, so that the load is the same at any number of clients
+//	-rate R            messages per second of the paced scenarios, instead
+//	-burst-deliveries N  deliveries of a burst (bcast-burst, burst): N / clients messages,
+//	                   uncapped. Default 2000000 with -compare; otherwise 0, which sizes
+//	                   bursts with two calibration bursts to last about -duration
+//	-inflight N        echo requests outstanding at once, in all, in echo-inflight
+//	                   (default 64)
 //	-sse-count N       sse calls of the sse scenario (default 200)
 //	-room NAME         the room every client joins (default "load")
 //	-timeout D         global deadline; 0 computes one from the other flags
 //	-json              print one JSON object per scenario on stdout; the human lines
 //	                   and the summary table then go to stderr
 //	-cpuprofile FILE   write the load tool's own CPU profile (go tool pprof)
+//	-compare           start Redis and two clusters, ioswarm and Node.js, and compare
+//	                   them (see "Compare mode"); no -targets or -pids
+//	-testapp PATH      -compare: the Go testapp binary (default: go build ./testapp)
+//	-node-app PATH     -compare: the Node.js testapp (default: node/testapp.js of the
+//	                   integration module)
+//	-repeats N         -compare: runs of each phase per implementation (default 1); the
+//	                   table shows the median
 //
 // # Clients
 //
 // Each client is a raw Engine.IO v4 / Socket.IO v5-protocol WebSocket
 // connection (no polling) to namespace "/" with one reading goroutine. It
-// answers pings, finds the "t" and "seq" fields of `42["msg",{...}]` frames
-// with a byte scan, and records latencies in a sharded lock-free histogram, so
-// that the load tool stays small next to the servers on shared cores. Clients
-// connect at -connect-rate and each joins -room with an ack before the
-// scenarios start. RLIMIT_NOFILE is raised to its hard limit; when the client
-// count cannot be reached, the tool says so and measures the clients it has.
+// answers pings, finds the "t", "seq" and "from" fields of `42["msg",{...}]`
+// frames with a byte scan, and records latencies in a sharded lock-free
+// histogram, so that the load tool stays small next to the servers on shared
+// cores. Clients connect at -connect-rate and each joins -room with an ack
+// before the scenarios start. RLIMIT_NOFILE is raised to its hard limit; when
+// the client count cannot be reached, the tool says so and measures the
+// clients it has.
 //
 // # Scenarios
 //
@@ -51,17 +70,30 @@
 //
 //   - idle: waits min(duration, 3 s) and reports (RSS now − RSS before the
 //     clients connected) / clients, per node and overall.
-//   - paced: one client asks for publish {"room", "count": rate × duration,
-//     "rate", "size"}; every client measures now − t of each "msg". Reports
-//     deliveries, deliveries per server CPU-second (the sum over -pids during the
-//     scenario), latency p50/p99/max, lost messages (expected count × clients)
-//     and messages whose seq did not increase.
-//   - burst: the same at rate 0 (as fast as the server can), after two small
-//     calibration bursts that pick the count lasting about -duration; also the
-//     sum of the nodes' VmHWM (peak RSS since they started).
+//   - bcast (client broadcast, paced): one client per node (the senders)
+//     emits `bcast` (room, {"t", "seq", "from", "pad"}) without an ack, in
+//     turn, at the paced rate for -duration; the server broadcasts each to
+//     the room, senders included. Every client measures now − t of each
+//     "msg". Reports deliveries, deliveries per server CPU-second (the sum
+//     over -pids during the scenario), latency p50/p99/max, lost messages
+//     (count × clients expected) and messages whose seq did not increase
+//     (per sender). A sender whose schedule slips (the server reads it
+//     slowly) is reported OVERLOADED.
+//   - bcast-burst (client broadcast, burst): the same with -burst-deliveries
+//     / clients messages sent as fast as the server takes them: nothing paces
+//     the senders but the server (TCP backpressure), and every message must
+//     arrive. Also the sum of the nodes' VmHWM (peak RSS since they started).
+//   - paced (server-side publish, paced): one client asks for publish
+//     {"room", "count": rate × duration, "rate", "size"}; measured as bcast.
+//   - burst (server-side publish, burst): publish at rate 0 (as fast as the
+//     server can) of -burst-deliveries / clients messages (or calibrated, see
+//     -burst-deliveries); measured as bcast-burst.
 //   - echo: every client keeps one echo request with an ack outstanding for
 //     -duration; reports acks per second, acks per server CPU-second and the
 //     round trip p50/p99.
+//   - echo-inflight: the same with -inflight requests outstanding in all (not
+//     per client), spread round-robin over the first clients (so over the
+//     nodes).
 //   - sse: one client calls sse up to -sse-count times within -duration and
 //     reports the serverSideEmit round trip the server measured (meaningful with
 //     two nodes or more; alone, a node answers at once).
@@ -72,6 +104,31 @@
 // table. With -json, stdout carries one JSON object per line: a "connect"
 // object first (requested, connected, failures), then one per scenario (see
 // Result). Latencies are in milliseconds, memory in kB, CPU in seconds.
+//
+// # Compare mode
+//
+// With -compare the tool starts redis-server (a free 127.0.0.1 port, no
+// snapshots, no append-only file), builds the Go testapp once (go build ./testapp, or takes
+// -testapp), and for each -clients value starts two fresh 2-node clusters on
+// that Redis, each with its own -key: ioswarm (the Go testapp) and Node.js
+// (node node/testapp.js), every node on a free 127.0.0.1 port. It connects the
+// clients of each cluster (the connect phase: server CPU per connection), then
+// runs each phase on ioswarm, then on Node, before the next phase (with
+// -repeats 2 each phase runs twice per side, Node first the second time), so
+// that both see the same machine. A side's server CPU is its two nodes'; Redis
+// is measured apart (redis_cpu_s, and a line above each table). Then it prints,
+// per number of clients, a table: each row, the ioswarm value, the Node value
+// and × — ioswarm/Node for rates, Node/ioswarm for CPU per connection, memory
+// and latencies — so that × > 1 always means ioswarm is better. The notes
+// column says what went wrong (lost messages, disconnections, an overloaded
+// schedule). With -json, stdout carries one object per line: {"type":"result",
+// "impl", "clients_requested", …Result} per phase and side, then
+// {"type":"row", "clients_requested", "row", "phase", "unit", "better",
+// "ioswarm", "node", "ratio", "notes"} per table row. Every process the tool
+// started is stopped at the end, on SIGINT or SIGTERM, and at -timeout (and
+// killed with the tool, Pdeathsig). The README's comparison comes from
+//
+//	cd integration && go run ./loadtest -compare -clients 1000,10000 -duration 10s
 //
 // # Example: a two-node cluster
 //
@@ -89,15 +146,21 @@
 // # Limits
 //
 // Everything is bounded: each handshake (10 s), each write (10 s), each
-// scenario's drain, and the whole run by -timeout (default: the connect time
-// plus 30 s, plus 4 × duration + 45 s per scenario). Before each scenario the
-// tool waits (at most 15 s) until the previous one's deliveries stopped;
-// messages stamped before a publication started are counted apart ("stale").
-// On the deadline or SIGINT the tool closes its clients, prints what it
-// measured and exits with status 1. The exit status is 2 for bad flags, 1 when
-// no client connected. The tool never asks the servers to stop a publication:
-// an overloaded paced scenario (the servers fall behind its schedule) is
-// reported as such, and the next scenario waits for it to end.
+// broadcast's sending and drain (three times its schedule, or for a burst
+// three times -duration, and at least the time a server delivering 10,000
+// messages a second would take, plus 30 s), and the whole run by -timeout
+// (default: per round the connect time plus 30 s, plus 4 × duration + 45 s
+// per scenario, plus that bound for each burst; with -compare, twice, plus a
+// minute to start the clusters). Before each scenario the tool waits (at most
+// 15 s) until the previous one's deliveries stopped, unless it ended with
+// nothing in flight; messages stamped before a broadcast started are counted
+// apart ("stale"). On the deadline or SIGINT the tool closes its clients,
+// prints what it measured and exits with status 1. The exit status is 2 for
+// bad flags, 1 when no client connected. The tool never asks the servers to
+// stop a publication: an overloaded paced scenario (the servers fall behind
+// its schedule) is reported as such, and the next scenario waits for it to
+// end. Nothing is capped to suit a server: a burst's size depends only on
+// -burst-deliveries and the number of clients.
 //
 // The numbers are only as good as the machine: the load tool shares the cores
 // with the servers (its own CPU is reported as loadgen cpu), and CPU-second
@@ -130,15 +193,27 @@ type config struct {
 	pids        []int
 	clients     int
 	connectRate float64
+	// -clients as given: one value, or with -compare a list
+	clientsList []int
 	scenarios   []string
 	duration    time.Duration
 	size        int
 	rate        float64
+	rateSet     bool // -rate was given; else -deliveries-rate / clients
 	sseCount    int
-	room        string
-	timeout     time.Duration
-	json        bool
-	cpuProfile  string
+
+	deliveriesRate  float64 // paced scenarios: target deliveries per second
+	burstDeliveries int     // bursts: count = burstDeliveries / clients; 0 calibrates
+	inflight        int     // echo-inflight: echo requests outstanding in all
+
+	compare    bool
+	testapp    string // -compare: the Go testapp binary ("" builds it)
+	nodeApp    string // -compare: integration/node/testapp.js
+	repeats    int    // -compare: runs of each phase per implementation
+	room       string
+	timeout    time.Duration
+	json       bool
+	cpuProfile string
 }
 
 func main() {
@@ -160,12 +235,19 @@ func parseFlags(args []string) (*config, error) {
 	targets := fs.String("targets", "", "server URLs, comma-separated (http://127.0.0.1:PORT only)")
 	pids := fs.String("pids", "", "pids to measure: one per target in the same order, then others (redis-server)")
 	cfg := &config{}
-	fs.IntVar(&cfg.clients, "clients", 100, "WebSocket clients")
+	clients := fs.String("clients", "100", "WebSocket clients (with -compare, a comma-separated list)")
 	fs.Float64Var(&cfg.connectRate, "connect-rate", 500, "new connections per second")
 	scen := fs.String("scenario", "all", "all, or a comma-separated list of "+strings.Join(scenarioOrder, ", "))
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each scenario")
 	fs.IntVar(&cfg.size, "size", 64, "payload padding in bytes")
-	fs.Float64Var(&cfg.rate, "rate", 100, "messages per second of the paced scenario")
+	fs.Float64Var(&cfg.rate, "rate", 0, "messages per second of the paced scenarios (default: -deliveries-rate / clients)")
+	fs.Float64Var(&cfg.deliveriesRate, "deliveries-rate", 50000, "deliveries per second the paced scenarios aim at, in all")
+	burstDeliveries := fs.Int("burst-deliveries", -1, "deliveries a burst aims at: count = this / clients (default 2000000 with -compare, else 0: calibrated)")
+	fs.IntVar(&cfg.inflight, "inflight", 64, "echo requests outstanding at once in all, for echo-inflight")
+	fs.BoolVar(&cfg.compare, "compare", false, "start Redis and two 2-node clusters (ioswarm, Node.js) and compare them")
+	fs.StringVar(&cfg.testapp, "testapp", "", "-compare: the Go testapp binary (default: go build ./testapp)")
+	fs.StringVar(&cfg.nodeApp, "node-app", "", "-compare: the Node.js testapp (default: node/testapp.js of the integration module)")
+	fs.IntVar(&cfg.repeats, "repeats", 1, "-compare: runs of each phase per implementation, alternating which goes first")
 	fs.IntVar(&cfg.sseCount, "sse-count", 200, "sse calls of the sse scenario")
 	fs.StringVar(&cfg.room, "room", "load", "the room every client joins")
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "global deadline (0: computed)")
@@ -177,10 +259,37 @@ func parseFlags(args []string) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if *targets == "" {
-		return nil, errors.New("-targets is required")
+	fs.Visit(func(f *flag.Flag) { cfg.rateSet = cfg.rateSet || f.Name == "rate" })
+	for c := range strings.SplitSeq(*clients, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-clients: %q is not a number of clients (at least 1)", c)
+		}
+		cfg.clientsList = append(cfg.clientsList, n)
+	}
+	cfg.clients = cfg.clientsList[0]
+	cfg.burstDeliveries = *burstDeliveries
+	if cfg.burstDeliveries < 0 {
+		cfg.burstDeliveries = 0
+		if cfg.compare {
+			cfg.burstDeliveries = 2_000_000
+		}
+	}
+	switch {
+	case cfg.compare && (*targets != "" || *pids != ""):
+		return nil, errors.New("-compare starts its own servers: no -targets or -pids")
+	case cfg.compare: // each side gets its own targets and pids
+	case *targets == "":
+		return nil, errors.New("-targets is required (or -compare)")
+	case len(cfg.clientsList) > 1:
+		return nil, errors.New("-clients: a list needs -compare")
+	case cfg.testapp != "" || cfg.nodeApp != "" || cfg.repeats != 1:
+		return nil, errors.New("-testapp, -node-app and -repeats need -compare")
 	}
 	for t := range strings.SplitSeq(*targets, ",") {
+		if cfg.compare {
+			break
+		}
 		httpURL, wsURL, err := parseTarget(strings.TrimSpace(t))
 		if err != nil {
 			return nil, err
@@ -197,7 +306,9 @@ func parseFlags(args []string) (*config, error) {
 			cfg.pids = append(cfg.pids, n)
 		}
 	}
-	if *scen == "all" {
+	if *scen == "all" && cfg.compare {
+		cfg.scenarios = comparePhases
+	} else if *scen == "all" {
 		cfg.scenarios = scenarioOrder
 	} else {
 		var chosen []string
@@ -215,26 +326,57 @@ func parseFlags(args []string) (*config, error) {
 		}
 	}
 	switch {
-	case cfg.clients < 1:
-		return nil, errors.New("-clients must be at least 1")
 	case cfg.connectRate <= 0:
 		return nil, errors.New("-connect-rate must be positive")
 	case cfg.duration <= 0:
 		return nil, errors.New("-duration must be positive")
 	case cfg.size < 0 || cfg.size > 1<<19:
 		return nil, errors.New("-size must be in [0, 524288]")
-	case cfg.rate <= 0:
+	case cfg.rateSet && cfg.rate <= 0:
 		return nil, errors.New("-rate must be positive")
+	case cfg.deliveriesRate <= 0:
+		return nil, errors.New("-deliveries-rate must be positive")
+	case cfg.inflight < 1:
+		return nil, errors.New("-inflight must be at least 1")
+	case cfg.repeats < 1:
+		return nil, errors.New("-repeats must be at least 1")
 	case cfg.sseCount < 1:
 		return nil, errors.New("-sse-count must be at least 1")
 	case cfg.timeout < 0:
 		return nil, errors.New("-timeout must not be negative")
 	}
 	if cfg.timeout == 0 {
-		connect := time.Duration(float64(cfg.clients)/cfg.connectRate*float64(time.Second)) + 30*time.Second
-		cfg.timeout = connect + time.Duration(len(cfg.scenarios))*(4*cfg.duration+45*time.Second)
+		cfg.timeout = defaultTimeout(cfg)
 	}
 	return cfg, nil
+}
+
+// defaultTimeout is the global deadline when -timeout is 0: for each number
+// of clients (and, with -compare, each implementation and repeat), the connect
+// time plus 30 s, plus 4 × duration + 45 s per scenario, plus for each burst
+// the time a server delivering slowestDeliveries per second would take; with
+// -compare also a minute to start each pair of clusters.
+func defaultTimeout(cfg *config) time.Duration {
+	var total time.Duration
+	sides, repeats := 1, 1
+	if cfg.compare {
+		sides, repeats = 2, cfg.repeats
+		total = time.Minute // Redis, building the testapp
+	}
+	for _, n := range cfg.clientsList {
+		connect := time.Duration(float64(n)/cfg.connectRate*float64(time.Second)) + 30*time.Second
+		phases := time.Duration(len(cfg.scenarios)) * (4*cfg.duration + 45*time.Second)
+		for _, s := range cfg.scenarios {
+			if strings.HasSuffix(s, "burst") {
+				phases += 2 * time.Duration(float64(cfg.burstDeliveries)/slowestDeliveries*float64(time.Second))
+			}
+		}
+		total += time.Duration(sides) * (connect + time.Duration(repeats)*phases)
+		if cfg.compare {
+			total += time.Minute
+		}
+	}
+	return total
 }
 
 // parseTarget accepts http://127.0.0.1:PORT[/path/] or ws://…, and refuses
@@ -288,6 +430,9 @@ func run(ctx context.Context, cfg *config) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.compare {
+		return runCompare(ctx, cfg)
 	}
 	if limit, err := raiseNoFile(); err != nil {
 		fmt.Fprintf(human, "warning: RLIMIT_NOFILE: %v\n", err)

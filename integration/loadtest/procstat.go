@@ -89,15 +89,32 @@ type procSet struct {
 	nodes int // the first nodes pids are server nodes
 	tck   float64
 	self  int
+	aux   []int // measured apart from the servers (-compare: the shared Redis)
 }
 
-// sample reads every process of the set, then the load tool itself (last).
+// sample reads every process of the set, then the load tool itself, then the
+// aux processes.
 func (p *procSet) sample() []procSample {
-	out := make([]procSample, 0, len(p.pids)+1)
+	out := make([]procSample, 0, len(p.pids)+1+len(p.aux))
 	for _, pid := range p.pids {
 		out = append(out, readProc(pid))
 	}
-	return append(out, readProc(p.self))
+	out = append(out, readProc(p.self))
+	for _, pid := range p.aux {
+		out = append(out, readProc(pid))
+	}
+	return out
+}
+
+// auxSeconds is the CPU the aux processes used between two samples.
+func (p *procSet) auxSeconds(before, after []procSample) float64 {
+	var s float64
+	for i := len(p.pids) + 1; i < len(after) && i < len(before); i++ {
+		if before[i].err == nil && after[i].err == nil && after[i].cpuTicks >= before[i].cpuTicks {
+			s += float64(after[i].cpuTicks-before[i].cpuTicks) / p.tck
+		}
+	}
+	return s
 }
 
 // cpuSeconds is the CPU the processes used between two samples: the servers'

@@ -15,8 +15,12 @@ type Result struct {
 	Seconds      float64 `json:"seconds"`      // measurement window
 	ServerCPU    float64 `json:"server_cpu_s"` // sum over -pids, over the window
 	LoadCPU      float64 `json:"loadgen_cpu_s"`
+	RedisCPU     float64 `json:"redis_cpu_s,omitempty"` // -compare: the shared Redis, apart
 
-	// paced, burst
+	// connect (-compare)
+	Requested int `json:"requested,omitempty"`
+
+	// paced, burst, bcast, bcast-burst
 	Count      int        `json:"count,omitempty"` // messages published
 	Rate       float64    `json:"rate,omitempty"`  // per second; 0 is a burst
 	PublishMs  float64    `json:"publish_ms,omitempty"`
@@ -29,10 +33,12 @@ type Result struct {
 	BadFrames  int64      `json:"bad_frames,omitempty"` // without a "t" field
 	Latency    *Quantiles `json:"latency_ms,omitempty"`
 	Calibrate  int        `json:"calibration_count,omitempty"`
+	Senders    int        `json:"senders,omitempty"` // bcast, bcast-burst: clients sending
 
-	// echo
-	Acks int64      `json:"acks,omitempty"`
-	RTT  *Quantiles `json:"rtt_ms,omitempty"`
+	// echo, echo-inflight
+	Inflight int        `json:"inflight,omitempty"` // requests outstanding at once
+	Acks     int64      `json:"acks,omitempty"`
+	RTT      *Quantiles `json:"rtt_ms,omitempty"`
 
 	// paced, burst, echo: deliveries or acks
 	PerSecond    float64 `json:"per_s,omitempty"`
@@ -51,6 +57,8 @@ type Result struct {
 
 	Nodes []NodeStat `json:"nodes,omitempty"`
 	Notes []string   `json:"notes,omitempty"`
+
+	pending bool // something was still in flight when the scenario ended
 }
 
 // NodeStat is one measured process at the end of a scenario.
@@ -123,8 +131,10 @@ func perCPUText(v float64) string {
 // line is the one-line human summary of a result.
 func (r *Result) line() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-6s %d clients, %.1f s, server cpu %.2f s, loadgen cpu %.2f s: ", r.Scenario, r.Clients, r.Seconds, r.ServerCPU, r.LoadCPU)
+	fmt.Fprintf(&b, "%-13s %d clients, %.1f s, server cpu %.2f s, loadgen cpu %.2f s: ", r.Scenario, r.Clients, r.Seconds, r.ServerCPU, r.LoadCPU)
 	switch r.Scenario {
+	case "connect":
+		fmt.Fprintf(&b, "%d of %d connected", r.Clients, r.Requested)
 	case "idle":
 		fmt.Fprintf(&b, "rss/conn %.1f kB", r.RSSPerConnKB)
 		for _, n := range r.Nodes {
@@ -132,10 +142,13 @@ func (r *Result) line() string {
 				fmt.Fprintf(&b, " [%s %.1f kB, rss %.0f MB]", n.Target, n.RSSPerConnKB, float64(n.RSSKB)/1024)
 			}
 		}
-	case "paced", "burst":
+	case "paced", "burst", "bcast", "bcast-burst":
 		rate := "as fast as possible"
 		if r.Rate > 0 {
 			rate = fmt.Sprintf("%g/s", r.Rate)
+		}
+		if r.Senders > 0 {
+			fmt.Fprintf(&b, "%d senders, ", r.Senders)
 		}
 		fmt.Fprintf(&b, "%d msgs %s in %.0f ms, deliveries %d (%s/s, %s), lost %d, %s",
 			r.Count, rate, r.PublishMs, r.Deliveries, si(r.PerSecond), perCPUText(r.PerServerCPU), r.Lost, quant("latency", r.Latency))
@@ -145,10 +158,13 @@ func (r *Result) line() string {
 		if r.PeakRSSKB > 0 {
 			fmt.Fprintf(&b, ", peak rss %.0f MB", float64(r.PeakRSSKB)/1024)
 		}
-	case "echo":
-		fmt.Fprintf(&b, "acks %d (%s/s, %s), %s", r.Acks, si(r.PerSecond), perCPUText(r.PerServerCPU), quant("rtt", r.RTT))
+	case "echo", "echo-inflight":
+		fmt.Fprintf(&b, "%d in flight, acks %d (%s/s, %s), %s", r.Inflight, r.Acks, si(r.PerSecond), perCPUText(r.PerServerCPU), quant("rtt", r.RTT))
 	case "sse":
 		fmt.Fprintf(&b, "%d calls, %d errors, %d responses, %s, %s", r.Calls, r.Errors, r.Responses, quant("server", r.ServerMs), quant("rtt", r.RTT))
+	}
+	if r.RedisCPU > 0 {
+		fmt.Fprintf(&b, ", redis cpu %.2f s", r.RedisCPU)
 	}
 	if r.Disconnected > 0 {
 		fmt.Fprintf(&b, ", DISCONNECTED %d", r.Disconnected)
@@ -184,6 +200,19 @@ func printTable(w io.Writer, cfg *config, conn connectResult, results []*Result)
 	} else {
 		row("the same, burst", na, "")
 	}
+	for _, name := range []string{"bcast", "bcast-burst"} {
+		r := by[name]
+		if r == nil {
+			continue
+		}
+		label := "deliveries per server CPU-s, paced client broadcast"
+		note := fmt.Sprintf("%g msg/s from %d senders, lost %d of %d", r.Rate, r.Senders, r.Lost, r.Expected)
+		if name == "bcast-burst" {
+			label = "the same, client burst"
+			note = fmt.Sprintf("%s deliveries/s, lost %d of %d", si(r.PerSecond), r.Lost, r.Expected)
+		}
+		row(label, perCPUValue(r.PerServerCPU), note)
+	}
 	if r := by["idle"]; r != nil {
 		row("memory per idle connection", fmt.Sprintf("%.1f kB", r.RSSPerConnKB), "RSS growth / clients")
 	} else {
@@ -203,6 +232,9 @@ func printTable(w io.Writer, cfg *config, conn connectResult, results []*Result)
 		row("echo acks per server CPU-s", perCPUValue(r.PerServerCPU), fmt.Sprintf("%s acks/s, %s", si(r.PerSecond), quant("rtt", r.RTT)))
 	} else {
 		row("echo acks per server CPU-s", na, "")
+	}
+	if r := by["echo-inflight"]; r != nil {
+		row(fmt.Sprintf("echo acks per server CPU-s, %d in flight", r.Inflight), perCPUValue(r.PerServerCPU), fmt.Sprintf("%s acks/s, %s", si(r.PerSecond), quant("rtt", r.RTT)))
 	}
 	if r := by["sse"]; r != nil && r.ServerMs != nil {
 		note := fmt.Sprintf("%d responses per call", r.Responses)

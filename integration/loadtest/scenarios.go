@@ -24,10 +24,13 @@ const (
 	// stopped for settleQuiet, at most settleLimit.
 	settleQuiet = 500 * time.Millisecond
 	settleLimit = 15 * time.Second
+	// slowestDeliveries (per second) sizes the time bounds of a broadcast:
+	// a server slower than that is reported as such rather than waited for.
+	slowestDeliveries = 10_000
 )
 
 // scenarioOrder is the order in which scenarios run.
-var scenarioOrder = []string{"idle", "paced", "burst", "echo", "sse"}
+var scenarioOrder = []string{"idle", "bcast", "bcast-burst", "paced", "burst", "echo", "echo-inflight", "sse"}
 
 // runner runs the scenarios on one set of connected clients.
 type runner struct {
@@ -36,6 +39,10 @@ type runner struct {
 	clients  []*client
 	procs    *procSet
 	baseline []procSample // before any client connected
+	// quiet: the last scenario ended with nothing left in flight (every
+	// message delivered, every echo answered), so settle has nothing to wait
+	// for.
+	quiet bool
 }
 
 // window is a measurement window: wall clock and /proc samples at its start.
@@ -55,6 +62,7 @@ func (r *runner) end(w window, res *Result) {
 	after := r.procs.sample()
 	res.Seconds = time.Since(w.start).Seconds()
 	res.ServerCPU, res.LoadCPU = r.procs.cpuSeconds(w.before, after)
+	res.RedisCPU = r.procs.auxSeconds(w.before, after)
 	res.Disconnected = r.hub.dead.Load() - w.dead
 	perNode := r.clientsPerNode()
 	for i, pid := range r.procs.pids {
@@ -135,7 +143,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 // run runs one scenario, once the previous one's deliveries stopped.
 func (r *runner) run(ctx context.Context, name string) *Result {
 	busy := r.settle(ctx)
+	r.quiet = false
 	res := r.scenario(ctx, name)
+	r.quiet = ctx.Err() == nil && res.Deliveries >= res.Expected && !res.pending
 	if ctx.Err() != nil {
 		res.Notes = append(res.Notes, "cut short by the global deadline (-timeout) or a signal: partial")
 	}
@@ -148,6 +158,9 @@ func (r *runner) run(ctx context.Context, name string) *Result {
 // settle waits until no "msg" arrived for settleQuiet, at most settleLimit,
 // and returns the delivery rate it still saw then (0 when it settled).
 func (r *runner) settle(ctx context.Context) float64 {
+	if r.quiet {
+		return 0
+	}
 	start := time.Now()
 	last, lastN := start, r.delivered()
 	tick := time.NewTicker(pollInterval)
@@ -176,13 +189,26 @@ func (r *runner) scenario(ctx context.Context, name string) *Result {
 	switch name {
 	case "idle":
 		return r.idle(ctx)
+	case "bcast":
+		rate := r.pacedRate()
+		res := r.measure(ctx, name, r.pacedCount(rate), rate, r.bcast)
+		res.Senders = len(r.senders())
+		return res
+	case "bcast-burst":
+		res := r.burst(ctx, name, r.bcast)
+		res.Senders = len(r.senders())
+		return res
 	case "paced":
-		count := max(1, int(r.cfg.rate*r.cfg.duration.Seconds()))
-		return r.broadcast(ctx, "paced", count, r.cfg.rate)
+		rate := r.pacedRate()
+		return r.broadcast(ctx, name, r.pacedCount(rate), rate)
 	case "burst":
-		return r.burst(ctx)
+		return r.burst(ctx, name, r.publish)
 	case "echo":
-		return r.echo(ctx)
+		alive := r.alive()
+		return r.echo(ctx, name, alive, len(alive))
+	case "echo-inflight":
+		alive := r.alive()
+		return r.echo(ctx, name, alive[:min(len(alive), r.cfg.inflight)], r.cfg.inflight)
 	case "sse":
 		return r.sse(ctx)
 	}
@@ -227,15 +253,78 @@ func (r *runner) publisher() *client {
 	return nil
 }
 
+// pacedRate is the messages per second of the paced scenarios: -rate when
+// given, else -deliveries-rate / clients, so that the total deliveries per
+// second are the same whatever the number of clients.
+func (r *runner) pacedRate() float64 {
+	if r.cfg.rateSet {
+		return r.cfg.rate
+	}
+	return r.cfg.deliveriesRate / float64(max(1, len(r.alive())))
+}
+
+// pacedCount is the number of messages of a paced scenario: rate × duration.
+func (r *runner) pacedCount(rate float64) int {
+	return max(1, int(rate*r.cfg.duration.Seconds()))
+}
+
+// sender sends the count messages of one broadcast, at rate per second (0: as
+// fast as possible), within budget. It returns how long sending took (ms) and
+// notes; what is not sent shows as lost.
+type sender func(ctx context.Context, count int, rate float64, budget time.Duration) (ms float64, notes []string)
+
+// budgets returns how long the sending of a broadcast may take, and how long
+// its deliveries may go on after it. These are bounds on the run, not on the
+// servers: a server slower than that is reported (messages still arriving,
+// lost), never waited for without end. They allow three times the paced
+// schedule (or three times -duration for a burst), and at least
+// expected / slowestDeliveries seconds.
+func (r *runner) budgets(count int, rate float64, expected int64) (send, drain time.Duration) {
+	send = 3 * r.cfg.duration
+	if rate > 0 {
+		send = 3 * time.Duration(float64(count)/rate*float64(time.Second))
+	}
+	slow := time.Duration(float64(expected) / slowestDeliveries * float64(time.Second))
+	return max(send, slow) + 30*time.Second, max(r.cfg.duration, 10*time.Second, slow)
+}
+
 // broadcast has one client publish count messages to the room at rate per
 // second (0: as fast as possible), waits until every client got them or
 // deliveries stop, and reports.
 func (r *runner) broadcast(ctx context.Context, name string, count int, rate float64) *Result {
+	return r.measure(ctx, name, count, rate, r.publish)
+}
+
+// publish is the sender of the server-side scenarios: one client asks the
+// server to publish (the "publish" event), and the ack comes after the last
+// emit.
+func (r *runner) publish(ctx context.Context, count int, rate float64, budget time.Duration) (float64, []string) {
+	pub := r.publisher()
+	if pub == nil {
+		return 0, []string{"no client left"}
+	}
+	roomJSON, _ := json.Marshal(r.cfg.room)
+	spec := fmt.Appendf(nil, `{"room":%s,"count":%d,"rate":%g,"size":%d}`, roomJSON, count, rate, r.cfg.size)
+	cctx, cancel := context.WithTimeout(ctx, budget)
+	reply, err := pub.call(cctx, "publish", spec)
+	cancel()
+	if err != nil {
+		return 0, []string{err.Error()}
+	}
+	ms, _ := floatField(reply, []byte(`"ms":`))
+	if !bytes.Contains(reply, []byte(`"sent":`)) {
+		return ms, []string{fmt.Sprintf("unexpected publish reply %.200s", reply)}
+	}
+	return ms, nil
+}
+
+// measure runs one broadcast of count messages at rate (0: a burst) with
+// send, waits until every client got them or deliveries stop, and reports.
+func (r *runner) measure(ctx context.Context, name string, count int, rate float64, send sender) *Result {
 	res := &Result{Scenario: name, Count: count, Rate: rate}
 	alive := r.alive()
 	res.Clients = len(alive)
-	pub := r.publisher()
-	if pub == nil {
+	if len(alive) == 0 {
 		res.Notes = append(res.Notes, "no client left")
 		return res
 	}
@@ -245,37 +334,20 @@ func (r *runner) broadcast(ctx context.Context, name string, count int, rate flo
 	r.hub.msgRec.Store(rec)
 	defer r.hub.msgRec.Store(nil)
 
-	roomJSON, _ := json.Marshal(r.cfg.room)
-	spec := fmt.Appendf(nil, `{"room":%s,"count":%d,"rate":%g,"size":%d}`, roomJSON, count, rate, r.cfg.size)
-	// The publish ack comes after the last emit: allow three times the paced
-	// schedule, or for a burst three times the duration it was sized for, plus
-	// slack. A server that needs longer is overloaded; it goes on publishing,
-	// and the next scenario waits for it (settle).
-	budget := 3*r.cfg.duration + 30*time.Second
-	if rate > 0 {
-		budget = 3*time.Duration(float64(count)/rate*float64(time.Second)) + 30*time.Second
-	}
+	sendBudget, limit := r.budgets(count, rate, res.Expected)
 	before := r.delivered()
 	w := r.begin()
-	cctx, cancel := context.WithTimeout(ctx, budget)
-	reply, err := pub.call(cctx, "publish", spec)
-	cancel()
-	if err != nil {
-		res.Notes = append(res.Notes, err.Error())
-	} else {
-		res.PublishMs, _ = floatField(reply, []byte(`"ms":`))
-		if !bytes.Contains(reply, []byte(`"sent":`)) {
-			res.Notes = append(res.Notes, fmt.Sprintf("unexpected publish reply %.200s", reply))
-		}
-		if sched := float64(count) / rate * 1000; rate > 0 && res.PublishMs > 1.2*sched+100 {
-			res.Notes = append(res.Notes, fmt.Sprintf("OVERLOADED: publishing took %.1f s for a %.1f s schedule; lower -rate", res.PublishMs/1000, sched/1000))
-		}
+	var notes []string
+	res.PublishMs, notes = send(ctx, count, rate, sendBudget)
+	res.Notes = append(res.Notes, notes...)
+	if sched := float64(count) / rate * 1000; rate > 0 && res.PublishMs > 1.2*sched+100 {
+		res.Notes = append(res.Notes, fmt.Sprintf("OVERLOADED: sending took %.1f s for a %.1f s schedule", res.PublishMs/1000, sched/1000))
 	}
-	limit := max(r.cfg.duration, 10*time.Second)
 	last, arriving := r.drain(ctx, before, res.Expected, limit)
 	r.end(w, res)
+	res.pending = arriving
 	if arriving {
-		res.Notes = append(res.Notes, fmt.Sprintf("messages still arriving %v after the publish ack: lost counts late ones too", limit))
+		res.Notes = append(res.Notes, fmt.Sprintf("messages still arriving %v after the last was sent: lost counts late ones too", limit))
 	}
 	res.Stale = rec.stale.Load()
 
@@ -323,34 +395,17 @@ func (r *runner) drain(ctx context.Context, before, want int64, limit time.Durat
 	return time.Now(), false
 }
 
-// burst calibrates with two small bursts (a server is often faster on longer
-// ones), then publishes as fast as possible a count that should take about
-// -duration.
-func (r *runner) burst(ctx context.Context) *Result {
+// burst sends as fast as possible -burst-deliveries / clients messages with
+// send, uncapped. With -burst-deliveries 0 it calibrates instead with two
+// small bursts (a server is often faster on longer ones), then sends a count
+// that should take about -duration.
+func (r *runner) burst(ctx context.Context, name string, send sender) *Result {
 	n := max(1, len(r.alive()))
-	sized := func(cal *Result, d time.Duration) int {
-		count := 10
-		if cal.PerSecond > 0 {
-			count = int(cal.PerSecond * d.Seconds() / float64(n))
-		}
-		return max(count, 10)
-	}
-	calCount := min(max(50000/n, 5), 1000)
-	cal := r.broadcast(ctx, "burst", calCount, 0)
-	if ctx.Err() != nil {
-		return cal
-	}
-	cal2Count := sized(cal, r.cfg.duration/5)
-	cal2 := r.broadcast(ctx, "burst", cal2Count, 0)
-	if ctx.Err() != nil {
-		return cal2
-	}
-	res := r.broadcast(ctx, "burst", sized(cal2, r.cfg.duration), 0)
-	res.Calibrate = calCount + cal2Count
-	for _, c := range []*Result{cal, cal2} {
-		if c.Lost > 0 || c.Disconnected > 0 {
-			res.Notes = append(res.Notes, fmt.Sprintf("calibration burst of %d: lost %d, disconnected %d", c.Count, c.Lost, c.Disconnected))
-		}
+	var res *Result
+	if r.cfg.burstDeliveries > 0 {
+		res = r.measure(ctx, name, max(1, r.cfg.burstDeliveries/n), 0, send)
+	} else {
+		res = r.calibratedBurst(ctx, name, n, send)
 	}
 	for _, s := range res.Nodes {
 		if s.Target != "" {
@@ -360,18 +415,52 @@ func (r *runner) burst(ctx context.Context) *Result {
 	return res
 }
 
-// echo runs a closed loop of echo requests on every client for -duration.
-func (r *runner) echo(ctx context.Context) *Result {
-	alive := r.alive()
-	res := &Result{Scenario: "echo", Clients: len(alive)}
+func (r *runner) calibratedBurst(ctx context.Context, name string, n int, send sender) *Result {
+	sized := func(cal *Result, d time.Duration) int {
+		count := 10
+		if cal.PerSecond > 0 {
+			count = int(cal.PerSecond * d.Seconds() / float64(n))
+		}
+		return max(count, 10)
+	}
+	calCount := min(max(50000/n, 5), 1000)
+	cal := r.measure(ctx, name, calCount, 0, send)
+	if ctx.Err() != nil {
+		return cal
+	}
+	cal2Count := sized(cal, r.cfg.duration/5)
+	cal2 := r.measure(ctx, name, cal2Count, 0, send)
+	if ctx.Err() != nil {
+		return cal2
+	}
+	res := r.measure(ctx, name, sized(cal2, r.cfg.duration), 0, send)
+	res.Calibrate = calCount + cal2Count
+	for _, c := range []*Result{cal, cal2} {
+		if c.Lost > 0 || c.Disconnected > 0 {
+			res.Notes = append(res.Notes, fmt.Sprintf("calibration burst of %d: lost %d, disconnected %d", c.Count, c.Lost, c.Disconnected))
+		}
+	}
+	return res
+}
+
+// echo runs a closed loop of inflight echo requests for -duration, spread
+// round-robin over the clients given: each answer sends the next request on
+// the same client. The echo scenario has one per client, echo-inflight
+// -inflight in all.
+func (r *runner) echo(ctx context.Context, name string, clients []*client, inflight int) *Result {
+	res := &Result{Scenario: name, Clients: len(r.alive()), Inflight: inflight}
+	if len(clients) == 0 {
+		res.Notes = append(res.Notes, "no client left")
+		return res
+	}
 	rec := newRecorder()
 	r.hub.echoRec.Store(rec)
 	defer r.hub.echoRec.Store(nil)
 	_, ackedBefore := r.echoCounts()
 	w := r.begin()
 	r.hub.echoOn.Store(true)
-	for _, c := range alive {
-		_ = c.sendEcho()
+	for j := range inflight {
+		_ = clients[j%len(clients)].sendEcho(echoAckID + uint64(j/len(clients)))
 	}
 	err := sleep(ctx, r.cfg.duration)
 	r.hub.echoOn.Store(false)
@@ -391,6 +480,7 @@ func (r *runner) echo(ctx context.Context) *Result {
 	}
 	r.end(w, res)
 	sent, acked := r.echoCounts()
+	res.pending = acked < sent
 	if acked < sent {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d echo requests unanswered %v after the loop stopped", sent-acked, echoDrain))
 	}
