@@ -14,21 +14,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
-)
-
-// Errors of the Redis adapter; callers match them with errors.Is.
-var (
-	// ErrQueueFull is returned (wrapped) by operations that could not
-	// queue their message for Redis because MaxPendingPublishes messages
-	// are already waiting (Redis is slow or unreachable). Local delivery
-	// has happened; the message is not sent to the other nodes.
-	ErrQueueFull = errors.New("redis: publish queue full")
-	// ErrMessageTooLarge is returned (wrapped) by operations whose message
-	// for the other nodes would exceed Options.MaxMessageBytes (local
-	// delivery has happened; the message is not sent), and by requests
-	// that another node could not answer within that limit (the error
-	// names the node).
-	ErrMessageTooLarge = errors.New("redis: message too large")
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 )
 
 // Options configure a Factory. The zero value gives the defaults of
@@ -108,9 +94,6 @@ const (
 	maxBackoff = 2 * time.Second
 	// maxBatch is the most messages published in one pipeline.
 	maxBatch = 256
-	// eventQueue bounds the serverSideEmit events waiting for their
-	// listeners.
-	eventQueue = 1024
 )
 
 // Factory creates the Redis adapters of one server (one node) and owns
@@ -155,7 +138,7 @@ type Factory struct {
 	qclosed bool
 	queue   chan outMsg
 	pub     pubBudget // bytes in queue, paced senders (pubqueue.go)
-	events  *eventRunner
+	events  *cluster.EventRunner
 
 	done      chan struct{} // closed by Close: stops the goroutines
 	pubDone   chan struct{} // closed when the publisher has flushed and exited
@@ -255,7 +238,7 @@ func New(client goredis.UniversalClient, opts Options) *Factory {
 		byName:       make(map[string][]*Adapter),
 		channels:     make(map[string][]route),
 		queue:        make(chan outMsg, opts.MaxPendingPublishes),
-		events:       newEventRunner(opts.Logger),
+		events:       cluster.NewEventRunner(opts.Logger),
 		done:         make(chan struct{}),
 		pubDone:      make(chan struct{}),
 		closed:       make(chan struct{}),
@@ -302,7 +285,7 @@ func (f *Factory) start() {
 	f.wg.Add(4)
 	go f.receiveLoop()
 	go f.publishLoop()
-	go func() { defer f.wg.Done(); f.events.loop() }()
+	go func() { defer f.wg.Done(); f.events.Loop() }()
 	go f.subscribeLoop()
 }
 
@@ -536,10 +519,10 @@ func (f *Factory) dispatchBroadcast(channel, payload string) {
 func (f *Factory) publish(channel string, payload []byte) error {
 	if len(payload) > f.opts.MaxMessageBytes {
 		return fmt.Errorf("redis: publish to %s: %d bytes > MaxMessageBytes (%d): %w",
-			channel, len(payload), f.opts.MaxMessageBytes, ErrMessageTooLarge)
+			channel, len(payload), f.opts.MaxMessageBytes, cluster.ErrMessageTooLarge)
 	}
 	if err := f.enqueue(outMsg{channel: channel, payload: payload}); err != nil {
-		if errors.Is(err, ErrQueueFull) {
+		if errors.Is(err, cluster.ErrQueueFull) {
 			f.noteDropped(1)
 		}
 		return fmt.Errorf("redis: publish to %s: %w", channel, err)
@@ -573,14 +556,14 @@ func (f *Factory) enqueue(m outMsg) error {
 	}
 	n := m.bytes()
 	if !f.reserve(n) {
-		return fmt.Errorf("%d bytes queued: %w", f.opts.MaxPendingPublishBytes, ErrQueueFull)
+		return fmt.Errorf("%d bytes queued: %w", f.opts.MaxPendingPublishBytes, cluster.ErrQueueFull)
 	}
 	select {
 	case f.queue <- m:
 		return nil
 	default:
 		f.unreserve(n)
-		return ErrQueueFull
+		return cluster.ErrQueueFull
 	}
 }
 
@@ -779,7 +762,7 @@ func (f *Factory) startClose() {
 	f.qclosed = true
 	close(f.queue)
 	f.qmu.Unlock()
-	f.events.close()
+	f.events.Close()
 
 	f.mu.Lock()
 	f.state = stateClosed

@@ -9,6 +9,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 )
 
 // Logged broadcasts: through Redis and back, in log order (recovery.go).
@@ -140,7 +141,7 @@ func (r *recovery) log(pb *pendingBroadcast) error {
 	}
 	if len(msg)+len(ch)+9 > a.f.opts.MaxMessageBytes {
 		return fmt.Errorf("redis: publish to %s: %d bytes > MaxMessageBytes (%d): %w",
-			ch, len(msg), a.f.opts.MaxMessageBytes, ErrMessageTooLarge)
+			ch, len(msg), a.f.opts.MaxMessageBytes, cluster.ErrMessageTooLarge)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -150,7 +151,7 @@ func (r *recovery) log(pb *pendingBroadcast) error {
 	if len(r.pending) >= 2*a.f.opts.MaxPendingPublishes {
 		// Redis is that far behind (or its messages do not come back):
 		// this node's clients get the broadcast without an offset.
-		return fmt.Errorf("redis: %d broadcasts waiting to be logged: %w", len(r.pending), ErrQueueFull)
+		return fmt.Errorf("redis: %d broadcasts waiting to be logged: %w", len(r.pending), cluster.ErrQueueFull)
 	}
 	r.nonce++
 	nonce := r.nonce

@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 )
 
 // SubscriptionMode says which shard channels the nodes of a sharded
@@ -125,7 +126,7 @@ type ShardedFactory struct {
 	bmu     sync.Mutex
 	qbytes  int64         // payload bytes queued
 	drained chan struct{} // made for paced senders while congested
-	events  *eventRunner
+	events  *cluster.EventRunner
 
 	done      chan struct{}
 	pubDone   chan struct{}
@@ -159,7 +160,7 @@ func NewSharded(client goredis.UniversalClient, opts ShardedOptions) *ShardedFac
 		adapters: make(map[*ShardedAdapter]struct{}),
 		routes:   make(map[string][]shardedRoute),
 		queue:    make(chan outMsg, opts.MaxPendingPublishes),
-		events:   newEventRunner(opts.Logger),
+		events:   cluster.NewEventRunner(opts.Logger),
 		done:     make(chan struct{}),
 		pubDone:  make(chan struct{}),
 		closed:   make(chan struct{}),
@@ -208,7 +209,7 @@ func (f *ShardedFactory) Adapter(nsp adapter.Namespace) (adapter.Adapter, error)
 func (f *ShardedFactory) start() {
 	f.wg.Add(3)
 	go f.publishLoop()
-	go func() { defer f.wg.Done(); f.events.loop() }()
+	go func() { defer f.wg.Done(); f.events.Loop() }()
 	go f.subs.loop()
 }
 
@@ -279,7 +280,7 @@ func (f *ShardedFactory) dispatch(channel, payload string) {
 func (f *ShardedFactory) publish(channel string, payload []byte) error {
 	if len(payload) > f.opts.MaxMessageBytes {
 		return fmt.Errorf("redis: spublish to %s: %d bytes > MaxMessageBytes (%d): %w",
-			channel, len(payload), f.opts.MaxMessageBytes, ErrMessageTooLarge)
+			channel, len(payload), f.opts.MaxMessageBytes, cluster.ErrMessageTooLarge)
 	}
 	f.qmu.RLock()
 	defer f.qmu.RUnlock()
@@ -291,7 +292,7 @@ func (f *ShardedFactory) publish(channel string, payload []byte) error {
 	if f.qbytes > 0 && f.qbytes+n > f.opts.MaxPendingPublishBytes {
 		f.bmu.Unlock()
 		f.dropped.Add(1)
-		return fmt.Errorf("redis: spublish to %s: %d bytes queued: %w", channel, f.opts.MaxPendingPublishBytes, ErrQueueFull)
+		return fmt.Errorf("redis: spublish to %s: %d bytes queued: %w", channel, f.opts.MaxPendingPublishBytes, cluster.ErrQueueFull)
 	}
 	f.qbytes += n
 	f.bmu.Unlock()
@@ -301,7 +302,7 @@ func (f *ShardedFactory) publish(channel string, payload []byte) error {
 	default:
 		f.unreserve(n)
 		f.dropped.Add(1)
-		return fmt.Errorf("redis: spublish to %s: %w", channel, ErrQueueFull)
+		return fmt.Errorf("redis: spublish to %s: %w", channel, cluster.ErrQueueFull)
 	}
 }
 
@@ -446,7 +447,7 @@ func (f *ShardedFactory) Close(ctx context.Context) error {
 		f.qclosed = true
 		close(f.queue)
 		f.qmu.Unlock()
-		f.events.close()
+		f.events.Close()
 		f.mu.Lock()
 		f.state = stateClosed
 		f.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/adapter/memory"
 	"github.com/ioswarm/ioswarm/parser"
 )
@@ -39,7 +40,7 @@ type ShardedAdapter struct {
 	dyn     map[string]struct{}
 	dclosed bool
 
-	pending // requests and broadcasts with acks in flight; its mu guards closed
+	pend cluster.Pending // requests and broadcasts with acks in flight; its Mu guards Closed
 }
 
 var _ adapter.Adapter = (*ShardedAdapter)(nil)
@@ -47,13 +48,13 @@ var _ adapter.Adapter = (*ShardedAdapter)(nil)
 func newShardedAdapter(f *ShardedFactory, nsp adapter.Namespace) *ShardedAdapter {
 	name := nsp.Name()
 	a := &ShardedAdapter{
-		f:       f,
-		local:   memory.NewAdapter(plainNamespace{nsp}),
-		nsp:     nsp,
-		name:    name,
-		uid:     newHexID(),
-		dyn:     make(map[string]struct{}),
-		pending: newPending(),
+		f:     f,
+		local: memory.NewAdapter(plainNamespace{nsp}),
+		nsp:   nsp,
+		name:  name,
+		uid:   newHexID(),
+		dyn:   make(map[string]struct{}),
+		pend:  cluster.NewPending(),
 	}
 	a.channel = f.opts.Key + "#" + name + "#"
 	a.responseChannel = a.channel + a.uid + "#"
@@ -146,9 +147,9 @@ func (a *ShardedAdapter) reconcile(rooms []string) {
 func (a *ShardedAdapter) roomChannel(room string) string { return a.channel + room + "#" }
 
 func (a *ShardedAdapter) isClosed() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.closed
+	a.pend.Mu.Lock()
+	defer a.pend.Mu.Unlock()
+	return a.pend.Closed
 }
 
 // ---------------------------------------------------------------- broadcasting
@@ -166,7 +167,7 @@ func (a *ShardedAdapter) broadcastChannel(opts adapter.BroadcastOptions, withAck
 	case SubscriptionDynamicPrivate:
 		return a.roomChannel(room)
 	case SubscriptionDynamic:
-		if jsLength(room) != 20 {
+		if cluster.JSLength(room) != 20 {
 			return a.roomChannel(room)
 		}
 	}
@@ -198,7 +199,7 @@ func (a *ShardedAdapter) publishBroadcast(p *adapter.Packet, opts adapter.Broadc
 	if a.isClosed() {
 		return adapter.ErrClosed
 	}
-	msg, err := encodeClusterBroadcast(a.uid, a.name, "", p, opts)
+	msg, err := cluster.EncodeBroadcast(a.uid, a.name, "", p, opts)
 	if err != nil {
 		return fmt.Errorf("redis: broadcast: %w", err)
 	}
@@ -222,7 +223,7 @@ func (a *ShardedAdapter) BroadcastWithAck(p *adapter.Packet, opts adapter.Broadc
 
 func (a *ShardedAdapter) publishBroadcastWithAck(p *adapter.Packet, opts adapter.BroadcastOptions, onClientCount func(int), onAck func([]parser.Raw)) error {
 	id := newHexID()
-	msg, err := encodeClusterBroadcast(a.uid, a.name, id, p, opts)
+	msg, err := cluster.EncodeBroadcast(a.uid, a.name, id, p, opts)
 	if err != nil {
 		return fmt.Errorf("redis: broadcast: %w", err)
 	}
@@ -230,8 +231,8 @@ func (a *ShardedAdapter) publishBroadcastWithAck(p *adapter.Packet, opts adapter
 	if wait <= 0 {
 		wait = a.f.opts.RequestsTimeout
 	}
-	req := &ackRequest{onClientCount: onClientCount, onAck: onAck}
-	return a.trackAck(id, req, wait, func() error { return a.f.publish(a.channel, msg) })
+	req := &cluster.AckRequest{OnClientCount: onClientCount, OnAck: onAck}
+	return a.pend.TrackAck(id, req, wait, func() error { return a.f.publish(a.channel, msg) })
 }
 
 // ServerCount returns the number of nodes serving the namespace, this one
@@ -256,7 +257,7 @@ func (a *ShardedAdapter) ServerCount(ctx context.Context) (int, error) {
 func (a *ShardedAdapter) AddSockets(ctx context.Context, opts adapter.BroadcastOptions, rooms []string) error {
 	var err error
 	if !opts.Flags.Local {
-		err = a.publishRequest(encodeClusterRooms(msgSocketsJoin, a.uid, a.name, opts, rooms))
+		err = a.publishRequest(cluster.EncodeRooms(cluster.MsgSocketsJoin, a.uid, a.name, opts, rooms))
 	}
 	_ = a.local.AddSockets(ctx, opts, rooms)
 	a.reconcile(rooms)
@@ -267,7 +268,7 @@ func (a *ShardedAdapter) AddSockets(ctx context.Context, opts adapter.BroadcastO
 func (a *ShardedAdapter) DelSockets(ctx context.Context, opts adapter.BroadcastOptions, rooms []string) error {
 	var err error
 	if !opts.Flags.Local {
-		err = a.publishRequest(encodeClusterRooms(msgSocketsLeave, a.uid, a.name, opts, rooms))
+		err = a.publishRequest(cluster.EncodeRooms(cluster.MsgSocketsLeave, a.uid, a.name, opts, rooms))
 	}
 	_ = a.local.DelSockets(ctx, opts, rooms)
 	a.reconcile(rooms)
@@ -278,7 +279,7 @@ func (a *ShardedAdapter) DelSockets(ctx context.Context, opts adapter.BroadcastO
 func (a *ShardedAdapter) DisconnectSockets(ctx context.Context, opts adapter.BroadcastOptions, close bool) error {
 	var err error
 	if !opts.Flags.Local {
-		err = a.publishRequest(encodeClusterDisconnect(a.uid, a.name, opts, close))
+		err = a.publishRequest(cluster.EncodeDisconnect(a.uid, a.name, opts, close))
 	}
 	_ = a.local.DisconnectSockets(ctx, opts, close)
 	return err
@@ -310,8 +311,8 @@ func (a *ShardedAdapter) FetchSockets(ctx context.Context, opts adapter.Broadcas
 	if n <= 1 {
 		return local, nil
 	}
-	req := newRequest(msgFetchSockets, n-1)
-	req.sockets = local
+	req := cluster.NewRequest(cluster.MsgFetchSockets, n-1)
+	req.Sockets = local
 	id, err := a.addRequest(req)
 	if err != nil {
 		return nil, err
@@ -320,19 +321,19 @@ func (a *ShardedAdapter) FetchSockets(ctx context.Context, opts adapter.Broadcas
 	if wait <= 0 {
 		wait = a.f.opts.RequestsTimeout
 	}
-	if err := a.send(ctx, id, req, encodeClusterFetch(a.uid, a.name, id, opts), wait); err != nil {
-		if err == errTimedOut {
+	if err := a.send(ctx, id, req, cluster.EncodeFetch(a.uid, a.name, id, opts), wait); err != nil {
+		if err == cluster.ErrTimedOut {
 			return nil, timeoutReached(req)
 		}
 		return nil, err
 	}
-	return req.sockets, nil
+	return req.Sockets, nil
 }
 
 // timeoutReached is Node's error of a request whose answers did not all
 // come; req's fields are the caller's.
-func timeoutReached(req *request) error {
-	return &adapter.TimeoutError{Message: fmt.Sprintf("timeout reached: only %d responses received out of %d", req.received, req.expected)}
+func timeoutReached(req *cluster.Request) error {
+	return &adapter.TimeoutError{Message: fmt.Sprintf("timeout reached: only %d responses received out of %d", req.Received, req.Expected)}
 }
 
 // AllRooms returns the local rooms only: Node's ClusterAdapter (and so
@@ -351,7 +352,7 @@ func (a *ShardedAdapter) AllRooms(ctx context.Context) ([]string, error) {
 func (a *ShardedAdapter) ServerSideEmit(ctx context.Context, args []json.RawMessage, wantAck bool) ([]json.RawMessage, error) {
 	data := appendRawArray(nil, args)
 	if !wantAck {
-		return nil, a.publishRequest(encodeClusterServerSideEmit(a.uid, a.name, "", data))
+		return nil, a.publishRequest(cluster.EncodeServerSideEmit(a.uid, a.name, "", data))
 	}
 	n, err := a.ServerCount(ctx)
 	if err != nil {
@@ -360,32 +361,32 @@ func (a *ShardedAdapter) ServerSideEmit(ctx context.Context, args []json.RawMess
 	if n <= 1 {
 		return []json.RawMessage{}, nil
 	}
-	req := newRequest(msgServerSideEmit, n-1)
+	req := cluster.NewRequest(cluster.MsgServerSideEmit, n-1)
 	id, err := a.addRequest(req)
 	if err != nil {
 		return nil, err
 	}
-	err = a.send(ctx, id, req, encodeClusterServerSideEmit(a.uid, a.name, id, data), a.f.opts.RequestsTimeout)
-	res := req.responses
+	err = a.send(ctx, id, req, cluster.EncodeServerSideEmit(a.uid, a.name, id, data), a.f.opts.RequestsTimeout)
+	res := req.Responses
 	if res == nil {
 		res = []json.RawMessage{}
 	}
-	if err == errTimedOut {
+	if err == cluster.ErrTimedOut {
 		return res, timeoutReached(req)
 	}
 	return res, err
 }
 
 // addRequest registers req under a new request id.
-func (a *ShardedAdapter) addRequest(req *request) (string, error) {
-	return a.pending.addRequest(req, newHexID)
+func (a *ShardedAdapter) addRequest(req *cluster.Request) (string, error) {
+	return a.pend.AddRequest(req, newHexID)
 }
 
 // send publishes a request and waits for its answers until wait or ctx's
 // deadline (errTimedOut), or ctx's cancellation. Afterwards the request's
 // fields are the caller's.
-func (a *ShardedAdapter) send(ctx context.Context, id string, req *request, msg []byte, wait time.Duration) error {
-	return a.await(ctx, id, req, wait, func() error { return a.f.publish(a.channel, msg) })
+func (a *ShardedAdapter) send(ctx context.Context, id string, req *cluster.Request, msg []byte, wait time.Duration) error {
+	return a.pend.Await(ctx, id, req, wait, func() error { return a.f.publish(a.channel, msg) })
 }
 
 // ---------------------------------------------------------------- closing
@@ -395,7 +396,7 @@ func (a *ShardedAdapter) send(ctx context.Context, id string, req *request, msg 
 // subscriptions (unless another adapter of the same namespace uses them).
 // It never waits for Redis. It is idempotent.
 func (a *ShardedAdapter) Close() error {
-	if !a.closeAll() {
+	if !a.pend.CloseAll() {
 		return nil
 	}
 	a.dmu.Lock()

@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
@@ -89,7 +90,7 @@ func BenchmarkCrossNodeBroadcast(b *testing.B) {
 						opts := adapter.BroadcastOptions{Rooms: []string{names[i%rooms]}}
 						for {
 							err := pub.Broadcast(adapter.NewPacket("/", payload, nil), opts)
-							if !errors.Is(err, ErrQueueFull) {
+							if !errors.Is(err, cluster.ErrQueueFull) {
 								break
 							}
 							time.Sleep(50 * time.Microsecond)
@@ -117,14 +118,14 @@ func BenchmarkShardedBroadcastMessage(b *testing.B) {
 	opts := adapter.BroadcastOptions{Rooms: []string{"lobby"}, Except: []string{"AAAAAAAAAAAAAAAAAAAA"}}
 	for _, p := range benchPayloads() {
 		pkt := adapter.NewPacket("/", p.data, p.atts)
-		msg, err := encodeClusterBroadcast("f814a91ae584e293", "/", "", pkt, opts)
+		msg, err := cluster.EncodeBroadcast("f814a91ae584e293", "/", "", pkt, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run("encode/"+p.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if _, err := encodeClusterBroadcast("f814a91ae584e293", "/", "", pkt, opts); err != nil {
+				if _, err := cluster.EncodeBroadcast("f814a91ae584e293", "/", "", pkt, opts); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -132,14 +133,14 @@ func BenchmarkShardedBroadcastMessage(b *testing.B) {
 		b.Run("decode/"+p.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				m, err := decodeClusterMsg(msg)
+				m, err := cluster.Decode(msg)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, _, err := m.event(); err != nil {
+				if _, _, err := m.Event(); err != nil {
 					b.Fatal(err)
 				}
-				_ = m.data.Opts.options()
+				_ = m.Data.Opts.Options()
 			}
 		})
 	}

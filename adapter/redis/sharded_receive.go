@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/parser"
 )
 
@@ -13,7 +14,7 @@ import (
 // own answers channel, everything else through onMessage (Node's
 // onRawMessage).
 func (a *ShardedAdapter) onRaw(payload []byte, response bool) {
-	m, err := decodeClusterMsg(payload)
+	m, err := cluster.Decode(payload)
 	if err != nil {
 		a.f.log.Debug("redis: malformed cluster message ignored", "nsp", a.name, "err", err)
 		return
@@ -30,65 +31,65 @@ func (a *ShardedAdapter) onRaw(payload []byte, response bool) {
 
 // onMessage handles a message of the namespace's or a room's channel
 // (ClusterAdapter.onMessage).
-func (a *ShardedAdapter) onMessage(m *clusterMsg) {
-	if m.uid == a.uid || m.nsp != a.name {
+func (a *ShardedAdapter) onMessage(m *cluster.Message) {
+	if m.Uid == a.uid || m.Nsp != a.name {
 		return // the publisher applied its own message locally
 	}
 	ctx := context.Background()
-	switch m.typ {
-	case msgBroadcast:
-		data, atts, err := m.event()
+	switch m.Typ {
+	case cluster.MsgBroadcast:
+		data, atts, err := m.Event()
 		if err != nil {
 			a.f.log.Debug("redis: broadcast ignored", "nsp", a.name, "err", err)
 			return
 		}
-		opts := m.data.Opts.options()
+		opts := m.Data.Opts.Options()
 		opts.Flags.Local = false
 		p := adapter.NewPacket(a.name, data, atts)
-		if m.data.RequestID == "" {
+		if m.Data.RequestID == "" {
 			_ = a.local.Broadcast(p, opts)
 			return
 		}
 		p.ID, p.HasID = a.nsp.NextAckID(), true
-		r := &shardedAckResponder{a: a, to: m.uid, requestID: m.data.RequestID}
+		r := &shardedAckResponder{a: a, to: m.Uid, requestID: m.Data.RequestID}
 		_ = a.local.BroadcastWithAck(p, opts, r.count, r.ack)
 
-	case msgSocketsJoin:
-		_ = a.local.AddSockets(ctx, m.data.Opts.options(), m.data.Rooms)
-		a.reconcile(m.data.Rooms)
+	case cluster.MsgSocketsJoin:
+		_ = a.local.AddSockets(ctx, m.Data.Opts.Options(), m.Data.Rooms)
+		a.reconcile(m.Data.Rooms)
 
-	case msgSocketsLeave:
-		_ = a.local.DelSockets(ctx, m.data.Opts.options(), m.data.Rooms)
-		a.reconcile(m.data.Rooms)
+	case cluster.MsgSocketsLeave:
+		_ = a.local.DelSockets(ctx, m.Data.Opts.Options(), m.Data.Rooms)
+		a.reconcile(m.Data.Rooms)
 
-	case msgDisconnectSockets:
-		_ = a.local.DisconnectSockets(ctx, m.data.Opts.options(), m.data.Close)
+	case cluster.MsgDisconnectSockets:
+		_ = a.local.DisconnectSockets(ctx, m.Data.Opts.Options(), m.Data.Close)
 
-	case msgFetchSockets:
-		if m.data.RequestID == "" {
+	case cluster.MsgFetchSockets:
+		if m.Data.RequestID == "" {
 			return
 		}
-		socks, _ := a.local.FetchSockets(ctx, m.data.Opts.options())
-		d := newJSONMsg(64 + 512*len(socks))
-		d.str("requestId", m.data.RequestID)
-		d.key("sockets")
-		d.b = append(d.b, '[')
+		socks, _ := a.local.FetchSockets(ctx, m.Data.Opts.Options())
+		d := cluster.NewJSONMsg(64 + 512*len(socks))
+		d.Str("requestId", m.Data.RequestID)
+		d.Key("sockets")
+		d.B = append(d.B, '[')
 		for i, s := range socks {
-			if len(d.b) > a.f.opts.MaxMessageBytes {
+			if len(d.B) > a.f.opts.MaxMessageBytes {
 				// Too large already: count the rest instead of building it.
-				a.answerTooLarge(m.uid, msgFetchSocketsResponse, m.data.RequestID, answerLen(d.b, socks[i:]))
+				a.answerTooLarge(m.Uid, cluster.MsgFetchSocketsResponse, m.Data.RequestID, cluster.AnswerLen(d.B, socks[i:]))
 				return
 			}
 			if i > 0 {
-				d.b = append(d.b, ',')
+				d.B = append(d.B, ',')
 			}
-			d.b = appendSocket(d.b, s)
+			d.B = cluster.AppendSocket(d.B, s)
 		}
-		d.b = append(d.b, ']')
-		a.answer(m.uid, msgFetchSocketsResponse, m.data.RequestID, clusterJSON(msgFetchSocketsResponse, d.bytes(), a.uid, a.name))
+		d.B = append(d.B, ']')
+		a.answer(m.Uid, cluster.MsgFetchSocketsResponse, m.Data.RequestID, cluster.MessageJSON(cluster.MsgFetchSocketsResponse, d.Bytes(), a.uid, a.name))
 
-	case msgServerSideEmit:
-		pk, err := m.jsonPacket()
+	case cluster.MsgServerSideEmit:
+		pk, err := m.JSONPacket()
 		if err != nil {
 			return
 		}
@@ -97,21 +98,21 @@ func (a *ShardedAdapter) onMessage(m *clusterMsg) {
 			return
 		}
 		var ack func(json.RawMessage)
-		if id := m.data.RequestID; id != "" {
+		if id := m.Data.RequestID; id != "" {
 			var once sync.Once
-			to := m.uid
+			to := m.Uid
 			ack = func(v json.RawMessage) {
 				once.Do(func() {
-					d := newJSONMsg(32 + len(v))
-					d.str("requestId", id)
-					d.raw("packet", v)
-					a.answer(to, msgServerSideEmitResponse, id, clusterJSON(msgServerSideEmitResponse, d.bytes(), a.uid, a.name))
+					d := cluster.NewJSONMsg(32 + len(v))
+					d.Str("requestId", id)
+					d.Raw("packet", v)
+					a.answer(to, cluster.MsgServerSideEmitResponse, id, cluster.MessageJSON(cluster.MsgServerSideEmitResponse, d.Bytes(), a.uid, a.name))
 				})
 			}
 		}
-		a.f.events.run(func() { a.nsp.HandleServerSideEmit(args, ack) })
+		a.f.events.Run(func() { a.nsp.HandleServerSideEmit(args, ack) })
 
-	case msgFetchSocketsResponse, msgServerSideEmitResponse, msgBroadcastClientCount, msgBroadcastAck:
+	case cluster.MsgFetchSocketsResponse, cluster.MsgServerSideEmitResponse, cluster.MsgBroadcastClientCount, cluster.MsgBroadcastAck:
 		// Adapters that do not tell requests from answers send them here
 		// (ClusterAdapter.onMessage passes them on too).
 		a.onResponse(m)
@@ -137,100 +138,100 @@ func (a *ShardedAdapter) answer(to string, typ int, requestID string, msg []byte
 func (a *ShardedAdapter) answerTooLarge(to string, typ int, requestID string, size int) {
 	a.f.log.Warn("redis: answer too large for Redis; the asker gets an error instead",
 		"nsp", a.name, "type", typ, "bytes", size, "limit", a.f.opts.MaxMessageBytes)
-	ae := answerError{Code: codeTooLarge, UID: a.uid, Size: size, Limit: a.f.opts.MaxMessageBytes}
+	ae := cluster.AnswerError{Code: cluster.CodeTooLarge, UID: a.uid, Size: size, Limit: a.f.opts.MaxMessageBytes}
 	e, _ := json.Marshal(ae)
-	d := newJSONMsg(160)
-	d.str("requestId", requestID)
+	d := cluster.NewJSONMsg(160)
+	d.Str("requestId", requestID)
 	switch typ {
-	case msgFetchSocketsResponse:
-		d.raw("sockets", json.RawMessage("[]"))
+	case cluster.MsgFetchSocketsResponse:
+		d.Raw("sockets", json.RawMessage("[]"))
 	default:
-		d.raw("packet", json.RawMessage("null"))
+		d.Raw("packet", json.RawMessage("null"))
 	}
-	d.raw("error", e)
-	if err := a.f.publish(a.channel+to+"#", clusterJSON(typ, d.bytes(), a.uid, a.name)); err != nil {
+	d.Raw("error", e)
+	if err := a.f.publish(a.channel+to+"#", cluster.MessageJSON(typ, d.Bytes(), a.uid, a.name)); err != nil {
 		a.f.log.Debug("redis: answer dropped", "err", err)
 	}
 }
 
 // onResponse handles an answer to a request of this adapter.
-func (a *ShardedAdapter) onResponse(m *clusterMsg) {
-	id := m.data.RequestID
+func (a *ShardedAdapter) onResponse(m *cluster.Message) {
+	id := m.Data.RequestID
 	if id == "" {
 		return
 	}
-	a.mu.Lock()
-	ack := a.acks[id]
-	req := a.requests[id]
-	a.mu.Unlock()
-	failed := decodeAnswerError(m.data.Error)
-	switch m.typ {
-	case msgBroadcastClientCount:
+	a.pend.Mu.Lock()
+	ack := a.pend.Acks[id]
+	req := a.pend.Requests[id]
+	a.pend.Mu.Unlock()
+	failed := cluster.DecodeAnswerError(m.Data.Error)
+	switch m.Typ {
+	case cluster.MsgBroadcastClientCount:
 		if ack != nil {
-			ack.onClientCount(m.data.ClientCount)
+			ack.OnClientCount(m.Data.ClientCount)
 		}
 		return
-	case msgBroadcastAck:
+	case cluster.MsgBroadcastAck:
 		if ack == nil {
 			return
 		}
-		v, err := m.ackValue()
+		v, err := m.AckValue()
 		if err != nil {
 			a.f.log.Debug("redis: malformed acknowledgement ignored", "err", err)
 			return
 		}
-		ack.onAck([]parser.Raw{v})
+		ack.OnAck([]parser.Raw{v})
 		return
-	case msgFetchSocketsResponse, msgServerSideEmitResponse:
+	case cluster.MsgFetchSocketsResponse, cluster.MsgServerSideEmitResponse:
 	default:
 		return
 	}
-	if req == nil || (req.typ == msgFetchSockets) != (m.typ == msgFetchSocketsResponse) {
+	if req == nil || (req.Typ == cluster.MsgFetchSockets) != (m.Typ == cluster.MsgFetchSocketsResponse) {
 		return // another request, or too late
 	}
 	if failed != nil {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		if a.requests[id] == req {
-			delete(a.requests, id)
-			req.finish(&remoteError{op: shardedRequestName(req.typ), e: *failed})
+		a.pend.Mu.Lock()
+		defer a.pend.Mu.Unlock()
+		if a.pend.Requests[id] == req {
+			delete(a.pend.Requests, id)
+			req.Finish(&cluster.RemoteError{Op: shardedRequestName(req.Typ), E: *failed})
 		}
 		return
 	}
 	// Decode outside the lock.
-	var socks []wireSocket
+	var socks []cluster.WireSocket
 	var v json.RawMessage
-	if m.typ == msgFetchSocketsResponse {
-		if len(m.data.Sockets) > 0 && json.Unmarshal(m.data.Sockets, &socks) != nil {
+	if m.Typ == cluster.MsgFetchSocketsResponse {
+		if len(m.Data.Sockets) > 0 && json.Unmarshal(m.Data.Sockets, &socks) != nil {
 			socks = nil
 		}
 	} else {
 		var err error
-		if v, err = m.jsonPacket(); err != nil || len(v) == 0 {
+		if v, err = m.JSONPacket(); err != nil || len(v) == 0 {
 			v = json.RawMessage("null")
 		}
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.requests[id] != req {
+	a.pend.Mu.Lock()
+	defer a.pend.Mu.Unlock()
+	if a.pend.Requests[id] != req {
 		return
 	}
-	req.received++
-	if m.typ == msgFetchSocketsResponse {
+	req.Received++
+	if m.Typ == cluster.MsgFetchSocketsResponse {
 		for _, s := range socks {
-			req.sockets = append(req.sockets, adapter.SocketInfo{ID: s.ID, Handshake: s.Handshake, Rooms: s.Rooms, Data: s.Data})
+			req.Sockets = append(req.Sockets, adapter.SocketInfo{ID: s.ID, Handshake: s.Handshake, Rooms: s.Rooms, Data: s.Data})
 		}
 	} else {
-		req.responses = append(req.responses, v)
+		req.Responses = append(req.Responses, v)
 	}
-	if req.received >= req.expected {
-		delete(a.requests, id)
-		req.finish(nil)
+	if req.Received >= req.Expected {
+		delete(a.pend.Requests, id)
+		req.Finish(nil)
 	}
 }
 
 func shardedRequestName(typ int) string {
-	if typ == msgFetchSockets {
+	if typ == cluster.MsgFetchSockets {
 		return "fetchSockets"
 	}
 	return "serverSideEmit"
@@ -251,16 +252,16 @@ type shardedAckResponder struct {
 }
 
 func (r *shardedAckResponder) count(n int) {
-	d := newJSONMsg(48)
-	d.str("requestId", r.requestID)
-	d.int("clientCount", n)
-	msg := clusterJSON(msgBroadcastClientCount, d.bytes(), r.a.uid, r.a.name)
+	d := cluster.NewJSONMsg(48)
+	d.Str("requestId", r.requestID)
+	d.Int("clientCount", n)
+	msg := cluster.MessageJSON(cluster.MsgBroadcastClientCount, d.Bytes(), r.a.uid, r.a.name)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counted = true
-	r.a.answer(r.to, msgBroadcastClientCount, r.requestID, msg)
+	r.a.answer(r.to, cluster.MsgBroadcastClientCount, r.requestID, msg)
 	for _, p := range r.pending {
-		r.a.answer(r.to, msgBroadcastAck, r.requestID, p)
+		r.a.answer(r.to, cluster.MsgBroadcastAck, r.requestID, p)
 	}
 	r.pending = nil
 }
@@ -270,7 +271,7 @@ func (r *shardedAckResponder) ack(args []parser.Raw) {
 	if len(args) > 0 {
 		arg = args[0]
 	}
-	msg, err := encodeClusterAck(r.a.uid, r.a.name, r.requestID, arg)
+	msg, err := cluster.EncodeAck(r.a.uid, r.a.name, r.requestID, arg)
 	if err != nil {
 		r.a.f.log.Debug("redis: acknowledgement not forwarded", "err", err)
 		return
@@ -281,5 +282,5 @@ func (r *shardedAckResponder) ack(args []parser.Raw) {
 		r.pending = append(r.pending, msg)
 		return
 	}
-	r.a.answer(r.to, msgBroadcastAck, r.requestID, msg)
+	r.a.answer(r.to, cluster.MsgBroadcastAck, r.requestID, msg)
 }
