@@ -36,10 +36,6 @@ type Adapter struct {
 	pend cluster.Pending // requests and broadcasts with acks in flight; its Mu guards Closed
 }
 
-// plainNamespace hides a namespace's recovery options from the local
-// memory adapter: with recovery on, the log and the sessions are in Redis.
-type plainNamespace struct{ adapter.Namespace }
-
 var (
 	_ adapter.Adapter   = (*Adapter)(nil)
 	_ adapter.Recoverer = (*Adapter)(nil)
@@ -50,7 +46,7 @@ func newAdapter(f *Factory, nsp adapter.Namespace) *Adapter {
 	k := f.opts.Key
 	a := &Adapter{
 		f:               f,
-		local:           memory.NewAdapter(plainNamespace{nsp}),
+		local:           memory.NewAdapter(cluster.PlainNamespace{Namespace: nsp}),
 		nsp:             nsp,
 		name:            name,
 		uid:             newID(),
@@ -358,7 +354,7 @@ func (a *Adapter) AllRooms(ctx context.Context) ([]string, error) {
 // returns those that did with an *adapter.TimeoutError ("timeout reached:
 // only X responses received out of Y").
 func (a *Adapter) ServerSideEmit(ctx context.Context, args []json.RawMessage, wantAck bool) ([]json.RawMessage, error) {
-	data := appendRawArray(nil, args)
+	data := cluster.AppendRawArray(nil, args)
 	if !wantAck {
 		m := cluster.NewJSONMsg(32 + len(data))
 		m.Str("uid", a.uid)
@@ -392,20 +388,6 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, args []json.RawMessage, wa
 		return res, &adapter.TimeoutError{Message: fmt.Sprintf("timeout reached: only %d responses received out of %d", len(res), req.Expected)}
 	}
 	return res, err
-}
-
-func appendRawArray(dst []byte, args []json.RawMessage) []byte {
-	dst = append(dst, '[')
-	for i, v := range args {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		if len(v) == 0 {
-			v = json.RawMessage("null")
-		}
-		dst = append(dst, v...)
-	}
-	return append(dst, ']')
 }
 
 // ---------------------------------------------------------------- closing

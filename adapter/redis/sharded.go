@@ -114,7 +114,7 @@ type ShardedFactory struct {
 
 	mu       sync.RWMutex
 	state    factoryState
-	adapters map[*ShardedAdapter]struct{}
+	adapters map[*shardedTransport]struct{}
 	routes   map[string][]shardedRoute // channel → adapters
 
 	subs shardSubs
@@ -144,7 +144,7 @@ type ShardedFactory struct {
 // shardedRoute sends the messages of a channel to an adapter; response
 // marks its own answers channel.
 type shardedRoute struct {
-	a        *ShardedAdapter
+	t        *shardedTransport
 	response bool
 }
 
@@ -157,7 +157,7 @@ func NewSharded(client goredis.UniversalClient, opts ShardedOptions) *ShardedFac
 		client:   client,
 		opts:     opts,
 		log:      opts.Logger,
-		adapters: make(map[*ShardedAdapter]struct{}),
+		adapters: make(map[*shardedTransport]struct{}),
 		routes:   make(map[string][]shardedRoute),
 		queue:    make(chan outMsg, opts.MaxPendingPublishes),
 		events:   cluster.NewEventRunner(opts.Logger),
@@ -184,26 +184,26 @@ func (f *ShardedFactory) Adapter(nsp adapter.Namespace) (adapter.Adapter, error)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrBadSubscriptionMode, f.opts.SubscriptionMode)
 	}
-	a := newShardedAdapter(f, nsp)
+	t := newShardedAdapter(f, nsp)
 	f.mu.Lock()
 	if f.state != stateOpen {
 		f.mu.Unlock()
 		return nil, adapter.ErrClosed
 	}
-	f.adapters[a] = struct{}{}
-	f.addRouteLocked(a.channel, shardedRoute{a: a})
-	f.addRouteLocked(a.responseChannel, shardedRoute{a: a, response: true})
+	f.adapters[t] = struct{}{}
+	f.addRouteLocked(t.channel, shardedRoute{t: t})
+	f.addRouteLocked(t.responseChannel, shardedRoute{t: t, response: true})
 	f.mu.Unlock()
 	f.startOnce.Do(f.start)
-	chans := []string{a.channel, a.responseChannel}
+	chans := []string{t.channel, t.responseChannel}
 	f.subs.change(chans, +1)
 	ctx, cancel := context.WithTimeout(context.Background(), f.opts.RequestsTimeout)
 	defer cancel()
 	if err := f.subs.await(ctx, chans); err != nil {
 		f.log.Warn("redis: shard subscriptions of the namespace not confirmed; they will be made once Redis answers",
-			"nsp", a.name, "err", err)
+			"nsp", t.name, "err", err)
 	}
-	return a, nil
+	return t.a, nil
 }
 
 func (f *ShardedFactory) start() {
@@ -218,20 +218,20 @@ func (f *ShardedFactory) addRouteLocked(ch string, r shardedRoute) {
 }
 
 // route adds or removes the route of a's room channel ch.
-func (f *ShardedFactory) route(a *ShardedAdapter, ch string, add bool) {
+func (f *ShardedFactory) route(t *shardedTransport, ch string, add bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if add {
-		f.addRouteLocked(ch, shardedRoute{a: a})
+		f.addRouteLocked(ch, shardedRoute{t: t})
 		return
 	}
-	f.removeRouteLocked(ch, a)
+	f.removeRouteLocked(ch, t)
 }
 
-func (f *ShardedFactory) removeRouteLocked(ch string, a *ShardedAdapter) {
+func (f *ShardedFactory) removeRouteLocked(ch string, t *shardedTransport) {
 	rs := f.routes[ch][:0:0] // a new slice: dispatch may hold the old one
 	for _, r := range f.routes[ch] {
-		if r.a != a {
+		if r.t != t {
 			rs = append(rs, r)
 		}
 	}
@@ -243,17 +243,17 @@ func (f *ShardedFactory) removeRouteLocked(ch string, a *ShardedAdapter) {
 }
 
 // release forgets a closed adapter and drops its base subscriptions.
-func (f *ShardedFactory) release(a *ShardedAdapter) {
+func (f *ShardedFactory) release(t *shardedTransport) {
 	f.mu.Lock()
-	if _, ok := f.adapters[a]; !ok {
+	if _, ok := f.adapters[t]; !ok {
 		f.mu.Unlock()
 		return
 	}
-	delete(f.adapters, a)
-	f.removeRouteLocked(a.channel, a)
-	f.removeRouteLocked(a.responseChannel, a)
+	delete(f.adapters, t)
+	f.removeRouteLocked(t.channel, t)
+	f.removeRouteLocked(t.responseChannel, t)
 	f.mu.Unlock()
-	f.subs.change([]string{a.channel, a.responseChannel}, -1)
+	f.subs.change([]string{t.channel, t.responseChannel}, -1)
 }
 
 // dispatch hands a message to the adapters of its channel. A panic (in a
@@ -268,7 +268,7 @@ func (f *ShardedFactory) dispatch(channel, payload string) {
 	rs := f.routes[channel]
 	f.mu.RUnlock()
 	for _, r := range rs {
-		r.a.onRaw([]byte(payload), r.response)
+		cluster.Receive(r.t.a, []byte(payload), r.response)
 	}
 }
 
@@ -435,13 +435,13 @@ func (f *ShardedFactory) Close(ctx context.Context) error {
 		first = true
 		f.mu.Lock()
 		f.state = stateClosing
-		as := make([]*ShardedAdapter, 0, len(f.adapters))
-		for a := range f.adapters {
-			as = append(as, a)
+		ts := make([]*shardedTransport, 0, len(f.adapters))
+		for t := range f.adapters {
+			ts = append(ts, t)
 		}
 		f.mu.Unlock()
-		for _, a := range as {
-			_ = a.Close()
+		for _, t := range ts {
+			_ = t.a.Close()
 		}
 		f.qmu.Lock()
 		f.qclosed = true

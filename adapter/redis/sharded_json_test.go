@@ -148,13 +148,13 @@ func FuzzShardedJSON(f *testing.F) {
 	for _, m := range shardedJSONCorpus {
 		f.Add([]byte(m))
 	}
-	bin, err := cluster.EncodeBroadcast("A", "/", "r", adapter.NewPacket("/", []byte(`["b",{"_placeholder":true,"num":0}]`), [][]byte{{1}}),
-		adapter.BroadcastOptions{Rooms: []string{"r"}, Flags: adapter.Flags{Volatile: true}})
+	bin, err := encodeOut("A", "/", cluster.BroadcastOut("r", adapter.NewPacket("/", []byte(`["b",{"_placeholder":true,"num":0}]`), [][]byte{{1}}),
+		adapter.BroadcastOptions{Rooms: []string{"r"}, Flags: adapter.Flags{Volatile: true}}))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(bin)
-	ack, err := cluster.EncodeAck("A", "/", "r", parser.Raw{JSON: []byte(`{"_placeholder":true,"num":0}`), Attachments: [][]byte{{2}}})
+	ack, err := encodeOut("A", "/", cluster.AckOut("r", parser.Raw{JSON: []byte(`{"_placeholder":true,"num":0}`), Attachments: [][]byte{{2}}}))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -172,4 +172,10 @@ func FuzzShardedJSON(f *testing.F) {
 			t.Fatalf("accepted invalid JSON %q", msg)
 		}
 	})
+}
+
+// encodeOut encodes a message as the sharded adapter publishes it.
+func encodeOut(uid, nsp string, out *cluster.Out) ([]byte, error) {
+	out.UID, out.Nsp = uid, nsp
+	return out.Encode()
 }

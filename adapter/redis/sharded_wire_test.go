@@ -29,7 +29,7 @@ func TestShardedWire(t *testing.T) {
 	ad, err := f.Adapter(ns)
 	testkit.NoError(t, err)
 	a := ad.(*ShardedAdapter)
-	testkit.Equal(t, len(a.uid), 16)
+	testkit.Equal(t, len(a.UID()), 16)
 
 	obs := newClient(t, url)
 	base, room1 := key+"#/#", key+"#/#room1#"
@@ -57,7 +57,7 @@ func TestShardedWire(t *testing.T) {
 		got := reqID.ReplaceAllString(m.Payload, `"requestId":"R"`)
 		testkit.Equal(t, got, want)
 	}
-	uid := a.uid
+	uid := a.UID()
 	tail := `,"uid":"` + uid + `","nsp":"/"}`
 	pkt := func(js string) *adapter.Packet { return adapter.NewPacket("/", []byte(js), nil) }
 
@@ -148,7 +148,7 @@ func TestShardedAnswers(t *testing.T) {
 		t.Helper()
 		testkit.NoError(t, pub.SPublish(ctx, channel, msg).Err())
 	}
-	tail := `,"uid":"` + a.uid + `","nsp":"/"}`
+	tail := `,"uid":"` + a.UID() + `","nsp":"/"}`
 
 	// A broadcast with acks from Node: the count, then each answer.
 	send(key+"#/#", `{"type":3,"data":{"packet":{"type":2,"data":["ackme"]},"requestId":"cfd5bfe62a75c903","opts":{"rooms":[],"except":[],"flags":{"timeout":1000}}},"uid":"`+node+`","nsp":"/"}`)

@@ -206,7 +206,7 @@ func TestWireAnswers(t *testing.T) {
 		got := make(chan string, 2)
 		ns.mu.Lock()
 		ns.sse = func(args []json.RawMessage, ack func(json.RawMessage)) {
-			got <- string(appendRawArray(nil, args))
+			got <- string(cluster.AppendRawArray(nil, args))
 			if ack != nil {
 				ack(json.RawMessage(`{"ok":true,"arg":"q"}`))
 				ack(json.RawMessage(`"second call ignored"`))

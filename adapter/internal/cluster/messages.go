@@ -9,12 +9,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/internal/jsonscan"
 	"github.com/ioswarm/ioswarm/parser"
 )
 
-// The messages of the sharded adapter are socket.io-adapter's
-// ClusterMessage: {type, data, uid, nsp}, JSON unless data holds binary
-// (docs/protocol/redis-adapter.md, B.3).
+// The messages of the cluster adapters (sharded, streams) are
+// socket.io-adapter's ClusterMessage: {type, data, uid, nsp}
+// (docs/protocol/redis-adapter.md, B.3 and C).
 
 // MessageType of socket.io-adapter's cluster-adapter (the values the
 // sharded adapter uses).
@@ -80,124 +81,122 @@ func appendClusterOpts(dst []byte, o adapter.BroadcastOptions) []byte {
 	return append(dst, "}}"...)
 }
 
-// EncodeBroadcast builds a BROADCAST (with a requestId when the
-// broadcast waits for acks): JSON, or notepack msgpack when the packet
-// has attachments, as Node decides.
-func EncodeBroadcast(uid, nsp, requestID string, p *adapter.Packet, opts adapter.BroadcastOptions) ([]byte, error) {
-	if len(p.Attachments) == 0 {
-		d := NewJSONMsg(64 + len(p.Data) + StringsLen(opts.Rooms) + StringsLen(opts.Except))
-		d.Key("packet")
-		d.B = append(d.B, `{"type":2,"data":`...)
-		d.B = append(d.B, p.Data...)
-		d.B = append(d.B, '}')
-		if requestID != "" {
-			d.Str("requestId", requestID)
-		}
-		d.Key("opts")
-		d.B = appendClusterOpts(d.B, opts)
-		return MessageJSON(MsgBroadcast, d.Bytes(), uid, nsp), nil
+// Out is a ClusterMessage on its way to other nodes: its data as JSON,
+// whose binary placeholders refer to Atts, encoded by the transport in the
+// form its wire wants (Encode, Msgpack, DataMsgpack).
+type Out struct {
+	Type int
+	UID  string
+	Nsp  string
+	// Data is the JSON object of the message's "data" member.
+	Data []byte
+	// Atts are the binary values of Data's placeholders (a BROADCAST's
+	// packet, a BROADCAST_ACK's answer).
+	Atts [][]byte
+	// Opts are a BROADCAST's selection, for transports that route by room.
+	Opts adapter.BroadcastOptions
+	// RequestID is set on a request that waits for answers, and on a
+	// BROADCAST that waits for acks.
+	RequestID string
+}
+
+// Binary reports whether the data holds binary values.
+func (o *Out) Binary() bool { return len(o.Atts) > 0 }
+
+// Encode returns the message as Node's ClusterAdapter publishes it on
+// pub/sub (the sharded adapter): JSON, or msgpack when it holds binary.
+func (o *Out) Encode() ([]byte, error) {
+	if !o.Binary() {
+		return MessageJSON(o.Type, o.Data, o.UID, o.Nsp), nil
 	}
-	w := GetWriter(128 + len(uid) + len(nsp) + len(p.Data) + AttachmentsLen(p.Attachments) +
-		StringsLen(opts.Rooms) + StringsLen(opts.Except))
+	return o.Msgpack()
+}
+
+// Msgpack returns the whole message as msgpack {type, data, uid, nsp}.
+func (o *Out) Msgpack() ([]byte, error) {
+	w := GetWriter(64 + len(o.UID) + len(o.Nsp) + len(o.Data) + AttachmentsLen(o.Atts))
 	w.MapLen(4)
 	w.Str("type")
-	w.Number(MsgBroadcast)
+	w.Number(float64(o.Type))
 	w.Str("data")
-	if requestID != "" {
-		w.MapLen(3)
-	} else {
-		w.MapLen(2)
-	}
-	w.Str("packet")
-	w.MapLen(2)
-	w.Str("type")
-	w.Number(PacketEvent)
-	w.Str("data")
-	if err := w.JSON(p.Data, p.Attachments); err != nil {
+	if err := w.JSON(o.Data, o.Atts); err != nil {
 		w.Bytes()
 		return nil, err
 	}
-	if requestID != "" {
-		w.Str("requestId")
-		w.Str(requestID)
-	}
-	w.Str("opts")
-	w.Opts(opts)
 	w.Str("uid")
-	w.Str(uid)
+	w.Str(o.UID)
 	w.Str("nsp")
-	w.Str(nsp)
+	w.Str(o.Nsp)
 	return w.Bytes(), nil
 }
 
-// EncodeRooms builds SOCKETS_JOIN or SOCKETS_LEAVE.
-func EncodeRooms(typ int, uid, nsp string, opts adapter.BroadcastOptions, rooms []string) []byte {
+// DataMsgpack returns the message's data alone as msgpack.
+func (o *Out) DataMsgpack() ([]byte, error) { return JSONToMsgpack(o.Data, o.Atts) }
+
+// BroadcastOut builds a BROADCAST (with a requestId when the broadcast
+// waits for acks).
+func BroadcastOut(requestID string, p *adapter.Packet, opts adapter.BroadcastOptions) *Out {
+	d := NewJSONMsg(64 + len(p.Data) + StringsLen(opts.Rooms) + StringsLen(opts.Except))
+	d.Key("packet")
+	d.B = append(d.B, `{"type":2,"data":`...)
+	d.B = append(d.B, p.Data...)
+	d.B = append(d.B, '}')
+	if requestID != "" {
+		d.Str("requestId", requestID)
+	}
+	d.Key("opts")
+	d.B = appendClusterOpts(d.B, opts)
+	return &Out{Type: MsgBroadcast, Data: d.Bytes(), Atts: p.Attachments, Opts: opts, RequestID: requestID}
+}
+
+// RoomsOut builds SOCKETS_JOIN or SOCKETS_LEAVE.
+func RoomsOut(typ int, opts adapter.BroadcastOptions, rooms []string) *Out {
 	d := NewJSONMsg(64 + StringsLen(rooms) + StringsLen(opts.Rooms) + StringsLen(opts.Except))
 	d.Key("opts")
 	d.B = appendClusterOpts(d.B, opts)
 	d.Strs("rooms", rooms)
-	return MessageJSON(typ, d.Bytes(), uid, nsp)
+	return &Out{Type: typ, Data: d.Bytes(), Opts: opts}
 }
 
-// EncodeDisconnect builds DISCONNECT_SOCKETS.
-func EncodeDisconnect(uid, nsp string, opts adapter.BroadcastOptions, close bool) []byte {
+// DisconnectOut builds DISCONNECT_SOCKETS.
+func DisconnectOut(opts adapter.BroadcastOptions, close bool) *Out {
 	d := NewJSONMsg(64 + StringsLen(opts.Rooms) + StringsLen(opts.Except))
 	d.Key("opts")
 	d.B = appendClusterOpts(d.B, opts)
 	d.Boolean("close", close)
-	return MessageJSON(MsgDisconnectSockets, d.Bytes(), uid, nsp)
+	return &Out{Type: MsgDisconnectSockets, Data: d.Bytes(), Opts: opts}
 }
 
-// EncodeFetch builds FETCH_SOCKETS.
-func EncodeFetch(uid, nsp, requestID string, opts adapter.BroadcastOptions) []byte {
+// FetchOut builds FETCH_SOCKETS.
+func FetchOut(requestID string, opts adapter.BroadcastOptions) *Out {
 	d := NewJSONMsg(64 + StringsLen(opts.Rooms) + StringsLen(opts.Except))
 	d.Key("opts")
 	d.B = appendClusterOpts(d.B, opts)
 	d.Str("requestId", requestID)
-	return MessageJSON(MsgFetchSockets, d.Bytes(), uid, nsp)
+	return &Out{Type: MsgFetchSockets, Data: d.Bytes(), Opts: opts, RequestID: requestID}
 }
 
-// EncodeServerSideEmit builds SERVER_SIDE_EMIT; requestID is empty
-// when no answer is wanted.
-func EncodeServerSideEmit(uid, nsp, requestID string, args []byte) []byte {
+// ServerSideEmitOut builds SERVER_SIDE_EMIT; requestID is empty when no
+// answer is wanted.
+func ServerSideEmitOut(requestID string, args []byte) *Out {
 	d := NewJSONMsg(32 + len(args))
 	if requestID != "" {
 		d.Str("requestId", requestID)
 	}
 	d.Raw("packet", args)
-	return MessageJSON(MsgServerSideEmit, d.Bytes(), uid, nsp)
+	return &Out{Type: MsgServerSideEmit, Data: d.Bytes(), RequestID: requestID}
 }
 
-// EncodeAck builds the BROADCAST_ACK carrying one client's answer.
-func EncodeAck(uid, nsp, requestID string, arg parser.Raw) ([]byte, error) {
+// AckOut builds the BROADCAST_ACK carrying one client's answer.
+func AckOut(requestID string, arg parser.Raw) *Out {
 	j := arg.JSON
 	if len(bytes.TrimSpace(j)) == 0 {
 		j = []byte("null")
 	}
-	if len(arg.Attachments) == 0 {
-		d := NewJSONMsg(32 + len(j))
-		d.Str("requestId", requestID)
-		d.Raw("packet", j)
-		return MessageJSON(MsgBroadcastAck, d.Bytes(), uid, nsp), nil
-	}
-	w := GetWriter(64 + len(uid) + len(nsp) + len(j) + AttachmentsLen(arg.Attachments))
-	w.MapLen(4)
-	w.Str("type")
-	w.Number(MsgBroadcastAck)
-	w.Str("data")
-	w.MapLen(2)
-	w.Str("requestId")
-	w.Str(requestID)
-	w.Str("packet")
-	if err := w.JSON(j, arg.Attachments); err != nil {
-		w.Bytes()
-		return nil, err
-	}
-	w.Str("uid")
-	w.Str(uid)
-	w.Str("nsp")
-	w.Str(nsp)
-	return w.Bytes(), nil
+	d := NewJSONMsg(32 + len(j))
+	d.Str("requestId", requestID)
+	d.Raw("packet", j)
+	return &Out{Type: MsgBroadcastAck, Data: d.Bytes(), Atts: arg.Attachments, RequestID: requestID}
 }
 
 // ---------------------------------------------------------------- in
@@ -300,27 +299,7 @@ func Decode(msg []byte) (*Message, error) {
 		case "nsp":
 			m.Nsp, hasNsp, err = r.Str()
 		case "data":
-			js := []byte{'{'}
-			if _, err := r.MapKeys(func(key []byte) error {
-				if string(key) == "packet" {
-					var err error
-					m.Packet, err = r.Span()
-					m.Mp = true
-					return err
-				}
-				if len(js) > 1 {
-					js = append(js, ',')
-				}
-				js = AppendJSString(js, key)
-				js = append(js, ':')
-				var err error
-				js, _, err = r.ToJSON(js, nil, BinBufferJSON)
-				return err
-			}); err != nil {
-				return err
-			}
-			// The transcoder writes valid JSON: read without validating again.
-			return m.Data.fromJSON(append(js, '}'))
+			return m.readMsgpackData(r)
 		default:
 			err = r.Skip(0)
 		}
@@ -333,6 +312,66 @@ func Decode(msg []byte) (*Message, error) {
 		return nil, ErrNotClusterMessage
 	}
 	m.Typ = int(typ)
+	return m, nil
+}
+
+// readMsgpackData reads a msgpack data map: its packet is kept as
+// msgpack, where binary values must survive; its other members are
+// transcoded to JSON, binary as Node's Buffer JSON.
+func (m *Message) readMsgpackData(r *Reader) error {
+	js := []byte{'{'}
+	if _, err := r.MapKeys(func(key []byte) error {
+		if string(key) == "packet" {
+			var err error
+			m.Packet, err = r.Span()
+			m.Mp = true
+			return err
+		}
+		if len(js) > 1 {
+			js = append(js, ',')
+		}
+		js = AppendJSString(js, key)
+		js = append(js, ':')
+		var err error
+		js, _, err = r.ToJSON(js, nil, BinBufferJSON)
+		return err
+	}); err != nil {
+		return err
+	}
+	// The transcoder writes valid JSON: read without validating again.
+	return m.Data.fromJSON(append(js, '}'))
+}
+
+// DecodeParts builds a message from members that travel apart (the
+// fields of a Redis stream entry): data is the JSON object of its data,
+// or, with mp, its msgpack map.
+func DecodeParts(typ int, uid, nsp string, data []byte, mp bool) (*Message, error) {
+	m := &Message{Typ: typ, Uid: uid, Nsp: nsp}
+	if len(data) == 0 {
+		return m, nil
+	}
+	if !mp {
+		var sc jsonscan.Scanner
+		if _, _, err := sc.Whole(data); err != nil {
+			return nil, err
+		}
+		if data[0] != '{' {
+			return nil, errNotObject
+		}
+		if err := m.Data.fromJSON(data); err != nil {
+			return nil, err
+		}
+		m.Packet = m.Data.Packet
+		return m, nil
+	}
+	r := GetReader(data)
+	defer PutReader(r)
+	if err := m.readMsgpackData(r); err != nil {
+		return nil, err
+	}
+	if !r.Done() {
+		return nil, ErrTrailing
+	}
 	return m, nil
 }
 

@@ -252,3 +252,18 @@ type WireSocket struct {
 	Rooms     RoomList        `json:"rooms"`
 	Data      json.RawMessage `json:"data"`
 }
+
+// AppendRawArray appends the JSON array of args (null for an empty one).
+func AppendRawArray(dst []byte, args []json.RawMessage) []byte {
+	dst = append(dst, '[')
+	for i, v := range args {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if len(v) == 0 {
+			v = json.RawMessage("null")
+		}
+		dst = append(dst, v...)
+	}
+	return append(dst, ']')
+}
