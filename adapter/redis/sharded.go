@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -119,26 +118,16 @@ type ShardedFactory struct {
 
 	subs shardSubs
 
-	// qmu guards sends on queue against its closing.
-	qmu     sync.RWMutex
-	qclosed bool
-	queue   chan outMsg
-	bmu     sync.Mutex
-	qbytes  int64         // payload bytes queued
-	drained chan struct{} // made for paced senders while congested
-	events  *cluster.EventRunner
+	queue  *cluster.Queue
+	events *cluster.EventRunner
 
 	done      chan struct{}
-	pubDone   chan struct{}
 	closed    chan struct{}
 	closeErr  error
 	closeOnce sync.Once
 	ioCtx     context.Context
 	ioCancel  context.CancelFunc
 	wg        sync.WaitGroup
-
-	pubFailing atomic.Bool
-	dropped    atomic.Int64
 }
 
 // shardedRoute sends the messages of a channel to an adapter; response
@@ -159,10 +148,9 @@ func NewSharded(client goredis.UniversalClient, opts ShardedOptions) *ShardedFac
 		log:      opts.Logger,
 		adapters: make(map[*shardedTransport]struct{}),
 		routes:   make(map[string][]shardedRoute),
-		queue:    make(chan outMsg, opts.MaxPendingPublishes),
+		queue:    cluster.NewQueue(opts.MaxPendingPublishes, opts.MaxPendingPublishBytes, opts.Logger),
 		events:   cluster.NewEventRunner(opts.Logger),
 		done:     make(chan struct{}),
-		pubDone:  make(chan struct{}),
 		closed:   make(chan struct{}),
 	}
 	f.cluster, _ = client.(*goredis.ClusterClient)
@@ -208,7 +196,7 @@ func (f *ShardedFactory) Adapter(nsp adapter.Namespace) (adapter.Adapter, error)
 
 func (f *ShardedFactory) start() {
 	f.wg.Add(3)
-	go f.publishLoop()
+	go func() { defer f.wg.Done(); f.queue.Run(f.ioCtx, f.opts.RequestsTimeout, f.write) }()
 	go func() { defer f.wg.Done(); f.events.Loop() }()
 	go f.subs.loop()
 }
@@ -282,133 +270,26 @@ func (f *ShardedFactory) publish(channel string, payload []byte) error {
 		return fmt.Errorf("redis: spublish to %s: %d bytes > MaxMessageBytes (%d): %w",
 			channel, len(payload), f.opts.MaxMessageBytes, cluster.ErrMessageTooLarge)
 	}
-	f.qmu.RLock()
-	defer f.qmu.RUnlock()
-	if f.qclosed {
-		return adapter.ErrClosed
-	}
-	n := int64(len(payload))
-	f.bmu.Lock()
-	if f.qbytes > 0 && f.qbytes+n > f.opts.MaxPendingPublishBytes {
-		f.bmu.Unlock()
-		f.dropped.Add(1)
-		return fmt.Errorf("redis: spublish to %s: %d bytes queued: %w", channel, f.opts.MaxPendingPublishBytes, cluster.ErrQueueFull)
-	}
-	f.qbytes += n
-	f.bmu.Unlock()
-	select {
-	case f.queue <- outMsg{channel: channel, payload: payload}:
-		return nil
-	default:
-		f.unreserve(n)
-		f.dropped.Add(1)
-		return fmt.Errorf("redis: spublish to %s: %w", channel, cluster.ErrQueueFull)
-	}
-}
-
-// unreserve uncounts n bytes taken off the queue (or never queued), and
-// releases paced senders once the queue is back under a quarter of its
-// bounds (the classic adapter's rule, pubqueue.go).
-func (f *ShardedFactory) unreserve(n int64) {
-	f.bmu.Lock()
-	f.qbytes -= n
-	if f.drained != nil && 4*f.qbytes <= f.opts.MaxPendingPublishBytes && 4*len(f.queue) <= cap(f.queue) {
-		close(f.drained)
-		f.drained = nil
-	}
-	f.bmu.Unlock()
+	return f.queue.Send(cluster.QueueItem{Key: channel, Payload: payload})
 }
 
 // congestion returns the channel a paced sender (a broadcast emitted on
 // this node) waits on, or nil while the queue is under half of its bounds.
-func (f *ShardedFactory) congestion() <-chan struct{} {
-	f.bmu.Lock()
-	defer f.bmu.Unlock()
-	if 2*f.qbytes <= f.opts.MaxPendingPublishBytes && 2*len(f.queue) <= cap(f.queue) {
-		return nil
-	}
-	if f.drained == nil {
-		f.drained = make(chan struct{})
-	}
-	return f.drained
-}
+func (f *ShardedFactory) congestion() <-chan struct{} { return f.queue.Congestion() }
 
-// releasePaced wakes every paced sender (the publisher is stopping).
-func (f *ShardedFactory) releasePaced() {
-	f.bmu.Lock()
-	if f.drained != nil {
-		close(f.drained)
-		f.drained = nil
-	}
-	f.bmu.Unlock()
-}
-
-// publishLoop publishes the queued messages in order, pipelining what
-// accumulated while the previous batch was on its way (a ClusterClient
-// splits a pipeline by the masters of the channels' slots).
-func (f *ShardedFactory) publishLoop() {
-	defer f.wg.Done()
-	defer close(f.pubDone)
-	defer f.releasePaced()
-	batch := make([]outMsg, 0, maxBatch)
-	for m := range f.queue {
-		batch = append(batch[:0], m)
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case m, ok := <-f.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, m)
-			default:
-				break fill
-			}
-		}
-		f.flush(batch)
-		var n int64
-		for i := range batch {
-			n += int64(len(batch[i].payload))
-		}
-		f.unreserve(n)
-		clear(batch)
-	}
-}
-
-func (f *ShardedFactory) flush(batch []outMsg) {
-	if f.ioCtx.Err() != nil {
-		f.dropped.Add(int64(len(batch)))
-		return
-	}
-	ctx, cancel := context.WithTimeout(f.ioCtx, f.opts.RequestsTimeout)
-	defer cancel()
-	var err error
+// write publishes a batch of the queue, pipelined (a ClusterClient splits
+// a pipeline by the masters of the channels' slots).
+func (f *ShardedFactory) write(ctx context.Context, batch []cluster.QueueItem) error {
 	if len(batch) == 1 {
-		err = f.client.SPublish(ctx, batch[0].channel, batch[0].payload).Err()
-	} else {
-		cmds, _ := f.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			for i := range batch {
-				p.SPublish(ctx, batch[i].channel, batch[i].payload)
-			}
-			return nil
-		})
-		for _, c := range cmds {
-			if c.Err() != nil {
-				err = c.Err()
-				break
-			}
+		return f.client.SPublish(ctx, batch[0].Key, batch[0].Payload).Err()
+	}
+	cmds, err := f.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := range batch {
+			p.SPublish(ctx, batch[i].Key, batch[i].Payload)
 		}
-	}
-	if err != nil {
-		if !f.pubFailing.Swap(true) {
-			f.log.Warn("redis: spublish failed; messages to other nodes are dropped until Redis answers", "err", err)
-		}
-		f.dropped.Add(int64(len(batch)))
-		return
-	}
-	if f.pubFailing.Swap(false) {
-		f.log.Info("redis: publishing again", "dropped", f.dropped.Swap(0))
-	}
+		return nil
+	})
+	return cluster.PipelineErr(cmds, err)
 }
 
 // ---------------------------------------------------------------- cluster size
@@ -443,10 +324,7 @@ func (f *ShardedFactory) Close(ctx context.Context) error {
 		for _, t := range ts {
 			_ = t.a.Close()
 		}
-		f.qmu.Lock()
-		f.qclosed = true
-		close(f.queue)
-		f.qmu.Unlock()
+		f.queue.Close()
 		f.events.Close()
 		f.mu.Lock()
 		f.state = stateClosed
@@ -469,7 +347,7 @@ func (f *ShardedFactory) finishClose() {
 	if started {
 		timer := time.NewTimer(f.opts.RequestsTimeout)
 		select {
-		case <-f.pubDone:
+		case <-f.queue.Done():
 		case <-timer.C:
 		}
 		timer.Stop()
