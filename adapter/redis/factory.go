@@ -685,30 +685,7 @@ func (f *Factory) noteDropped(n int) { f.dropped.Add(int64(n)) }
 // which is why every node SUBSCRIBEs the request channel of each of its
 // namespaces.
 func (f *Factory) numSub(ctx context.Context, channel string) (int, error) {
-	return countSubscribers(ctx, f.client, channel,
-		func(ctx context.Context, c goredis.Cmdable) *goredis.MapStringIntCmd {
-			return c.PubSubNumSub(ctx, channel)
-		})
-}
-
-// countSubscribers runs a subscriber count (PUBSUB NUMSUB or SHARDNUMSUB)
-// on Redis, or on every master of a Redis Cluster and sums the answers.
-func countSubscribers(ctx context.Context, client goredis.UniversalClient, channel string,
-	count func(context.Context, goredis.Cmdable) *goredis.MapStringIntCmd) (int, error) {
-	if cc, ok := client.(*goredis.ClusterClient); ok {
-		var total atomic.Int64
-		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
-			m, err := count(ctx, c).Result()
-			total.Add(m[channel])
-			return err
-		})
-		return int(total.Load()), err
-	}
-	m, err := count(ctx, client).Result()
-	if err != nil {
-		return 0, err
-	}
-	return int(m[channel]), nil
+	return cluster.CountSubscribers(ctx, f.client, channel, false)
 }
 
 // ---------------------------------------------------------------- closing

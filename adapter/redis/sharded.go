@@ -297,10 +297,7 @@ func (f *ShardedFactory) write(ctx context.Context, batch []cluster.QueueItem) e
 // shardNumSub counts the subscribers of a shard channel: PUBSUB
 // SHARDNUMSUB, summed over the masters of a Redis Cluster (as Node does).
 func (f *ShardedFactory) shardNumSub(ctx context.Context, channel string) (int, error) {
-	return countSubscribers(ctx, f.client, channel,
-		func(ctx context.Context, c goredis.Cmdable) *goredis.MapStringIntCmd {
-			return c.PubSubShardNumSub(ctx, channel)
-		})
+	return cluster.CountSubscribers(ctx, f.client, channel, true)
 }
 
 // ---------------------------------------------------------------- closing

@@ -2,9 +2,6 @@ package redis
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net"
 	"sync"
 
 	"github.com/ioswarm/ioswarm/adapter"
@@ -143,15 +140,7 @@ func (t *shardedTransport) Congestion() <-chan struct{} { return t.f.congestion(
 // ServerCount implements cluster.Transport: PUBSUB SHARDNUMSUB of the
 // namespace's channel.
 func (t *shardedTransport) ServerCount(ctx context.Context) (int, error) {
-	n, err := t.f.shardNumSub(ctx, t.channel)
-	if err != nil {
-		var ne net.Error
-		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
-			err = &adapter.TimeoutError{Message: "timeout reached while counting the nodes: " + err.Error()}
-		}
-		return 0, fmt.Errorf("redis: count servers (PUBSUB SHARDNUMSUB %s): %w", t.channel, err)
-	}
-	return n, nil
+	return cluster.CountNodes(ctx, t.f.client, t.channel, true)
 }
 
 // closed drops the namespace's subscriptions (unless another adapter of
