@@ -64,21 +64,7 @@ func (o Options) withDefaults() Options {
 	if o.Key == "" {
 		o.Key = "socket.io"
 	}
-	if o.RequestsTimeout <= 0 {
-		o.RequestsTimeout = 5 * time.Second
-	}
-	if o.MaxPendingPublishes <= 0 {
-		o.MaxPendingPublishes = 4096
-	}
-	if o.MaxPendingPublishBytes <= 0 {
-		o.MaxPendingPublishBytes = 32 << 20
-	}
-	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = 4 << 20
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	cluster.SetDefaults(&o.RequestsTimeout, &o.MaxPendingPublishes, &o.MaxPendingPublishBytes, &o.MaxMessageBytes, &o.Logger)
 	return o
 }
 

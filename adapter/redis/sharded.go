@@ -72,21 +72,7 @@ func (o ShardedOptions) withDefaults() ShardedOptions {
 	if o.SubscriptionMode == "" {
 		o.SubscriptionMode = SubscriptionDynamic
 	}
-	if o.RequestsTimeout <= 0 {
-		o.RequestsTimeout = 5 * time.Second
-	}
-	if o.MaxPendingPublishes <= 0 {
-		o.MaxPendingPublishes = 4096
-	}
-	if o.MaxPendingPublishBytes <= 0 {
-		o.MaxPendingPublishBytes = 32 << 20
-	}
-	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = 4 << 20
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	cluster.SetDefaults(&o.RequestsTimeout, &o.MaxPendingPublishes, &o.MaxPendingPublishBytes, &o.MaxMessageBytes, &o.Logger)
 	return o
 }
 
@@ -123,7 +109,6 @@ type ShardedFactory struct {
 
 	done      chan struct{}
 	closed    chan struct{}
-	closeErr  error
 	closeOnce sync.Once
 	ioCtx     context.Context
 	ioCancel  context.CancelFunc
@@ -330,24 +315,12 @@ func (f *ShardedFactory) Close(ctx context.Context) error {
 	if first {
 		go f.finishClose()
 	}
-	select {
-	case <-f.closed:
-		return f.closeErr
-	case <-ctx.Done():
-		return fmt.Errorf("redis: close: goroutines still waiting for Redis: %w", ctx.Err())
-	}
+	return cluster.WaitClosed(ctx, f.closed)
 }
 
 func (f *ShardedFactory) finishClose() {
-	started := true
-	f.startOnce.Do(func() { started = false })
-	if started {
-		timer := time.NewTimer(f.opts.RequestsTimeout)
-		select {
-		case <-f.queue.Done():
-		case <-timer.C:
-		}
-		timer.Stop()
+	if cluster.Started(&f.startOnce) {
+		f.queue.Drain(f.opts.RequestsTimeout)
 	}
 	f.ioCancel()
 	close(f.done)

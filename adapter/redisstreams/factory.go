@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -244,24 +243,12 @@ func (f *Factory) Close(ctx context.Context) error {
 		f.events.Close()
 		go f.finishClose()
 	})
-	select {
-	case <-f.closed:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("redisstreams: close: goroutines still waiting for Redis: %w", ctx.Err())
-	}
+	return cluster.WaitClosed(ctx, f.closed)
 }
 
 func (f *Factory) finishClose() {
-	started := true
-	f.startOnce.Do(func() { started = false })
-	if started {
-		timer := time.NewTimer(f.opts.RequestsTimeout)
-		select {
-		case <-f.queue.Done():
-		case <-timer.C:
-		}
-		timer.Stop()
+	if cluster.Started(&f.startOnce) {
+		f.queue.Drain(f.opts.RequestsTimeout)
 	}
 	f.ioCancel()
 	for _, r := range f.readers {

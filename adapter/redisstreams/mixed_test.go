@@ -21,11 +21,11 @@ func TestMixedNode(t *testing.T) {
 	G := startNode(t, redisClient(t, url), opts, "G")
 	drv := testkit.NewNodeClientDriver(t)
 	g, n := connect(t, drv, G.ts.URL), connect(t, drv, N)
-	_, _ = n.Next(tctx(t), "welcome")
+	_, _ = n.Next(testkit.Ctx(t), "welcome")
 	ctx := context.Background()
 	call := func(event string, spec any) []any {
 		t.Helper()
-		args, err := n.EmitWithAck(tctx(t), event, spec)
+		args, err := n.EmitWithAck(testkit.Ctx(t), event, spec)
 		testkit.NoError(t, err)
 		return args
 	}
@@ -44,16 +44,16 @@ func TestMixedNode(t *testing.T) {
 
 	t.Run("broadcasts both ways", func(t *testing.T) {
 		testkit.NoError(t, G.srv.Emit("go-all", "x", []byte{1, 2}))
-		args, err := n.Next(tctx(t), "go-all")
+		args, err := n.Next(testkit.Ctx(t), "go-all")
 		testkit.NoError(t, err)
 		testkit.Equal(t, args, []any{"x", []byte{1, 2}})
 		call("broadcast", map[string]any{"event": "node-bin", "args": []any{[]byte{5}, map[string]any{"k": []byte{6}}}})
-		args, err = g.Next(tctx(t), "node-bin")
+		args, err = g.Next(testkit.Ctx(t), "node-bin")
 		testkit.NoError(t, err)
 		testkit.Equal(t, args, []any{[]byte{5}, map[string]any{"k": []byte{6}}})
 
 		call("join", "node-room")
-		G.sock(t, g).Join("go-room")
+		G.sock(g).Join("go-room")
 		testkit.NoError(t, G.srv.To("node-room").Emit("to-node-room"))
 		testkit.NoError(t, G.srv.To("go-room").Emit("to-go-room"))
 		testkit.NoError(t, G.srv.Emit("mG"))
@@ -62,8 +62,8 @@ func TestMixedNode(t *testing.T) {
 	})
 
 	t.Run("broadcast with acks both ways", func(t *testing.T) {
-		testkit.NoError(t, g.OnAck(tctx(t), "q", "g"))
-		testkit.NoError(t, n.OnAck(tctx(t), "q", []byte{7}))
+		testkit.NoError(t, g.OnAck(testkit.Ctx(t), "q", "g"))
+		testkit.NoError(t, n.OnAck(testkit.Ctx(t), "q", []byte{7}))
 		res, err := G.srv.Timeout(3*time.Second).EmitWithAck(ctx, "q")
 		testkit.NoError(t, err)
 		testkit.Equal(t, res.Len(), 2)
@@ -91,53 +91,38 @@ func TestMixedNode(t *testing.T) {
 	t.Run("serverSideEmit both ways", func(t *testing.T) {
 		res, err := G.srv.ServerSideEmitWithAck(ctx, "whoami")
 		testkit.NoError(t, err)
-		testkit.Equal(t, sortedStrings(t, res), []string{"N"})
+		testkit.Equal(t, names(t, res), []string{"N"})
 		got := nodeAnswer(call("server-side-emit", map[string]any{"event": "whoami", "timeoutMs": 2000}))
 		testkit.Equal(t, got["err"], nil)
 		testkit.Equal(t, got["responses"], []any{"G"})
 		call("server-side-emit", map[string]any{"event": "record", "args": []any{"z", []byte{3, 4}}})
 		want := `["z",{"type":"Buffer","data":[3,4]}]`
-		waitFor(t, "recorded on G", func() bool {
+		testkit.Eventually(t, "recorded on G", func() bool {
 			r := G.records()
 			return len(r) == 1 && r[0] == want
 		})
 		testkit.NoError(t, G.srv.ServerSideEmit(ctx, "record", "from-go", 1))
-		waitFor(t, "recorded on N", func() bool {
-			args, err := n.EmitWithAck(tctx(t), "recorded")
-			if err != nil || len(args) != 1 {
-				return false
-			}
-			b, _ := json.Marshal(args[0])
-			return string(b) == `[["from-go",1]]`
+		testkit.Eventually(t, "recorded on N", func() bool {
+			args, err := n.EmitWithAck(testkit.Ctx(t), "recorded")
+			got, _ := json.Marshal(args)
+			return err == nil && string(got) == `[[["from-go",1]]]`
 		})
 	})
 
 	t.Run("socketsJoin and disconnectSockets both ways", func(t *testing.T) {
 		testkit.NoError(t, G.srv.In(n.id).SocketsJoin(ctx, "sj"))
-		waitFor(t, "Node socket joined", func() bool {
-			args, err := n.EmitWithAck(tctx(t), "rooms")
-			return err == nil && len(args) == 1 && slices.Contains(anyStrings(args[0]), "sj")
+		testkit.Eventually(t, "Node socket joined", func() bool {
+			args, err := n.EmitWithAck(testkit.Ctx(t), "rooms")
+			return err == nil && len(args) == 1 && slices.Contains(testkit.Strings(args[0]), "sj")
 		})
 		call("sockets-join", map[string]any{"in": g.id, "rooms": []string{"nj"}})
-		waitFor(t, "Go socket joined", func() bool { return slices.Contains(G.sock(t, g).Rooms(), "nj") })
+		testkit.Eventually(t, "Go socket joined", func() bool { return slices.Contains(G.sock(g).Rooms(), "nj") })
 		call("disconnect-sockets", map[string]any{"in": g.id})
-		reason, err := g.WaitDisconnect(tctx(t))
-		testkit.NoError(t, err)
-		testkit.Equal(t, reason, "io server disconnect")
 		testkit.NoError(t, G.srv.In(n.id).DisconnectSockets(ctx, false))
-		reason, err = n.WaitDisconnect(tctx(t))
-		testkit.NoError(t, err)
-		testkit.Equal(t, reason, "io server disconnect")
-	})
-}
-
-func anyStrings(v any) []string {
-	var out []string
-	list, _ := v.([]any)
-	for _, x := range list {
-		if s, ok := x.(string); ok {
-			out = append(out, s)
+		for _, cl := range []*client{g, n} {
+			reason, err := cl.WaitDisconnect(testkit.Ctx(t))
+			testkit.NoError(t, err)
+			testkit.Equal(t, reason, "io server disconnect", "client %s", cl.id)
 		}
-	}
-	return out
+	})
 }

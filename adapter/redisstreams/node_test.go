@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -95,13 +94,8 @@ func (n *node) records() []string {
 	return append([]string(nil), n.recorded...)
 }
 
-// sock returns the socket of a client of n.
-func (n *node) sock(t *testing.T, c *client) *server.Socket {
-	t.Helper()
-	s := n.srv.Of("/").Socket(c.id)
-	testkit.True(t, s != nil, "socket %s is not on node %s", c.id, n.name)
-	return s
-}
+// sock returns the socket of a client of n (nil when it is elsewhere).
+func (n *node) sock(c *client) *server.Socket { return n.srv.Of("/").Socket(c.id) }
 
 // client is a connected official client and its socket id.
 type client struct {
@@ -111,48 +105,21 @@ type client struct {
 
 func connect(t *testing.T, drv *testkit.NodeClientDriver, url string) *client {
 	t.Helper()
-	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: url, Transports: []string{"websocket"}})
-	testkit.NoError(t, err)
-	id, err := c.WaitConnect(tctx(t))
-	testkit.NoError(t, err)
+	c, id := testkit.MustConnect(t, drv, testkit.ConnectOptions{URL: url, Transports: []string{"websocket"}})
 	return &client{Client: c, id: id}
-}
-
-func tctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // until returns the names of the events c got up to the marker event.
 func until(t *testing.T, c *client, marker string) []string {
 	t.Helper()
-	evs, err := c.Until(tctx(t), marker)
+	names, err := c.NamesUntil(testkit.Ctx(t), marker)
 	testkit.NoError(t, err)
-	var names []string
-	for _, e := range evs {
-		names = append(names, e.Name)
-	}
 	return names
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after 5 s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func sortedStrings(t *testing.T, args server.Args) []string {
-	t.Helper()
-	out := make([]string, len(args))
-	for i := range args {
-		testkit.NoError(t, args.Decode(i, &out[i]))
-	}
-	sort.Strings(out)
-	return out
+// names returns the string arguments of an answer, sorted.
+func names(t *testing.T, args server.Args) []string {
+	v, err := args.Values()
+	testkit.NoError(t, err)
+	return testkit.Strings(v)
 }

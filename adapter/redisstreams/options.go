@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 )
 
 // Options configure a Factory. The zero value gives the defaults of
@@ -77,21 +79,7 @@ func (o Options) withDefaults() Options {
 	if o.BlockTime <= 0 {
 		o.BlockTime = 5 * time.Second
 	}
-	if o.RequestsTimeout <= 0 {
-		o.RequestsTimeout = 5 * time.Second
-	}
-	if o.MaxPendingPublishes <= 0 {
-		o.MaxPendingPublishes = 4096
-	}
-	if o.MaxPendingPublishBytes <= 0 {
-		o.MaxPendingPublishBytes = 32 << 20
-	}
-	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = 4 << 20
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	cluster.SetDefaults(&o.RequestsTimeout, &o.MaxPendingPublishes, &o.MaxPendingPublishBytes, &o.MaxMessageBytes, &o.Logger)
 	return o
 }
 

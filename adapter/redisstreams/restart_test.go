@@ -25,12 +25,12 @@ func TestRedisRestart(t *testing.T) {
 	a := connect(t, drv, A.ts.URL)
 
 	testkit.NoError(t, B.srv.Emit("before"))
-	_, err := a.Next(tctx(t), "before")
+	_, err := a.Next(testkit.Ctx(t), "before")
 	testkit.NoError(t, err)
 
 	rs.Stop()
 	testkit.NoError(t, B.srv.Emit("while-down")) // queued, then dropped: Redis is away
-	time.Sleep(300 * time.Millisecond)            // A's reader fails and backs off
+	time.Sleep(300 * time.Millisecond)           // A's reader fails and backs off
 	rs.Start()
 	for i := range 40 {
 		testkit.NoError(t, B.srv.Emit(fmt.Sprintf("after-%d", i)))
@@ -40,7 +40,7 @@ func TestRedisRestart(t *testing.T) {
 	// Every broadcast the stream holds now reaches a, in order.
 	raw := redisClient(t, rs.URL())
 	var added []string
-	waitFor(t, "B writing again", func() bool {
+	testkit.Eventually(t, "B writing again", func() bool {
 		entries, err := raw.XRange(context.Background(), opts.StreamName, "-", "+").Result()
 		if err != nil {
 			return false
@@ -63,7 +63,7 @@ func TestRedisRestart(t *testing.T) {
 	})
 	testkit.True(t, len(added) >= 10, "only %d broadcasts reached the restarted Redis: %v", len(added), added)
 	for _, name := range added {
-		_, err := a.Next(tctx(t), name)
+		_, err := a.Next(testkit.Ctx(t), name)
 		testkit.NoError(t, err, "a missed %s (the stream holds %v)", name, added)
 	}
 }

@@ -41,7 +41,7 @@ type entry []string
 func lastEntry(t *testing.T, c *goredis.Client, stream string, prev entry) entry {
 	t.Helper()
 	var e entry
-	waitFor(t, "a new entry in "+stream, func() bool {
+	testkit.Eventually(t, "a new entry in "+stream, func() bool {
 		res, err := c.Do(context.Background(), "XREVRANGE", stream, "+", "-", "COUNT", "1").Slice()
 		if err != nil || len(res) == 0 {
 			return false
@@ -77,10 +77,10 @@ func TestWire(t *testing.T) {
 	msgs := ps.Channel()
 	drv := testkit.NewNodeClientDriver(t)
 	n := connect(t, drv, nodeURL)
-	_, _ = n.Next(tctx(t), "welcome")
+	_, _ = n.Next(testkit.Ctx(t), "welcome")
 	call := func(event string, spec any) {
 		t.Helper()
-		_, err := n.EmitWithAck(tctx(t), event, spec)
+		_, err := n.EmitWithAck(testkit.Ctx(t), event, spec)
 		testkit.NoError(t, err)
 	}
 

@@ -197,3 +197,34 @@ func PipelineErr[C interface{ Err() error }](cmds []C, err error) error {
 	}
 	return err
 }
+
+// Drain waits until Run has written what is queued (after Close), or
+// for timeout at the most.
+func (q *Queue) Drain(timeout time.Duration) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-q.done:
+	case <-timer.C:
+	}
+}
+
+// Started reports whether once has run, and makes sure that it never
+// will: a factory's Close learns whether its goroutines were started.
+func Started(once *sync.Once) bool {
+	started := true
+	once.Do(func() { started = false })
+	return started
+}
+
+// WaitClosed waits for closed, the end of a factory's Close, or returns
+// an error wrapping ctx's when ctx ends first (the goroutines still
+// waiting for Redis then end by themselves).
+func WaitClosed(ctx context.Context, closed <-chan struct{}) error {
+	select {
+	case <-closed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("redis: close: goroutines still waiting for Redis: %w", ctx.Err())
+	}
+}
