@@ -298,16 +298,12 @@ func (f *ShardedFactory) Close(ctx context.Context) error {
 		first = true
 		f.mu.Lock()
 		f.state = stateClosing
-		ts := make([]*shardedTransport, 0, len(f.adapters))
+		as := make([]*cluster.Adapter, 0, len(f.adapters))
 		for t := range f.adapters {
-			ts = append(ts, t)
+			as = append(as, t.a)
 		}
 		f.mu.Unlock()
-		for _, t := range ts {
-			_ = t.a.Close()
-		}
-		f.queue.Close()
-		f.events.Close()
+		cluster.CloseAdapters(as, f.queue, f.events)
 		f.mu.Lock()
 		f.state = stateClosed
 		f.mu.Unlock()
@@ -319,10 +315,7 @@ func (f *ShardedFactory) Close(ctx context.Context) error {
 }
 
 func (f *ShardedFactory) finishClose() {
-	if cluster.Started(&f.startOnce) {
-		f.queue.Drain(f.opts.RequestsTimeout)
-	}
-	f.ioCancel()
+	cluster.StopIO(&f.startOnce, f.queue, f.opts.RequestsTimeout, f.ioCancel)
 	close(f.done)
 	f.wg.Wait() // the subscription loop closes the connections on its way out
 	close(f.closed)

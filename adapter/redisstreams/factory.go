@@ -231,26 +231,19 @@ func (f *Factory) Close(ctx context.Context) error {
 	f.closeOnce.Do(func() {
 		f.mu.Lock()
 		f.closing = true
-		ts := make([]*transport, 0, len(f.nsps))
+		as := make([]*cluster.Adapter, 0, len(f.nsps))
 		for _, t := range f.nsps {
-			ts = append(ts, t)
+			as = append(as, t.a)
 		}
 		f.mu.Unlock()
-		for _, t := range ts {
-			_ = t.a.Close()
-		}
-		f.queue.Close()
-		f.events.Close()
+		cluster.CloseAdapters(as, f.queue, f.events)
 		go f.finishClose()
 	})
 	return cluster.WaitClosed(ctx, f.closed)
 }
 
 func (f *Factory) finishClose() {
-	if cluster.Started(&f.startOnce) {
-		f.queue.Drain(f.opts.RequestsTimeout)
-	}
-	f.ioCancel()
+	cluster.StopIO(&f.startOnce, f.queue, f.opts.RequestsTimeout, f.ioCancel)
 	for _, r := range f.readers {
 		r.stop()
 	}

@@ -209,12 +209,26 @@ func (q *Queue) Drain(timeout time.Duration) {
 	}
 }
 
-// Started reports whether once has run, and makes sure that it never
-// will: a factory's Close learns whether its goroutines were started.
-func Started(once *sync.Once) bool {
+// CloseAdapters is the first half of a factory's Close: it closes the
+// adapters still open, then makes q and ev refuse new work.
+func CloseAdapters(as []*Adapter, q *Queue, ev *EventRunner) {
+	for _, a := range as {
+		_ = a.Close()
+	}
+	q.Close()
+	ev.Close()
+}
+
+// StopIO begins the second half: when the factory's goroutines were
+// started (once has run; it never will afterwards), it lets q write what
+// is queued, timeout at the most, then it cancels their I/O.
+func StopIO(once *sync.Once, q *Queue, timeout time.Duration, cancel context.CancelFunc) {
 	started := true
 	once.Do(func() { started = false })
-	return started
+	if started {
+		q.Drain(timeout)
+	}
+	cancel()
 }
 
 // WaitClosed waits for closed, the end of a factory's Close, or returns
