@@ -9,9 +9,9 @@ import (
 	"github.com/ioswarm/ioswarm/parser"
 )
 
-// Pending is what an adapter (classic or sharded) waits for from the other
-// nodes: its requests with answers, by request id, and its broadcasts with
-// acks. mu also guards the adapter's closed flag; both adapters embed it.
+// Pending is what an adapter (classic, or a cluster Adapter) waits for
+// from the other nodes: its requests with answers, by request id, and its
+// broadcasts with acks. Mu also guards the adapter's Closed flag.
 type Pending struct {
 	Mu       sync.Mutex
 	Closed   bool
@@ -19,6 +19,7 @@ type Pending struct {
 	Acks     map[string]*AckRequest
 }
 
+// NewPending returns an empty table.
 func NewPending() Pending {
 	return Pending{Requests: make(map[string]*Request), Acks: make(map[string]*AckRequest)}
 }

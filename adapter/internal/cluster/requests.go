@@ -12,9 +12,9 @@ import (
 // callers turn it into Node's error text.
 var ErrTimedOut = errors.New("redis: request timed out")
 
-// Request is a Request of this node waiting for the answers of the others.
-// Its fields are guarded by Adapter.mu until done is closed or the Request
-// is removed from Adapter.requests.
+// Request is a request of this node waiting for the answers of the others.
+// Its fields are guarded by Pending.Mu until Done is closed or the request
+// is removed from Pending.Requests.
 type Request struct {
 	Typ       int
 	Expected  int // answers expected: the other nodes
@@ -26,12 +26,13 @@ type Request struct {
 	Err       error
 }
 
+// NewRequest returns a request of type typ waiting for expected answers.
 func NewRequest(typ, expected int) *Request {
 	return &Request{Typ: typ, Expected: expected, Done: make(chan struct{})}
 }
 
-// Finish completes the request; the caller holds Adapter.mu and has
-// removed it from Adapter.requests.
+// Finish completes the request; the caller holds Pending.Mu and has
+// removed it from Pending.Requests.
 func (r *Request) Finish(err error) {
 	r.Err = err
 	close(r.Done)
