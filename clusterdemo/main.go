@@ -21,8 +21,9 @@
 // recovery"): a page that comes back to the node it left, still running,
 // always is; one that reaches another node, or its node after a restart,
 // only when the Redis adapter keeps the sessions cluster-wide. The sharded
-// adapter (-adapter redis-sharded) recovers none: as on Node.js; nor, yet, does the
-// Redis Streams adapter (-adapter redis-streams).
+// adapter (-adapter redis-sharded) recovers none: as on Node.js. The Redis
+// Streams adapter (-adapter redis-streams) recovers on any node, unless the
+// page's node was killed: as on Node.js.
 //
 // The node serves the page at /, Socket.IO at /socket.io/ and /healthz for
 // load balancers and orchestrators (200, or 503 once it is shutting down).
@@ -113,7 +114,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if adapterKind == "" {
 		adapterKind = "redis"
 	}
-	fs.StringVar(&o.adapter, "adapter", adapterKind, "with -redis: redis (classic Pub/Sub), redis-sharded (sharded Pub/Sub, Redis >= 7, no connection state recovery) or redis-streams (Redis Streams, no connection state recovery yet) ($REDIS_ADAPTER)")
+	fs.StringVar(&o.adapter, "adapter", adapterKind, "with -redis: redis (classic Pub/Sub), redis-sharded (sharded Pub/Sub, Redis >= 7, no connection state recovery) or redis-streams (Redis Streams; a killed node's sessions are lost) ($REDIS_ADAPTER)")
 	fs.StringVar(&o.key, "key", key, "Redis channel prefix shared by the nodes of one cluster ($REDIS_KEY)")
 	fs.DurationVar(&o.forget, "forget", 30*time.Second, "how long a node that stopped answering stays on the cluster panel as down")
 	fs.DurationVar(&o.recovery, "recovery", recovery, "connection state recovery window: a page that reconnects within it keeps its socket id, room and name and gets the messages it missed ($RECOVERY; 0 turns it off)")

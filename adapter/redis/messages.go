@@ -233,7 +233,7 @@ func decodeBroadcastFrom(msg []byte, own string, keepOwn bool) (*inBroadcast, er
 		if b.offset, _, err = r.Str(); err != nil {
 			return nil, err
 		}
-		if !validOffset(b.offset) {
+		if !cluster.ValidOffset(b.offset) {
 			b.offset = ""
 		}
 	}

@@ -97,7 +97,7 @@ func (r *recovery) logged(nonce uint64, pb *pendingBroadcast, c goredis.Cmder) {
 	r.mu.Lock()
 	deliver := false
 	if err == nil {
-		pb.id, pb.seq = id, offsetSeq(id)
+		pb.id, pb.seq = id, cluster.OffsetSeq(id)
 		if r.pending[nonce] == pb {
 			r.known++
 		}
@@ -170,7 +170,7 @@ func (r *recovery) log(pb *pendingBroadcast) error {
 // onLogged delivers a logged broadcast that came through the subscription:
 // this adapter's own — the packet it holds — or another node's.
 func (r *recovery) onLogged(b *inBroadcast) {
-	seq := offsetSeq(b.offset)
+	seq := cluster.OffsetSeq(b.offset)
 	var pb *pendingBroadcast
 	r.mu.Lock()
 	if r.known > 0 {

@@ -37,11 +37,19 @@
 // serverSideEmit listeners waiting to run in count. Close ends every
 // goroutine, a blocked XREAD at once (CLIENT UNBLOCK on its connection).
 //
+// # Connection state recovery
+//
+// With recovery on (server.Config.ConnectionStateRecovery) the adapter is
+// an adapter.Recoverer, as Node's: a logged broadcast waits for its entry
+// id, the offset its clients get; the session of a socket that left for a
+// reason that allows recovery is kept under <SessionKeyPrefix><pid>
+// (base64 msgpack, PX the window), and any node — Go or Node — restores
+// it: GET and DEL in one MULTI, XRANGE checks that the client's offset is
+// still in the stream, then reads what came after it. As on Node, the
+// sessions of a node that was killed, not stopped, are lost.
+//
 // # Compatibility
 //
-// Not yet supported: connection state recovery (Node's adapter keeps
-// sessions under sio:session:<pid> and uses stream ids as offsets; a
-// server with recovery on gets no recovery from this adapter), and Node's
-// onlyPlaintext option. allRooms answers with the local rooms, as on
-// Node's ClusterAdapter.
+// Not supported: Node's onlyPlaintext option. allRooms answers with the
+// local rooms, as on Node's ClusterAdapter.
 package redisstreams

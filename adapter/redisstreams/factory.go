@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -86,7 +87,11 @@ func New(client goredis.UniversalClient, opts Options) *Factory {
 // from then on reaches this node), or after RequestsTimeout (logged; the
 // subscriptions are made and the streams read once Redis answers).
 func (f *Factory) Adapter(nsp adapter.Namespace) (adapter.Adapter, error) {
-	t := newTransport(f, nsp)
+	var ropts *adapter.RecoveryOptions
+	if rn, ok := nsp.(adapter.RecoveryNamespace); ok {
+		ropts = rn.Recovery()
+	}
+	t := newTransport(f, nsp, ropts != nil)
 	f.mu.Lock()
 	if f.closing {
 		f.mu.Unlock()
@@ -108,6 +113,9 @@ func (f *Factory) Adapter(nsp adapter.Namespace) (adapter.Adapter, error) {
 	if err := t.subscribe(ctx); err != nil {
 		f.log.Warn("redisstreams: subscriptions of the namespace not confirmed; they will be made once Redis answers",
 			"nsp", t.name, "err", err)
+	}
+	if ropts != nil {
+		return &recoverer{Adapter: t.a, t: t, opts: *ropts}, nil
 	}
 	return t.a, nil
 }
@@ -156,6 +164,7 @@ func (f *Factory) dispatch(e goredis.XMessage) {
 		f.log.Debug("redisstreams: malformed entry ignored", "id", e.ID, "err", err)
 		return
 	}
+	m.Offset = e.ID
 	cluster.ReceiveMessage(t.a, m, false)
 }
 
@@ -185,6 +194,7 @@ const (
 	kindXAdd = iota
 	kindPublish
 	kindSPublish
+	kindSet // SET <key> <payload> PX <Fields[0]>
 )
 
 // send queues an item; one over MaxMessageBytes is refused.
@@ -213,10 +223,28 @@ func (f *Factory) write(ctx context.Context, batch []cluster.QueueItem) error {
 				p.Publish(ctx, it.Key, it.Payload)
 			case kindSPublish:
 				p.SPublish(ctx, it.Key, it.Payload)
+			case kindSet:
+				px, _ := strconv.ParseInt(it.Fields[0], 10, 64)
+				p.Set(ctx, it.Key, it.Payload, time.Duration(px)*time.Millisecond)
 			}
 		}
 		return nil
 	})
+	for i := range batch {
+		if done := batch[i].Done; done != nil {
+			switch {
+			case i < len(cmds):
+				c, _ := cmds[i].(*goredis.StringCmd)
+				if c != nil {
+					done(c.Val(), c.Err())
+				} else {
+					done("", cmds[i].Err())
+				}
+			default:
+				done("", err)
+			}
+		}
+	}
 	return cluster.PipelineErr(cmds, err)
 }
 

@@ -40,6 +40,10 @@ type Options struct {
 	// BlockTime is how long one XREAD waits for new entries; zero means
 	// 5s.
 	BlockTime time.Duration
+	// SessionKeyPrefix prefixes the keys of the sessions kept for
+	// connection state recovery, <prefix><pid>; zero means
+	// "sio:session:".
+	SessionKeyPrefix string
 	// RequestsTimeout bounds FetchSockets (unless the operation carries a
 	// timeout of its own), ServerSideEmit with acks, the wait for the
 	// subscriptions of a new namespace and every Redis command; zero
@@ -69,6 +73,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ChannelPrefix == "" {
 		o.ChannelPrefix = "socket.io"
+	}
+	if o.SessionKeyPrefix == "" {
+		o.SessionKeyPrefix = "sio:session:"
 	}
 	if o.MaxLen <= 0 {
 		o.MaxLen = 10000

@@ -42,9 +42,10 @@ type transport struct {
 	closed bool
 }
 
-func newTransport(f *Factory, nsp adapter.Namespace) *transport {
+func newTransport(f *Factory, nsp adapter.Namespace, offsets bool) *transport {
 	t := &transport{f: f, name: nsp.Name()}
 	t.a = cluster.New(nsp, cluster.Config{
+		Offsets:         offsets,
 		Events:          f.events,
 		Log:             f.log,
 		RequestsTimeout: f.opts.RequestsTimeout,
@@ -75,20 +76,30 @@ func (t *transport) Publish(out *cluster.Out) error {
 	if ephemeral(out) {
 		return t.publish(t.public, out)
 	}
+	it, err := t.entry(out)
+	if err != nil {
+		return err
+	}
+	return t.f.send(it)
+}
+
+// entry returns the XADD of out: its data JSON, or base64 msgpack when it
+// holds binary.
+func (t *transport) entry(out *cluster.Out) (cluster.QueueItem, error) {
 	data := out.Data
 	if out.Binary() {
 		mp, err := out.DataMsgpack()
 		if err != nil {
-			return err
+			return cluster.QueueItem{}, err
 		}
 		data = base64.StdEncoding.AppendEncode(nil, mp)
 	}
-	return t.f.send(cluster.QueueItem{
+	return cluster.QueueItem{
 		Kind:    kindXAdd,
 		Key:     t.stream,
 		Payload: data,
 		Fields:  []string{out.UID, out.Nsp, strconv.Itoa(out.Type)},
-	})
+	}, nil
 }
 
 // Respond implements cluster.Transport.

@@ -19,7 +19,7 @@ import (
 // startNodeApp starts integration/node/testapp.js with Node's
 // @socket.io/redis-streams-adapter on redisURL (stream and channel prefix
 // key), and returns its URL.
-func startNodeApp(t *testing.T, redisURL, key, name string) string {
+func startNodeApp(t *testing.T, redisURL, key, name string, extra ...string) string {
 	t.Helper()
 	node := testkit.RequireNode(t)
 	dir := filepath.Join(testkit.RepoRoot(t), "integration", "node")
@@ -28,8 +28,9 @@ func startNodeApp(t *testing.T, redisURL, key, name string) string {
 			t.Skipf("integration/node/node_modules/%s is missing (npm ci in %s): %v", pkg, dir, err)
 		}
 	}
-	p := testkit.StartProcess(t, context.Background(), node, filepath.Join(dir, "testapp.js"),
-		"-addr", "127.0.0.1:0", "-redis", redisURL, "-adapter", "redis-streams", "-key", key, "-node", name)
+	args := append([]string{filepath.Join(dir, "testapp.js"),
+		"-addr", "127.0.0.1:0", "-redis", redisURL, "-adapter", "redis-streams", "-key", key, "-node", name}, extra...)
+	p := testkit.StartProcess(t, context.Background(), node, args...)
 	return p.URL()
 }
 

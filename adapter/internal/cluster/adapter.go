@@ -48,6 +48,10 @@ type Config struct {
 	// RoomsChanged, when set, is called after the local rooms named may
 	// have appeared or gone (the sharded adapter's room subscriptions).
 	RoomsChanged func(rooms []string)
+	// Offsets appends to each logged broadcast that arrives from a stream
+	// its entry id, the offset of connection state recovery (Node's
+	// addOffsetIfNecessary).
+	Offsets bool
 	// Closed, when set, is called once, when the adapter closes (after
 	// its requests ended), to release what the transport holds for it.
 	Closed func()

@@ -211,6 +211,9 @@ type Message struct {
 	// binary values must survive.
 	Packet []byte
 	Mp     bool
+	// Offset is the message's stream entry id, when it came from a
+	// stream: with Config.Offsets, a logged broadcast gets it appended.
+	Offset string
 }
 
 // clusterData holds the members of a message's data that are not its

@@ -41,6 +41,9 @@ type QueueItem struct {
 	Key     string
 	Payload []byte
 	Fields  []string
+	// Done, when set, gets the command's reply: the write function calls
+	// it, or the queue with an error when it drops the item unwritten.
+	Done func(reply string, err error)
 }
 
 func (it *QueueItem) size() int64 {
@@ -159,6 +162,11 @@ func (q *Queue) Run(ctx context.Context, timeout time.Duration, write func(ctx c
 func (q *Queue) flush(ctx context.Context, timeout time.Duration, batch []QueueItem, write func(context.Context, []QueueItem) error) {
 	if ctx.Err() != nil {
 		q.dropped.Add(int64(len(batch)))
+		for i := range batch {
+			if batch[i].Done != nil {
+				batch[i].Done("", ctx.Err())
+			}
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)

@@ -53,6 +53,10 @@ func (a *Adapter) onMessage(m *Message) {
 		opts.Flags.Local = false
 		p := adapter.NewPacket(a.name, data, atts)
 		if m.Data.RequestID == "" {
+			if a.cfg.Offsets && m.Offset != "" && adapter.Loggable(p, opts) {
+				p.Data = adapter.AppendOffset(p.Data, m.Offset)
+				p.Seq = OffsetSeq(m.Offset)
+			}
 			_ = a.local.Broadcast(p, opts)
 			return
 		}
