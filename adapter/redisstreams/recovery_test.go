@@ -14,6 +14,24 @@ import (
 	"github.com/ioswarm/ioswarm/server"
 )
 
+// startRecoveryNode starts a server with recovery on (a 10 s window) on
+// the Redis at url, whose connection handler is onConn, and returns it with
+// its URL.
+func startRecoveryNode(t *testing.T, url string, opts Options, onConn func(*server.Socket)) (*server.Server, string) {
+	t.Helper()
+	rc := &server.RecoveryConfig{MaxDisconnectionDuration: 10 * time.Second}
+	srv := server.New(server.Config{Adapter: New(redisClient(t, url), opts), ConnectionStateRecovery: rc, Logger: logger(t)})
+	srv.OnConnection(onConn)
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Close(ctx)
+		ts.Close()
+	})
+	return srv, ts.URL
+}
+
 // TestRecoveryAcrossNodes: a client cut off from node A comes back through
 // the load balancer to node B, within the window: B restores its session
 // from Redis (same id, rooms and data) and sends it what was broadcast to
@@ -21,26 +39,16 @@ import (
 func TestRecoveryAcrossNodes(t *testing.T) {
 	url := testkit.StartRedis(t)
 	opts := testOptions()
-	rc := &server.RecoveryConfig{MaxDisconnectionDuration: 10 * time.Second}
 	var nodes [2]*server.Server
 	var urls [2]string
 	for i := range nodes {
-		srv := server.New(server.Config{Adapter: New(redisClient(t, url), opts), ConnectionStateRecovery: rc, Logger: logger(t)})
-		srv.OnConnection(func(s *server.Socket) {
+		nodes[i], urls[i] = startRecoveryNode(t, url, opts, func(s *server.Socket) {
 			if !s.Recovered() {
 				_ = s.Join("r1")
 				s.SetData(map[string]any{"k": "v"})
 			}
 			_ = s.Emit("welcome", s.Recovered())
 		})
-		ts := httptest.NewServer(srv)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = srv.Close(ctx)
-			ts.Close()
-		})
-		nodes[i], urls[i] = srv, ts.URL
 	}
 	A, B := nodes[0], nodes[1]
 	_, ok := A.Of("/").Adapter().(adapter.Recoverer)
@@ -96,19 +104,10 @@ func TestRecoveryMixedNode(t *testing.T) {
 	url := testkit.StartRedis(t)
 	opts := testOptions()
 	opts.ChannelPrefix = opts.StreamName
-	rc := &server.RecoveryConfig{MaxDisconnectionDuration: 10 * time.Second}
-	G := server.New(server.Config{Adapter: New(redisClient(t, url), opts), ConnectionStateRecovery: rc, Logger: logger(t)})
-	G.OnConnection(func(s *server.Socket) {
+	G, gURL := startRecoveryNode(t, url, opts, func(s *server.Socket) {
 		if !s.Recovered() {
 			_ = s.Join("r1")
 		}
-	})
-	ts := httptest.NewServer(G)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = G.Close(ctx)
-		ts.Close()
 	})
 	N := startNodeApp(t, url, opts.StreamName, "N", "-recovery", "10s")
 	drv := testkit.NewNodeClientDriver(t)
@@ -140,7 +139,7 @@ func TestRecoveryMixedNode(t *testing.T) {
 	}
 
 	t.Run("Go to Node", func(t *testing.T) {
-		p, c, id := connect(ts.URL)
+		p, c, id := connect(gURL)
 		testkit.NoError(t, G.To("r1").Emit("live"))
 		_, err := c.Next(testkit.Ctx(t), "live") // its offset is the client's
 		testkit.NoError(t, err)
@@ -154,7 +153,7 @@ func TestRecoveryMixedNode(t *testing.T) {
 		testkit.NoError(t, err)
 		_, err = c.Next(testkit.Ctx(t), "live")
 		testkit.NoError(t, err)
-		moved(p, c, id, ts.URL, func() { testkit.NoError(t, G.To("r2").Emit("missed", "while-away")) })
+		moved(p, c, id, gURL, func() { testkit.NoError(t, G.To("r2").Emit("missed", "while-away")) })
 		testkit.True(t, slices.Contains(G.Of("/").Socket(id).Rooms(), "r2"), "rooms restored")
 	})
 }
