@@ -10,7 +10,7 @@ import (
 )
 
 // SwitchProxy forwards TCP connections to one node, then to another once
-// switched: a load balancer whose node went away. cut closes every
+// switched: a load balancer whose node went away. Cut closes every
 // connection it carries.
 type SwitchProxy struct {
 	target atomic.Value // "host:port"
