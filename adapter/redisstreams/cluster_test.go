@@ -6,18 +6,42 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 	"github.com/ioswarm/ioswarm/server"
 )
 
-// TestCluster runs every server API across three Go nodes on one Redis.
+// TestCluster runs every server API across three Go nodes on one Redis,
+// with pub/sub and with sharded pub/sub (Redis 7), and on a Redis Cluster
+// (sharded pub/sub: each channel on the master of its slot).
 func TestCluster(t *testing.T) {
 	url := testkit.StartRedis(t)
-	opts := testOptions()
-	A := startNode(t, redisClient(t, url), opts, "A")
-	B := startNode(t, redisClient(t, url), opts, "B")
-	C := startNode(t, redisClient(t, url), opts, "C")
+	t.Run("pubsub", func(t *testing.T) {
+		runCluster(t, func() goredis.UniversalClient { return redisClient(t, url) }, testOptions())
+	})
+	t.Run("sharded pubsub", func(t *testing.T) {
+		opts := testOptions()
+		opts.UseShardedPubSub = true
+		runCluster(t, func() goredis.UniversalClient { return redisClient(t, url) }, opts)
+	})
+	t.Run("redis cluster", func(t *testing.T) {
+		addrs := testkit.StartRedisCluster(t, 3)
+		opts := testOptions()
+		opts.UseShardedPubSub = true
+		runCluster(t, func() goredis.UniversalClient {
+			c := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: addrs})
+			t.Cleanup(func() { _ = c.Close() })
+			return c
+		}, opts)
+	})
+}
+
+func runCluster(t *testing.T, newClient func() goredis.UniversalClient, opts Options) {
+	A := startNode(t, newClient(), opts, "A")
+	B := startNode(t, newClient(), opts, "B")
+	C := startNode(t, newClient(), opts, "C")
 	drv := testkit.NewNodeClientDriver(t)
 	a, b, c := connect(t, drv, A.ts.URL), connect(t, drv, B.ts.URL), connect(t, drv, C.ts.URL)
 	ctx := context.Background()
