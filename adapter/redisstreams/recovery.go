@@ -26,8 +26,16 @@ import (
 
 // maxRestoreReads bounds the XRANGE rounds of a restore (Node's
 // RESTORE_SESSION_MAX_XRANGE_CALLS), in case entries come faster than
-// they are read.
-const maxRestoreReads = 100
+// they are read; each reads restoreReadCount entries at most (Node reads
+// to the end of the stream each time).
+const (
+	maxRestoreReads  = 100
+	restoreReadCount = 1000
+)
+
+// errTooMuchMissed fails a restore whose missed packets exceed the
+// server's MaxPackets or MaxPacketBytes: the client gets a new session.
+var errTooMuchMissed = errors.New("redisstreams: the session missed more than the recovery bounds")
 
 // recoverer is the adapter of a namespace whose server has connection
 // state recovery on: a cluster.Adapter whose logged broadcasts wait for
@@ -219,12 +227,14 @@ func decodeSession(raw string) (*adapter.Session, error) {
 
 // missed reads the stream after offset: the broadcasts of the namespace
 // that the session's rooms select, with their offsets, and the newest
-// entry read (Restored.Through).
+// entry read (Restored.Through); no more than MaxPackets of them and
+// MaxPacketBytes.
 func (r *recoverer) missed(ctx context.Context, s *adapter.Session, offset string) (adapter.Restored, error) {
 	var res adapter.Restored
+	var size int64
 	from := offset
 	for range maxRestoreReads {
-		entries, err := r.t.f.client.XRange(ctx, r.t.stream, cluster.NextOffset(from), "+").Result()
+		entries, err := r.t.f.client.XRangeN(ctx, r.t.stream, cluster.NextOffset(from), "+", restoreReadCount).Result()
 		if err != nil {
 			return adapter.Restored{}, err
 		}
@@ -255,6 +265,10 @@ func (r *recoverer) missed(ctx context.Context, s *adapter.Session, offset strin
 			p := adapter.NewPacket(r.t.name, adapter.AppendOffset(data, e.ID), atts)
 			p.Seq = res.Through
 			res.Missed = append(res.Missed, p)
+			size += int64(len(p.Data) + cluster.AttachmentsLen(atts))
+			if len(res.Missed) > r.opts.MaxPackets || size > r.opts.MaxPacketBytes {
+				return adapter.Restored{}, errTooMuchMissed
+			}
 		}
 	}
 	return res, nil

@@ -14,12 +14,15 @@ import (
 	"github.com/ioswarm/ioswarm/server"
 )
 
-// startRecoveryNode starts a server with recovery on (a 10 s window) on
-// the Redis at url, whose connection handler is onConn, and returns it with
-// its URL.
-func startRecoveryNode(t *testing.T, url string, opts Options, onConn func(*server.Socket)) (*server.Server, string) {
+// startRecoveryNode starts a server with recovery on (a 10 s window, as
+// bounds change it) on the Redis at url, whose connection handler is
+// onConn, and returns it with its URL.
+func startRecoveryNode(t *testing.T, url string, opts Options, onConn func(*server.Socket), bounds ...func(*server.RecoveryConfig)) (*server.Server, string) {
 	t.Helper()
 	rc := &server.RecoveryConfig{MaxDisconnectionDuration: 10 * time.Second}
+	for _, b := range bounds {
+		b(rc)
+	}
 	srv := server.New(server.Config{Adapter: New(redisClient(t, url), opts), ConnectionStateRecovery: rc, Logger: logger(t)})
 	srv.OnConnection(onConn)
 	ts := httptest.NewServer(srv)
@@ -156,4 +159,32 @@ func TestRecoveryMixedNode(t *testing.T) {
 		moved(p, c, id, gURL, func() { testkit.NoError(t, G.To("r2").Emit("missed", "while-away")) })
 		testkit.True(t, slices.Contains(G.Of("/").Socket(id).Rooms(), "r2"), "rooms restored")
 	})
+}
+
+// TestRecoveryBounded: a client that missed more packets than the server's
+// MaxPackets gets a new session rather than an unbounded replay.
+func TestRecoveryBounded(t *testing.T) {
+	url := testkit.StartRedis(t)
+	A, aURL := startRecoveryNode(t, url, testOptions(), func(s *server.Socket) { _ = s.Join("r1") },
+		func(rc *server.RecoveryConfig) { rc.MaxPackets = 2 })
+	proxy := testkit.NewSwitchProxy(t, aURL)
+	drv := testkit.NewNodeClientDriver(t)
+	c, id := testkit.MustConnect(t, drv, testkit.ConnectOptions{URL: proxy.URL(), Transports: []string{"websocket"}, Reconnection: true,
+		Extra: map[string]any{"reconnectionDelay": 300, "reconnectionDelayMax": 300, "randomizationFactor": 0}})
+	testkit.NoError(t, A.To("r1").Emit("live"))
+	_, err := c.Next(testkit.Ctx(t), "live")
+	testkit.NoError(t, err)
+	proxy.Cut()
+	_, err = c.WaitDisconnect(testkit.Ctx(t))
+	testkit.NoError(t, err)
+	testkit.Eventually(t, "c gone from A", func() bool { return A.Of("/").Socket(id) == nil })
+	for i := range 3 {
+		testkit.NoError(t, A.To("r1").Emit("missed", i))
+	}
+	_, err = c.WaitReconnect(testkit.Ctx(t))
+	testkit.NoError(t, err)
+	info, err := c.Info(testkit.Ctx(t))
+	testkit.NoError(t, err)
+	testkit.True(t, !info.Recovered, "3 missed packets > MaxPackets 2: a new session")
+	testkit.NotEqual(t, info.ID, id)
 }
