@@ -5,6 +5,7 @@
 //	go run ./clusterdemo                                  # one node, in-memory adapter: http://localhost:3000
 //	clusterdemo -addr :3001 -node node1 -redis redis://127.0.0.1:6379/0   # a node of a cluster
 //	clusterdemo -redis redis://127.0.0.1:6379/0 -adapter redis-sharded    # sharded Pub/Sub (Redis >= 7)
+//	clusterdemo -redis redis://127.0.0.1:6379/0 -adapter redis-streams    # Redis Streams
 //	clusterdemo -healthcheck                              # GET /healthz of the local node; exit 0 when it is up
 //
 // Every flag but -forget has an environment fallback, for containers: -addr
@@ -20,7 +21,9 @@
 // recovery"): a page that comes back to the node it left, still running,
 // always is; one that reaches another node, or its node after a restart,
 // only when the Redis adapter keeps the sessions cluster-wide. The sharded
-// adapter (-adapter redis-sharded) recovers none: as on Node.js.
+// adapter (-adapter redis-sharded) recovers none: as on Node.js. The Redis
+// Streams adapter (-adapter redis-streams) recovers on any node, unless the
+// page's node was killed: as on Node.js.
 //
 // The node serves the page at /, Socket.IO at /socket.io/ and /healthz for
 // load balancers and orchestrators (200, or 503 once it is shutting down).
@@ -49,6 +52,7 @@ import (
 
 	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/adapter/redis"
+	"github.com/ioswarm/ioswarm/adapter/redisstreams"
 	"github.com/ioswarm/ioswarm/server"
 )
 
@@ -110,7 +114,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if adapterKind == "" {
 		adapterKind = "redis"
 	}
-	fs.StringVar(&o.adapter, "adapter", adapterKind, "with -redis: redis (classic Pub/Sub) or redis-sharded (sharded Pub/Sub, Redis >= 7, no connection state recovery) ($REDIS_ADAPTER)")
+	fs.StringVar(&o.adapter, "adapter", adapterKind, "with -redis: redis (classic Pub/Sub), redis-sharded (sharded Pub/Sub, Redis >= 7, no connection state recovery) or redis-streams (Redis Streams; a killed node's sessions are lost) ($REDIS_ADAPTER)")
 	fs.StringVar(&o.key, "key", key, "Redis channel prefix shared by the nodes of one cluster ($REDIS_KEY)")
 	fs.DurationVar(&o.forget, "forget", 30*time.Second, "how long a node that stopped answering stays on the cluster panel as down")
 	fs.DurationVar(&o.recovery, "recovery", recovery, "connection state recovery window: a page that reconnects within it keeps its socket id, room and name and gets the messages it missed ($RECOVERY; 0 turns it off)")
@@ -121,8 +125,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.adapter != "redis" && o.adapter != "redis-sharded" {
-		return o, fmt.Errorf("-adapter %q: want redis or redis-sharded", o.adapter)
+	if o.adapter != "redis" && o.adapter != "redis-sharded" && o.adapter != "redis-streams" {
+		return o, fmt.Errorf("-adapter %q: want redis, redis-sharded or redis-streams", o.adapter)
 	}
 	if o.recovery < 0 {
 		return o, fmt.Errorf("-recovery %v: want a positive duration, or 0 to turn recovery off", o.recovery)
@@ -158,7 +162,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	adapterName := "memory"
 	var cluster *redisCluster
 	if o.redisURL != "" {
-		if cluster, err = dialRedis(ctx, o.redisURL, o.key, o.adapter == "redis-sharded", logger); err != nil {
+		if cluster, err = dialRedis(ctx, o.redisURL, o.key, o.adapter, logger); err != nil {
 			return err
 		}
 		cfg.Adapter = cluster.factory // the server closes it
@@ -229,9 +233,9 @@ type redisCluster struct {
 }
 
 // dialRedis connects to Redis, failing fast when it does not answer.
-// With sharded, the sharded Pub/Sub adapter (it does not recover sessions: a
-// page that reconnects gets a new socket).
-func dialRedis(ctx context.Context, url, key string, sharded bool, logger *slog.Logger) (*redisCluster, error) {
+// kind names the adapter; the sharded Pub/Sub and the Redis Streams ones do
+// not recover sessions (a page that reconnects gets a new socket).
+func dialRedis(ctx context.Context, url, key, kind string, logger *slog.Logger) (*redisCluster, error) {
 	opts, err := goredis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("-redis: %w", err)
@@ -246,8 +250,12 @@ func dialRedis(ctx context.Context, url, key string, sharded bool, logger *slog.
 		_ = client.Close()
 		return nil, fmt.Errorf("-redis %s: %w", url, err)
 	}
-	if sharded {
+	switch kind {
+	case "redis-sharded":
 		return &redisCluster{client: client, factory: redis.NewSharded(client, redis.ShardedOptions{Key: key, Logger: logger})}, nil
+	case "redis-streams":
+		f := redisstreams.New(client, redisstreams.Options{StreamName: key, ChannelPrefix: key, Logger: logger})
+		return &redisCluster{client: client, factory: f}, nil
 	}
 	f := redis.New(client, redis.Options{Key: key, Logger: logger})
 	return &redisCluster{client: client, factory: f}, nil

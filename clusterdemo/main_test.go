@@ -78,7 +78,7 @@ func TestClusterdemoOptions(t *testing.T) {
 	testkit.True(t, err != nil, "extra argument accepted")
 	_, err = parseOptions([]string{"-h"}, func(string) string { return "" }, io.Discard)
 	testkit.ErrorIs(t, err, flag.ErrHelp)
-	_, err = parseOptions([]string{"-adapter", "redis-streams"}, func(string) string { return "" }, io.Discard)
+	_, err = parseOptions([]string{"-adapter", "redis-cluster"}, func(string) string { return "" }, io.Discard)
 	testkit.True(t, err != nil, "unknown -adapter accepted")
 	_, err = parseOptions([]string{"-recovery", "-1s"}, func(string) string { return "" }, io.Discard)
 	testkit.True(t, err != nil, "negative -recovery accepted")
@@ -170,7 +170,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // run serves until its context ends (SIGTERM in main), then disconnects its
 // clients, leaves the cluster and returns nil, leaving no goroutine behind.
 func TestClusterRunShutdown(t *testing.T) {
-	for _, backend := range []string{"memory", "redis", "redis-sharded"} {
+	for _, backend := range []string{"memory", "redis", "redis-sharded", "redis-streams"} {
 		t.Run(backend, func(t *testing.T) {
 			testkit.CheckGoroutines(t)
 			args := []string{"-addr", "127.0.0.1:0", "-node", "run-" + backend}

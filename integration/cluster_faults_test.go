@@ -52,7 +52,7 @@ const faultRequestsTimeout = 3 * time.Second
 // requestTimeout is how long the cluster requests of node i wait: faultRequestsTimeout, but
 // 5 s on a Node.js node with the sharded adapter, which has no requests timeout.
 func (c *cluster) requestTimeout(i int) time.Duration {
-	if sharded() && c.layout.nodes[i].name == "js" {
+	if clusterAdapter() && c.layout.nodes[i].name == "js" {
 		return 5 * time.Second
 	}
 	return faultRequestsTimeout
@@ -320,7 +320,7 @@ func faultNodeHung(t *testing.T, c *cluster, m mode) {
 		after time.Duration
 	}
 	fetchErr := "timeout reached while waiting for fetchSockets response"
-	if sharded() {
+	if clusterAdapter() {
 		fetchErr = "timeout reached: only 1 responses received out of 2" // the cluster adapter's text
 	}
 	tmo0, tmo2 := c.requestTimeout(0), c.requestTimeout(2)
@@ -334,7 +334,7 @@ func faultNodeHung(t *testing.T, c *cluster, m mode) {
 		{p: a.ackLater("broadcast", obj{"event": "q", "to": list{"resp"}, "timeoutMs": 2000}),
 			want: obj{"err": "operation has timed out", "responses": handles(a, x)}, after: 2 * time.Second},
 	}
-	if !sharded() { // the sharded adapter's all-rooms is local: it does not wait
+	if !clusterAdapter() { // the sharded adapter's all-rooms is local: it does not wait
 		reqs = append(reqs, request{p: rq[3].ackLater("all-rooms"),
 			want: obj{"error": "timeout reached while waiting for allRooms response"}, after: faultRequestsTimeout})
 	}

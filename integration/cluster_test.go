@@ -136,7 +136,8 @@ func startCluster(t *testing.T, l layout, redisURL string, requestsTimeout time.
 	c := &cluster{layout: l}
 	key := fmt.Sprintf("ioswarm-it-%d-%d", os.Getpid(), clusterKeys.Add(1))
 	args := []string{"-redis", redisURL, "-key", key, "-requests-timeout", requestsTimeout.String()}
-	// IOSWARM_ADAPTER=redis-sharded runs the cluster on the sharded Pub/Sub adapter (Redis >= 7).
+	// IOSWARM_ADAPTER=redis-sharded runs the cluster on the sharded Pub/Sub adapter (Redis >= 7),
+	// IOSWARM_ADAPTER=redis-streams on the Redis Streams adapter.
 	if a := strings.TrimSpace(os.Getenv("IOSWARM_ADAPTER")); a != "" {
 		args = append(args, "-adapter", a)
 	}
@@ -195,14 +196,21 @@ func modeTag(m mode) string {
 	return "df"
 }
 
-// sharded reports whether the nodes run the sharded Pub/Sub adapter (IOSWARM_ADAPTER).
-func sharded() bool { return strings.TrimSpace(os.Getenv("IOSWARM_ADAPTER")) == "redis-sharded" }
+// clusterAdapter reports whether the nodes run an adapter built on socket.io-adapter's
+// ClusterAdapter (IOSWARM_ADAPTER): the sharded Pub/Sub one or the Redis Streams one, which
+// share its behaviour (all-rooms is local, Node's requests wait a fixed 5 s, its timeout
+// texts).
+func clusterAdapter() bool {
+	a := strings.TrimSpace(os.Getenv("IOSWARM_ADAPTER"))
+	return a == "redis-sharded" || a == "redis-streams"
+}
 
 // allRooms checks the all-rooms of c, unless the nodes run the sharded adapter, whose
-// all-rooms is local by design (Node's cluster adapter has no allRooms request).
+// all-rooms is local by design (Node's cluster adapter has no allRooms request), nor the
+// streams adapter's.
 func (r *row) allRooms(c *client, want list, msg ...any) {
 	r.t.Helper()
-	if sharded() {
+	if clusterAdapter() {
 		return
 	}
 	testkit.Equal(r.t, c.ack1("all-rooms"), want, msg...)

@@ -27,7 +27,9 @@
 // adapter (testapp -adapter redis-sharded on both sides), with what differs by design: all-rooms
 // is local (Node's cluster adapter has no allRooms request), fetchSockets times out with the
 // cluster adapter's text, and a Node.js node's requests wait a fixed 5 s instead of
-// -requests-timeout.
+// -requests-timeout. IOSWARM_ADAPTER=redis-streams does the same on the Redis Streams adapter
+// (testapp -adapter redis-streams, @socket.io/redis-streams-adapter on the Node.js side), a
+// ClusterAdapter too, with the same differences.
 // TestClusterFaults restarts Redis under traffic, hangs a node (SIGSTOP) and kills one
 // (SIGKILL) during requests. Both need redis-server (skipped without it; .ci/run installs it).
 //

@@ -9,9 +9,9 @@ import (
 	"net"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/adapter/memory"
 	"github.com/ioswarm/ioswarm/parser"
 )
@@ -33,12 +33,8 @@ type Adapter struct {
 
 	rec *recovery // nil when connection state recovery is off (recovery.go)
 
-	pending // requests and broadcasts with acks in flight; its mu guards closed
+	pend cluster.Pending // requests and broadcasts with acks in flight; its Mu guards Closed
 }
-
-// plainNamespace hides a namespace's recovery options from the local
-// memory adapter: with recovery on, the log and the sessions are in Redis.
-type plainNamespace struct{ adapter.Namespace }
 
 var (
 	_ adapter.Adapter   = (*Adapter)(nil)
@@ -50,14 +46,14 @@ func newAdapter(f *Factory, nsp adapter.Namespace) *Adapter {
 	k := f.opts.Key
 	a := &Adapter{
 		f:               f,
-		local:           memory.NewAdapter(plainNamespace{nsp}),
+		local:           memory.NewAdapter(cluster.PlainNamespace{Namespace: nsp}),
 		nsp:             nsp,
 		name:            name,
 		uid:             newID(),
 		bcastChannel:    k + "#" + name + "#",
 		requestChannel:  k + "-request#" + name + "#",
 		responseChannel: k + "-response#" + name + "#",
-		pending:         newPending(),
+		pend:            cluster.NewPending(),
 	}
 	a.privateChannel = a.responseChannel + a.uid + "#"
 	if rn, ok := nsp.(adapter.RecoveryNamespace); ok {
@@ -126,9 +122,9 @@ func (a *Adapter) LocalRooms() []string { return a.local.LocalRooms() }
 func (a *Adapter) hasLocalRoom(room string) bool { return a.local.HasRoom(room) }
 
 func (a *Adapter) isClosed() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.closed
+	a.pend.Mu.Lock()
+	defer a.pend.Mu.Unlock()
+	return a.pend.Closed
 }
 
 // ---------------------------------------------------------------- broadcasting
@@ -178,13 +174,6 @@ func (a *Adapter) publishBroadcast(p *adapter.Packet, opts adapter.BroadcastOpti
 	return a.f.publish(ch, msg)
 }
 
-// ackRequest routes the answers to a broadcast with acks this node sent.
-type ackRequest struct {
-	onClientCount func(int)
-	onAck         func([]parser.Raw)
-	timer         *time.Timer
-}
-
 // BroadcastWithAck delivers p to the selected sockets of every node (this
 // one only with Local): each other node reports its number of clients,
 // then each client's answer (its first argument). Answers are accepted
@@ -210,8 +199,8 @@ func (a *Adapter) publishBroadcastWithAck(p *adapter.Packet, opts adapter.Broadc
 	if wait <= 0 {
 		wait = a.f.opts.RequestsTimeout
 	}
-	req := &ackRequest{onClientCount: onClientCount, onAck: onAck}
-	return a.trackAck(id, req, wait, func() error { return a.f.publish(a.requestChannel, msg) })
+	req := &cluster.AckRequest{OnClientCount: onClientCount, OnAck: onAck}
+	return a.pend.TrackAck(id, req, wait, func() error { return a.f.publish(a.requestChannel, msg) })
 }
 
 // ServerCount returns the number of nodes serving the namespace, this one
@@ -252,24 +241,24 @@ func (a *Adapter) publishRooms(typ int, opts adapter.BroadcastOptions, rooms []s
 	if opts.Flags.Local {
 		return nil
 	}
-	m := newJSONMsg(64)
-	m.str("uid", a.uid)
-	m.int("type", typ)
-	m.opts(opts)
-	m.strs("rooms", rooms)
-	return a.publishRequest(m.bytes())
+	m := cluster.NewJSONMsg(64)
+	m.Str("uid", a.uid)
+	m.Int("type", typ)
+	m.Opts(opts)
+	m.Strs("rooms", rooms)
+	return a.publishRequest(m.Bytes())
 }
 
 // DisconnectSockets disconnects the selected sockets.
 func (a *Adapter) DisconnectSockets(ctx context.Context, opts adapter.BroadcastOptions, close bool) error {
 	var err error
 	if !opts.Flags.Local {
-		m := newJSONMsg(64)
-		m.str("uid", a.uid)
-		m.int("type", typeRemoteDisconnect)
-		m.opts(opts)
-		m.boolean("close", close)
-		err = a.publishRequest(m.bytes())
+		m := cluster.NewJSONMsg(64)
+		m.Str("uid", a.uid)
+		m.Int("type", typeRemoteDisconnect)
+		m.Opts(opts)
+		m.Boolean("close", close)
+		err = a.publishRequest(m.Bytes())
 	}
 	_ = a.local.DisconnectSockets(ctx, opts, close)
 	return err
@@ -299,24 +288,24 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts adapter.BroadcastOption
 	if n <= 1 {
 		return local, nil
 	}
-	req := newRequest(typeRemoteFetch, n-1)
-	req.sockets = local
+	req := cluster.NewRequest(typeRemoteFetch, n-1)
+	req.Sockets = local
 	id, err := a.addRequest(req)
 	if err != nil {
 		return nil, err
 	}
-	m := newJSONMsg(96)
-	m.str("uid", a.uid)
-	m.str("requestId", id)
-	m.int("type", typeRemoteFetch)
-	m.opts(opts)
-	if err := a.send(id, req, m.bytes(), ctx); err != nil {
-		if err == errTimedOut {
+	m := cluster.NewJSONMsg(96)
+	m.Str("uid", a.uid)
+	m.Str("requestId", id)
+	m.Int("type", typeRemoteFetch)
+	m.Opts(opts)
+	if err := a.send(id, req, m.Bytes(), ctx); err != nil {
+		if err == cluster.ErrTimedOut {
 			return nil, &adapter.TimeoutError{Message: "timeout reached while waiting for fetchSockets response"}
 		}
 		return nil, err
 	}
-	return req.sockets, nil
+	return req.Sockets, nil
 }
 
 // AllRooms returns the rooms of every node, socket-id rooms included,
@@ -331,27 +320,27 @@ func (a *Adapter) AllRooms(ctx context.Context) ([]string, error) {
 	if n <= 1 {
 		return local, nil
 	}
-	req := newRequest(typeAllRooms, n-1)
-	req.rooms = make(map[string]struct{}, len(local))
+	req := cluster.NewRequest(typeAllRooms, n-1)
+	req.Rooms = make(map[string]struct{}, len(local))
 	for _, r := range local {
-		req.rooms[r] = struct{}{}
+		req.Rooms[r] = struct{}{}
 	}
 	id, err := a.addRequest(req)
 	if err != nil {
 		return nil, err
 	}
-	m := newJSONMsg(64)
-	m.str("uid", a.uid)
-	m.str("requestId", id)
-	m.int("type", typeAllRooms)
-	if err := a.send(id, req, m.bytes(), ctx); err != nil {
-		if err == errTimedOut {
+	m := cluster.NewJSONMsg(64)
+	m.Str("uid", a.uid)
+	m.Str("requestId", id)
+	m.Int("type", typeAllRooms)
+	if err := a.send(id, req, m.Bytes(), ctx); err != nil {
+		if err == cluster.ErrTimedOut {
 			return nil, &adapter.TimeoutError{Message: "timeout reached while waiting for allRooms response"}
 		}
 		return nil, err
 	}
-	out := make([]string, 0, len(req.rooms))
-	for r := range req.rooms {
+	out := make([]string, 0, len(req.Rooms))
+	for r := range req.Rooms {
 		out = append(out, r)
 	}
 	sort.Strings(out)
@@ -365,13 +354,13 @@ func (a *Adapter) AllRooms(ctx context.Context) ([]string, error) {
 // returns those that did with an *adapter.TimeoutError ("timeout reached:
 // only X responses received out of Y").
 func (a *Adapter) ServerSideEmit(ctx context.Context, args []json.RawMessage, wantAck bool) ([]json.RawMessage, error) {
-	data := appendRawArray(nil, args)
+	data := cluster.AppendRawArray(nil, args)
 	if !wantAck {
-		m := newJSONMsg(32 + len(data))
-		m.str("uid", a.uid)
-		m.int("type", typeServerSideEmit)
-		m.raw("data", data)
-		return nil, a.publishRequest(m.bytes())
+		m := cluster.NewJSONMsg(32 + len(data))
+		m.Str("uid", a.uid)
+		m.Int("type", typeServerSideEmit)
+		m.Raw("data", data)
+		return nil, a.publishRequest(m.Bytes())
 	}
 	n, err := a.ServerCount(ctx)
 	if err != nil {
@@ -380,39 +369,25 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, args []json.RawMessage, wa
 	if n <= 1 {
 		return []json.RawMessage{}, nil
 	}
-	req := newRequest(typeServerSideEmit, n-1)
+	req := cluster.NewRequest(typeServerSideEmit, n-1)
 	id, err := a.addRequest(req)
 	if err != nil {
 		return nil, err
 	}
-	m := newJSONMsg(48 + len(data))
-	m.str("uid", a.uid)
-	m.str("requestId", id)
-	m.int("type", typeServerSideEmit)
-	m.raw("data", data)
-	err = a.send(id, req, m.bytes(), ctx)
-	res := req.responses
+	m := cluster.NewJSONMsg(48 + len(data))
+	m.Str("uid", a.uid)
+	m.Str("requestId", id)
+	m.Int("type", typeServerSideEmit)
+	m.Raw("data", data)
+	err = a.send(id, req, m.Bytes(), ctx)
+	res := req.Responses
 	if res == nil {
 		res = []json.RawMessage{}
 	}
-	if err == errTimedOut {
-		return res, &adapter.TimeoutError{Message: fmt.Sprintf("timeout reached: only %d responses received out of %d", len(res), req.expected)}
+	if err == cluster.ErrTimedOut {
+		return res, &adapter.TimeoutError{Message: fmt.Sprintf("timeout reached: only %d responses received out of %d", len(res), req.Expected)}
 	}
 	return res, err
-}
-
-func appendRawArray(dst []byte, args []json.RawMessage) []byte {
-	dst = append(dst, '[')
-	for i, v := range args {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		if len(v) == 0 {
-			v = json.RawMessage("null")
-		}
-		dst = append(dst, v...)
-	}
-	return append(dst, ']')
 }
 
 // ---------------------------------------------------------------- closing
@@ -426,7 +401,7 @@ func appendRawArray(dst []byte, args []json.RawMessage) []byte {
 // and create the namespace again later (Factory.Adapter). It is
 // idempotent.
 func (a *Adapter) Close() error {
-	if !a.closeAll() {
+	if !a.pend.CloseAll() {
 		return nil
 	}
 	if a.rec != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
@@ -36,14 +37,14 @@ func benchPayloads() []struct {
 func BenchmarkTranscodeJSONToMsgpack(b *testing.B) {
 	for _, p := range benchPayloads() {
 		b.Run(p.name, func(b *testing.B) {
-			b.SetBytes(int64(len(p.data) + attachmentsLen(p.atts)))
+			b.SetBytes(int64(len(p.data) + cluster.AttachmentsLen(p.atts)))
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				w := getWriter(len(p.data) + attachmentsLen(p.atts))
-				if err := w.json(p.data, p.atts); err != nil {
+				w := cluster.GetWriter(len(p.data) + cluster.AttachmentsLen(p.atts))
+				if err := w.JSON(p.data, p.atts); err != nil {
 					b.Fatal(err)
 				}
-				w.bytes()
+				w.Bytes()
 			}
 		})
 	}
@@ -51,7 +52,7 @@ func BenchmarkTranscodeJSONToMsgpack(b *testing.B) {
 
 func BenchmarkTranscodeMsgpackToJSON(b *testing.B) {
 	for _, p := range benchPayloads() {
-		m, err := toMsgpack(string(p.data), p.atts)
+		m, err := cluster.JSONToMsgpack(p.data, p.atts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -59,11 +60,11 @@ func BenchmarkTranscodeMsgpackToJSON(b *testing.B) {
 			b.SetBytes(int64(len(m)))
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				r := getReader(m)
-				if _, _, err := r.toJSON(make([]byte, 0, len(m)+32), nil, binPlaceholder); err != nil {
+				r := cluster.GetReader(m)
+				if _, _, err := r.ToJSON(make([]byte, 0, len(m)+32), nil, cluster.BinPlaceholder); err != nil {
 					b.Fatal(err)
 				}
-				putReader(r)
+				cluster.PutReader(r)
 			}
 		})
 	}
@@ -150,7 +151,7 @@ func BenchmarkFanOut(b *testing.B) {
 						for i := 0; i < b.N; i++ {
 							for {
 								err := pub.Broadcast(pkt(), adapter.BroadcastOptions{})
-								if !errors.Is(err, ErrQueueFull) {
+								if !errors.Is(err, cluster.ErrQueueFull) {
 									break
 								}
 								time.Sleep(50 * time.Microsecond)

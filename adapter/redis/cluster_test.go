@@ -114,28 +114,17 @@ func connectTo(t *testing.T, drv *testkit.NodeClientDriver, n *testNode, nsp str
 	for _, f := range opts {
 		f(&o)
 	}
-	c, err := drv.Connect(tctx(t), o)
-	testkit.NoError(t, err)
-	id, err := c.WaitConnect(tctx(t))
-	testkit.NoError(t, err)
+	c, id := testkit.MustConnect(t, drv, o)
 	return &tclient{Client: c, id: id}
 }
 
-func tctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func tctx(t *testing.T) context.Context { return testkit.Ctx(t) }
 
 // received returns the names of the events c got up to the marker event.
 func received(t *testing.T, c *tclient, marker string) []string {
 	t.Helper()
-	evs, err := c.Until(tctx(t), marker)
+	names, err := c.NamesUntil(tctx(t), marker)
 	testkit.NoError(t, err)
-	var names []string
-	for _, e := range evs {
-		names = append(names, e.Name)
-	}
 	return names
 }
 
@@ -148,13 +137,7 @@ func next(t *testing.T, c *tclient, event string) []any {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after 5 s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, what, cond)
 }
 
 func contains(list []string, s string) bool { return slices.Contains(list, s) }

@@ -10,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/parser"
 )
 
@@ -123,11 +124,11 @@ func (e *Emitter) ServerSideEmit(ctx context.Context, event string, args ...any)
 	if len(atts) > 0 {
 		return fmt.Errorf("redis: serverSideEmit %q: binary arguments cannot travel as JSON", event)
 	}
-	m := newJSONMsg(48 + len(data))
-	m.str("uid", emitterUID)
-	m.int("type", typeServerSideEmit)
-	m.raw("data", data)
-	return e.publish(ctx, requestChannel(e.opts.Key, e.nsp), m.bytes())
+	m := cluster.NewJSONMsg(48 + len(data))
+	m.Str("uid", emitterUID)
+	m.Int("type", typeServerSideEmit)
+	m.Raw("data", data)
+	return e.publish(ctx, requestChannel(e.opts.Key, e.nsp), m.Bytes())
 }
 
 func requestChannel(key, nsp string) string { return key + "-request#" + nsp + "#" }
@@ -135,7 +136,7 @@ func requestChannel(key, nsp string) string { return key + "-request#" + nsp + "
 func (e *Emitter) publish(ctx context.Context, channel string, msg []byte) error {
 	if len(msg) > e.opts.MaxMessageBytes {
 		return fmt.Errorf("redis: publish to %s: %d bytes > MaxMessageBytes (%d): %w",
-			channel, len(msg), e.opts.MaxMessageBytes, ErrMessageTooLarge)
+			channel, len(msg), e.opts.MaxMessageBytes, cluster.ErrMessageTooLarge)
 	}
 	cmd := publishCmd(ctx, channel, msg) // by slot on a Redis Cluster: in order with the others on channel
 	_ = e.client.Process(ctx, cmd)
@@ -248,19 +249,19 @@ func (o *EmitterOperator) SocketsLeave(ctx context.Context, rooms ...string) err
 // roomRequest publishes a REMOTE_JOIN or REMOTE_LEAVE as Node's emitter
 // writes it (no uid: every node applies it).
 func (o *EmitterOperator) roomRequest(ctx context.Context, typ int, rooms []string) error {
-	m := newJSONMsg(64)
-	m.int("type", typ)
-	m.opts(o.options())
-	m.strs("rooms", rooms)
-	return o.e.publish(ctx, requestChannel(o.e.opts.Key, o.e.nsp), m.bytes())
+	m := cluster.NewJSONMsg(64)
+	m.Int("type", typ)
+	m.Opts(o.options())
+	m.Strs("rooms", rooms)
+	return o.e.publish(ctx, requestChannel(o.e.opts.Key, o.e.nsp), m.Bytes())
 }
 
 // DisconnectSockets disconnects the selected sockets of every node; with
 // close, their connections too.
 func (o *EmitterOperator) DisconnectSockets(ctx context.Context, close bool) error {
-	m := newJSONMsg(64)
-	m.int("type", typeRemoteDisconnect)
-	m.opts(o.options())
-	m.boolean("close", close)
-	return o.e.publish(ctx, requestChannel(o.e.opts.Key, o.e.nsp), m.bytes())
+	m := cluster.NewJSONMsg(64)
+	m.Int("type", typeRemoteDisconnect)
+	m.Opts(o.options())
+	m.Boolean("close", close)
+	return o.e.publish(ctx, requestChannel(o.e.opts.Key, o.e.nsp), m.Bytes())
 }

@@ -14,21 +14,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
-)
-
-// Errors of the Redis adapter; callers match them with errors.Is.
-var (
-	// ErrQueueFull is returned (wrapped) by operations that could not
-	// queue their message for Redis because MaxPendingPublishes messages
-	// are already waiting (Redis is slow or unreachable). Local delivery
-	// has happened; the message is not sent to the other nodes.
-	ErrQueueFull = errors.New("redis: publish queue full")
-	// ErrMessageTooLarge is returned (wrapped) by operations whose message
-	// for the other nodes would exceed Options.MaxMessageBytes (local
-	// delivery has happened; the message is not sent), and by requests
-	// that another node could not answer within that limit (the error
-	// names the node).
-	ErrMessageTooLarge = errors.New("redis: message too large")
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 )
 
 // Options configure a Factory. The zero value gives the defaults of
@@ -78,21 +64,7 @@ func (o Options) withDefaults() Options {
 	if o.Key == "" {
 		o.Key = "socket.io"
 	}
-	if o.RequestsTimeout <= 0 {
-		o.RequestsTimeout = 5 * time.Second
-	}
-	if o.MaxPendingPublishes <= 0 {
-		o.MaxPendingPublishes = 4096
-	}
-	if o.MaxPendingPublishBytes <= 0 {
-		o.MaxPendingPublishBytes = 32 << 20
-	}
-	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = 4 << 20
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	cluster.SetDefaults(&o.RequestsTimeout, &o.MaxPendingPublishes, &o.MaxPendingPublishBytes, &o.MaxMessageBytes, &o.Logger)
 	return o
 }
 
@@ -108,9 +80,6 @@ const (
 	maxBackoff = 2 * time.Second
 	// maxBatch is the most messages published in one pipeline.
 	maxBatch = 256
-	// eventQueue bounds the serverSideEmit events waiting for their
-	// listeners.
-	eventQueue = 1024
 )
 
 // Factory creates the Redis adapters of one server (one node) and owns
@@ -155,7 +124,7 @@ type Factory struct {
 	qclosed bool
 	queue   chan outMsg
 	pub     pubBudget // bytes in queue, paced senders (pubqueue.go)
-	events  *eventRunner
+	events  *cluster.EventRunner
 
 	// connOpened is closed once subscribeLoop sent its first SUBSCRIBE,
 	// which opens the subscription connection on a master (receiveLoop).
@@ -277,7 +246,7 @@ func New(client goredis.UniversalClient, opts Options) *Factory {
 		byName:       make(map[string][]*Adapter),
 		channels:     make(map[string][]route),
 		queue:        make(chan outMsg, opts.MaxPendingPublishes),
-		events:       newEventRunner(opts.Logger),
+		events:       cluster.NewEventRunner(opts.Logger),
 		connOpened:   make(chan struct{}),
 		done:         make(chan struct{}),
 		pubDone:      make(chan struct{}),
@@ -325,7 +294,7 @@ func (f *Factory) start() {
 	f.wg.Add(4)
 	go f.receiveLoop()
 	go f.publishLoop()
-	go func() { defer f.wg.Done(); f.events.loop() }()
+	go func() { defer f.wg.Done(); f.events.Loop() }()
 	go f.subscribeLoop()
 }
 
@@ -574,10 +543,10 @@ func (f *Factory) dispatchBroadcast(channel, payload string) {
 func (f *Factory) publish(channel string, payload []byte) error {
 	if len(payload) > f.opts.MaxMessageBytes {
 		return fmt.Errorf("redis: publish to %s: %d bytes > MaxMessageBytes (%d): %w",
-			channel, len(payload), f.opts.MaxMessageBytes, ErrMessageTooLarge)
+			channel, len(payload), f.opts.MaxMessageBytes, cluster.ErrMessageTooLarge)
 	}
 	if err := f.enqueue(outMsg{channel: channel, payload: payload}); err != nil {
-		if errors.Is(err, ErrQueueFull) {
+		if errors.Is(err, cluster.ErrQueueFull) {
 			f.noteDropped(1)
 		}
 		return fmt.Errorf("redis: publish to %s: %w", channel, err)
@@ -611,14 +580,14 @@ func (f *Factory) enqueue(m outMsg) error {
 	}
 	n := m.bytes()
 	if !f.reserve(n) {
-		return fmt.Errorf("%d bytes queued: %w", f.opts.MaxPendingPublishBytes, ErrQueueFull)
+		return fmt.Errorf("%d bytes queued: %w", f.opts.MaxPendingPublishBytes, cluster.ErrQueueFull)
 	}
 	select {
 	case f.queue <- m:
 		return nil
 	default:
 		f.unreserve(n)
-		return ErrQueueFull
+		return cluster.ErrQueueFull
 	}
 }
 
@@ -758,30 +727,7 @@ func reloadClusterState(client goredis.UniversalClient) {
 // which is why every node SUBSCRIBEs the request channel of each of its
 // namespaces.
 func (f *Factory) numSub(ctx context.Context, channel string) (int, error) {
-	return countSubscribers(ctx, f.client, channel,
-		func(ctx context.Context, c goredis.Cmdable) *goredis.MapStringIntCmd {
-			return c.PubSubNumSub(ctx, channel)
-		})
-}
-
-// countSubscribers runs a subscriber count (PUBSUB NUMSUB or SHARDNUMSUB)
-// on Redis, or on every master of a Redis Cluster and sums the answers.
-func countSubscribers(ctx context.Context, client goredis.UniversalClient, channel string,
-	count func(context.Context, goredis.Cmdable) *goredis.MapStringIntCmd) (int, error) {
-	if cc, ok := client.(*goredis.ClusterClient); ok {
-		var total atomic.Int64
-		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
-			m, err := count(ctx, c).Result()
-			total.Add(m[channel])
-			return err
-		})
-		return int(total.Load()), err
-	}
-	m, err := count(ctx, client).Result()
-	if err != nil {
-		return 0, err
-	}
-	return int(m[channel]), nil
+	return cluster.CountSubscribers(ctx, f.client, channel, false)
 }
 
 // ---------------------------------------------------------------- closing
@@ -835,7 +781,7 @@ func (f *Factory) startClose() {
 	f.qclosed = true
 	close(f.queue)
 	f.qmu.Unlock()
-	f.events.close()
+	f.events.Close()
 
 	f.mu.Lock()
 	f.state = stateClosed

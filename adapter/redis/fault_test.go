@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 	"github.com/ioswarm/ioswarm/server"
 )
@@ -261,12 +262,12 @@ func TestQueueFull(t *testing.T) {
 	start := time.Now()
 	for i := 0; i < 1000 && full == nil; i++ {
 		err := a.Broadcast(adapter.NewPacket("/", json.RawMessage(`["x"]`), nil), adapter.BroadcastOptions{})
-		if errors.Is(err, ErrQueueFull) {
+		if errors.Is(err, cluster.ErrQueueFull) {
 			full = err
 		}
 		s.next(t)
 	}
-	testkit.ErrorIs(t, full, ErrQueueFull)
+	testkit.ErrorIs(t, full, cluster.ErrQueueFull)
 	testkit.True(t, time.Since(start) < 5*time.Second, "took %v", time.Since(start))
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
+	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
 // FuzzDecodeMessage feeds arbitrary bytes to the decoders of what arrives
@@ -35,7 +37,7 @@ func FuzzDecodeMessage(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"uid":"4TrWtR","requestId":"LW29gZ","type":6,"data":["ev",` + deep + `]}`))
-	for _, msg := range deepMsgpackSeeds() {
+	for _, msg := range testkit.DeepMsgpackSeeds(cluster.MaxDepth) {
 		f.Add(msg)
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {

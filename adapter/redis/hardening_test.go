@@ -13,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 	"github.com/ioswarm/ioswarm/parser"
 )
@@ -263,7 +264,7 @@ func TestAnswerTooLarge(t *testing.T) {
 	start := time.Now()
 	socks, err := a.FetchSockets(ctx, adapter.BroadcastOptions{})
 	d := time.Since(start)
-	testkit.ErrorIs(t, err, ErrMessageTooLarge)
+	testkit.ErrorIs(t, err, cluster.ErrMessageTooLarge)
 	testkit.True(t, socks == nil, "sockets with the error")
 	testkit.True(t, strings.Contains(err.Error(), "fetchSockets") && strings.Contains(err.Error(), "node "+b.uid), "error %q", err)
 	testkit.True(t, strings.HasPrefix(err.Error(), "redis: fetchSockets: node "+b.uid+" answered too large ("), "error %q", err)
@@ -276,9 +277,9 @@ func TestAnswerTooLarge(t *testing.T) {
 	var got map[string]json.RawMessage
 	testkit.NoError(t, json.Unmarshal([]byte(m.Payload), &got))
 	testkit.Equal(t, string(got["sockets"]), `[]`)
-	var ae answerError
+	var ae cluster.AnswerError
 	testkit.NoError(t, json.Unmarshal(got["error"], &ae))
-	testkit.Equal(t, ae.Code, codeTooLarge)
+	testkit.Equal(t, ae.Code, cluster.CodeTooLarge)
 	testkit.Equal(t, ae.UID, b.uid)
 	testkit.Equal(t, ae.Limit, 4<<20)
 	testkit.True(t, ae.Size > 45<<20, "size %d", ae.Size)
@@ -309,13 +310,13 @@ func TestAnswerTooLarge(t *testing.T) {
 	t.Run("allRooms", func(t *testing.T) {
 		start := time.Now()
 		_, err := a.AllRooms(ctx)
-		testkit.ErrorIs(t, err, ErrMessageTooLarge)
+		testkit.ErrorIs(t, err, cluster.ErrMessageTooLarge)
 		testkit.True(t, strings.HasPrefix(err.Error(), "redis: allRooms: node "+c.uid+" answered too large ("), "error %q", err)
 		testkit.True(t, time.Since(start) < timeout/2, "failed after %v", time.Since(start))
 	})
 	t.Run("serverSideEmit", func(t *testing.T) {
 		_, err := a.ServerSideEmit(ctx, []json.RawMessage{json.RawMessage(`"q"`)}, true)
-		testkit.ErrorIs(t, err, ErrMessageTooLarge)
+		testkit.ErrorIs(t, err, cluster.ErrMessageTooLarge)
 		testkit.True(t, strings.HasPrefix(err.Error(), "redis: serverSideEmit: node "+c.uid+" answered too large ("), "error %q", err)
 	})
 	t.Run("broadcast acknowledgement", func(t *testing.T) {
@@ -358,13 +359,13 @@ func TestAnswerTooLarge(t *testing.T) {
 		sc2 := newFakeSocket("sc2")
 		c.AddAll(sc2, []string{"sc2"})
 		err := c.Broadcast(adapter.NewPacket("/", json.RawMessage(`["big",`+string(big)+`]`), nil), adapter.BroadcastOptions{Rooms: []string{"sc2"}})
-		testkit.ErrorIs(t, err, ErrMessageTooLarge)
+		testkit.ErrorIs(t, err, cluster.ErrMessageTooLarge)
 		testkit.Equal(t, len(sc2.next(t).Data) > 4096, true) // delivered locally
 		_, err = c.ServerSideEmit(ctx, []json.RawMessage{json.RawMessage(`"q"`), big}, true)
-		testkit.ErrorIs(t, err, ErrMessageTooLarge)
+		testkit.ErrorIs(t, err, cluster.ErrMessageTooLarge)
 		_, err = c.ServerSideEmit(ctx, []json.RawMessage{json.RawMessage(`"q"`), big}, false)
-		testkit.ErrorIs(t, err, ErrMessageTooLarge)
-		testkit.ErrorIs(t, c.AddSockets(ctx, adapter.BroadcastOptions{}, []string{strings.Repeat("r", 4096)}), ErrMessageTooLarge)
+		testkit.ErrorIs(t, err, cluster.ErrMessageTooLarge)
+		testkit.ErrorIs(t, c.AddSockets(ctx, adapter.BroadcastOptions{}, []string{strings.Repeat("r", 4096)}), cluster.ErrMessageTooLarge)
 	})
 }
 
@@ -452,30 +453,30 @@ func TestAnswerLen(t *testing.T) {
 		{ID: "c", Rooms: []string{}, Data: json.RawMessage(`null`)},
 	}
 	for split := 0; split <= len(socks); split++ {
-		m := newJSONMsg(64)
-		m.str("requestId", "abc")
-		m.key("sockets")
-		m.b = append(m.b, '[')
+		m := cluster.NewJSONMsg(64)
+		m.Str("requestId", "abc")
+		m.Key("sockets")
+		m.B = append(m.B, '[')
 		for i, s := range socks {
 			if i > 0 {
-				m.b = append(m.b, ',')
+				m.B = append(m.B, ',')
 			}
-			m.b = appendSocket(m.b, s)
+			m.B = cluster.AppendSocket(m.B, s)
 		}
-		m.b = append(m.b, ']')
-		full := len(m.bytes())
+		m.B = append(m.B, ']')
+		full := len(m.Bytes())
 
-		h := newJSONMsg(64)
-		h.str("requestId", "abc")
-		h.key("sockets")
-		h.b = append(h.b, '[')
+		h := cluster.NewJSONMsg(64)
+		h.Str("requestId", "abc")
+		h.Key("sockets")
+		h.B = append(h.B, '[')
 		for i, s := range socks[:split] {
 			if i > 0 {
-				h.b = append(h.b, ',')
+				h.B = append(h.B, ',')
 			}
-			h.b = appendSocket(h.b, s)
+			h.B = cluster.AppendSocket(h.B, s)
 		}
-		got := answerLen(h.b, socks[split:])
+		got := cluster.AnswerLen(h.B, socks[split:])
 		testkit.Equal(t, got, full, "split at %d", split)
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"strconv"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/parser"
 )
 
@@ -24,28 +24,6 @@ const (
 	typeBroadcastAck         = 9 // msgpack
 )
 
-// Socket.IO packet types a broadcast may carry.
-const (
-	packetEvent       = 2
-	packetBinaryEvent = 5
-)
-
-func attachmentsLen(atts [][]byte) int {
-	n := 0
-	for _, a := range atts {
-		n += len(a) + 5
-	}
-	return n
-}
-
-func stringsLen(list []string) int {
-	n := 0
-	for _, s := range list {
-		n += len(s) + 5
-	}
-	return n
-}
-
 // ---------------------------------------------------------------- msgpack out
 
 // encodeBroadcast builds a broadcast message, [uid, packet, opts].
@@ -56,16 +34,16 @@ func encodeBroadcast(uid, nsp string, p *adapter.Packet, opts adapter.BroadcastO
 // encodeBroadcastElems writes the first three elements of a broadcast
 // message whose array has n elements.
 func encodeBroadcastElems(n int, uid, nsp string, p *adapter.Packet, opts adapter.BroadcastOptions) ([]byte, error) {
-	w := getWriter(64 + 9*(n-3) + len(uid) + len(nsp) + len(p.Data) + attachmentsLen(p.Attachments) +
-		stringsLen(opts.Rooms) + stringsLen(opts.Except))
-	w.arrayLen(n)
-	w.str(uid)
-	if err := w.packet(nsp, p); err != nil {
-		w.bytes()
+	w := cluster.GetWriter(64 + 9*(n-3) + len(uid) + len(nsp) + len(p.Data) + cluster.AttachmentsLen(p.Attachments) +
+		cluster.StringsLen(opts.Rooms) + cluster.StringsLen(opts.Except))
+	w.ArrayLen(n)
+	w.Str(uid)
+	if err := writePacket(w, nsp, p); err != nil {
+		w.Bytes()
 		return nil, err
 	}
-	w.opts(opts)
-	return w.bytes(), nil
+	w.Opts(opts)
+	return w.Bytes(), nil
 }
 
 // sentBy reports whether a broadcast message comes from the adapter uid,
@@ -98,169 +76,62 @@ func appendNonce(msg []byte, nonce uint64) []byte {
 // encodeBroadcastRequest builds the BROADCAST request of a broadcast with
 // acknowledgements.
 func encodeBroadcastRequest(uid, requestID, nsp string, p *adapter.Packet, opts adapter.BroadcastOptions) ([]byte, error) {
-	w := getWriter(96 + len(uid) + len(nsp) + len(p.Data) + attachmentsLen(p.Attachments) +
-		stringsLen(opts.Rooms) + stringsLen(opts.Except))
-	w.mapLen(5)
-	w.str("uid")
-	w.str(uid)
-	w.str("requestId")
-	w.str(requestID)
-	w.str("type")
-	w.number(typeBroadcast)
-	w.str("packet")
-	if err := w.packet(nsp, p); err != nil {
-		w.bytes()
+	w := cluster.GetWriter(96 + len(uid) + len(nsp) + len(p.Data) + cluster.AttachmentsLen(p.Attachments) +
+		cluster.StringsLen(opts.Rooms) + cluster.StringsLen(opts.Except))
+	w.MapLen(5)
+	w.Str("uid")
+	w.Str(uid)
+	w.Str("requestId")
+	w.Str(requestID)
+	w.Str("type")
+	w.Number(typeBroadcast)
+	w.Str("packet")
+	if err := writePacket(w, nsp, p); err != nil {
+		w.Bytes()
 		return nil, err
 	}
-	w.str("opts")
-	w.opts(opts)
-	return w.bytes(), nil
+	w.Str("opts")
+	w.Opts(opts)
+	return w.Bytes(), nil
 }
 
 // encodeBroadcastAck builds the BROADCAST_ACK response carrying one
 // client's answer (its first argument).
 func encodeBroadcastAck(requestID string, arg parser.Raw) ([]byte, error) {
-	w := getWriter(32 + len(requestID) + len(arg.JSON) + attachmentsLen(arg.Attachments))
-	w.mapLen(3)
-	w.str("type")
-	w.number(typeBroadcastAck)
-	w.str("requestId")
-	w.str(requestID)
-	w.str("packet")
+	w := cluster.GetWriter(32 + len(requestID) + len(arg.JSON) + cluster.AttachmentsLen(arg.Attachments))
+	w.MapLen(3)
+	w.Str("type")
+	w.Number(typeBroadcastAck)
+	w.Str("requestId")
+	w.Str(requestID)
+	w.Str("packet")
 	j := arg.JSON
 	if len(bytes.TrimSpace(j)) == 0 {
 		j = []byte("null")
 	}
-	if err := w.json(j, arg.Attachments); err != nil {
-		w.bytes()
+	if err := w.JSON(j, arg.Attachments); err != nil {
+		w.Bytes()
 		return nil, err
 	}
-	return w.bytes(), nil
+	return w.Bytes(), nil
 }
 
 // packet writes {type: 2, data, nsp}: the EVENT as Node's adapter
 // publishes it (no ack id; the type stays EVENT even with binary data).
-func (w *mpWriter) packet(nsp string, p *adapter.Packet) error {
-	w.mapLen(3)
-	w.str("type")
-	w.number(packetEvent)
-	w.str("data")
-	if err := w.json(p.Data, p.Attachments); err != nil {
+func writePacket(w *cluster.Writer, nsp string, p *adapter.Packet) error {
+	w.MapLen(3)
+	w.Str("type")
+	w.Number(cluster.PacketEvent)
+	w.Str("data")
+	if err := w.JSON(p.Data, p.Attachments); err != nil {
 		return err
 	}
-	w.str("nsp")
-	w.str(nsp)
+	w.Str("nsp")
+	w.Str(nsp)
 	return nil
 }
 
-// opts writes {rooms, except, flags}; flags hold what Node's broadcast
-// operator would carry (never local: local broadcasts are not published).
-func (w *mpWriter) opts(o adapter.BroadcastOptions) {
-	w.mapLen(3)
-	w.str("rooms")
-	w.strs(o.Rooms)
-	w.str("except")
-	w.strs(o.Except)
-	w.str("flags")
-	f := o.Flags
-	n := 0
-	if f.ExpectSingleResponse {
-		n++
-	}
-	if f.Volatile {
-		n++
-	}
-	if f.Compress != nil {
-		n++
-	}
-	if f.Timeout > 0 {
-		n++
-	}
-	w.mapLen(n)
-	if f.ExpectSingleResponse {
-		w.str("expectSingleResponse")
-		w.boolean(true)
-	}
-	if f.Volatile {
-		w.str("volatile")
-		w.boolean(true)
-	}
-	if f.Compress != nil {
-		w.str("compress")
-		w.boolean(*f.Compress)
-	}
-	if f.Timeout > 0 {
-		w.str("timeout")
-		w.number(float64(f.Timeout) / 1e6) // milliseconds
-	}
-}
-
 // ---------------------------------------------------------------- JSON out
-
-// jsonMsg builds the JSON messages (every request and response but
-// BROADCAST and BROADCAST_ACK) with the keys in Node's order.
-type jsonMsg struct{ b []byte }
-
-func newJSONMsg(size int) *jsonMsg { return &jsonMsg{b: append(make([]byte, 0, size), '{')} }
-
-func (m *jsonMsg) key(k string) {
-	if len(m.b) > 1 {
-		m.b = append(m.b, ',')
-	}
-	m.b = appendJSStringText(m.b, k)
-	m.b = append(m.b, ':')
-}
-
-func (m *jsonMsg) str(k, v string) {
-	m.key(k)
-	m.b = appendJSStringText(m.b, v)
-}
-
-func (m *jsonMsg) int(k string, v int) {
-	m.key(k)
-	m.b = strconv.AppendInt(m.b, int64(v), 10)
-}
-
-func (m *jsonMsg) boolean(k string, v bool) {
-	m.key(k)
-	m.b = strconv.AppendBool(m.b, v)
-}
-
-func (m *jsonMsg) raw(k string, v json.RawMessage) {
-	m.key(k)
-	if len(v) == 0 {
-		v = json.RawMessage("null")
-	}
-	m.b = append(m.b, v...)
-}
-
-func (m *jsonMsg) strs(k string, list []string) {
-	m.key(k)
-	m.b = appendStrings(m.b, list)
-}
-
-// opts writes {"rooms":[…],"except":[…]}.
-func (m *jsonMsg) opts(o adapter.BroadcastOptions) {
-	m.key("opts")
-	m.b = append(m.b, `{"rooms":`...)
-	m.b = appendStrings(m.b, o.Rooms)
-	m.b = append(m.b, `,"except":`...)
-	m.b = appendStrings(m.b, o.Except)
-	m.b = append(m.b, '}')
-}
-
-func (m *jsonMsg) bytes() []byte { return append(m.b, '}') }
-
-func appendStrings(dst []byte, list []string) []byte {
-	dst = append(dst, '[')
-	for i, s := range list {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendJSStringText(dst, s)
-	}
-	return append(dst, ']')
-}
 
 // ---------------------------------------------------------------- in: broadcasts
 
@@ -280,9 +151,7 @@ type inBroadcast struct {
 }
 
 var (
-	errOwnMessage  = errors.New("redis: own message")
-	errNotAnEvent  = errors.New("redis: broadcast is not a valid EVENT")
-	errBadEnvelope = errors.New("redis: malformed message")
+	errOwnMessage = errors.New("redis: own message")
 )
 
 // decodeBroadcast decodes [uid, packet, opts]; it stops early with
@@ -294,20 +163,20 @@ func decodeBroadcast(msg []byte, own string) (*inBroadcast, error) {
 // decodeBroadcastFrom is decodeBroadcast that, with keepOwn, decodes a
 // message of this adapter too (marked own) instead of refusing it.
 func decodeBroadcastFrom(msg []byte, own string, keepOwn bool) (*inBroadcast, error) {
-	r := getReader(msg)
-	defer putReader(r)
-	c, err := r.peek()
+	r := cluster.GetReader(msg)
+	defer cluster.PutReader(r)
+	c, err := r.Peek()
 	if err != nil {
 		return nil, err
 	}
-	if !isArrayCode(c) {
-		return nil, errBadEnvelope
+	if !cluster.IsArrayCode(c) {
+		return nil, cluster.ErrBadEnvelope
 	}
-	n, err := r.dec.DecodeArrayLen()
+	n, err := r.Dec.DecodeArrayLen()
 	if err != nil || n < 2 {
-		return nil, errBadEnvelope
+		return nil, cluster.ErrBadEnvelope
 	}
-	uid, isStr, err := r.str()
+	uid, isStr, err := r.Str()
 	if err != nil {
 		return nil, err
 	}
@@ -316,37 +185,37 @@ func decodeBroadcastFrom(msg []byte, own string, keepOwn bool) (*inBroadcast, er
 		return nil, errOwnMessage
 	}
 	b := &inBroadcast{own: isOwn}
-	if b.nsp, b.data, b.atts, err = r.eventPacket(); err != nil {
+	if b.nsp, b.data, b.atts, err = r.EventPacket(); err != nil {
 		return nil, err
 	}
 	if n >= 3 {
-		if _, err := r.mapKeys(func(key []byte) error {
+		if _, err := r.MapKeys(func(key []byte) error {
 			var err error
 			switch string(key) {
 			case "rooms":
-				b.opts.Rooms, err = r.stringList()
+				b.opts.Rooms, err = r.StringList()
 			case "except":
-				b.opts.Except, err = r.stringList()
+				b.opts.Except, err = r.StringList()
 			case "flags":
-				_, err = r.mapKeys(func(key []byte) error {
+				_, err = r.MapKeys(func(key []byte) error {
 					switch string(key) {
 					case "volatile":
-						v, err := r.boolValue()
+						v, err := r.BoolValue()
 						b.opts.Flags.Volatile = v
 						return err
 					case "compress":
-						c, err := r.peek()
+						c, err := r.Peek()
 						if err != nil || (c != 0xc2 && c != 0xc3) {
-							return r.skip(0)
+							return r.Skip(0)
 						}
-						v, err := r.boolValue()
+						v, err := r.BoolValue()
 						b.opts.Flags.Compress = &v
 						return err
 					}
-					return r.skip(0)
+					return r.Skip(0)
 				})
 			default:
-				err = r.skip(0)
+				err = r.Skip(0)
 			}
 			return err
 		}); err != nil {
@@ -354,89 +223,26 @@ func decodeBroadcastFrom(msg []byte, own string, keepOwn bool) (*inBroadcast, er
 		}
 	}
 	if n >= 5 {
-		nonce, ok, err := r.intValue()
+		nonce, ok, err := r.IntValue()
 		if err != nil {
 			return nil, err
 		}
 		if ok && nonce > 0 {
 			b.nonce = uint64(nonce)
 		}
-		if b.offset, _, err = r.str(); err != nil {
+		if b.offset, _, err = r.Str(); err != nil {
 			return nil, err
 		}
-		if !validOffset(b.offset) {
+		if !cluster.ValidOffset(b.offset) {
 			b.offset = ""
 		}
 	}
 	return b, nil
 }
 
-// validEvent reports whether data, a compact JSON array written by the
-// transcoder, is an EVENT a client accepts: its first element is a number,
-// or a string that is not a reserved event name (the client would drop the
-// connection).
-func validEvent(data []byte) bool {
-	if len(data) < 3 || data[0] != '[' {
-		return false
-	}
-	switch c := data[1]; {
-	case c == '-' || isDigit(c):
-		return true
-	case c != '"':
-		return false
-	}
-	end, escaped, err := scanJSString(data, 1)
-	if err != nil {
-		return false
-	}
-	name := data[2 : end-1]
-	if escaped {
-		var err error
-		if name, err = unquote(nil, data[1:end]); err != nil {
-			return false
-		}
-	}
-	return !parser.IsReservedEvent(string(name))
-}
-
-// ---------------------------------------------------------------- in: requests and responses
-
-// roomList reads an array of rooms, accepting the numbers Node allows as
-// room names.
-type roomList []string
-
-func (l *roomList) UnmarshalJSON(b []byte) error {
-	var raws []json.RawMessage
-	if err := json.Unmarshal(b, &raws); err != nil {
-		return err
-	}
-	out := make([]string, 0, len(raws))
-	for _, r := range raws {
-		if len(r) == 0 {
-			continue
-		}
-		switch {
-		case r[0] == '"':
-			var s string
-			if err := json.Unmarshal(r, &s); err != nil {
-				return err
-			}
-			out = append(out, s)
-		case r[0] == '-' || isDigit(r[0]):
-			f, err := strconv.ParseFloat(string(r), 64)
-			if err != nil && !errors.Is(err, strconv.ErrRange) {
-				return err
-			}
-			out = append(out, jsNumberKey(f))
-		}
-	}
-	*l = out
-	return nil
-}
-
 type wireOpts struct {
-	Rooms  roomList `json:"rooms"`
-	Except roomList `json:"except"`
+	Rooms  cluster.RoomList `json:"rooms"`
+	Except cluster.RoomList `json:"except"`
 }
 
 func (o *wireOpts) options() adapter.BroadcastOptions {
@@ -448,18 +254,18 @@ func (o *wireOpts) options() adapter.BroadcastOptions {
 
 // envelope is a request or a response, decoded from JSON or msgpack.
 type envelope struct {
-	UID         *string         `json:"uid"`
-	RequestID   string          `json:"requestId"`
-	Type        *int            `json:"type"`
-	Opts        *wireOpts       `json:"opts"`
-	Rooms       roomList        `json:"rooms"`
-	Close       bool            `json:"close"`
-	Data        json.RawMessage `json:"data"`
-	Sid         *string         `json:"sid"`
-	Room        string          `json:"room"`
-	Sockets     json.RawMessage `json:"sockets"`
-	ClientCount int             `json:"clientCount"`
-	Packet      json.RawMessage `json:"packet"`
+	UID         *string          `json:"uid"`
+	RequestID   string           `json:"requestId"`
+	Type        *int             `json:"type"`
+	Opts        *wireOpts        `json:"opts"`
+	Rooms       cluster.RoomList `json:"rooms"`
+	Close       bool             `json:"close"`
+	Data        json.RawMessage  `json:"data"`
+	Sid         *string          `json:"sid"`
+	Room        string           `json:"room"`
+	Sockets     json.RawMessage  `json:"sockets"`
+	ClientCount int              `json:"clientCount"`
+	Packet      json.RawMessage  `json:"packet"`
 	// Error is set in the answers that replace one the answering node
 	// could not send (see answerError); Node ignores it.
 	Error json.RawMessage `json:"error"`
@@ -489,29 +295,29 @@ func decodeEnvelope(msg []byte) (*envelope, error) {
 	// msgpack: every member but "packet" is transcoded to JSON (binary as
 	// Node's Buffer JSON, what those members become on Node's JSON paths)
 	// and read like a JSON message.
-	r := getReader(msg)
-	defer putReader(r)
+	r := cluster.GetReader(msg)
+	defer cluster.PutReader(r)
 	js := []byte{'{'}
-	ok, err := r.mapKeys(func(key []byte) error {
+	ok, err := r.MapKeys(func(key []byte) error {
 		if string(key) == "packet" {
 			var err error
-			e.mpPacket, err = r.span()
+			e.mpPacket, err = r.Span()
 			return err
 		}
 		if len(js) > 1 {
 			js = append(js, ',')
 		}
-		js = appendJSString(js, key)
+		js = cluster.AppendJSString(js, key)
 		js = append(js, ':')
 		var err error
-		js, _, err = r.toJSON(js, nil, binBufferJSON)
+		js, _, err = r.ToJSON(js, nil, cluster.BinBufferJSON)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if !ok || !r.done() {
-		return nil, errBadEnvelope
+	if !ok || !r.Done() {
+		return nil, cluster.ErrBadEnvelope
 	}
 	js = append(js, '}')
 	if err := json.Unmarshal(js, e); err != nil {
@@ -524,63 +330,19 @@ func decodeEnvelope(msg []byte) (*envelope, error) {
 // {type, data, nsp}.
 func (e *envelope) broadcastPacket() (nsp string, data []byte, atts [][]byte, err error) {
 	if e.mpPacket == nil {
-		return "", nil, nil, errNotAnEvent
+		return "", nil, nil, cluster.ErrNotAnEvent
 	}
-	r := getReader(e.mpPacket)
-	defer putReader(r)
-	return r.eventPacket()
-}
-
-// eventPacket reads a packet map {type, data, nsp} that must be an EVENT
-// (or BINARY_EVENT) with a valid event array; data becomes Socket.IO JSON
-// with binary placeholders. A missing nsp is "/", as Node takes it; one that
-// is not a string matches no namespace.
-func (r *mpReader) eventPacket() (nsp string, data []byte, atts [][]byte, err error) {
-	nsp = "/"
-	typ := int64(-1)
-	ok, err := r.mapKeys(func(key []byte) error {
-		var err error
-		switch string(key) {
-		case "type":
-			var ok bool
-			if typ, ok, err = r.intValue(); !ok {
-				typ = -1
-			}
-		case "data":
-			c, err := r.peek()
-			if err != nil {
-				return err
-			}
-			if !isArrayCode(c) {
-				return r.skip(0)
-			}
-			data, atts, err = r.toJSON(nil, nil, binPlaceholder)
-			return err
-		case "nsp":
-			var isStr bool
-			if nsp, isStr, err = r.str(); !isStr {
-				nsp = "\x00" // matches no namespace
-			}
-		default:
-			err = r.skip(0)
-		}
-		return err
-	})
-	if err != nil {
-		return "", nil, nil, err
-	}
-	if !ok || data == nil || (typ != packetEvent && typ != packetBinaryEvent) || !validEvent(data) {
-		return "", nil, nil, errNotAnEvent
-	}
-	return nsp, data, atts, nil
+	r := cluster.GetReader(e.mpPacket)
+	defer cluster.PutReader(r)
+	return r.EventPacket()
 }
 
 // ackValue returns the client answer of a BROADCAST_ACK.
 func (e *envelope) ackValue() (parser.Raw, error) {
 	if e.mpPacket != nil {
-		r := getReader(e.mpPacket)
-		defer putReader(r)
-		js, atts, err := r.toJSON(nil, nil, binPlaceholder)
+		r := cluster.GetReader(e.mpPacket)
+		defer cluster.PutReader(r)
+		js, atts, err := r.ToJSON(nil, nil, cluster.BinPlaceholder)
 		if err != nil {
 			return parser.Raw{}, err
 		}
@@ -590,12 +352,4 @@ func (e *envelope) ackValue() (parser.Raw, error) {
 		return parser.Raw{JSON: json.RawMessage("null")}, nil
 	}
 	return parser.Raw{JSON: e.Packet}, nil
-}
-
-// wireSocket is one socket of a REMOTE_FETCH response.
-type wireSocket struct {
-	ID        string          `json:"id"`
-	Handshake json.RawMessage `json:"handshake"`
-	Rooms     roomList        `json:"rooms"`
-	Data      json.RawMessage `json:"data"`
 }

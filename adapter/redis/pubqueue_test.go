@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
@@ -54,7 +55,7 @@ func TestPublishQueuePacesBroadcasts(t *testing.T) {
 				}
 				err := a.Broadcast(p, adapter.BroadcastOptions{})
 				p.WaitPaced(5 * time.Second)
-				if errors.Is(err, ErrQueueFull) {
+				if errors.Is(err, cluster.ErrQueueFull) {
 					full++
 				} else {
 					testkit.NoError(t, err)

@@ -3,7 +3,6 @@ package redis
 import (
 	"fmt"
 	"hash/fnv"
-	"strconv"
 	"sync"
 	"time"
 
@@ -86,7 +85,7 @@ type pendingBroadcast struct {
 	settled chan struct{} // closed once Redis answered (id or err set)
 	claimed bool          // delivered (or being delivered) by someone
 	id      string        // its offset, once logged
-	seq     uint64        // offsetSeq(id), once logged
+	seq     uint64        // cluster.OffsetSeq(id), once logged
 	err     error         // why it was not logged; set before settled is closed
 }
 
@@ -116,38 +115,6 @@ func newRecovery(a *Adapter, opts adapter.RecoveryOptions) *recovery {
 }
 
 // ---------------------------------------------------------------- offsets
-
-// validOffset reports whether s is a stream id as the log writes them,
-// "<ms>-<seq>".
-func validOffset(s string) bool {
-	dash := -1
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '-' && dash < 0 && i > 0:
-			dash = i
-		case c < '0' || c > '9':
-			return false
-		}
-	}
-	return dash > 0 && dash < len(s)-1 && dash <= 20 && len(s)-dash-1 <= 20
-}
-
-// offsetSeq maps an offset to adapter.Packet.Seq, in the same order: the
-// milliseconds, then the sequence within them (Redis gives far fewer than
-// 2^20 entries a millisecond).
-func offsetSeq(off string) uint64 {
-	for i := 0; i < len(off); i++ {
-		if off[i] == '-' {
-			ms, err1 := strconv.ParseUint(off[:i], 10, 44)
-			seq, err2 := strconv.ParseUint(off[i+1:], 10, 64)
-			if err1 != nil || err2 != nil {
-				return 0
-			}
-			return ms<<20 | min(seq, 1<<20-1)
-		}
-	}
-	return 0
-}
 
 // appendOffsetElement completes a stored message with its offset, the
 // last element of what was published.

@@ -9,6 +9,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 )
 
 // Logged broadcasts: through Redis and back, in log order (recovery.go).
@@ -96,7 +97,7 @@ func (r *recovery) logged(nonce uint64, pb *pendingBroadcast, c goredis.Cmder) {
 	r.mu.Lock()
 	deliver := false
 	if err == nil {
-		pb.id, pb.seq = id, offsetSeq(id)
+		pb.id, pb.seq = id, cluster.OffsetSeq(id)
 		if r.pending[nonce] == pb {
 			r.known++
 		}
@@ -140,7 +141,7 @@ func (r *recovery) log(pb *pendingBroadcast) error {
 	}
 	if len(msg)+len(ch)+9 > a.f.opts.MaxMessageBytes {
 		return fmt.Errorf("redis: publish to %s: %d bytes > MaxMessageBytes (%d): %w",
-			ch, len(msg), a.f.opts.MaxMessageBytes, ErrMessageTooLarge)
+			ch, len(msg), a.f.opts.MaxMessageBytes, cluster.ErrMessageTooLarge)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -150,7 +151,7 @@ func (r *recovery) log(pb *pendingBroadcast) error {
 	if len(r.pending) >= 2*a.f.opts.MaxPendingPublishes {
 		// Redis is that far behind (or its messages do not come back):
 		// this node's clients get the broadcast without an offset.
-		return fmt.Errorf("redis: %d broadcasts waiting to be logged: %w", len(r.pending), ErrQueueFull)
+		return fmt.Errorf("redis: %d broadcasts waiting to be logged: %w", len(r.pending), cluster.ErrQueueFull)
 	}
 	r.nonce++
 	nonce := r.nonce
@@ -169,7 +170,7 @@ func (r *recovery) log(pb *pendingBroadcast) error {
 // onLogged delivers a logged broadcast that came through the subscription:
 // this adapter's own — the packet it holds — or another node's.
 func (r *recovery) onLogged(b *inBroadcast) {
-	seq := offsetSeq(b.offset)
+	seq := cluster.OffsetSeq(b.offset)
 	var pb *pendingBroadcast
 	r.mu.Lock()
 	if r.known > 0 {

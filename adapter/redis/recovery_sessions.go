@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 )
 
 // Sessions in Redis: stored while sockets live, renewed, restored on any
@@ -152,7 +153,7 @@ func (r *recovery) close() {
 // ---------------------------------------------------------------- restoring
 
 func (r *recovery) restore(ctx context.Context, pid, offset string, attach func(*adapter.Session) adapter.Socket) (adapter.Restored, bool) {
-	if !validOffset(offset) || pid == "" || len(pid) > 128 {
+	if !cluster.ValidOffset(offset) || pid == "" || len(pid) > 128 {
 		return adapter.Restored{}, false
 	}
 	ctx, cancel := r.a.f.ioContextFrom(ctx)
@@ -222,19 +223,19 @@ func (r *recovery) tryRestore(ctx context.Context, pid, offset string, attach fu
 		return out, false, err == nil && n == 0
 	}
 	entries, _ := res[1].([]any)
-	out.Through = offsetSeq(offset)
+	out.Through = cluster.OffsetSeq(offset)
 	for _, e := range entries {
 		id, msg, ok := streamEntry(e)
 		if !ok {
 			continue
 		}
-		out.Through = offsetSeq(id)
+		out.Through = cluster.OffsetSeq(id)
 		b, err := decodeBroadcastFrom(appendOffsetElement([]byte(msg), id), a.uid, true)
 		if err != nil || b.nsp != a.name || !adapter.Selects(sess.Rooms, b.opts.Rooms, b.opts.Except) {
 			continue
 		}
 		p := adapter.NewPacket(a.name, adapter.AppendOffset(b.data, id), b.atts)
-		p.Seq = offsetSeq(id)
+		p.Seq = cluster.OffsetSeq(id)
 		out.Missed = append(out.Missed, p)
 	}
 	r.track(pid, true)
@@ -249,7 +250,7 @@ func streamEntry(e any) (id, msg string, ok bool) {
 	}
 	id, _ = pair[0].(string)
 	fields, _ := pair[1].([]any)
-	if len(fields) != 2 || !validOffset(id) {
+	if len(fields) != 2 || !cluster.ValidOffset(id) {
 		return "", "", false
 	}
 	msg, ok = fields[1].(string)

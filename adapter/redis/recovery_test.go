@@ -3,10 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,102 +12,10 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 	"github.com/ioswarm/ioswarm/server"
 )
-
-// switchProxy forwards TCP connections to one node, then to another once
-// switched: a load balancer whose node went away. cut closes every
-// connection it carries.
-type switchProxy struct {
-	target atomic.Value // "host:port"
-	ln     net.Listener
-	url    string
-
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func newSwitchProxy(t *testing.T, to string) *switchProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	testkit.NoError(t, err)
-	p := &switchProxy{ln: ln, url: "http://" + ln.Addr().String(), conns: map[net.Conn]struct{}{}}
-	p.to(t, to)
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				p.serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *switchProxy) serve(c net.Conn) {
-	b, err := net.Dial("tcp", p.target.Load().(string))
-	if err != nil {
-		_ = c.Close()
-		return
-	}
-	if !p.track(c, b) {
-		return
-	}
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(b, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, b); done <- struct{}{} }()
-	<-done
-	_ = c.Close()
-	_ = b.Close()
-	<-done
-	p.mu.Lock()
-	delete(p.conns, c)
-	delete(p.conns, b)
-	p.mu.Unlock()
-}
-
-func (p *switchProxy) track(conns ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.conns == nil {
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		return false
-	}
-	for _, c := range conns {
-		p.conns[c] = struct{}{}
-	}
-	return true
-}
-
-func (p *switchProxy) to(t *testing.T, to string) {
-	u, err := url.Parse(to)
-	testkit.NoError(t, err)
-	p.target.Store(u.Host)
-}
-
-// cut closes the connections in flight.
-func (p *switchProxy) cut() {
-	p.mu.Lock()
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	p.mu.Unlock()
-}
 
 // recoveryNode is a server with recovery on the Redis adapter, with its own
 // go-redis client so that the test can cut it off from Redis.
@@ -172,10 +77,10 @@ func testRecoveryAcrossNodes(t *testing.T, transport string) {
 			_ = s.Emit("welcome", s.Recovered())
 		})
 	}
-	proxy := newSwitchProxy(t, A.url)
+	proxy := testkit.NewSwitchProxy(t, A.url)
 
 	drv := testkit.NewNodeClientDriver(t)
-	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.url, Transports: []string{transport}, Reconnection: true,
+	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.URL(), Transports: []string{transport}, Reconnection: true,
 		Extra: map[string]any{"reconnectionDelay": 200, "reconnectionDelayMax": 200, "randomizationFactor": 0}})
 	testkit.NoError(t, err)
 	id, err := c.WaitConnect(tctx(t))
@@ -183,7 +88,7 @@ func testRecoveryAcrossNodes(t *testing.T, transport string) {
 	args, err := c.Next(tctx(t), "welcome")
 	testkit.NoError(t, err)
 	testkit.Equal(t, len(args), 2, "welcome: recovered flag and offset")
-	testkit.True(t, validOffset(fmt.Sprint(args[1])), "offset %v", args[1])
+	testkit.True(t, cluster.ValidOffset(fmt.Sprint(args[1])), "offset %v", args[1])
 
 	cc := connectTo(t, drv, &testNode{url: C.url}, "/")
 	bc := connectTo(t, drv, &testNode{url: B.url}, "/")
@@ -230,8 +135,8 @@ func testRecoveryAcrossNodes(t *testing.T, transport string) {
 	time.Sleep(100 * time.Millisecond)
 
 	A.kill()
-	proxy.to(t, B.url)
-	proxy.cut()
+	proxy.To(t, B.url)
+	proxy.Cut()
 	_, err = c.WaitDisconnect(tctx(t))
 	testkit.NoError(t, err)
 	// While the client is away (it comes back after 200 ms).
@@ -309,9 +214,9 @@ func TestRecoveryAcrossNodesExpired(t *testing.T) {
 	for _, n := range []*recoveryNode{A, B} {
 		n.srv.OnConnection(func(s *server.Socket) { _ = s.Emit("welcome") })
 	}
-	proxy := newSwitchProxy(t, A.url)
+	proxy := testkit.NewSwitchProxy(t, A.url)
 	drv := testkit.NewNodeClientDriver(t)
-	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.url, Transports: []string{"websocket"}, Reconnection: true,
+	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.URL(), Transports: []string{"websocket"}, Reconnection: true,
 		Extra: map[string]any{"reconnectionDelay": 1500, "reconnectionDelayMax": 1500, "randomizationFactor": 0}})
 	testkit.NoError(t, err)
 	id, err := c.WaitConnect(tctx(t))
@@ -319,8 +224,8 @@ func TestRecoveryAcrossNodesExpired(t *testing.T) {
 	_, err = c.Next(tctx(t), "welcome")
 	testkit.NoError(t, err)
 	// Stopped, not killed: the session is kept for the window only.
-	proxy.to(t, B.url)
-	proxy.cut()
+	proxy.To(t, B.url)
+	proxy.Cut()
 	sid, err := c.WaitConnect(tctx(t))
 	testkit.NoError(t, err)
 	testkit.True(t, sid != id, "a new session after the window")
@@ -344,9 +249,9 @@ func TestRecoveryRedisRestart(t *testing.T) {
 	for _, n := range []*recoveryNode{A, B} {
 		n.srv.OnConnection(func(s *server.Socket) { _ = s.Join("r1"); _ = s.Emit("welcome") })
 	}
-	proxy := newSwitchProxy(t, A.url)
+	proxy := testkit.NewSwitchProxy(t, A.url)
 	drv := testkit.NewNodeClientDriver(t)
-	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.url, Transports: []string{"websocket"}, Reconnection: true,
+	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.URL(), Transports: []string{"websocket"}, Reconnection: true,
 		Extra: map[string]any{"reconnectionDelay": 200, "reconnectionDelayMax": 200, "randomizationFactor": 0}})
 	testkit.NoError(t, err)
 	id, err := c.WaitConnect(tctx(t))
@@ -361,8 +266,8 @@ func TestRecoveryRedisRestart(t *testing.T) {
 	testkit.Equal(t, next(t, &tclient{Client: c}, "during"), []any{}, "delivered locally without an offset")
 	rs.Start()
 
-	proxy.to(t, B.url)
-	proxy.cut()
+	proxy.To(t, B.url)
+	proxy.Cut()
 	sid, err := c.WaitConnect(tctx(t))
 	testkit.NoError(t, err)
 	testkit.True(t, sid != id, "a new session: Redis lost the old one")
@@ -382,9 +287,9 @@ func TestRecoveryNoGoroutineLeak(t *testing.T) {
 	A := startRecoveryNode(t, redisURL, key, rc)
 	B := startRecoveryNode(t, redisURL, key, rc)
 	A.srv.OnConnection(func(s *server.Socket) { _ = s.Join("r1"); _ = s.Emit("welcome") })
-	proxy := newSwitchProxy(t, A.url)
+	proxy := testkit.NewSwitchProxy(t, A.url)
 	drv := testkit.NewNodeClientDriver(t)
-	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.url, Transports: []string{"websocket"}, Reconnection: true,
+	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.URL(), Transports: []string{"websocket"}, Reconnection: true,
 		Extra: map[string]any{"reconnectionDelay": 100, "reconnectionDelayMax": 100, "randomizationFactor": 0}})
 	testkit.NoError(t, err)
 	id, err := c.WaitConnect(tctx(t))
@@ -392,8 +297,8 @@ func TestRecoveryNoGoroutineLeak(t *testing.T) {
 	_, err = c.Next(tctx(t), "welcome")
 	testkit.NoError(t, err)
 	time.Sleep(600 * time.Millisecond) // a renewal or two
-	proxy.to(t, B.url)
-	proxy.cut()
+	proxy.To(t, B.url)
+	proxy.Cut()
 	testkit.NoError(t, A.srv.To("r1").Emit("m"))
 	sid, err := c.WaitReconnect(tctx(t))
 	testkit.NoError(t, err)

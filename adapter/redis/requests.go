@@ -3,52 +3,24 @@ package redis
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/parser"
 )
 
-// errTimedOut ends a request whose answers did not all come in time; the
-// callers turn it into Node's error text.
-var errTimedOut = errors.New("redis: request timed out")
-
-// request is a request of this node waiting for the answers of the others.
-// Its fields are guarded by Adapter.mu until done is closed or the request
-// is removed from Adapter.requests.
-type request struct {
-	typ       int
-	expected  int // answers expected: the other nodes
-	received  int
-	sockets   []adapter.SocketInfo
-	rooms     map[string]struct{}
-	responses []json.RawMessage
-	done      chan struct{}
-	err       error
-}
-
-func newRequest(typ, expected int) *request {
-	return &request{typ: typ, expected: expected, done: make(chan struct{})}
-}
-
-// finish completes the request; the caller holds Adapter.mu and has
-// removed it from Adapter.requests.
-func (r *request) finish(err error) {
-	r.err = err
-	close(r.done)
-}
-
 // addRequest registers req under a new request id.
-func (a *Adapter) addRequest(req *request) (string, error) { return a.pending.addRequest(req, newID) }
+func (a *Adapter) addRequest(req *cluster.Request) (string, error) {
+	return a.pend.AddRequest(req, newID)
+}
 
 // send publishes a request and waits for its answers, until
 // RequestsTimeout or ctx's deadline (errTimedOut), or ctx's cancellation.
-func (a *Adapter) send(id string, req *request, msg []byte, ctx context.Context) error {
-	return a.await(ctx, id, req, a.f.opts.RequestsTimeout, func() error { return a.f.publish(a.requestChannel, msg) })
+func (a *Adapter) send(id string, req *cluster.Request, msg []byte, ctx context.Context) error {
+	return a.pend.Await(ctx, id, req, a.f.opts.RequestsTimeout, func() error { return a.f.publish(a.requestChannel, msg) })
 }
 
 // ---------------------------------------------------------------- receiving
@@ -98,10 +70,10 @@ func (a *Adapter) isOwn(e *envelope) bool {
 	if e.RequestID == "" {
 		return false
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	_, req := a.requests[e.RequestID]
-	_, ack := a.acks[e.RequestID]
+	a.pend.Mu.Lock()
+	defer a.pend.Mu.Unlock()
+	_, req := a.pend.Requests[e.RequestID]
+	_, ack := a.pend.Acks[e.RequestID]
 	return req || ack
 }
 
@@ -134,30 +106,6 @@ func (a *Adapter) publishAnswer(ch string, typ int, requestID string, msg []byte
 	}
 }
 
-// answerLen returns the size of a REMOTE_FETCH answer that starts with
-// head (up to its last socket, comma excluded) and goes on with socks.
-func answerLen(head []byte, socks []adapter.SocketInfo) int {
-	n := len(head) + len("]}")
-	var scratch []byte
-	first := len(head) > 0 && head[len(head)-1] == '['
-	for i, s := range socks {
-		if i > 0 || !first {
-			n++ // comma
-		}
-		hs, data := s.Handshake, s.Data
-		s.Handshake, s.Data = nil, nil
-		scratch = appendSocket(scratch[:0], s) // "null" for both
-		n += len(scratch)
-		if len(hs) > 0 {
-			n += len(hs) - len("null")
-		}
-		if len(data) > 0 {
-			n += len(data) - len("null")
-		}
-	}
-	return n
-}
-
 // onRequest handles a message of the request channel.
 func (a *Adapter) onRequest(payload string) {
 	e, err := decodeEnvelope([]byte(payload))
@@ -178,20 +126,20 @@ func (a *Adapter) onRequest(payload string) {
 			ids = append(ids, s.ID())
 			return true
 		})
-		m := newJSONMsg(32 + stringsLen(ids))
-		m.str("requestId", e.RequestID)
-		m.strs("sockets", ids)
-		a.respond(e, typeSockets, m.bytes(), 0)
+		m := cluster.NewJSONMsg(32 + cluster.StringsLen(ids))
+		m.Str("requestId", e.RequestID)
+		m.Strs("sockets", ids)
+		a.respond(e, typeSockets, m.Bytes(), 0)
 
 	case typeAllRooms:
 		if a.isOwn(e) {
 			return
 		}
 		rooms := a.local.LocalRooms()
-		m := newJSONMsg(32 + stringsLen(rooms))
-		m.str("requestId", e.RequestID)
-		m.strs("rooms", rooms)
-		a.respond(e, typeAllRooms, m.bytes(), 0)
+		m := cluster.NewJSONMsg(32 + cluster.StringsLen(rooms))
+		m.Str("requestId", e.RequestID)
+		m.Strs("rooms", rooms)
+		a.respond(e, typeAllRooms, m.Bytes(), 0)
 
 	case typeRemoteJoin, typeRemoteLeave, typeRemoteDisconnect:
 		if e.Opts == nil {
@@ -218,23 +166,23 @@ func (a *Adapter) onRequest(payload string) {
 			return
 		}
 		socks, _ := a.local.FetchSockets(context.Background(), e.Opts.options())
-		m := newJSONMsg(64 + 512*len(socks))
-		m.str("requestId", e.RequestID)
-		m.key("sockets")
-		m.b = append(m.b, '[')
+		m := cluster.NewJSONMsg(64 + 512*len(socks))
+		m.Str("requestId", e.RequestID)
+		m.Key("sockets")
+		m.B = append(m.B, '[')
 		for i, s := range socks {
-			if len(m.b) > a.f.opts.MaxMessageBytes {
+			if len(m.B) > a.f.opts.MaxMessageBytes {
 				// Too large already: count the rest instead of building it.
-				a.respond(e, typeRemoteFetch, nil, answerLen(m.b, socks[i:]))
+				a.respond(e, typeRemoteFetch, nil, cluster.AnswerLen(m.B, socks[i:]))
 				return
 			}
 			if i > 0 {
-				m.b = append(m.b, ',')
+				m.B = append(m.B, ',')
 			}
-			m.b = appendSocket(m.b, s)
+			m.B = cluster.AppendSocket(m.B, s)
 		}
-		m.b = append(m.b, ']')
-		a.respond(e, typeRemoteFetch, m.bytes(), 0)
+		m.B = append(m.B, ']')
+		a.respond(e, typeRemoteFetch, m.Bytes(), 0)
 
 	case typeServerSideEmit:
 		if e.UID != nil && *e.UID == a.uid {
@@ -250,16 +198,16 @@ func (a *Adapter) onRequest(payload string) {
 			id := e.RequestID
 			ack = func(v json.RawMessage) {
 				once.Do(func() {
-					m := newJSONMsg(48 + len(v))
-					m.int("type", typeServerSideEmit)
-					m.str("requestId", id)
-					m.raw("data", v)
+					m := cluster.NewJSONMsg(48 + len(v))
+					m.Int("type", typeServerSideEmit)
+					m.Str("requestId", id)
+					m.Raw("data", v)
 					// Always the shared channel, as on Node.
-					a.publishAnswer(a.responseChannel, typeServerSideEmit, id, m.bytes(), 0)
+					a.publishAnswer(a.responseChannel, typeServerSideEmit, id, m.Bytes(), 0)
 				})
 			}
 		}
-		a.f.events.run(func() { a.nsp.HandleServerSideEmit(args, ack) })
+		a.f.events.Run(func() { a.nsp.HandleServerSideEmit(args, ack) })
 
 	case typeBroadcast:
 		if a.isOwn(e) {
@@ -304,9 +252,9 @@ func (a *Adapter) onLegacyRequest(e *envelope) {
 	default:
 		sock.Disconnect(e.Close)
 	}
-	m := newJSONMsg(32)
-	m.str("requestId", e.RequestID)
-	a.respond(e, *e.Type, m.bytes(), 0)
+	m := cluster.NewJSONMsg(32)
+	m.Str("requestId", e.RequestID)
+	a.respond(e, *e.Type, m.Bytes(), 0)
 }
 
 // ackResponder answers a BROADCAST request from another node: one
@@ -323,14 +271,14 @@ type ackResponder struct {
 }
 
 func (r *ackResponder) count(n int) {
-	m := newJSONMsg(48)
-	m.int("type", typeBroadcastClientCount)
-	m.str("requestId", r.e.RequestID)
-	m.int("clientCount", n)
+	m := cluster.NewJSONMsg(48)
+	m.Int("type", typeBroadcastClientCount)
+	m.Str("requestId", r.e.RequestID)
+	m.Int("clientCount", n)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counted = true
-	r.a.respond(r.e, typeBroadcastClientCount, m.bytes(), 0)
+	r.a.respond(r.e, typeBroadcastClientCount, m.Bytes(), 0)
 	for _, p := range r.pending {
 		r.a.respond(r.e, typeBroadcastAck, p, 0)
 	}
@@ -362,18 +310,18 @@ func (a *Adapter) onResponse(payload string) {
 	if err != nil || e.RequestID == "" {
 		return
 	}
-	a.mu.Lock()
-	ack := a.acks[e.RequestID]
-	req := a.requests[e.RequestID]
-	a.mu.Unlock()
-	failed := decodeAnswerError(e.Error)
+	a.pend.Mu.Lock()
+	ack := a.pend.Acks[e.RequestID]
+	req := a.pend.Requests[e.RequestID]
+	a.pend.Mu.Unlock()
+	failed := cluster.DecodeAnswerError(e.Error)
 	if ack != nil {
 		if e.Type == nil {
 			return
 		}
 		switch *e.Type {
 		case typeBroadcastClientCount:
-			ack.onClientCount(e.ClientCount)
+			ack.OnClientCount(e.ClientCount)
 		case typeBroadcastAck:
 			v, err := e.ackValue()
 			if err != nil {
@@ -384,9 +332,9 @@ func (a *Adapter) onResponse(payload string) {
 				// The client's answer is counted as null, as on a Node
 				// asker: the ack callback has no way to carry an error.
 				a.f.log.Warn("redis: a client's acknowledgement could not be forwarded; counted as null",
-					"nsp", a.name, "err", (&remoteError{op: "broadcast acknowledgement", e: *failed}).Error())
+					"nsp", a.name, "err", (&cluster.RemoteError{Op: "broadcast acknowledgement", E: *failed}).Error())
 			}
-			ack.onAck([]parser.Raw{v})
+			ack.OnAck([]parser.Raw{v})
 		}
 		return
 	}
@@ -395,18 +343,18 @@ func (a *Adapter) onResponse(payload string) {
 	}
 	if failed != nil {
 		// Fail fast: the answer will not come.
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		if a.requests[e.RequestID] == req {
-			delete(a.requests, e.RequestID)
-			req.finish(&remoteError{op: requestName(req.typ), e: *failed})
+		a.pend.Mu.Lock()
+		defer a.pend.Mu.Unlock()
+		if a.pend.Requests[e.RequestID] == req {
+			delete(a.pend.Requests, e.RequestID)
+			req.Finish(&cluster.RemoteError{Op: requestName(req.Typ), E: *failed})
 		}
 		return
 	}
 	// Decode outside the lock.
-	var socks []wireSocket
-	var rooms roomList
-	switch req.typ {
+	var socks []cluster.WireSocket
+	var rooms cluster.RoomList
+	switch req.Typ {
 	case typeRemoteFetch:
 		if len(e.Sockets) > 0 && json.Unmarshal(e.Sockets, &socks) != nil {
 			socks = nil
@@ -414,146 +362,85 @@ func (a *Adapter) onResponse(payload string) {
 	case typeAllRooms:
 		rooms = e.Rooms
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.requests[e.RequestID] != req {
+	a.pend.Mu.Lock()
+	defer a.pend.Mu.Unlock()
+	if a.pend.Requests[e.RequestID] != req {
 		return
 	}
-	req.received++
-	switch req.typ {
+	req.Received++
+	switch req.Typ {
 	case typeRemoteFetch:
 		for _, s := range socks {
-			req.sockets = append(req.sockets, adapter.SocketInfo{ID: s.ID, Handshake: s.Handshake, Rooms: s.Rooms, Data: s.Data})
+			req.Sockets = append(req.Sockets, adapter.SocketInfo{ID: s.ID, Handshake: s.Handshake, Rooms: s.Rooms, Data: s.Data})
 		}
 	case typeAllRooms:
 		for _, r := range rooms {
-			req.rooms[r] = struct{}{}
+			req.Rooms[r] = struct{}{}
 		}
 	case typeServerSideEmit:
 		v := e.Data
 		if len(v) == 0 {
 			v = json.RawMessage("null")
 		}
-		req.responses = append(req.responses, v)
+		req.Responses = append(req.Responses, v)
 	}
-	if req.received >= req.expected {
-		delete(a.requests, e.RequestID)
-		req.finish(nil)
+	if req.Received >= req.Expected {
+		delete(a.pend.Requests, e.RequestID)
+		req.Finish(nil)
 	}
-}
-
-// appendSocket writes a socket of a REMOTE_FETCH answer:
-// {"id","handshake","rooms","data"}.
-func appendSocket(dst []byte, s adapter.SocketInfo) []byte {
-	m := jsonMsg{b: append(dst, `{"id":`...)} // key() adds the commas from here on
-	m.b = appendJSStringText(m.b, s.ID)
-	m.raw("handshake", s.Handshake)
-	m.strs("rooms", s.Rooms)
-	m.raw("data", s.Data)
-	return append(m.b, '}')
-}
-
-// ---------------------------------------------------------------- answers too large
-
-// codeTooLarge is the code of an answer that exceeded the answering node's
-// MaxMessageBytes.
-const codeTooLarge = "messageTooLarge"
-
-// answerError is the "error" member of an answer that replaces one the
-// answering node could not send. Node's adapter ignores members it does not
-// know; the rest of the answer is Node's, with an empty result, so that a
-// Node asker counts it.
-type answerError struct {
-	Code  string `json:"code"`
-	UID   string `json:"uid"`   // the answering adapter
-	Size  int    `json:"size"`  // bytes of the answer that was not sent
-	Limit int    `json:"limit"` // the answering node's MaxMessageBytes
-}
-
-// decodeAnswerError reads an "error" member; nil when there is none, or
-// when it is not one of ours.
-func decodeAnswerError(raw json.RawMessage) *answerError {
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil
-	}
-	var ae answerError
-	if json.Unmarshal(raw, &ae) != nil || ae.Code == "" {
-		return nil
-	}
-	return &ae
 }
 
 // tooLargeAnswer builds the answer of kind typ that replaces one of size
 // bytes.
 func (a *Adapter) tooLargeAnswer(typ int, requestID string, size int) []byte {
-	ae := answerError{Code: codeTooLarge, UID: a.uid, Size: size, Limit: a.f.opts.MaxMessageBytes}
+	ae := cluster.AnswerError{Code: cluster.CodeTooLarge, UID: a.uid, Size: size, Limit: a.f.opts.MaxMessageBytes}
 	if typ == typeBroadcastAck {
-		w := getWriter(128)
-		w.mapLen(4)
-		w.str("type")
-		w.number(typeBroadcastAck)
-		w.str("requestId")
-		w.str(requestID)
-		w.str("packet")
-		w.null()
-		w.str("error")
-		w.mapLen(4)
-		w.str("code")
-		w.str(ae.Code)
-		w.str("uid")
-		w.str(ae.UID)
-		w.str("size")
-		w.number(float64(ae.Size))
-		w.str("limit")
-		w.number(float64(ae.Limit))
-		return w.bytes()
+		w := cluster.GetWriter(128)
+		w.MapLen(4)
+		w.Str("type")
+		w.Number(typeBroadcastAck)
+		w.Str("requestId")
+		w.Str(requestID)
+		w.Str("packet")
+		w.Null()
+		w.Str("error")
+		w.MapLen(4)
+		w.Str("code")
+		w.Str(ae.Code)
+		w.Str("uid")
+		w.Str(ae.UID)
+		w.Str("size")
+		w.Number(float64(ae.Size))
+		w.Str("limit")
+		w.Number(float64(ae.Limit))
+		return w.Bytes()
 	}
-	m := newJSONMsg(160)
+	m := cluster.NewJSONMsg(160)
 	switch typ {
 	case typeServerSideEmit:
-		m.int("type", typeServerSideEmit)
-		m.str("requestId", requestID)
-		m.raw("data", json.RawMessage("null"))
+		m.Int("type", typeServerSideEmit)
+		m.Str("requestId", requestID)
+		m.Raw("data", json.RawMessage("null"))
 	case typeSockets, typeRemoteFetch:
-		m.str("requestId", requestID)
-		m.raw("sockets", json.RawMessage("[]"))
+		m.Str("requestId", requestID)
+		m.Raw("sockets", json.RawMessage("[]"))
 	case typeAllRooms:
-		m.str("requestId", requestID)
-		m.raw("rooms", json.RawMessage("[]"))
+		m.Str("requestId", requestID)
+		m.Raw("rooms", json.RawMessage("[]"))
 	default:
-		m.str("requestId", requestID)
+		m.Str("requestId", requestID)
 	}
-	m.key("error")
-	m.b = append(m.b, `{"code":`...)
-	m.b = appendJSStringText(m.b, ae.Code)
-	m.b = append(m.b, `,"uid":`...)
-	m.b = appendJSStringText(m.b, ae.UID)
-	m.b = append(m.b, `,"size":`...)
-	m.b = strconv.AppendInt(m.b, int64(ae.Size), 10)
-	m.b = append(m.b, `,"limit":`...)
-	m.b = strconv.AppendInt(m.b, int64(ae.Limit), 10)
-	m.b = append(m.b, '}')
-	return m.bytes()
-}
-
-// remoteError is the error of a request another node answered with an
-// error.
-type remoteError struct {
-	op string
-	e  answerError
-}
-
-func (r *remoteError) Error() string {
-	if r.e.Code == codeTooLarge {
-		return fmt.Sprintf("redis: %s: node %s answered too large (%d bytes > %d)", r.op, r.e.UID, r.e.Size, r.e.Limit)
-	}
-	return fmt.Sprintf("redis: %s: node %s could not answer (%s)", r.op, r.e.UID, r.e.Code)
-}
-
-// Is reports whether target is ErrMessageTooLarge and the answer was too
-// large.
-func (r *remoteError) Is(target error) bool {
-	return target == ErrMessageTooLarge && r.e.Code == codeTooLarge
+	m.Key("error")
+	m.B = append(m.B, `{"code":`...)
+	m.B = cluster.AppendJSStringText(m.B, ae.Code)
+	m.B = append(m.B, `,"uid":`...)
+	m.B = cluster.AppendJSStringText(m.B, ae.UID)
+	m.B = append(m.B, `,"size":`...)
+	m.B = strconv.AppendInt(m.B, int64(ae.Size), 10)
+	m.B = append(m.B, `,"limit":`...)
+	m.B = strconv.AppendInt(m.B, int64(ae.Limit), 10)
+	m.B = append(m.B, '}')
+	return m.Bytes()
 }
 
 // requestName names a request type in errors, as Node's API does.

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 )
 
 // SubscriptionMode says which shard channels the nodes of a sharded
@@ -72,21 +72,7 @@ func (o ShardedOptions) withDefaults() ShardedOptions {
 	if o.SubscriptionMode == "" {
 		o.SubscriptionMode = SubscriptionDynamic
 	}
-	if o.RequestsTimeout <= 0 {
-		o.RequestsTimeout = 5 * time.Second
-	}
-	if o.MaxPendingPublishes <= 0 {
-		o.MaxPendingPublishes = 4096
-	}
-	if o.MaxPendingPublishBytes <= 0 {
-		o.MaxPendingPublishBytes = 32 << 20
-	}
-	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = 4 << 20
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	cluster.SetDefaults(&o.RequestsTimeout, &o.MaxPendingPublishes, &o.MaxPendingPublishBytes, &o.MaxMessageBytes, &o.Logger)
 	return o
 }
 
@@ -113,37 +99,26 @@ type ShardedFactory struct {
 
 	mu       sync.RWMutex
 	state    factoryState
-	adapters map[*ShardedAdapter]struct{}
+	adapters map[*shardedTransport]struct{}
 	routes   map[string][]shardedRoute // channel → adapters
 
 	subs shardSubs
 
-	// qmu guards sends on queue against its closing.
-	qmu     sync.RWMutex
-	qclosed bool
-	queue   chan outMsg
-	bmu     sync.Mutex
-	qbytes  int64         // payload bytes queued
-	drained chan struct{} // made for paced senders while congested
-	events  *eventRunner
+	queue  *cluster.Queue
+	events *cluster.EventRunner
 
 	done      chan struct{}
-	pubDone   chan struct{}
 	closed    chan struct{}
-	closeErr  error
 	closeOnce sync.Once
 	ioCtx     context.Context
 	ioCancel  context.CancelFunc
 	wg        sync.WaitGroup
-
-	pubFailing atomic.Bool
-	dropped    atomic.Int64
 }
 
 // shardedRoute sends the messages of a channel to an adapter; response
 // marks its own answers channel.
 type shardedRoute struct {
-	a        *ShardedAdapter
+	t        *shardedTransport
 	response bool
 }
 
@@ -156,12 +131,11 @@ func NewSharded(client goredis.UniversalClient, opts ShardedOptions) *ShardedFac
 		client:   client,
 		opts:     opts,
 		log:      opts.Logger,
-		adapters: make(map[*ShardedAdapter]struct{}),
+		adapters: make(map[*shardedTransport]struct{}),
 		routes:   make(map[string][]shardedRoute),
-		queue:    make(chan outMsg, opts.MaxPendingPublishes),
-		events:   newEventRunner(opts.Logger),
+		queue:    cluster.NewQueue(opts.MaxPendingPublishes, opts.MaxPendingPublishBytes, opts.Logger),
+		events:   cluster.NewEventRunner(opts.Logger),
 		done:     make(chan struct{}),
-		pubDone:  make(chan struct{}),
 		closed:   make(chan struct{}),
 	}
 	f.cluster, _ = client.(*goredis.ClusterClient)
@@ -183,32 +157,32 @@ func (f *ShardedFactory) Adapter(nsp adapter.Namespace) (adapter.Adapter, error)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrBadSubscriptionMode, f.opts.SubscriptionMode)
 	}
-	a := newShardedAdapter(f, nsp)
+	t := newShardedAdapter(f, nsp)
 	f.mu.Lock()
 	if f.state != stateOpen {
 		f.mu.Unlock()
 		return nil, adapter.ErrClosed
 	}
-	f.adapters[a] = struct{}{}
-	f.addRouteLocked(a.channel, shardedRoute{a: a})
-	f.addRouteLocked(a.responseChannel, shardedRoute{a: a, response: true})
+	f.adapters[t] = struct{}{}
+	f.addRouteLocked(t.channel, shardedRoute{t: t})
+	f.addRouteLocked(t.responseChannel, shardedRoute{t: t, response: true})
 	f.mu.Unlock()
 	f.startOnce.Do(f.start)
-	chans := []string{a.channel, a.responseChannel}
+	chans := []string{t.channel, t.responseChannel}
 	f.subs.change(chans, +1)
 	ctx, cancel := context.WithTimeout(context.Background(), f.opts.RequestsTimeout)
 	defer cancel()
 	if err := f.subs.await(ctx, chans); err != nil {
 		f.log.Warn("redis: shard subscriptions of the namespace not confirmed; they will be made once Redis answers",
-			"nsp", a.name, "err", err)
+			"nsp", t.name, "err", err)
 	}
-	return a, nil
+	return t.a, nil
 }
 
 func (f *ShardedFactory) start() {
 	f.wg.Add(3)
-	go f.publishLoop()
-	go func() { defer f.wg.Done(); f.events.loop() }()
+	go func() { defer f.wg.Done(); f.queue.Run(f.ioCtx, f.opts.RequestsTimeout, f.write) }()
+	go func() { defer f.wg.Done(); f.events.Loop() }()
 	go f.subs.loop()
 }
 
@@ -217,20 +191,20 @@ func (f *ShardedFactory) addRouteLocked(ch string, r shardedRoute) {
 }
 
 // route adds or removes the route of a's room channel ch.
-func (f *ShardedFactory) route(a *ShardedAdapter, ch string, add bool) {
+func (f *ShardedFactory) route(t *shardedTransport, ch string, add bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if add {
-		f.addRouteLocked(ch, shardedRoute{a: a})
+		f.addRouteLocked(ch, shardedRoute{t: t})
 		return
 	}
-	f.removeRouteLocked(ch, a)
+	f.removeRouteLocked(ch, t)
 }
 
-func (f *ShardedFactory) removeRouteLocked(ch string, a *ShardedAdapter) {
+func (f *ShardedFactory) removeRouteLocked(ch string, t *shardedTransport) {
 	rs := f.routes[ch][:0:0] // a new slice: dispatch may hold the old one
 	for _, r := range f.routes[ch] {
-		if r.a != a {
+		if r.t != t {
 			rs = append(rs, r)
 		}
 	}
@@ -242,17 +216,17 @@ func (f *ShardedFactory) removeRouteLocked(ch string, a *ShardedAdapter) {
 }
 
 // release forgets a closed adapter and drops its base subscriptions.
-func (f *ShardedFactory) release(a *ShardedAdapter) {
+func (f *ShardedFactory) release(t *shardedTransport) {
 	f.mu.Lock()
-	if _, ok := f.adapters[a]; !ok {
+	if _, ok := f.adapters[t]; !ok {
 		f.mu.Unlock()
 		return
 	}
-	delete(f.adapters, a)
-	f.removeRouteLocked(a.channel, a)
-	f.removeRouteLocked(a.responseChannel, a)
+	delete(f.adapters, t)
+	f.removeRouteLocked(t.channel, t)
+	f.removeRouteLocked(t.responseChannel, t)
 	f.mu.Unlock()
-	f.subs.change([]string{a.channel, a.responseChannel}, -1)
+	f.subs.change([]string{t.channel, t.responseChannel}, -1)
 }
 
 // dispatch hands a message to the adapters of its channel. A panic (in a
@@ -267,7 +241,7 @@ func (f *ShardedFactory) dispatch(channel, payload string) {
 	rs := f.routes[channel]
 	f.mu.RUnlock()
 	for _, r := range rs {
-		r.a.onRaw([]byte(payload), r.response)
+		cluster.Receive(r.t.a, []byte(payload), r.response)
 	}
 }
 
@@ -279,136 +253,34 @@ func (f *ShardedFactory) dispatch(channel, payload string) {
 func (f *ShardedFactory) publish(channel string, payload []byte) error {
 	if len(payload) > f.opts.MaxMessageBytes {
 		return fmt.Errorf("redis: spublish to %s: %d bytes > MaxMessageBytes (%d): %w",
-			channel, len(payload), f.opts.MaxMessageBytes, ErrMessageTooLarge)
+			channel, len(payload), f.opts.MaxMessageBytes, cluster.ErrMessageTooLarge)
 	}
-	f.qmu.RLock()
-	defer f.qmu.RUnlock()
-	if f.qclosed {
-		return adapter.ErrClosed
-	}
-	n := int64(len(payload))
-	f.bmu.Lock()
-	if f.qbytes > 0 && f.qbytes+n > f.opts.MaxPendingPublishBytes {
-		f.bmu.Unlock()
-		f.dropped.Add(1)
-		return fmt.Errorf("redis: spublish to %s: %d bytes queued: %w", channel, f.opts.MaxPendingPublishBytes, ErrQueueFull)
-	}
-	f.qbytes += n
-	f.bmu.Unlock()
-	select {
-	case f.queue <- outMsg{channel: channel, payload: payload}:
-		return nil
-	default:
-		f.unreserve(n)
-		f.dropped.Add(1)
-		return fmt.Errorf("redis: spublish to %s: %w", channel, ErrQueueFull)
-	}
-}
-
-// unreserve uncounts n bytes taken off the queue (or never queued), and
-// releases paced senders once the queue is back under a quarter of its
-// bounds (the classic adapter's rule, pubqueue.go).
-func (f *ShardedFactory) unreserve(n int64) {
-	f.bmu.Lock()
-	f.qbytes -= n
-	if f.drained != nil && 4*f.qbytes <= f.opts.MaxPendingPublishBytes && 4*len(f.queue) <= cap(f.queue) {
-		close(f.drained)
-		f.drained = nil
-	}
-	f.bmu.Unlock()
+	return f.queue.Send(cluster.QueueItem{Key: channel, Payload: payload})
 }
 
 // congestion returns the channel a paced sender (a broadcast emitted on
 // this node) waits on, or nil while the queue is under half of its bounds.
-func (f *ShardedFactory) congestion() <-chan struct{} {
-	f.bmu.Lock()
-	defer f.bmu.Unlock()
-	if 2*f.qbytes <= f.opts.MaxPendingPublishBytes && 2*len(f.queue) <= cap(f.queue) {
-		return nil
-	}
-	if f.drained == nil {
-		f.drained = make(chan struct{})
-	}
-	return f.drained
-}
+func (f *ShardedFactory) congestion() <-chan struct{} { return f.queue.Congestion() }
 
-// releasePaced wakes every paced sender (the publisher is stopping).
-func (f *ShardedFactory) releasePaced() {
-	f.bmu.Lock()
-	if f.drained != nil {
-		close(f.drained)
-		f.drained = nil
-	}
-	f.bmu.Unlock()
-}
-
-// publishLoop publishes the queued messages in order, pipelining what
-// accumulated while the previous batch was on its way (a ClusterClient
-// splits a pipeline by the masters of the channels' slots).
-func (f *ShardedFactory) publishLoop() {
-	defer f.wg.Done()
-	defer close(f.pubDone)
-	defer f.releasePaced()
-	batch := make([]outMsg, 0, maxBatch)
-	for m := range f.queue {
-		batch = append(batch[:0], m)
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case m, ok := <-f.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, m)
-			default:
-				break fill
-			}
-		}
-		f.flush(batch)
-		var n int64
-		for i := range batch {
-			n += int64(len(batch[i].payload))
-		}
-		f.unreserve(n)
-		clear(batch)
-	}
-}
-
-func (f *ShardedFactory) flush(batch []outMsg) {
-	if f.ioCtx.Err() != nil {
-		f.dropped.Add(int64(len(batch)))
-		return
-	}
-	ctx, cancel := context.WithTimeout(f.ioCtx, f.opts.RequestsTimeout)
-	defer cancel()
+// write publishes a batch of the queue, pipelined (a ClusterClient splits
+// a pipeline by the masters of the channels' slots).
+func (f *ShardedFactory) write(ctx context.Context, batch []cluster.QueueItem) error {
 	var err error
 	if len(batch) == 1 {
-		err = f.client.SPublish(ctx, batch[0].channel, batch[0].payload).Err()
+		err = f.client.SPublish(ctx, batch[0].Key, batch[0].Payload).Err()
 	} else {
-		cmds, _ := f.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		cmds, perr := f.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 			for i := range batch {
-				p.SPublish(ctx, batch[i].channel, batch[i].payload)
+				p.SPublish(ctx, batch[i].Key, batch[i].Payload)
 			}
 			return nil
 		})
-		for _, c := range cmds {
-			if c.Err() != nil {
-				err = c.Err()
-				break
-			}
-		}
+		err = cluster.PipelineErr(cmds, perr)
 	}
 	if err != nil {
 		reloadClusterState(f.client) // the channel's master may be gone
-		if !f.pubFailing.Swap(true) {
-			f.log.Warn("redis: spublish failed; messages to other nodes are dropped until Redis answers", "err", err)
-		}
-		f.dropped.Add(int64(len(batch)))
-		return
 	}
-	if f.pubFailing.Swap(false) {
-		f.log.Info("redis: publishing again", "dropped", f.dropped.Swap(0))
-	}
+	return err
 }
 
 // ---------------------------------------------------------------- cluster size
@@ -416,10 +288,7 @@ func (f *ShardedFactory) flush(batch []outMsg) {
 // shardNumSub counts the subscribers of a shard channel: PUBSUB
 // SHARDNUMSUB, summed over the masters of a Redis Cluster (as Node does).
 func (f *ShardedFactory) shardNumSub(ctx context.Context, channel string) (int, error) {
-	return countSubscribers(ctx, f.client, channel,
-		func(ctx context.Context, c goredis.Cmdable) *goredis.MapStringIntCmd {
-			return c.PubSubShardNumSub(ctx, channel)
-		})
+	return cluster.CountSubscribers(ctx, f.client, channel, true)
 }
 
 // ---------------------------------------------------------------- closing
@@ -435,19 +304,12 @@ func (f *ShardedFactory) Close(ctx context.Context) error {
 		first = true
 		f.mu.Lock()
 		f.state = stateClosing
-		as := make([]*ShardedAdapter, 0, len(f.adapters))
-		for a := range f.adapters {
-			as = append(as, a)
+		as := make([]*cluster.Adapter, 0, len(f.adapters))
+		for t := range f.adapters {
+			as = append(as, t.a)
 		}
 		f.mu.Unlock()
-		for _, a := range as {
-			_ = a.Close()
-		}
-		f.qmu.Lock()
-		f.qclosed = true
-		close(f.queue)
-		f.qmu.Unlock()
-		f.events.close()
+		cluster.CloseAdapters(as, f.queue, f.events)
 		f.mu.Lock()
 		f.state = stateClosed
 		f.mu.Unlock()
@@ -455,26 +317,11 @@ func (f *ShardedFactory) Close(ctx context.Context) error {
 	if first {
 		go f.finishClose()
 	}
-	select {
-	case <-f.closed:
-		return f.closeErr
-	case <-ctx.Done():
-		return fmt.Errorf("redis: close: goroutines still waiting for Redis: %w", ctx.Err())
-	}
+	return cluster.WaitClosed(ctx, f.closed)
 }
 
 func (f *ShardedFactory) finishClose() {
-	started := true
-	f.startOnce.Do(func() { started = false })
-	if started {
-		timer := time.NewTimer(f.opts.RequestsTimeout)
-		select {
-		case <-f.pubDone:
-		case <-timer.C:
-		}
-		timer.Stop()
-	}
-	f.ioCancel()
+	cluster.StopIO(&f.startOnce, f.queue, f.opts.RequestsTimeout, f.ioCancel)
 	close(f.done)
 	f.wg.Wait() // the subscription loop closes the connections on its way out
 	close(f.closed)

@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
@@ -42,6 +43,7 @@ func BenchmarkCrossNodeBroadcast(b *testing.B) {
 				key := uniqueKey(b)
 				ctx := context.Background()
 				var pub, sub adapter.Adapter
+				var subF adapter.Factory
 				for i, a := range []*adapter.Adapter{&pub, &sub} {
 					c := newClient(topology)
 					b.Cleanup(func() { _ = c.Close() })
@@ -57,6 +59,7 @@ func BenchmarkCrossNodeBroadcast(b *testing.B) {
 						b.Fatal(err)
 					}
 					*a = ad
+					subF = f
 					_ = i
 				}
 				var count atomic.Int64
@@ -66,12 +69,12 @@ func BenchmarkCrossNodeBroadcast(b *testing.B) {
 					names[i] = fmt.Sprintf("room-%d", i)
 				}
 				sub.AddAll(s, append([]string{s.id}, names...))
-				if sf, ok := sub.(*ShardedAdapter); ok {
+				if sf, ok := subF.(*ShardedFactory); ok {
 					// The room channels are subscribed asynchronously.
 					deadline := time.Now().Add(10 * time.Second)
 					for _, r := range names {
 						for {
-							n, err := sf.f.shardNumSub(ctx, sf.roomChannel(r))
+							n, err := sf.shardNumSub(ctx, key+"#/#"+r+"#")
 							if err == nil && n == 1 {
 								break
 							}
@@ -89,7 +92,7 @@ func BenchmarkCrossNodeBroadcast(b *testing.B) {
 						opts := adapter.BroadcastOptions{Rooms: []string{names[i%rooms]}}
 						for {
 							err := pub.Broadcast(adapter.NewPacket("/", payload, nil), opts)
-							if !errors.Is(err, ErrQueueFull) {
+							if !errors.Is(err, cluster.ErrQueueFull) {
 								break
 							}
 							time.Sleep(50 * time.Microsecond)
@@ -117,14 +120,14 @@ func BenchmarkShardedBroadcastMessage(b *testing.B) {
 	opts := adapter.BroadcastOptions{Rooms: []string{"lobby"}, Except: []string{"AAAAAAAAAAAAAAAAAAAA"}}
 	for _, p := range benchPayloads() {
 		pkt := adapter.NewPacket("/", p.data, p.atts)
-		msg, err := encodeClusterBroadcast("f814a91ae584e293", "/", "", pkt, opts)
+		msg, err := encodeOut("f814a91ae584e293", "/", cluster.BroadcastOut("", pkt, opts))
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run("encode/"+p.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if _, err := encodeClusterBroadcast("f814a91ae584e293", "/", "", pkt, opts); err != nil {
+				if _, err := encodeOut("f814a91ae584e293", "/", cluster.BroadcastOut("", pkt, opts)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -132,14 +135,14 @@ func BenchmarkShardedBroadcastMessage(b *testing.B) {
 		b.Run("decode/"+p.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				m, err := decodeClusterMsg(msg)
+				m, err := cluster.Decode(msg)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, _, err := m.event(); err != nil {
+				if _, _, err := m.Event(); err != nil {
 					b.Fatal(err)
 				}
-				_ = m.data.Opts.options()
+				_ = m.Data.Opts.Options()
 			}
 		})
 	}

@@ -7,14 +7,15 @@ import (
 	"testing"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 	"github.com/ioswarm/ioswarm/parser"
 )
 
 // refDecodeClusterJSON is the JSON decoding through encoding/json that
 // decodeClusterJSON replaced, kept as the reference it is compared with.
-func refDecodeClusterJSON(msg []byte) (*clusterMsg, error) {
-	m := new(clusterMsg)
+func refDecodeClusterJSON(msg []byte) (*cluster.Message, error) {
+	m := new(cluster.Message)
 	var top struct {
 		Type *int            `json:"type"`
 		UID  string          `json:"uid"`
@@ -25,15 +26,15 @@ func refDecodeClusterJSON(msg []byte) (*clusterMsg, error) {
 		return nil, err
 	}
 	if top.Type == nil || top.Nsp == nil {
-		return nil, errNotClusterMessage
+		return nil, cluster.ErrNotClusterMessage
 	}
-	m.typ, m.uid, m.nsp = *top.Type, top.UID, *top.Nsp
+	m.Typ, m.Uid, m.Nsp = *top.Type, top.UID, *top.Nsp
 	if len(top.Data) > 0 && top.Data[0] == '{' {
-		if err := json.Unmarshal(top.Data, &m.data); err != nil {
+		if err := json.Unmarshal(top.Data, &m.Data); err != nil {
 			return nil, err
 		}
 	}
-	m.packet = m.data.Packet
+	m.Packet = m.Data.Packet
 	return m, nil
 }
 
@@ -80,24 +81,24 @@ var shardedJSONCorpus = []string{
 // a type or a namespace or valid JSON.
 func TestShardedJSONParity(t *testing.T) {
 	for _, msg := range shardedJSONCorpus {
-		got, gerr := decodeClusterJSON([]byte(msg))
+		got, gerr := cluster.DecodeJSON([]byte(msg))
 		want, werr := refDecodeClusterJSON([]byte(msg))
 		if werr != nil {
 			testkit.True(t, gerr != nil, "%s: accepted, encoding/json refused it (%v)", msg, werr)
 			continue
 		}
 		testkit.NoError(t, gerr, msg)
-		testkit.Equal(t, [3]any{got.typ, got.uid, got.nsp}, [3]any{want.typ, want.uid, want.nsp}, msg)
-		testkit.Equal(t, got.data.RequestID, want.data.RequestID, msg)
-		testkit.Equal(t, got.data.Opts.options(), want.data.Opts.options(), msg)
-		testkit.True(t, slices.Equal(got.data.Rooms, want.data.Rooms), "%s: rooms %q != %q", msg, got.data.Rooms, want.data.Rooms)
-		testkit.Equal(t, got.data.Close, want.data.Close, msg)
-		testkit.Equal(t, got.data.ClientCount, want.data.ClientCount, msg)
-		for _, pair := range [][2]json.RawMessage{{got.data.Sockets, want.data.Sockets}, {got.data.Packet, want.data.Packet}} {
+		testkit.Equal(t, [3]any{got.Typ, got.Uid, got.Nsp}, [3]any{want.Typ, want.Uid, want.Nsp}, msg)
+		testkit.Equal(t, got.Data.RequestID, want.Data.RequestID, msg)
+		testkit.Equal(t, got.Data.Opts.Options(), want.Data.Opts.Options(), msg)
+		testkit.True(t, slices.Equal(got.Data.Rooms, want.Data.Rooms), "%s: rooms %q != %q", msg, got.Data.Rooms, want.Data.Rooms)
+		testkit.Equal(t, got.Data.Close, want.Data.Close, msg)
+		testkit.Equal(t, got.Data.ClientCount, want.Data.ClientCount, msg)
+		for _, pair := range [][2]json.RawMessage{{got.Data.Sockets, want.Data.Sockets}, {got.Data.Packet, want.Data.Packet}} {
 			testkit.True(t, jsonEqual(pair[0], pair[1]), "%s: %s != %s", msg, pair[0], pair[1])
 		}
-		gd, _, gerr := got.event()
-		wd, werr := refEvent(want.packet)
+		gd, _, gerr := got.Event()
+		wd, werr := refEvent(want.Packet)
 		testkit.Equal(t, gerr == nil, werr == nil, "%s: event", msg)
 		testkit.Equal(t, string(gd), string(wd), msg)
 	}
@@ -106,9 +107,9 @@ func TestShardedJSONParity(t *testing.T) {
 // A type written 3.0 is 3, as JSON.parse reads it on Node (encoding/json
 // refused it).
 func TestShardedJSONIntegralFloat(t *testing.T) {
-	m, err := decodeClusterJSON([]byte(`{"type":3.0,"data":null,"uid":"A","nsp":"/"}`))
+	m, err := cluster.DecodeJSON([]byte(`{"type":3.0,"data":null,"uid":"A","nsp":"/"}`))
 	testkit.NoError(t, err)
-	testkit.Equal(t, m.typ, 3)
+	testkit.Equal(t, m.Typ, 3)
 }
 
 // refEvent is event's JSON path through encoding/json.
@@ -117,15 +118,15 @@ func refEvent(packet []byte) ([]byte, error) {
 		Type int             `json:"type"`
 		Data json.RawMessage `json:"data"`
 	}
-	if len(packet) == 0 || json.Unmarshal(packet, &p) != nil || (p.Type != packetEvent && p.Type != packetBinaryEvent) {
-		return nil, errNotAnEvent
+	if len(packet) == 0 || json.Unmarshal(packet, &p) != nil || (p.Type != cluster.PacketEvent && p.Type != cluster.PacketBinaryEvent) {
+		return nil, cluster.ErrNotAnEvent
 	}
 	var buf []byte
 	if b, err := json.Marshal(p.Data); err == nil { // compacts
 		buf = b
 	}
-	if !validEvent(buf) {
-		return nil, errNotAnEvent
+	if !cluster.ValidEvent(buf) {
+		return nil, cluster.ErrNotAnEvent
 	}
 	return buf, nil
 }
@@ -147,28 +148,34 @@ func FuzzShardedJSON(f *testing.F) {
 	for _, m := range shardedJSONCorpus {
 		f.Add([]byte(m))
 	}
-	bin, err := encodeClusterBroadcast("A", "/", "r", adapter.NewPacket("/", []byte(`["b",{"_placeholder":true,"num":0}]`), [][]byte{{1}}),
-		adapter.BroadcastOptions{Rooms: []string{"r"}, Flags: adapter.Flags{Volatile: true}})
+	bin, err := encodeOut("A", "/", cluster.BroadcastOut("r", adapter.NewPacket("/", []byte(`["b",{"_placeholder":true,"num":0}]`), [][]byte{{1}}),
+		adapter.BroadcastOptions{Rooms: []string{"r"}, Flags: adapter.Flags{Volatile: true}}))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(bin)
-	ack, err := encodeClusterAck("A", "/", "r", parser.Raw{JSON: []byte(`{"_placeholder":true,"num":0}`), Attachments: [][]byte{{2}}})
+	ack, err := encodeOut("A", "/", cluster.AckOut("r", parser.Raw{JSON: []byte(`{"_placeholder":true,"num":0}`), Attachments: [][]byte{{2}}}))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(ack)
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		m, err := decodeClusterMsg(msg)
+		m, err := cluster.Decode(msg)
 		if err != nil {
 			return
 		}
-		_, _, _ = m.event()
-		_, _ = m.ackValue()
-		_, _ = m.jsonPacket()
-		_ = m.data.Opts.options()
+		_, _, _ = m.Event()
+		_, _ = m.AckValue()
+		_, _ = m.JSONPacket()
+		_ = m.Data.Opts.Options()
 		if len(msg) > 0 && msg[0] == '{' && !json.Valid(msg) {
 			t.Fatalf("accepted invalid JSON %q", msg)
 		}
 	})
+}
+
+// encodeOut encodes a message as the sharded adapter publishes it.
+func encodeOut(uid, nsp string, out *cluster.Out) ([]byte, error) {
+	out.UID, out.Nsp = uid, nsp
+	return out.Encode()
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -39,18 +38,6 @@ func ackMap(t *testing.T, args []any) map[string]any {
 	m, ok := args[0].(map[string]any)
 	testkit.True(t, ok, "ack %v", args)
 	return m
-}
-
-func anyStrings(v any) []string {
-	var out []string
-	list, _ := v.([]any)
-	for _, x := range list {
-		if s, ok := x.(string); ok {
-			out = append(out, s)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // TestShardedMixedNode runs a cluster of two Go nodes and one Node.js node
@@ -161,7 +148,7 @@ func runShardedMixed(t *testing.T, newClient func() goredis.UniversalClient, nod
 	testkit.Equal(t, argStrings(t, res), []string{"B", "N"})
 	got = ackMap(t, call("server-side-emit", map[string]any{"event": "whoami", "timeoutMs": 2000}))
 	testkit.Equal(t, got["err"], nil)
-	testkit.Equal(t, anyStrings(got["responses"]), []string{"A", "B"})
+	testkit.Equal(t, testkit.Strings(got["responses"]), []string{"A", "B"})
 	call("server-side-emit", map[string]any{"event": "record", "args": []any{"z", []byte{3, 4}}})
 	want := `["z",{"type":"Buffer","data":[3,4]}]`
 	eventually(t, "recorded on A and B", func() bool {
@@ -182,7 +169,7 @@ func runShardedMixed(t *testing.T, newClient func() goredis.UniversalClient, nod
 	testkit.NoError(t, A.srv.In(n.id).SocketsJoin(ctx, "sj"))
 	eventually(t, "Node socket joined", func() bool {
 		args, err := n.EmitWithAck(tctx(t), "rooms")
-		return err == nil && contains(anyStrings(args[0]), "sj")
+		return err == nil && contains(testkit.Strings(args[0]), "sj")
 	})
 	call("sockets-join", map[string]any{"in": b.id, "rooms": []string{"nj"}})
 	eventually(t, "Go socket joined", func() bool { return contains(B.sock(t, b).Rooms(), "nj") })

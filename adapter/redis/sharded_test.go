@@ -387,7 +387,7 @@ func TestShardedDynamicSubscriptions(t *testing.T) {
 				sort.Strings(chs)
 				return chs
 			}
-			uid := A.srv.Of("/").Adapter().(*ShardedAdapter).uid
+			uid := A.srv.Of("/").Adapter().(*ShardedAdapter).UID()
 			base := []string{key + "#/#", key + "#/#" + uid + "#"}
 			sort.Strings(base)
 			a := connectTo(t, drv, A.testNode, "/")

@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 	"github.com/ioswarm/ioswarm/parser"
 )
@@ -28,7 +29,7 @@ func TestShardedWire(t *testing.T) {
 	ad, err := f.Adapter(ns)
 	testkit.NoError(t, err)
 	a := ad.(*ShardedAdapter)
-	testkit.Equal(t, len(a.uid), 16)
+	testkit.Equal(t, len(a.UID()), 16)
 
 	obs := newClient(t, url)
 	base, room1 := key+"#/#", key+"#/#room1#"
@@ -56,7 +57,7 @@ func TestShardedWire(t *testing.T) {
 		got := reqID.ReplaceAllString(m.Payload, `"requestId":"R"`)
 		testkit.Equal(t, got, want)
 	}
-	uid := a.uid
+	uid := a.UID()
 	tail := `,"uid":"` + uid + `","nsp":"/"}`
 	pkt := func(js string) *adapter.Packet { return adapter.NewPacket("/", []byte(js), nil) }
 
@@ -147,7 +148,7 @@ func TestShardedAnswers(t *testing.T) {
 		t.Helper()
 		testkit.NoError(t, pub.SPublish(ctx, channel, msg).Err())
 	}
-	tail := `,"uid":"` + a.uid + `","nsp":"/"}`
+	tail := `,"uid":"` + a.UID() + `","nsp":"/"}`
 
 	// A broadcast with acks from Node: the count, then each answer.
 	send(key+"#/#", `{"type":3,"data":{"packet":{"type":2,"data":["ackme"]},"requestId":"cfd5bfe62a75c903","opts":{"rooms":[],"except":[],"flags":{"timeout":1000}}},"uid":"`+node+`","nsp":"/"}`)
@@ -202,23 +203,23 @@ func TestShardedHelpers(t *testing.T) {
 	testkit.Equal(t, hashSlot("socket.io#/#"), hashSlot("socket.io#/#"))
 	testkit.Equal(t, hashSlot("a{}b"), hashSlot("a{}b"))
 	// JavaScript lengths.
-	testkit.Equal(t, jsLength("u35mTHo8wgXgZ1bsAAAB"), 20)
-	testkit.Equal(t, jsLength("é"), 1)
-	testkit.Equal(t, jsLength("😀"), 2)
+	testkit.Equal(t, cluster.JSLength("u35mTHo8wgXgZ1bsAAAB"), 20)
+	testkit.Equal(t, cluster.JSLength("é"), 1)
+	testkit.Equal(t, cluster.JSLength("😀"), 2)
 	// flags.timeout.
-	o := clusterOpts{Flags: map[string]json.RawMessage{"timeout": json.RawMessage(`1500`), "volatile": json.RawMessage(`true`), "compress": json.RawMessage(`"no"`)}}
-	got := o.options()
+	o := cluster.Opts{Flags: map[string]json.RawMessage{"timeout": json.RawMessage(`1500`), "volatile": json.RawMessage(`true`), "compress": json.RawMessage(`"no"`)}}
+	got := o.Options()
 	testkit.Equal(t, got.Flags.Timeout, 1500*time.Millisecond)
 	testkit.True(t, got.Flags.Volatile && got.Flags.Compress == nil, "flags %+v", got.Flags)
 	for _, bad := range []string{`-1`, `"x"`, `null`, `1e400`} {
 		o.Flags["timeout"] = json.RawMessage(bad)
-		testkit.Equal(t, o.options().Flags.Timeout, time.Duration(0), bad)
+		testkit.Equal(t, o.Options().Flags.Timeout, time.Duration(0), bad)
 	}
 	o.Flags["timeout"] = json.RawMessage(`1e30`)
-	testkit.Equal(t, o.options().Flags.Timeout, time.Duration(maxFlagTimeout)*time.Millisecond)
+	testkit.Equal(t, o.Options().Flags.Timeout, time.Duration(cluster.MaxFlagTimeout)*time.Millisecond)
 	// Malformed messages are errors, never panics.
 	for _, m := range []string{"", "{", `{"type":3}`, `{"nsp":"/"}`, "\x84", "\x81\xa4type\x03", "\xc1"} {
-		_, err := decodeClusterMsg([]byte(m))
+		_, err := cluster.Decode([]byte(m))
 		testkit.True(t, err != nil, "%q decoded", m)
 	}
 }
@@ -263,7 +264,7 @@ func TestShardedPublishQueue(t *testing.T) {
 				}
 				err := a.Broadcast(p, adapter.BroadcastOptions{})
 				p.WaitPaced(5 * time.Second)
-				if errors.Is(err, ErrQueueFull) {
+				if errors.Is(err, cluster.ErrQueueFull) {
 					full++
 				} else {
 					testkit.NoError(t, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 	"github.com/ioswarm/ioswarm/parser"
 )
@@ -57,7 +58,7 @@ func TestWirePublished(t *testing.T) {
 		testkit.NoError(t, a.Broadcast(p, adapter.BroadcastOptions{}))
 		m := sub.next()
 		testkit.Equal(t, m.Channel, key+"#/#")
-		testkit.Equal(t, normalizeMsgpack(t, []byte(m.Payload), a.uid, ""), hex.EncodeToString(mp(t,
+		testkit.Equal(t, normalizeMsgpack(t, []byte(m.Payload), a.uid, ""), hex.EncodeToString(testkit.Msgpack(t,
 			`93 a6 "4TrWtR" 83 a4 "type" 02 a4 "data" 94 a5 "hello" 01 a3 "two" 81 a5 "three" cb 40 0c 00 00 00 00 00 00
 			a3 "nsp" a1 "/" 83 a5 "rooms" 90 a6 "except" 90 a5 "flags" 80`)))
 
@@ -65,7 +66,7 @@ func TestWirePublished(t *testing.T) {
 		testkit.NoError(t, a.Broadcast(adapter.NewPacket("/", json.RawMessage(`["r1","x"]`), nil), adapter.BroadcastOptions{Rooms: []string{"room1"}}))
 		m = sub.next()
 		testkit.Equal(t, m.Channel, key+"#/#room1#")
-		js, _, err := toJSON(t, []byte(m.Payload), binBufferJSON)
+		js, _, err := cluster.MsgpackToJSON([]byte(m.Payload), cluster.BinBufferJSON)
 		testkit.NoError(t, err)
 		testkit.Equal(t, normalizeJSON([]byte(js), a.uid, ""), `["`+a.uid+`",{"type":2,"data":["r1","x"],"nsp":"/"},{"rooms":["room1"],"except":[],"flags":{}}]`)
 
@@ -83,7 +84,7 @@ func TestWirePublished(t *testing.T) {
 		testkit.NoError(t, a.BroadcastWithAck(p, adapter.BroadcastOptions{Flags: adapter.Flags{Timeout: time.Second}}, func(int) {}, func([]parser.Raw) {}))
 		m := sub.next()
 		testkit.Equal(t, m.Channel, key+"-request#/#")
-		testkit.Equal(t, normalizeMsgpack(t, []byte(m.Payload), a.uid, "w9ZQ4-"), hex.EncodeToString(mp(t,
+		testkit.Equal(t, normalizeMsgpack(t, []byte(m.Payload), a.uid, "w9ZQ4-"), hex.EncodeToString(testkit.Msgpack(t,
 			`85 a3 "uid" a6 "4TrWtR" a9 "requestId" a6 "w9ZQ4-" a4 "type" 07
 			a6 "packet" 83 a4 "type" 02 a4 "data" 91 a5 "ackme" a3 "nsp" a1 "/"
 			a4 "opts" 83 a5 "rooms" 90 a6 "except" 90 a5 "flags" 81 a7 "timeout" cd 03 e8`)))
@@ -205,7 +206,7 @@ func TestWireAnswers(t *testing.T) {
 		got := make(chan string, 2)
 		ns.mu.Lock()
 		ns.sse = func(args []json.RawMessage, ack func(json.RawMessage)) {
-			got <- string(appendRawArray(nil, args))
+			got <- string(cluster.AppendRawArray(nil, args))
 			if ack != nil {
 				ack(json.RawMessage(`{"ok":true,"arg":"q"}`))
 				ack(json.RawMessage(`"second call ignored"`))
@@ -223,7 +224,7 @@ func TestWireAnswers(t *testing.T) {
 		testkit.Equal(t, <-got, `["after"]`)
 	})
 	t.Run("broadcast with acks", func(t *testing.T) {
-		request(mp(t, `85 a3 "uid" a6 "4TrWtR" a9 "requestId" a6 "w9ZQ4-" a4 "type" 07
+		request(testkit.Msgpack(t, `85 a3 "uid" a6 "4TrWtR" a9 "requestId" a6 "w9ZQ4-" a4 "type" 07
 			a6 "packet" 83 a4 "type" 02 a4 "data" 91 a5 "ackme" a3 "nsp" a1 "/"
 			a4 "opts" 83 a5 "rooms" 91 a5 "room1" a6 "except" 90 a5 "flags" 81 a7 "timeout" cd 03 e8`))
 		p := sock.next(t)
@@ -234,7 +235,7 @@ func TestWireAnswers(t *testing.T) {
 		ack := sock.acks[0]
 		sock.mu.Unlock()
 		ack(rawArgs(t, `["fromB","only the first argument travels"]`))
-		testkit.Equal(t, hex.EncodeToString([]byte(answer())), hex.EncodeToString(mp(t, `83 a4 "type" 09 a9 "requestId" a6 "w9ZQ4-" a6 "packet" a5 "fromB"`)))
+		testkit.Equal(t, hex.EncodeToString([]byte(answer())), hex.EncodeToString(testkit.Msgpack(t, `83 a4 "type" 09 a9 "requestId" a6 "w9ZQ4-" a6 "packet" a5 "fromB"`)))
 	})
 	t.Run("join leave disconnect", func(t *testing.T) {
 		eventually := func(what string, cond func() bool) {
@@ -280,7 +281,7 @@ func TestWireAnswers(t *testing.T) {
 	t.Run("broadcast from node", func(t *testing.T) {
 		// Garbage on a room channel no local socket is in is not even decoded.
 		testkit.NoError(t, pub.Publish(ctx, key+"#/#nobody#", "\xc1garbage").Err())
-		testkit.NoError(t, pub.Publish(ctx, key+"#/#room1#", mp(t, `93 a6 "4TrWtR" 83 a4 "type" 02 a4 "data" 93 a3 "bin" c4 03 01 02 03 81 a1 "d" d6 ff 00 00 00 00
+		testkit.NoError(t, pub.Publish(ctx, key+"#/#room1#", testkit.Msgpack(t, `93 a6 "4TrWtR" 83 a4 "type" 02 a4 "data" 93 a3 "bin" c4 03 01 02 03 81 a1 "d" d6 ff 00 00 00 00
 			a3 "nsp" a1 "/" 83 a5 "rooms" 91 a5 "room1" a6 "except" 90 a5 "flags" 81 a8 "volatile" c3`)).Err())
 		p := sock.next(t)
 		testkit.Equal(t, string(p.Data), `["bin",{"_placeholder":true,"num":0},{"d":"1970-01-01T00:00:00.000Z"}]`)
@@ -290,11 +291,11 @@ func TestWireAnswers(t *testing.T) {
 		sock.mu.Unlock()
 		testkit.True(t, flags.Volatile, "volatile flag")
 		// Other namespaces and own messages are dropped.
-		testkit.NoError(t, pub.Publish(ctx, key+"#/#", mp(t, `93 a1 "x" 83 a4 "type" 02 a4 "data" 91 a1 "a" a3 "nsp" a2 "/x" 80`)).Err())
+		testkit.NoError(t, pub.Publish(ctx, key+"#/#", testkit.Msgpack(t, `93 a1 "x" 83 a4 "type" 02 a4 "data" 91 a1 "a" a3 "nsp" a2 "/x" 80`)).Err())
 		own, err := encodeBroadcast(a.uid, "/", adapter.NewPacket("/", json.RawMessage(`["own"]`), nil), adapter.BroadcastOptions{})
 		testkit.NoError(t, err)
 		testkit.NoError(t, pub.Publish(ctx, key+"#/#", own).Err())
-		testkit.NoError(t, pub.Publish(ctx, key+"#/#", mp(t, `93 a1 "x" 83 a4 "type" 02 a4 "data" 91 a1 "b" a3 "nsp" a1 "/" 80`)).Err())
+		testkit.NoError(t, pub.Publish(ctx, key+"#/#", testkit.Msgpack(t, `93 a1 "x" 83 a4 "type" 02 a4 "data" 91 a1 "b" a3 "nsp" a1 "/" 80`)).Err())
 		testkit.Equal(t, string(sock.next(t).Data), `["b"]`)
 	})
 }

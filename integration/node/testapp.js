@@ -2,10 +2,12 @@
 // testapp.js implements the test application contract (docs/testapp-contract.md,
 // mirrored by integration/testapp in Go) on the Node.js reference server: socket.io 4.8.4,
 // with the classic @socket.io/redis-adapter 8.3.0 over node-redis 4 when -redis is given, or
-// its sharded adapter (createShardedAdapter, Redis >= 7) with -adapter redis-sharded.
+// its sharded adapter (createShardedAdapter, Redis >= 7) with -adapter redis-sharded, or
+// @socket.io/redis-streams-adapter 0.3.1 with -adapter redis-streams (stream and channel
+// prefix: -key).
 //
 //   node integration/node/testapp.js -addr 127.0.0.1:PORT [-redis redis://HOST:PORT/0[,URL…]]
-//        [-adapter redis|redis-sharded] [-subscription-mode static|dynamic|dynamic-private]
+//        [-adapter redis|redis-sharded|redis-streams] [-subscription-mode static|dynamic|dynamic-private]
 //        [-node NAME] [-key socket.io] [-requests-timeout 5000ms] [-recovery 2m]
 //
 // Prints "listening on ADDR" once it listens and, with -redis, once the adapters of "/" and
@@ -19,7 +21,7 @@ const { Server } = require("socket.io");
 // ---------------------------------------------------------------- command line
 
 function usage(msg) {
-  process.stderr.write(`testapp: ${msg}\nusage: testapp.js -addr HOST:PORT [-redis URL] [-adapter redis|redis-sharded] [-subscription-mode MODE] [-node NAME] [-key PREFIX] [-requests-timeout DURATION] [-recovery DURATION]\n`);
+  process.stderr.write(`testapp: ${msg}\nusage: testapp.js -addr HOST:PORT [-redis URL] [-adapter redis|redis-sharded|redis-streams] [-subscription-mode MODE] [-node NAME] [-key PREFIX] [-requests-timeout DURATION] [-recovery DURATION]\n`);
   process.exit(2);
 }
 
@@ -63,7 +65,7 @@ function parseDuration(s) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
-if (opts.adapter !== "redis" && opts.adapter !== "redis-sharded") usage(`unknown -adapter ${opts.adapter}`);
+if (!["redis", "redis-sharded", "redis-streams"].includes(opts.adapter)) usage(`unknown -adapter ${opts.adapter}`);
 const addrMatch = /^(.*):(\d+)$/.exec(opts.addr);
 if (!addrMatch) usage(`invalid -addr ${opts.addr}`);
 const host = addrMatch[1].replace(/^\[(.*)\]$/, "$1");
@@ -77,6 +79,7 @@ const recorded = new Map(); // namespace name -> array of argument arrays
 let pubClient = null;
 let subClient = null;
 let syncCounter = 0;
+let io = null; // the Server, for the streams adapter's readiness
 
 const RESERVED = ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
 
@@ -106,8 +109,23 @@ function errMessage(err) {
 // acknowledged by Redis: Redis answers commands of one connection in order, so a fresh
 // SUBSCRIBE that got its reply proves the adapter's earlier subscriptions are in place.
 // The sharded adapter's SSUBSCRIBEs go to the same connection (on a single Redis).
-async function subscribed() {
+// The streams adapter subscribes on a client of its own: its namespaces are ready once Redis
+// counts a subscriber on their answers channels (one SUBSCRIBE made both channels), and, a
+// moment later, once its stream reader, connected at the same time, is blocked in XREAD.
+async function subscribed(nsps) {
   if (!subClient) return;
+  if (opts.adapter === "redis-streams") {
+    for (const nsp of nsps || [io.of("/"), io.of("/custom")]) {
+      const channel = `${opts.key}#${nsp.name}#${nsp.adapter.uid}#`;
+      for (let i = 0; i < 250; i++) {
+        const reply = await pubClient.sendCommand(["PUBSUB", "NUMSUB", channel]);
+        if (Number(reply[1]) > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return;
+  }
   const channel = `${opts.key}-testapp-sync#${process.pid}#${++syncCounter}`;
   const listener = () => {};
   if (opts.adapter === "redis-sharded") {
@@ -404,7 +422,11 @@ async function main() {
     await Promise.all([pubClient.connect(), subClient.connect()]);
     // The sharded adapter has no requestsTimeout (fetchSockets takes the operation's
     // timeout, serverSideEmit a fixed 5 s).
-    ioOpts.adapter = opts.adapter === "redis-sharded"
+    if (opts.adapter === "redis-streams") {
+      // No requestsTimeout either: the ClusterAdapter's fixed 5 s.
+      const { createAdapter: createStreamsAdapter } = require("@socket.io/redis-streams-adapter");
+      ioOpts.adapter = createStreamsAdapter(pubClient, { streamName: opts.key, channelPrefix: opts.key });
+    } else ioOpts.adapter = opts.adapter === "redis-sharded"
       ? createShardedAdapter(pubClient, subClient, {
         channelPrefix: opts.key,
         subscriptionMode: opts.subscriptionMode,
@@ -419,7 +441,7 @@ async function main() {
     ioOpts.connectionStateRecovery = { maxDisconnectionDuration: opts.recovery, skipMiddlewares: true };
   }
   if (!opts.redis) ioOpts.adapter = opts.recovery > 0 ? AloneSessionAdapter : AloneAdapter;
-  const io = new Server(httpServer, ioOpts);
+  io = new Server(httpServer, ioOpts);
 
   // Dynamic children inherit the parent's middlewares and connection listeners but not the
   // server-side event listeners, so each child is set up in full when it is created (the
@@ -428,7 +450,7 @@ async function main() {
   io.of(/^\/dyn-[a-z0-9]+$/);
   io.sockets.on("new_namespace", (nsp) => {
     if (!/^\/dyn-[a-z0-9]+$/.test(nsp.name)) return;
-    const ready = subscribed();
+    const ready = subscribed([nsp]);
     nsp.use((socket, next) => ready.then(() => next(), (err) => next(err)));
     setupNamespace(nsp);
   });

@@ -3,7 +3,7 @@
 // compatibility checks drive it, on one node or a cluster. It belongs to the integration
 // module, so run it from the integration directory:
 //
-//	go run ./testapp -addr 127.0.0.1:3000 [-redis redis://127.0.0.1:6379/0] [-adapter redis|redis-sharded] [-subscription-mode dynamic] [-node NAME] [-key socket.io] [-requests-timeout 5s] [-recovery 2m]
+//	go run ./testapp -addr 127.0.0.1:3000 [-redis redis://127.0.0.1:6379/0] [-adapter redis|redis-sharded|redis-streams] [-subscription-mode dynamic] [-node NAME] [-key socket.io] [-requests-timeout 5s] [-recovery 2m]
 //
 // It prints "listening on ADDR" once it serves, and exits 0 on SIGTERM or
 // SIGINT after closing gracefully.
@@ -27,6 +27,7 @@ import (
 
 	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/adapter/redis"
+	"github.com/ioswarm/ioswarm/adapter/redisstreams"
 	"github.com/ioswarm/ioswarm/engineio"
 	"github.com/ioswarm/ioswarm/server"
 )
@@ -41,7 +42,7 @@ func main() {
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:3000", "address to listen on")
 	redisURL := flag.String("redis", "", "Redis URL; empty means the in-memory adapter")
-	adapterKind := flag.String("adapter", "redis", "with -redis: redis (classic Pub/Sub) or redis-sharded (sharded Pub/Sub, Redis >= 7)")
+	adapterKind := flag.String("adapter", "redis", "with -redis: redis (classic Pub/Sub), redis-sharded (sharded Pub/Sub, Redis >= 7) or redis-streams (Redis Streams; -key names the stream and the channels)")
 	subMode := flag.String("subscription-mode", "dynamic", "with -adapter redis-sharded: static, dynamic or dynamic-private")
 	node := flag.String("node", "", "node name in replies (default: the bound host:port)")
 	key := flag.String("key", "socket.io", "Redis channel prefix")
@@ -67,10 +68,10 @@ func run() error {
 	}
 	var cluster *redisCluster
 	if *redisURL != "" {
-		if *adapterKind != "redis" && *adapterKind != "redis-sharded" {
-			return fmt.Errorf("-adapter %q: want redis or redis-sharded", *adapterKind)
+		if *adapterKind != "redis" && *adapterKind != "redis-sharded" && *adapterKind != "redis-streams" {
+			return fmt.Errorf("-adapter %q: want redis, redis-sharded or redis-streams", *adapterKind)
 		}
-		if cluster, err = newRedisCluster(*redisURL, *key, *reqTimeout, *adapterKind == "redis-sharded", redis.SubscriptionMode(*subMode), logger); err != nil {
+		if cluster, err = newRedisCluster(*redisURL, *key, *reqTimeout, *adapterKind, redis.SubscriptionMode(*subMode), logger); err != nil {
 			return err
 		}
 		cfg.Adapter = cluster.factory // the server closes it
@@ -137,7 +138,7 @@ type redisCluster struct {
 
 // newRedisCluster connects to Redis (failing fast when it does not answer)
 // and returns the adapter factory of the node.
-func newRedisCluster(url, key string, reqTimeout time.Duration, sharded bool, mode redis.SubscriptionMode, logger *slog.Logger) (*redisCluster, error) {
+func newRedisCluster(url, key string, reqTimeout time.Duration, kind string, mode redis.SubscriptionMode, logger *slog.Logger) (*redisCluster, error) {
 	opts, err := goredis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("-redis: %w", err)
@@ -152,8 +153,12 @@ func newRedisCluster(url, key string, reqTimeout time.Duration, sharded bool, mo
 		_ = client.Close()
 		return nil, fmt.Errorf("-redis %s: %w", url, err)
 	}
-	if sharded {
+	switch kind {
+	case "redis-sharded":
 		f := redis.NewSharded(client, redis.ShardedOptions{Key: key, SubscriptionMode: mode, RequestsTimeout: reqTimeout, Logger: logger})
+		return &redisCluster{client: client, factory: f}, nil
+	case "redis-streams":
+		f := redisstreams.New(client, redisstreams.Options{StreamName: key, ChannelPrefix: key, RequestsTimeout: reqTimeout, Logger: logger})
 		return &redisCluster{client: client, factory: f}, nil
 	}
 	f := redis.New(client, redis.Options{Key: key, RequestsTimeout: reqTimeout, Logger: logger})

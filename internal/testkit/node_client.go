@@ -309,6 +309,16 @@ func (c *Client) Until(ctx context.Context, stop string) ([]*Event, error) {
 	return out, err
 }
 
+// NamesUntil is Until that returns the names of the events.
+func (c *Client) NamesUntil(ctx context.Context, stop string) ([]string, error) {
+	evs, err := c.Until(ctx, stop)
+	names := make([]string, 0, len(evs))
+	for _, e := range evs {
+		names = append(names, e.Name)
+	}
+	return names, err
+}
+
 // WaitConnect waits for the socket to connect and returns its socket id. A connect_error
 // that comes first is returned as a *ConnectError.
 func (c *Client) WaitConnect(ctx context.Context) (string, error) {

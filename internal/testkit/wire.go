@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"sort"
 )
 
 // binKey marks binary values on the driver pipe: {"$bin":"<base64>"}.
@@ -107,4 +108,18 @@ func truncate(b []byte, n int) string {
 		return string(b)
 	}
 	return string(b[:n]) + "…"
+}
+
+// Strings returns the strings of v, a JSON array as the client driver
+// decodes it ([]any), sorted; other elements are left out.
+func Strings(v any) []string {
+	var out []string
+	list, _ := v.([]any)
+	for _, x := range list {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -1,4 +1,4 @@
-package redis
+package cluster
 
 import (
 	"math"
@@ -11,20 +11,20 @@ import (
 // This file writes JSON the way JavaScript's JSON.stringify does, for the
 // values a msgpack message can hold once notepack.io decoded it on Node.
 
-// appendJSString appends s as a JSON string, as JSON.stringify writes it.
+// AppendJSString appends s as a JSON string, as JSON.stringify writes it.
 // Bytes that are not UTF-8 become \ufffd, as Node's UTF-8 decoder turns
 // them into U+FFFD.
-func appendJSString(dst, s []byte) []byte { return parser.AppendJSONString(dst, s) }
+func AppendJSString(dst, s []byte) []byte { return parser.AppendJSONString(dst, s) }
 
-// appendJSStringText is appendJSString for a string.
-func appendJSStringText(dst []byte, s string) []byte { return parser.AppendJSONString(dst, s) }
+// AppendJSStringText is appendJSString for a string.
+func AppendJSStringText(dst []byte, s string) []byte { return parser.AppendJSONString(dst, s) }
 
 // maxSafeInt is 2^53: integers below it are exact in a float64.
 const maxSafeInt = 1 << 53
 
-// appendJSNumber appends f formatted as JSON.stringify writes a number:
+// AppendJSNumber appends f formatted as JSON.stringify writes a number:
 // Number#toString, except that NaN and ±Infinity become null (and -0 is 0).
-func appendJSNumber(dst []byte, f float64) []byte {
+func AppendJSNumber(dst []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(dst, "null"...)
 	}
@@ -54,8 +54,8 @@ func appendNumberText(dst []byte, f float64) []byte {
 	return dst
 }
 
-// jsNumberKey is String(f) for any float64, as used for object keys.
-func jsNumberKey(f float64) string {
+// JSNumberKey is String(f) for any float64, as used for object keys.
+func JSNumberKey(f float64) string {
 	switch {
 	case math.IsNaN(f):
 		return "NaN"
@@ -79,10 +79,10 @@ func timeClip(ms float64) (int64, bool) {
 	return int64(math.Trunc(ms)), true
 }
 
-// appendJSDate appends what JSON.stringify writes for a Date of ms
+// AppendJSDate appends what JSON.stringify writes for a Date of ms
 // milliseconds since the epoch: its toISOString in quotes, or null for an
 // Invalid Date.
-func appendJSDate(dst []byte, ms float64) []byte {
+func AppendJSDate(dst []byte, ms float64) []byte {
 	v, ok := timeClip(ms)
 	if !ok {
 		return append(dst, "null"...)
@@ -122,9 +122,9 @@ func appendISODate(dst []byte, ms int64) []byte {
 	return append(dst, 'Z')
 }
 
-// jsDateString is Date.prototype.toString in UTC (the text a Date becomes as
+// JSDateString is Date.prototype.toString in UTC (the text a Date becomes as
 // an object key), or "Invalid Date".
-func jsDateString(ms float64) string {
+func JSDateString(ms float64) string {
 	v, ok := timeClip(ms)
 	if !ok {
 		return "Invalid Date"

@@ -1,4 +1,4 @@
-package redis
+package cluster
 
 import (
 	"bufio"
@@ -133,7 +133,7 @@ func TestNotepackDifferential(t *testing.T) {
 		// msgpack → Socket.IO JSON, on the same message and on a message
 		// using every encoding notepack.io reads.
 		for _, msg := range [][]byte{theirs, (&mpGen{rng: rng}).message()} {
-			got, atts, err := toJSON(t, msg, binPlaceholder)
+			got, atts, err := toJSON(t, msg, BinPlaceholder)
 			res := np.call(map[string]any{"op": "decode", "mp": base64.StdEncoding.EncodeToString(msg)})
 			if res.Error != "" || res.JSON == nil {
 				testkit.True(t, err != nil, "node refused %x (%s) but we accepted it: %s", msg, res.Error, got)
@@ -169,13 +169,13 @@ func (g *jsonGen) value(depth int) string {
 	case 1:
 		return strconv.FormatBool(r.IntN(2) == 0)
 	case 2:
-		return string(appendJSNumber(nil, g.float()))
+		return string(AppendJSNumber(nil, g.float()))
 	case 3:
 		return strconv.FormatInt(r.Int64N(1<<40)-1<<39, 10)
 	case 4:
 		return strconv.FormatInt(r.Int64N(300)-150, 10)
 	case 5, 6:
-		return string(appendJSStringText(nil, g.str()))
+		return string(AppendJSStringText(nil, g.str()))
 	case 8:
 		b := make([]byte, r.IntN(300))
 		for i := range b {
@@ -206,7 +206,7 @@ func (g *jsonGen) value(depth int) string {
 				continue
 			}
 			seen[key] = true
-			parts = append(parts, string(appendJSStringText(nil, key))+":"+g.value(depth+1))
+			parts = append(parts, string(AppendJSStringText(nil, key))+":"+g.value(depth+1))
 		}
 		return "{" + strings.Join(parts, ",") + "}"
 	}
@@ -248,20 +248,20 @@ func (g *jsonGen) str() string {
 // extensions, timestamps and its 2.x forms.
 type mpGen struct {
 	rng *rand.Rand
-	buf mpBuf
+	buf Buf
 	enc *msgpack.Encoder
 }
 
 func (g *mpGen) message() []byte {
 	g.enc = msgpack.NewEncoder(&g.buf)
-	g.buf.b = nil
+	g.buf.B = nil
 	g.enc.EncodeArrayLen(2)
 	g.enc.EncodeString("ev")
 	g.value(0)
-	return g.buf.b
+	return g.buf.B
 }
 
-func (g *mpGen) raw(b ...byte) { g.buf.b = append(g.buf.b, b...) }
+func (g *mpGen) raw(b ...byte) { g.buf.B = append(g.buf.B, b...) }
 
 func (g *mpGen) value(depth int) {
 	r, e := g.rng, g.enc
@@ -397,13 +397,13 @@ func FuzzTranscode(f *testing.F) {
 		b, _ := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
 		f.Add(b)
 	}
-	for _, msg := range deepMsgpackSeeds() {
+	for _, msg := range testkit.DeepMsgpackSeeds(MaxDepth) {
 		f.Add(msg)
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		r := getReader(msg)
-		j1, atts, err := r.toJSON(nil, nil, binPlaceholder)
-		putReader(r)
+		r := GetReader(msg)
+		j1, atts, err := r.ToJSON(nil, nil, BinPlaceholder)
+		PutReader(r)
 		if err != nil {
 			return
 		}
@@ -417,9 +417,9 @@ func FuzzTranscode(f *testing.F) {
 			}
 			t.Fatalf("JSON %s from %x does not transcode back: %v", j1, msg, err)
 		}
-		r = getReader(m2)
-		j2, atts2, err := r.toJSON(nil, nil, binPlaceholder)
-		putReader(r)
+		r = GetReader(m2)
+		j2, atts2, err := r.ToJSON(nil, nil, BinPlaceholder)
+		PutReader(r)
 		if err != nil || !json.Valid(j2) {
 			t.Fatalf("round trip of %s: %v / %q", j1, err, j2)
 		}
@@ -429,17 +429,16 @@ func FuzzTranscode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("JSON %s does not transcode back: %v", j2, err)
 		}
-		r = getReader(m3)
-		j3, _, err := r.toJSON(nil, nil, binPlaceholder)
-		putReader(r)
+		r = GetReader(m3)
+		j3, _, err := r.ToJSON(nil, nil, BinPlaceholder)
+		PutReader(r)
 		if err != nil || (string(j3) != string(j2) && !strings.Contains(string(j2), "_placeholder")) {
 			t.Fatalf("not stable: %s → %s (%v)", j2, j3, err)
 		}
-		// The broadcast and request decoders never panic either.
-		_, _ = decodeBroadcast(msg, "me")
-		if e, err := decodeEnvelope(msg); err == nil {
-			_, _, _, _ = e.broadcastPacket()
-			_, _ = e.ackValue()
+		// The cluster message decoder never panics either.
+		if m, err := Decode(msg); err == nil {
+			_, _, _ = m.Event()
+			_, _ = m.AckValue()
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package redis
+package cluster
 
 import (
 	"bytes"
@@ -19,25 +19,25 @@ import (
 
 var errNotObject = errors.New("redis: JSON value is not an object")
 
-// decodeClusterJSON decodes a JSON ClusterMessage.
-func decodeClusterJSON(msg []byte) (*clusterMsg, error) {
+// DecodeJSON decodes a JSON ClusterMessage.
+func DecodeJSON(msg []byte) (*Message, error) {
 	var sc jsonscan.Scanner
 	if _, _, err := sc.Whole(msg); err != nil {
 		return nil, err
 	}
-	m := new(clusterMsg)
+	m := new(Message)
 	hasType, hasNsp := false, false
 	err := eachMember(msg, func(key, val []byte) error {
 		switch string(key) {
 		case "type":
-			m.typ, hasType = jsonInt(val)
+			m.Typ, hasType = jsonInt(val)
 		case "uid":
-			m.uid, _ = jsonStr(val)
+			m.Uid, _ = jsonStr(val)
 		case "nsp":
-			m.nsp, hasNsp = jsonStr(val)
+			m.Nsp, hasNsp = jsonStr(val)
 		case "data":
 			if val[0] == '{' {
-				return m.data.fromJSON(val)
+				return m.Data.fromJSON(val)
 			}
 		}
 		return nil
@@ -46,9 +46,9 @@ func decodeClusterJSON(msg []byte) (*clusterMsg, error) {
 		return nil, err
 	}
 	if !hasType || !hasNsp {
-		return nil, errNotClusterMessage
+		return nil, ErrNotClusterMessage
 	}
-	m.packet = m.data.Packet
+	m.Packet = m.Data.Packet
 	return m, nil
 }
 
@@ -63,7 +63,7 @@ func (d *clusterData) fromJSON(obj []byte) error {
 				d.Opts = nil
 				return nil
 			}
-			d.Opts = new(clusterOpts)
+			d.Opts = new(Opts)
 			return d.Opts.fromJSON(val)
 		case "rooms":
 			d.Rooms = jsonRooms(val)
@@ -83,7 +83,7 @@ func (d *clusterData) fromJSON(obj []byte) error {
 }
 
 // fromJSON reads {rooms, except, flags} (a valid JSON object).
-func (o *clusterOpts) fromJSON(obj []byte) error {
+func (o *Opts) fromJSON(obj []byte) error {
 	return eachMember(obj, func(key, val []byte) error {
 		switch string(key) {
 		case "rooms":
@@ -130,12 +130,12 @@ func eachMember(obj []byte, fn func(key, val []byte) error) error {
 		}
 		i = jsonscan.SkipSpace(obj, kEnd)
 		if i >= len(obj) || obj[i] != ':' {
-			return errBadEnvelope
+			return ErrBadEnvelope
 		}
 		i = jsonscan.SkipSpace(obj, i+1)
 		end := skipValid(obj, i)
 		if end <= i {
-			return errBadEnvelope
+			return ErrBadEnvelope
 		}
 		if err := fn(key, obj[i:end]); err != nil {
 			return err
@@ -237,7 +237,7 @@ func jsonRooms(val []byte) []string {
 			if err != nil && !errors.Is(err, strconv.ErrRange) {
 				continue
 			}
-			out = append(out, jsNumberKey(f))
+			out = append(out, JSNumberKey(f))
 		}
 	}
 	return out
@@ -247,7 +247,7 @@ func jsonRooms(val []byte) []string {
 // EVENT a client accepts.
 func jsonEvent(packet []byte) ([]byte, error) {
 	if len(packet) == 0 || packet[0] != '{' {
-		return nil, errNotAnEvent
+		return nil, ErrNotAnEvent
 	}
 	typ, ok := -1, false
 	var data []byte
@@ -264,14 +264,14 @@ func jsonEvent(packet []byte) ([]byte, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if data == nil || (typ != packetEvent && typ != packetBinaryEvent) {
-		return nil, errNotAnEvent
+	if data == nil || (typ != PacketEvent && typ != PacketBinaryEvent) {
+		return nil, ErrNotAnEvent
 	}
-	if !validEvent(data) {
+	if !ValidEvent(data) {
 		// Not compact (Node's JSON.stringify is): compact it and look again.
 		var buf bytes.Buffer
-		if json.Compact(&buf, data) != nil || !validEvent(buf.Bytes()) {
-			return nil, errNotAnEvent
+		if json.Compact(&buf, data) != nil || !ValidEvent(buf.Bytes()) {
+			return nil, ErrNotAnEvent
 		}
 		return buf.Bytes(), nil
 	}

@@ -1,4 +1,4 @@
-package redis
+package cluster
 
 // The recursive transcoders that the iterative ones replaced, kept as the
 // reference FuzzTranscodeParity compares them with: same bytes, same errors
@@ -17,20 +17,20 @@ import (
 )
 
 // refToJSON is toJSON with the recursive walk.
-func (r *mpReader) refToJSON(dst []byte, atts [][]byte, mode binaryMode) ([]byte, [][]byte, error) {
-	w := jsonWriter{r: r, mode: mode, out: dst, atts: atts}
+func (r *Reader) refToJSON(dst []byte, atts [][]byte, mode BinaryMode) ([]byte, [][]byte, error) {
+	w := JSONWriter{R: r, mode: mode, Out: dst, Atts: atts}
 	undef, err := w.refValue(0)
 	if err == nil && undef {
-		w.out = append(w.out, "null"...)
+		w.Out = append(w.Out, "null"...)
 	}
-	return w.out, w.atts, err
+	return w.Out, w.Atts, err
 }
 
 // refTranscoder is the recursive JSON → msgpack transcoder, with the
 // scanning helpers it had before jsonscan, so that it is an independent
 // reference. It writes through w.
 type refTranscoder struct {
-	w    *mpWriter
+	w    *Writer
 	src  []byte
 	atts [][]byte
 	cs   []refContainer
@@ -49,7 +49,7 @@ type refContainer struct {
 // refJSON transcodes one JSON value, whose binary placeholders refer to
 // atts (placeholders mean nothing when atts is empty, as in the parser).
 // A syntax error anywhere wins over a bad placeholder.
-func (w *mpWriter) refJSON(src []byte, atts [][]byte) error {
+func (w *Writer) refJSON(src []byte, atts [][]byte) error {
 	t := &refTranscoder{w: w, src: src, atts: atts}
 	i := refSkipWS(src, 0)
 	end, err := t.scan(i, 0)
@@ -60,7 +60,7 @@ func (w *mpWriter) refJSON(src []byte, atts [][]byte) error {
 		return fmt.Errorf("redis: JSON: invalid character after top-level value at offset %d", end)
 	}
 	if t.bad {
-		return errPlaceholder
+		return ErrPlaceholder
 	}
 	_, err = t.write(i)
 	return err
@@ -78,7 +78,7 @@ func (t *refTranscoder) scan(i, depth int) (int, error) {
 		end, _, err := refScanString(d, i)
 		return end, err
 	case c == '{' || c == '[':
-		if depth >= maxDepth {
+		if depth >= MaxDepth {
 			return i, refSyntaxErr("nesting too deep", i)
 		}
 		idx := len(t.cs)
@@ -172,28 +172,28 @@ func (t *refTranscoder) write(i int) (int, error) {
 	case c == '"':
 		end, escaped, _ := refScanString(d, i)
 		if !escaped && utf8.Valid(d[i+1:end-1]) {
-			w.strBytes(d[i+1 : end-1])
+			w.StrBytes(d[i+1 : end-1])
 		} else {
 			var err error
-			w.tmp, err = unquote(w.tmp[:0], d[i:end])
+			w.Tmp, err = Unquote(w.Tmp[:0], d[i:end])
 			if err != nil {
 				return end, err
 			}
-			w.strBytes(w.tmp)
+			w.StrBytes(w.Tmp)
 		}
 		return end, nil
 	case c == '{' || c == '[':
 		ct := t.cs[t.k]
 		t.k++
 		if ct.ph >= 0 {
-			w.bin(t.atts[ct.ph])
+			w.Bin(t.atts[ct.ph])
 			t.k = ct.next
 			return ct.end, nil
 		}
 		if c == '[' {
-			w.arrayLen(ct.count)
+			w.ArrayLen(ct.count)
 		} else {
-			w.mapLen(ct.count)
+			w.MapLen(ct.count)
 		}
 		i = refSkipWS(d, i+1)
 		for n := 0; n < ct.count; n++ {
@@ -211,21 +211,21 @@ func (t *refTranscoder) write(i int) (int, error) {
 		}
 		return ct.end, nil
 	case c == 't':
-		w.boolean(true)
+		w.Boolean(true)
 		return i + 4, nil
 	case c == 'f':
-		w.boolean(false)
+		w.Boolean(false)
 		return i + 5, nil
 	case c == 'n':
-		w.null()
+		w.Null()
 		return i + 4, nil
 	default:
 		end, _ := refScanNumber(d, i)
-		f, err := strconv.ParseFloat(unsafeString(d[i:end]), 64)
+		f, err := strconv.ParseFloat(UnsafeString(d[i:end]), 64)
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return end, err
 		}
-		w.number(f) // out of range: ±Infinity or 0, as Number() gives
+		w.Number(f) // out of range: ±Infinity or 0, as Number() gives
 		return end, nil
 	}
 }
@@ -244,7 +244,7 @@ func refSyntaxErr(what string, i int) error {
 // refPlaceholderKey returns the key when it may matter to placeholders.
 func refPlaceholderKey(quoted []byte, escaped bool) string {
 	if escaped {
-		s, err := unquote(nil, quoted)
+		s, err := Unquote(nil, quoted)
 		if err != nil {
 			return ""
 		}
@@ -363,29 +363,29 @@ func refScanString(d []byte, i int) (int, bool, error) {
 }
 
 // skip skips one value.
-func (r *mpReader) refSkip(depth int) error {
-	if depth > maxDepth {
-		return errTooDeep
+func (r *Reader) refSkip(depth int) error {
+	if depth > MaxDepth {
+		return ErrTooDeep
 	}
-	c, err := r.peek()
+	c, err := r.Peek()
 	if err != nil {
 		return err
 	}
 	switch {
-	case isStrCode(c) || isBinCode(c):
-		_, err = r.bytesValue()
+	case IsStrCode(c) || IsBinCode(c):
+		_, err = r.BytesValue()
 		return err
-	case isExtCode(c):
-		_, n, err := r.dec.DecodeExtHeader()
+	case IsExtCode(c):
+		_, n, err := r.Dec.DecodeExtHeader()
 		if err != nil {
-			return errTruncated
+			return ErrTruncated
 		}
-		_, err = r.take(n)
+		_, err = r.Take(n)
 		return err
-	case isArrayCode(c):
-		n, err := r.dec.DecodeArrayLen()
+	case IsArrayCode(c):
+		n, err := r.Dec.DecodeArrayLen()
 		if err != nil {
-			return errTruncated
+			return ErrTruncated
 		}
 		for i := 0; i < n; i++ {
 			if err := r.refSkip(depth + 1); err != nil {
@@ -393,10 +393,10 @@ func (r *mpReader) refSkip(depth int) error {
 			}
 		}
 		return nil
-	case isMapCode(c):
-		n, err := r.dec.DecodeMapLen()
+	case IsMapCode(c):
+		n, err := r.Dec.DecodeMapLen()
 		if err != nil {
-			return errTruncated
+			return ErrTruncated
 		}
 		for i := 0; i < 2*n; i++ {
 			if err := r.refSkip(depth + 1); err != nil {
@@ -405,10 +405,10 @@ func (r *mpReader) refSkip(depth int) error {
 		}
 		return nil
 	case c == msgpcode.Nil || c == msgpcode.True || c == msgpcode.False:
-		_, err := r.take(1)
+		_, err := r.Take(1)
 		return err
-	case isIntCode(c) || c == msgpcode.Float || c == msgpcode.Double:
-		_, err := r.number(c)
+	case IsIntCode(c) || c == msgpcode.Float || c == msgpcode.Double:
+		_, err := r.Number(c)
 		return err
 	}
 	return fmt.Errorf("redis: msgpack: invalid code 0x%02x", c)
@@ -416,110 +416,110 @@ func (r *mpReader) refSkip(depth int) error {
 
 // value writes one value; it writes nothing and reports true for
 // undefined, which the caller writes as null in arrays and omits in maps.
-func (w *jsonWriter) refValue(depth int) (undefined bool, err error) {
-	r := w.r
-	c, err := r.peek()
+func (w *JSONWriter) refValue(depth int) (undefined bool, err error) {
+	r := w.R
+	c, err := r.Peek()
 	if err != nil {
 		return false, err
 	}
 	switch {
-	case isStrCode(c):
-		b, err := r.bytesValue()
+	case IsStrCode(c):
+		b, err := r.BytesValue()
 		if err != nil {
 			return false, err
 		}
-		w.out = appendJSString(w.out, b)
-	case isIntCode(c) || c == msgpcode.Float || c == msgpcode.Double:
-		f, err := r.number(c)
+		w.Out = AppendJSString(w.Out, b)
+	case IsIntCode(c) || c == msgpcode.Float || c == msgpcode.Double:
+		f, err := r.Number(c)
 		if err != nil {
 			return false, err
 		}
-		w.out = appendJSNumber(w.out, f)
+		w.Out = AppendJSNumber(w.Out, f)
 	case c == msgpcode.Nil:
-		_, _ = r.take(1)
-		w.out = append(w.out, "null"...)
+		_, _ = r.Take(1)
+		w.Out = append(w.Out, "null"...)
 	case c == msgpcode.True:
-		_, _ = r.take(1)
-		w.out = append(w.out, "true"...)
+		_, _ = r.Take(1)
+		w.Out = append(w.Out, "true"...)
 	case c == msgpcode.False:
-		_, _ = r.take(1)
-		w.out = append(w.out, "false"...)
-	case isBinCode(c):
-		b, err := r.bytesValue()
+		_, _ = r.Take(1)
+		w.Out = append(w.Out, "false"...)
+	case IsBinCode(c):
+		b, err := r.BytesValue()
 		if err != nil {
 			return false, err
 		}
-		w.binary(b)
-	case isArrayCode(c):
-		if depth >= maxDepth {
-			return false, errTooDeep
+		w.Binary(b)
+	case IsArrayCode(c):
+		if depth >= MaxDepth {
+			return false, ErrTooDeep
 		}
-		n, err := r.dec.DecodeArrayLen()
+		n, err := r.Dec.DecodeArrayLen()
 		if err != nil {
-			return false, errTruncated
+			return false, ErrTruncated
 		}
-		w.out = append(w.out, '[')
+		w.Out = append(w.Out, '[')
 		for i := 0; i < n; i++ {
 			if i > 0 {
-				w.out = append(w.out, ',')
+				w.Out = append(w.Out, ',')
 			}
 			undef, err := w.refValue(depth + 1)
 			if err != nil {
 				return false, err
 			}
 			if undef {
-				w.out = append(w.out, "null"...)
+				w.Out = append(w.Out, "null"...)
 			}
 		}
-		w.out = append(w.out, ']')
-	case isMapCode(c):
-		if depth >= maxDepth {
-			return false, errTooDeep
+		w.Out = append(w.Out, ']')
+	case IsMapCode(c):
+		if depth >= MaxDepth {
+			return false, ErrTooDeep
 		}
-		n, err := r.dec.DecodeMapLen()
+		n, err := r.Dec.DecodeMapLen()
 		if err != nil {
-			return false, errTruncated
+			return false, ErrTruncated
 		}
-		w.out = append(w.out, '{')
+		w.Out = append(w.Out, '{')
 		first := true
 		for i := 0; i < n; i++ {
-			mark := len(w.out)
+			mark := len(w.Out)
 			if !first {
-				w.out = append(w.out, ',')
+				w.Out = append(w.Out, ',')
 			}
 			if err := w.refKey(depth + 1); err != nil {
 				return false, err
 			}
-			w.out = append(w.out, ':')
+			w.Out = append(w.Out, ':')
 			undef, err := w.refValue(depth + 1)
 			if err != nil {
 				return false, err
 			}
 			if undef { // JSON.stringify omits undefined members
-				w.out = w.out[:mark]
+				w.Out = w.Out[:mark]
 				continue
 			}
 			first = false
 		}
-		w.out = append(w.out, '}')
-	case isExtCode(c):
-		e, err := r.extValue(c)
+		w.Out = append(w.Out, '}')
+	case IsExtCode(c):
+		e, err := r.ExtValue(c)
 		if err != nil {
 			return false, err
 		}
-		switch e.kind {
-		case extUndefined:
+		switch e.Kind {
+		case ExtUndefined:
 			return true, nil
-		case extDate:
-			w.out = appendJSDate(w.out, e.dateMs)
-		case extBinary:
-			w.binary(e.data)
+		case ExtDate:
+			w.Out = AppendJSDate(w.Out, e.DateMs)
+		case ExtBinary:
+			w.Binary(e.Data)
 		default:
-			w.out = append(w.out, '[')
-			w.out = appendJSNumber(w.out, float64(e.typ))
-			w.out = append(w.out, ',')
-			w.binary(e.data)
-			w.out = append(w.out, ']')
+			w.Out = append(w.Out, '[')
+			w.Out = AppendJSNumber(w.Out, float64(e.Typ))
+			w.Out = append(w.Out, ',')
+			w.Binary(e.Data)
+			w.Out = append(w.Out, ']')
 		}
 	default:
 		return false, fmt.Errorf("redis: msgpack: invalid code 0x%02x", c)
@@ -530,74 +530,74 @@ func (w *jsonWriter) refValue(depth int) (undefined bool, err error) {
 // key writes a map key as the JSON string of the JavaScript property name
 // notepack.io gives it: strings as they are, anything else converted the
 // way JavaScript converts a value to a property key.
-func (w *jsonWriter) refKey(depth int) error {
-	c, err := w.r.peek()
+func (w *JSONWriter) refKey(depth int) error {
+	c, err := w.R.Peek()
 	if err != nil {
 		return err
 	}
-	if isStrCode(c) {
-		b, err := w.r.bytesValue()
+	if IsStrCode(c) {
+		b, err := w.R.BytesValue()
 		if err != nil {
 			return err
 		}
-		w.out = appendJSString(w.out, b)
+		w.Out = AppendJSString(w.Out, b)
 		return nil
 	}
 	var sb strings.Builder
-	if err := w.r.refKeyString(&sb, depth); err != nil {
+	if err := w.R.refKeyString(&sb, depth); err != nil {
 		return err
 	}
-	w.out = appendJSStringText(w.out, sb.String())
+	w.Out = AppendJSStringText(w.Out, sb.String())
 	return nil
 }
 
 // keyString writes String(value) of the next value: how JavaScript turns a
 // decoded non-string key into a property name.
-func (r *mpReader) refKeyString(sb *strings.Builder, depth int) error {
-	if depth > maxDepth {
-		return errTooDeep
+func (r *Reader) refKeyString(sb *strings.Builder, depth int) error {
+	if depth > MaxDepth {
+		return ErrTooDeep
 	}
-	c, err := r.peek()
+	c, err := r.Peek()
 	if err != nil {
 		return err
 	}
 	switch {
-	case isStrCode(c) || isBinCode(c): // Buffer#toString is UTF-8
-		b, err := r.bytesValue()
+	case IsStrCode(c) || IsBinCode(c): // Buffer#toString is UTF-8
+		b, err := r.BytesValue()
 		if err != nil {
 			return err
 		}
 		sb.Write(b)
-	case isIntCode(c) || c == msgpcode.Float || c == msgpcode.Double:
-		f, err := r.number(c)
+	case IsIntCode(c) || c == msgpcode.Float || c == msgpcode.Double:
+		f, err := r.Number(c)
 		if err != nil {
 			return err
 		}
-		sb.WriteString(jsNumberKey(f))
+		sb.WriteString(JSNumberKey(f))
 	case c == msgpcode.Nil:
-		_, _ = r.take(1)
+		_, _ = r.Take(1)
 		sb.WriteString("null")
 	case c == msgpcode.True:
-		_, _ = r.take(1)
+		_, _ = r.Take(1)
 		sb.WriteString("true")
 	case c == msgpcode.False:
-		_, _ = r.take(1)
+		_, _ = r.Take(1)
 		sb.WriteString("false")
-	case isArrayCode(c): // Array#toString: elements joined by ",", null and undefined as ""
-		n, err := r.dec.DecodeArrayLen()
+	case IsArrayCode(c): // Array#toString: elements joined by ",", null and undefined as ""
+		n, err := r.Dec.DecodeArrayLen()
 		if err != nil {
-			return errTruncated
+			return ErrTruncated
 		}
 		for i := 0; i < n; i++ {
 			if i > 0 {
 				sb.WriteByte(',')
 			}
-			c, err := r.peek()
+			c, err := r.Peek()
 			if err != nil {
 				return err
 			}
 			if c == msgpcode.Nil {
-				_, _ = r.take(1)
+				_, _ = r.Take(1)
 				continue
 			}
 			if c == msgpcode.FixExt1 {
@@ -616,27 +616,27 @@ func (r *mpReader) refKeyString(sb *strings.Builder, depth int) error {
 				return err
 			}
 		}
-	case isMapCode(c):
+	case IsMapCode(c):
 		if err := r.refSkip(depth); err != nil {
 			return err
 		}
 		sb.WriteString("[object Object]")
-	case isExtCode(c):
-		e, err := r.extValue(c)
+	case IsExtCode(c):
+		e, err := r.ExtValue(c)
 		if err != nil {
 			return err
 		}
-		switch e.kind {
-		case extUndefined:
+		switch e.Kind {
+		case ExtUndefined:
 			sb.WriteString("undefined")
-		case extDate:
-			sb.WriteString(jsDateString(e.dateMs))
-		case extBinary:
+		case ExtDate:
+			sb.WriteString(JSDateString(e.DateMs))
+		case ExtBinary:
 			sb.WriteString("[object ArrayBuffer]")
 		default:
-			sb.WriteString(jsNumberKey(float64(e.typ)))
+			sb.WriteString(JSNumberKey(float64(e.Typ)))
 			sb.WriteByte(',')
-			sb.Write(e.data)
+			sb.Write(e.Data)
 		}
 	default:
 		return fmt.Errorf("redis: msgpack: invalid code 0x%02x", c)

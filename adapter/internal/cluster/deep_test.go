@@ -1,4 +1,4 @@
-package redis
+package cluster
 
 import (
 	"bytes"
@@ -12,20 +12,6 @@ import (
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
-// deepMsgpack is msgpack nested depth deep around inner: arrays (0x91),
-// maps {"a": …} (0x81 a1 61), or both alternately.
-func deepMsgpack(depth int, kind string, inner []byte) []byte {
-	var b []byte
-	for i := range depth {
-		if kind == "array" || kind == "mixed" && i%2 == 0 {
-			b = append(b, 0x91)
-		} else {
-			b = append(b, 0x81, 0xa1, 'a')
-		}
-	}
-	return append(b, inner...)
-}
-
 // deepJSONSeeds are JSON values nested at and around maxDepth.
 func deepJSONSeeds() []string {
 	ph := `{"_placeholder":true,"num":0}`
@@ -33,29 +19,10 @@ func deepJSONSeeds() []string {
 	obj := func(n int, inner string) string { return strings.Repeat(`{"a":`, n) + inner + strings.Repeat("}", n) }
 	mixed := func(n int, inner string) string { return strings.Repeat(`[{"a":`, n) + inner + strings.Repeat("}]", n) }
 	return []string{
-		arr(maxDepth, "1"), arr(maxDepth+1, ""), obj(maxDepth-1, ph), obj(maxDepth, "1"),
-		mixed(maxDepth/2-1, ph), mixed(maxDepth/2, "1"), arr(maxDepth-1, "1")[1:],
-		strings.Repeat("[", maxDepth-1) + "1,]", mixed(100, `{"_placeholder":true,"num":3}`),
+		arr(MaxDepth, "1"), arr(MaxDepth+1, ""), obj(MaxDepth-1, ph), obj(MaxDepth, "1"),
+		mixed(MaxDepth/2-1, ph), mixed(MaxDepth/2, "1"), arr(MaxDepth-1, "1")[1:],
+		strings.Repeat("[", MaxDepth-1) + "1,]", mixed(100, `{"_placeholder":true,"num":3}`),
 	}
-}
-
-// deepMsgpackSeeds are msgpack values nested at and around maxDepth,
-// including maps whose keys are deep arrays, and truncated ones.
-func deepMsgpackSeeds() [][]byte {
-	var out [][]byte
-	for _, kind := range []string{"array", "map", "mixed"} {
-		out = append(out,
-			deepMsgpack(maxDepth, kind, []byte{0x01}),
-			deepMsgpack(maxDepth+1, kind, []byte{0x01}),
-			deepMsgpack(maxDepth-1, kind, []byte{0xc4, 0x01, 0x07}),
-			deepMsgpack(maxDepth, kind, nil), // truncated
-		)
-	}
-	// {[[[…1…]]]: true}: a non-string key, String()'d.
-	out = append(out, append(append([]byte{0x81}, deepMsgpack(maxDepth, "array", []byte{0x01})...), 0xc3))
-	out = append(out, append(append([]byte{0x81}, deepMsgpack(maxDepth+1, "array", []byte{0xc0})...), 0xc3))
-	out = append(out, append(append([]byte{0x81, 0x92, 0xd4, 0x00, 0x00}, deepMsgpack(maxDepth-1, "mixed", []byte{0x01})...), 0xc3))
-	return out
 }
 
 // maxDeepStack is what a goroutine may hold after transcoding a value
@@ -74,9 +41,9 @@ func TestDeepTranscodeStack(t *testing.T) {
 	}
 	var tests []test
 	for name, js := range map[string]string{
-		"array":  strings.Repeat("[", maxDepth) + "1" + strings.Repeat("]", maxDepth),
-		"object": strings.Repeat(`{"a":`, maxDepth-1) + ph + strings.Repeat("}", maxDepth-1),
-		"mixed":  strings.Repeat(`[{"a":`, maxDepth/2-1) + ph + strings.Repeat("}]", maxDepth/2-1),
+		"array":  strings.Repeat("[", MaxDepth) + "1" + strings.Repeat("]", MaxDepth),
+		"object": strings.Repeat(`{"a":`, MaxDepth-1) + ph + strings.Repeat("}", MaxDepth-1),
+		"mixed":  strings.Repeat(`[{"a":`, MaxDepth/2-1) + ph + strings.Repeat("}]", MaxDepth/2-1),
 	} {
 		tests = append(tests, test{"JSON to msgpack " + name, func() error {
 			_, err := toMsgpack(js, atts)
@@ -84,24 +51,24 @@ func TestDeepTranscodeStack(t *testing.T) {
 		}})
 	}
 	for _, kind := range []string{"array", "map", "mixed"} {
-		msg := deepMsgpack(maxDepth, kind, []byte{0xc4, 0x01, 0x07})
+		msg := testkit.DeepMsgpack(MaxDepth, kind, []byte{0xc4, 0x01, 0x07})
 		tests = append(tests, test{"msgpack to JSON " + kind, func() error {
-			r := getReader(msg)
-			defer putReader(r)
-			_, _, err := r.toJSON(nil, nil, binPlaceholder)
+			r := GetReader(msg)
+			defer PutReader(r)
+			_, _, err := r.ToJSON(nil, nil, BinPlaceholder)
 			return err
 		}}, test{"msgpack skip " + kind, func() error {
-			r := getReader(msg)
-			defer putReader(r)
-			_, err := r.span()
+			r := GetReader(msg)
+			defer PutReader(r)
+			_, err := r.Span()
 			return err
 		}})
 	}
-	keyMsg := append(append([]byte{0x81}, deepMsgpack(maxDepth-1, "array", []byte{0x01})...), 0xc3)
+	keyMsg := append(append([]byte{0x81}, testkit.DeepMsgpack(MaxDepth-1, "array", []byte{0x01})...), 0xc3)
 	tests = append(tests, test{"msgpack to JSON deep key", func() error {
-		r := getReader(keyMsg)
-		defer putReader(r)
-		out, _, err := r.toJSON(nil, nil, binPlaceholder)
+		r := GetReader(keyMsg)
+		defer PutReader(r)
+		out, _, err := r.ToJSON(nil, nil, BinPlaceholder)
 		if err == nil && string(out) != `{"1":true}` {
 			err = fmt.Errorf("got %s", out)
 		}
@@ -131,64 +98,64 @@ func TestDeepTranscodeParity(t *testing.T) {
 	for i, js := range deepJSONSeeds() {
 		checkJSONParity(t, fmt.Sprint("JSON seed ", i), []byte(js), [][]byte{{1}})
 	}
-	for i, msg := range deepMsgpackSeeds() {
+	for i, msg := range testkit.DeepMsgpackSeeds(MaxDepth) {
 		checkMsgpackParity(t, fmt.Sprint("msgpack seed ", i), msg)
 	}
 }
 
 func checkJSONParity(t *testing.T, what string, js []byte, atts [][]byte) {
 	t.Helper()
-	w := getWriter(len(js))
-	err := w.json(js, atts)
-	got := w.bytes()
-	w = getWriter(len(js))
+	w := GetWriter(len(js))
+	err := w.JSON(js, atts)
+	got := w.Bytes()
+	w = GetWriter(len(js))
 	refErr := w.refJSON(js, atts)
-	want := w.bytes()
-	if (err == nil) != (refErr == nil) || errors.Is(err, errPlaceholder) != errors.Is(refErr, errPlaceholder) ||
+	want := w.Bytes()
+	if (err == nil) != (refErr == nil) || errors.Is(err, ErrPlaceholder) != errors.Is(refErr, ErrPlaceholder) ||
 		err == nil && !bytes.Equal(got, want) {
 		t.Fatalf("%s: %.80q: jsonscan %x, %v; recursive %x, %v", what, js, got, err, want, refErr)
 	}
 	// A syntax error is exactly what encoding/json rejects (with the same
 	// nesting limit), and it is the scanner's.
 	var syntaxErr *jsonscan.SyntaxError
-	if isSyntax := errors.As(err, &syntaxErr); isSyntax == json.Valid(js) || err != nil && !isSyntax && !errors.Is(err, errPlaceholder) {
+	if isSyntax := errors.As(err, &syntaxErr); isSyntax == json.Valid(js) || err != nil && !isSyntax && !errors.Is(err, ErrPlaceholder) {
 		t.Fatalf("%s: %.80q: jsonscan %v; json.Valid %v", what, js, err, json.Valid(js))
 	}
 }
 
 func checkMsgpackParity(t *testing.T, what string, msg []byte) {
 	t.Helper()
-	for _, mode := range []binaryMode{binPlaceholder, binBufferJSON} {
-		r := getReader(msg)
-		got, gotAtts, err := r.toJSON(nil, nil, mode)
-		gotPos := r.pos()
-		putReader(r)
-		r = getReader(msg)
+	for _, mode := range []BinaryMode{BinPlaceholder, BinBufferJSON} {
+		r := GetReader(msg)
+		got, gotAtts, err := r.ToJSON(nil, nil, mode)
+		gotPos := r.Pos()
+		PutReader(r)
+		r = GetReader(msg)
 		want, wantAtts, refErr := r.refToJSON(nil, nil, mode)
-		wantPos := r.pos()
-		putReader(r)
+		wantPos := r.Pos()
+		PutReader(r)
 		if fmt.Sprint(err) != fmt.Sprint(refErr) || err == nil && (string(got) != string(want) || len(gotAtts) != len(wantAtts) || gotPos != wantPos) {
 			t.Fatalf("%s: %.80x: iterative %q, %v; recursive %q, %v", what, msg, got, err, want, refErr)
 		}
 	}
-	r := getReader(msg)
-	err := r.skip(0)
-	gotPos := r.pos()
-	putReader(r)
-	r = getReader(msg)
+	r := GetReader(msg)
+	err := r.Skip(0)
+	gotPos := r.Pos()
+	PutReader(r)
+	r = GetReader(msg)
 	refErr := r.refSkip(0)
-	wantPos := r.pos()
-	putReader(r)
+	wantPos := r.Pos()
+	PutReader(r)
 	if fmt.Sprint(err) != fmt.Sprint(refErr) || err == nil && gotPos != wantPos {
 		t.Fatalf("%s: skip %.80x: iterative %d, %v; recursive %d, %v", what, msg, gotPos, err, wantPos, refErr)
 	}
 	var sb, refSB strings.Builder
-	r = getReader(msg)
-	err = r.keyString(&sb, 1)
-	putReader(r)
-	r = getReader(msg)
+	r = GetReader(msg)
+	err = r.KeyString(&sb, 1)
+	PutReader(r)
+	r = GetReader(msg)
 	refErr = r.refKeyString(&refSB, 1)
-	putReader(r)
+	PutReader(r)
 	if fmt.Sprint(err) != fmt.Sprint(refErr) || err == nil && sb.String() != refSB.String() {
 		t.Fatalf("%s: keyString %.80x: iterative %q, %v; recursive %q, %v", what, msg, sb.String(), err, refSB.String(), refErr)
 	}
@@ -202,7 +169,7 @@ func FuzzTranscodeParity(f *testing.F) {
 	for _, js := range deepJSONSeeds() {
 		f.Add([]byte(js))
 	}
-	for _, msg := range deepMsgpackSeeds() {
+	for _, msg := range testkit.DeepMsgpackSeeds(MaxDepth) {
 		f.Add(msg)
 	}
 	for _, s := range []string{

@@ -1,4 +1,4 @@
-package redis
+package cluster
 
 import (
 	"errors"
@@ -14,28 +14,28 @@ import (
 	"github.com/ioswarm/ioswarm/internal/jsonscan"
 )
 
-// mpBuf is the io.Writer (and io.ByteWriter) the msgpack Encoder writes to.
-type mpBuf struct{ b []byte }
+// Buf is the io.Writer (and io.ByteWriter) the msgpack Encoder writes to.
+type Buf struct{ B []byte }
 
-func (w *mpBuf) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+func (w *Buf) Write(p []byte) (int, error) { w.B = append(w.B, p...); return len(p), nil }
 
-func (w *mpBuf) WriteByte(c byte) error { w.b = append(w.b, c); return nil }
+func (w *Buf) WriteByte(c byte) error { w.B = append(w.B, c); return nil }
 
-func (w *mpBuf) WriteString(s string) (int, error) { w.b = append(w.b, s...); return len(s), nil }
+func (w *Buf) WriteString(s string) (int, error) { w.B = append(w.B, s...); return len(s), nil }
 
-// mpWriter writes msgpack as notepack.io 3.0.1 does: smallest integer
+// Writer writes msgpack as notepack.io 3.0.1 does: smallest integer
 // encodings, float64 for anything else, str for strings and bin for binary.
 // JSON values are transcoded in two passes: the first is jsonscan's, which
 // validates the text, counts the members of every array and object (msgpack
 // announces them before the members) and finds the binary placeholders by
 // the same rules as the parser that accepted the packet; the second writes.
 // Both are linear in the size of the text, and key order is kept.
-type mpWriter struct {
-	buf mpBuf
-	enc *msgpack.Encoder
+type Writer struct {
+	Buf Buf
+	Enc *msgpack.Encoder
 
-	scan jsonscan.Scanner // the first pass; pooled for its result slices
-	tmp  []byte           // unescaped strings
+	Scan jsonscan.Scanner // the first pass; pooled for its result slices
+	Tmp  []byte           // unescaped strings
 
 	// The containers the second pass is inside: nesting is client input,
 	// so it keeps them in this stack rather than on the goroutine's (where
@@ -47,39 +47,39 @@ type mpWriter struct {
 // jsWriting is a container the second pass is inside.
 type jsWriting struct {
 	left int // members still to write
-	end  int // offset just past the closing bracket
+	End  int // offset just past the closing bracket
 	obj  bool
 }
 
 var writerPool = sync.Pool{New: func() any {
-	w := new(mpWriter)
-	w.enc = msgpack.NewEncoder(&w.buf)
+	w := new(Writer)
+	w.Enc = msgpack.NewEncoder(&w.Buf)
 	return w
 }}
 
-// getWriter returns a writer whose output starts empty with room for size
+// GetWriter returns a writer whose output starts empty with room for size
 // bytes. The output buffer is handed over by bytes, never pooled.
-func getWriter(size int) *mpWriter {
-	w := writerPool.Get().(*mpWriter)
-	w.buf.b = make([]byte, 0, size)
+func GetWriter(size int) *Writer {
+	w := writerPool.Get().(*Writer)
+	w.Buf.B = make([]byte, 0, size)
 	return w
 }
 
-// bytes returns the output and releases the writer.
-func (w *mpWriter) bytes() []byte {
-	out := w.buf.b
-	w.buf.b = nil
-	if cap(w.scan.Containers) > 4096 {
-		w.scan.Containers = nil
+// Bytes returns the output and releases the writer.
+func (w *Writer) Bytes() []byte {
+	out := w.Buf.B
+	w.Buf.B = nil
+	if cap(w.Scan.Containers) > 4096 {
+		w.Scan.Containers = nil
 	}
-	if cap(w.scan.Placeholders) > 1024 {
-		w.scan.Placeholders = nil
+	if cap(w.Scan.Placeholders) > 1024 {
+		w.Scan.Placeholders = nil
 	}
 	if cap(w.writeStack) > 1024 {
 		w.writeStack = nil
 	}
-	if cap(w.tmp) > 64<<10 {
-		w.tmp = nil
+	if cap(w.Tmp) > 64<<10 {
+		w.Tmp = nil
 	}
 	writerPool.Put(w)
 	return out
@@ -87,40 +87,40 @@ func (w *mpWriter) bytes() []byte {
 
 // The encoder writes into a slice and cannot fail: its errors are dropped.
 
-func (w *mpWriter) str(s string)      { _ = w.enc.EncodeString(s) }
-func (w *mpWriter) strBytes(b []byte) { _ = w.enc.EncodeString(unsafeString(b)) }
-func (w *mpWriter) mapLen(n int)      { _ = w.enc.EncodeMapLen(n) }
-func (w *mpWriter) arrayLen(n int)    { _ = w.enc.EncodeArrayLen(n) }
-func (w *mpWriter) boolean(b bool)    { _ = w.enc.EncodeBool(b) }
-func (w *mpWriter) null()             { _ = w.enc.EncodeNil() }
+func (w *Writer) Str(s string)      { _ = w.Enc.EncodeString(s) }
+func (w *Writer) StrBytes(b []byte) { _ = w.Enc.EncodeString(UnsafeString(b)) }
+func (w *Writer) MapLen(n int)      { _ = w.Enc.EncodeMapLen(n) }
+func (w *Writer) ArrayLen(n int)    { _ = w.Enc.EncodeArrayLen(n) }
+func (w *Writer) Boolean(b bool)    { _ = w.Enc.EncodeBool(b) }
+func (w *Writer) Null()             { _ = w.Enc.EncodeNil() }
 
-func (w *mpWriter) bin(b []byte) {
-	_ = w.enc.EncodeBytesLen(len(b))
-	w.buf.b = append(w.buf.b, b...)
+func (w *Writer) Bin(b []byte) {
+	_ = w.Enc.EncodeBytesLen(len(b))
+	w.Buf.B = append(w.Buf.B, b...)
 }
 
-func (w *mpWriter) strs(list []string) {
-	w.arrayLen(len(list))
+func (w *Writer) Strs(list []string) {
+	w.ArrayLen(len(list))
 	for _, s := range list {
-		w.str(s)
+		w.Str(s)
 	}
 }
 
-// number writes a JavaScript number as notepack.io does: an integral finite
+// Number writes a JavaScript Number as notepack.io does: an integral finite
 // value (-0 included) as the smallest int, anything else as float64.
-func (w *mpWriter) number(f float64) {
+func (w *Writer) Number(f float64) {
 	const two64 = 18446744073709551616.0
 	switch {
 	case math.IsNaN(f) || math.IsInf(f, 0) || f != math.Trunc(f):
-		_ = w.enc.EncodeFloat64(f)
+		_ = w.Enc.EncodeFloat64(f)
 	case f >= 0:
 		if f < two64 {
-			_ = w.enc.EncodeUint(uint64(f))
+			_ = w.Enc.EncodeUint(uint64(f))
 		} else { // notepack keeps the low 64 bits
-			_ = w.enc.EncodeUint64(uint64(math.Mod(f, two64)))
+			_ = w.Enc.EncodeUint64(uint64(math.Mod(f, two64)))
 		}
 	case f >= -9223372036854775808.0:
-		_ = w.enc.EncodeInt(int64(f))
+		_ = w.Enc.EncodeInt(int64(f))
 	default:
 		m := math.Mod(f, two64)
 		var bits uint64
@@ -129,35 +129,35 @@ func (w *mpWriter) number(f float64) {
 		} else {
 			bits = uint64(int64(m))
 		}
-		_ = w.enc.EncodeInt64(int64(bits))
+		_ = w.Enc.EncodeInt64(int64(bits))
 	}
 }
 
-// unsafeString views b as a string for the Encoder, which only reads it.
-func unsafeString(b []byte) string {
+// UnsafeString views b as a string for the Encoder, which only reads it.
+func UnsafeString(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
 }
 
-var errPlaceholder = errors.New("redis: JSON: placeholder out of range")
+var ErrPlaceholder = errors.New("redis: JSON: placeholder out of range")
 
-// json transcodes one JSON value, whose binary placeholders refer to atts
+// JSON transcodes one JSON value, whose binary placeholders refer to atts
 // (placeholders mean nothing when atts is empty, as in the parser).
-func (w *mpWriter) json(src []byte, atts [][]byte) error {
-	w.scan.FindPlaceholders = len(atts) > 0
-	w.scan.RecordContainers = true
-	start, _, err := w.scan.Whole(src)
+func (w *Writer) JSON(src []byte, atts [][]byte) error {
+	w.Scan.FindPlaceholders = len(atts) > 0
+	w.Scan.RecordContainers = true
+	start, _, err := w.Scan.Whole(src)
 	if err != nil {
 		return fmt.Errorf("redis: JSON: %w", err)
 	}
-	for _, ref := range w.scan.Placeholders {
+	for _, ref := range w.Scan.Placeholders {
 		if !ref.Names(len(atts)) {
-			return errPlaceholder
+			return ErrPlaceholder
 		}
 	}
-	_, err = w.write(src, start, atts)
+	_, err = w.Write(src, start, atts)
 	return err
 }
 
@@ -167,15 +167,15 @@ func scanJSString(d []byte, i int) (int, bool, error) { return jsonscan.ScanStri
 
 func isDigit(c byte) bool { return jsonscan.IsDigit(c) }
 
-// unquote is jsonscan.Unquote, under the name messages.go uses.
-func unquote(dst, quoted []byte) ([]byte, error) { return jsonscan.Unquote(dst, quoted) }
+// Unquote is jsonscan.Unquote, under the name messages.go uses.
+func Unquote(dst, quoted []byte) ([]byte, error) { return jsonscan.Unquote(dst, quoted) }
 
-// write is the second pass: it writes the value at d[i], which the scanner
+// Write is the second pass: it writes the value at d[i], which the scanner
 // validated, and returns the offset past it. It walks the containers the
 // scanner recorded, in the same order, and writes each placeholder the
 // scanner found (they are in document order) as its attachment.
-func (w *mpWriter) write(d []byte, i int, atts [][]byte) (int, error) {
-	cs, refs := w.scan.Containers, w.scan.Placeholders
+func (w *Writer) Write(d []byte, i int, atts [][]byte) (int, error) {
+	cs, refs := w.Scan.Containers, w.Scan.Placeholders
 	k := 0 // the next container in cs
 	stack := w.writeStack[:0]
 	for {
@@ -191,22 +191,22 @@ func (w *mpWriter) write(d []byte, i int, atts [][]byte) (int, error) {
 			ct := cs[k]
 			k++
 			if len(refs) > 0 && refs[0].Start == i {
-				w.bin(atts[refs[0].Num])
+				w.Bin(atts[refs[0].Num])
 				refs = refs[1:]
 				k = ct.Next
 				i = ct.End
 				break
 			}
 			if c == '[' {
-				w.arrayLen(ct.Count)
+				w.ArrayLen(ct.Count)
 			} else {
-				w.mapLen(ct.Count)
+				w.MapLen(ct.Count)
 			}
 			if ct.Count == 0 {
 				i = ct.End
 				break
 			}
-			stack = append(stack, jsWriting{left: ct.Count, end: ct.End, obj: c == '{'})
+			stack = append(stack, jsWriting{left: ct.Count, End: ct.End, obj: c == '{'})
 			i = jsonscan.SkipSpace(d, i+1)
 			if c == '{' {
 				var err error
@@ -217,21 +217,21 @@ func (w *mpWriter) write(d []byte, i int, atts [][]byte) (int, error) {
 			}
 			continue
 		case c == 't':
-			w.boolean(true)
+			w.Boolean(true)
 			i += 4
 		case c == 'f':
-			w.boolean(false)
+			w.Boolean(false)
 			i += 5
 		case c == 'n':
-			w.null()
+			w.Null()
 			i += 4
 		default:
 			end, _ := jsonscan.ScanNumber(d, i)
-			f, err := strconv.ParseFloat(unsafeString(d[i:end]), 64)
+			f, err := strconv.ParseFloat(UnsafeString(d[i:end]), 64)
 			if err != nil && !errors.Is(err, strconv.ErrRange) {
 				return end, err
 			}
-			w.number(f) // out of range: ±Infinity or 0, as Number() gives
+			w.Number(f) // out of range: ±Infinity or 0, as Number() gives
 			i = end
 		}
 
@@ -253,7 +253,7 @@ func (w *mpWriter) write(d []byte, i int, atts [][]byte) (int, error) {
 				}
 				break
 			}
-			i = top.end
+			i = top.End
 			stack = stack[:len(stack)-1]
 		}
 	}
@@ -261,18 +261,26 @@ func (w *mpWriter) write(d []byte, i int, atts [][]byte) (int, error) {
 
 // jsString writes the string at d[i], after spaces, and returns the offset
 // past it.
-func (w *mpWriter) jsString(d []byte, i int) (int, error) {
+func (w *Writer) jsString(d []byte, i int) (int, error) {
 	i = jsonscan.SkipSpace(d, i)
 	end, escaped, _ := jsonscan.ScanString(d, i)
 	if !escaped && utf8.Valid(d[i+1:end-1]) {
-		w.strBytes(d[i+1 : end-1])
+		w.StrBytes(d[i+1 : end-1])
 		return end, nil
 	}
 	var err error
-	w.tmp, err = jsonscan.Unquote(w.tmp[:0], d[i:end])
+	w.Tmp, err = jsonscan.Unquote(w.Tmp[:0], d[i:end])
 	if err != nil {
 		return end, err
 	}
-	w.strBytes(w.tmp)
+	w.StrBytes(w.Tmp)
 	return end, nil
+}
+
+// JSONToMsgpack transcodes one JSON value, whose binary placeholders
+// refer to atts, to msgpack.
+func JSONToMsgpack(js []byte, atts [][]byte) ([]byte, error) {
+	w := GetWriter(len(js) + AttachmentsLen(atts))
+	err := w.JSON(js, atts)
+	return w.Bytes(), err
 }
