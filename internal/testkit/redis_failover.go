@@ -213,26 +213,22 @@ func (c *RedisCluster) WaitHealthy(t testing.TB, ctx context.Context) {
 	}
 }
 
-// KeySlot is Redis Cluster's hash slot of a key (or channel): CRC16-XMODEM of the key, or
-// of its hash tag ({…}), modulo 16384.
-func KeySlot(key string) int {
-	if i := strings.IndexByte(key, '{'); i >= 0 {
-		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
-			key = key[i+1 : i+1+j]
+// KeySlot asks a live node for the hash slot of a key (or channel): CLUSTER KEYSLOT, so
+// that a test checks its own computation against Redis's.
+func (c *RedisCluster) KeySlot(t testing.TB, key string) int {
+	t.Helper()
+	for _, addr := range c.live() {
+		out, err := redisCommand(c.cli, addr, "CLUSTER", "KEYSLOT", key)
+		if err != nil {
+			continue
+		}
+		slot, err := strconv.Atoi(strings.TrimSpace(out))
+		if err == nil {
+			return slot
 		}
 	}
-	var crc uint16
-	for k := 0; k < len(key); k++ {
-		crc ^= uint16(key[k]) << 8
-		for b := 0; b < 8; b++ {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return int(crc) & 16383
+	t.Fatalf("testkit: no live Redis Cluster node answered CLUSTER KEYSLOT %q", key)
+	return 0
 }
 
 // WaitState waits until every live node reports cluster_state:<state> ("ok" or "fail"),

@@ -2,7 +2,6 @@ package testkit
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,12 +58,8 @@ func TestRedisClusterFailover(t *testing.T) {
 	for addr, replicas := range masters {
 		Equal(t, replicas, 1, "replicas of %s", addr)
 	}
-	_, cli := redisBinaries(t)
-	out, err := redisCommand(cli, c.Addrs[0], "CLUSTER", "KEYSLOT", "socket.io#/#")
-	NoError(t, err)
-	slot := KeySlot("socket.io#/#")
-	Equal(t, strings.TrimSpace(out), strconv.Itoa(slot))
-	Equal(t, KeySlot("a{b}c"), KeySlot("b"))
+	slot := c.KeySlot(t, "socket.io#/#")
+	Equal(t, c.KeySlot(t, "a{b}c"), c.KeySlot(t, "b"))
 
 	old := c.MasterOf(t, slot)
 	c.Kill(t, old)
