@@ -50,6 +50,7 @@ type side struct {
 // compareEnv is what every round shares.
 type compareEnv struct {
 	cfg      *config
+	noFile   uint64 // RLIMIT_NOFILE once raised; 0 when unknown
 	redis    *proc
 	commands map[string][]string // the program and first arguments of a node, by impl
 	human    io.Writer
@@ -85,8 +86,11 @@ func runCompare(ctx context.Context, cfg *config) error {
 	}
 	if limit, err := raiseNoFile(); err != nil {
 		fmt.Fprintf(human, "warning: RLIMIT_NOFILE: %v\n", err)
-	} else if need := 2*uint64(slicesMax(cfg.clientsList)) + 256; limit < need {
-		fmt.Fprintf(human, "warning: RLIMIT_NOFILE is %d: not every client can connect\n", limit)
+	} else {
+		env.noFile = limit
+		if need := uint64(slicesMax(cfg.clientsList)) + fdMargin; limit < need {
+			fmt.Fprintf(human, "warning: RLIMIT_NOFILE is %d: not every client can connect\n", limit)
+		}
 	}
 
 	nodeBin, err := exec.LookPath("node")
@@ -234,30 +238,34 @@ func (env *compareEnv) round(ctx context.Context, n int) ([]*side, error) {
 		fmt.Fprintf(env.human, "%s: nodes %s (pids %v)\n", s.impl, strings.Join(scfg.targets, ", "), scfg.pids)
 	}
 
+	// Both sides' clients stay connected while the phases alternate,
+	// unless the descriptors cannot hold them all: then each side runs all
+	// its phases alone, one after the other, and its clients go before the
+	// other side's connect.
+	if env.noFile > 0 && env.noFile < 2*uint64(n)+fdMargin {
+		fmt.Fprintf(env.human, "RLIMIT_NOFILE %d cannot hold both sides' %d clients: the sides run one after the other\n", env.noFile, n)
+		for _, s := range sides {
+			if err := env.connect(ctx, s, n); err != nil {
+				return sides, err
+			}
+			for _, phase := range cfg.scenarios {
+				for range cfg.repeats {
+					if ctx.Err() != nil {
+						return sides, nil
+					}
+					env.record(s, n, s.runner.run(ctx, phase))
+				}
+			}
+			closeAll(s.hub, s.clients)
+			s.clients, s.runner.clients = nil, nil
+		}
+		return sides, nil
+	}
+
 	// Connect, one side after the other, each measured alone.
 	for _, s := range sides {
-		procs := &procSet{pids: s.cfg.pids, nodes: len(s.cfg.pids), tck: clockTicks(), self: os.Getpid(), aux: []int{env.redis.pid()}}
-		baseline := procs.sample()
-		for i, pid := range s.cfg.pids {
-			if baseline[i].err != nil {
-				return sides, fmt.Errorf("%s: pid %d: %v", s.impl, pid, baseline[i].err)
-			}
-		}
-		s.runner = &runner{cfg: s.cfg, hub: s.hub, procs: procs, baseline: baseline}
-		w := s.runner.begin()
-		clients, conn := connectAll(ctx, s.cfg.wsURLs, n, cfg.connectRate, cfg.room, s.hub, func(done, failed int) {
-			fmt.Fprintf(env.human, "  %s: … %d/%d handshakes done, %d failed\n", s.impl, done, n, failed)
-		})
-		s.clients, s.runner.clients = clients, clients
-		res := &Result{Scenario: "connect", Requested: n, Clients: conn.Connected}
-		s.runner.end(w, res)
-		res.Seconds = conn.Seconds
-		if conn.Failed > 0 {
-			res.Notes = append(res.Notes, fmt.Sprintf("%d FAILED: %s", conn.Failed, strings.Join(conn.Failures, "; ")))
-		}
-		env.record(s, n, res)
-		if conn.Connected == 0 {
-			return sides, fmt.Errorf("%s: no client connected", s.impl)
+		if err := env.connect(ctx, s, n); err != nil {
+			return sides, err
 		}
 	}
 
@@ -281,6 +289,40 @@ func (env *compareEnv) round(ctx context.Context, n int) ([]*side, error) {
 		}
 	}
 	return sides, nil
+}
+
+// fdMargin is what the tool needs besides its clients' sockets: /proc
+// files, Redis, pipes to the nodes.
+const fdMargin = 256
+
+// connect connects a side's n clients, measured alone, as its "connect"
+// result.
+func (env *compareEnv) connect(ctx context.Context, s *side, n int) error {
+	cfg := env.cfg
+	procs := &procSet{pids: s.cfg.pids, nodes: len(s.cfg.pids), tck: clockTicks(), self: os.Getpid(), aux: []int{env.redis.pid()}}
+	baseline := procs.sample()
+	for i, pid := range s.cfg.pids {
+		if baseline[i].err != nil {
+			return fmt.Errorf("%s: pid %d: %v", s.impl, pid, baseline[i].err)
+		}
+	}
+	s.runner = &runner{cfg: s.cfg, hub: s.hub, procs: procs, baseline: baseline}
+	w := s.runner.begin()
+	clients, conn := connectAll(ctx, s.cfg.wsURLs, n, cfg.connectRate, cfg.room, s.hub, func(done, failed int) {
+		fmt.Fprintf(env.human, "  %s: … %d/%d handshakes done, %d failed\n", s.impl, done, n, failed)
+	})
+	s.clients, s.runner.clients = clients, clients
+	res := &Result{Scenario: "connect", Requested: n, Clients: conn.Connected}
+	s.runner.end(w, res)
+	res.Seconds = conn.Seconds
+	if conn.Failed > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d FAILED: %s", conn.Failed, strings.Join(conn.Failures, "; ")))
+	}
+	env.record(s, n, res)
+	if conn.Connected == 0 {
+		return fmt.Errorf("%s: no client connected", s.impl)
+	}
+	return nil
 }
 
 // record keeps a side's result and prints it.
