@@ -36,7 +36,8 @@ type wsConn struct {
 	writer func()
 
 	// idle is the server's idle poller (nil where there is none), park
-	// this socket's registration with it, under idle.mu.
+	// this socket's registration with it, under idle.mu (park.ready is set
+	// by the reader before it first arms).
 	idle *idlePoll
 	park parkable
 
@@ -185,7 +186,9 @@ func (c *Conn) readLoop(w *wsConn) {
 // the connection closes.
 func (c *Conn) readPackets(w *wsConn) {
 	for {
-		if w.idle != nil && !c.readIdle(w) {
+		// Only a socket with a descriptor can be parked (not TLS): others
+		// read as before, without the timed wait.
+		if w.idle != nil && w.nc.gate.raw != nil && !c.readIdle(w) {
 			return // parked: the idle poller resumes reading
 		}
 		mt, data, err := w.readMessage(c.srv.cfg.MaxPayload)
