@@ -79,6 +79,25 @@ func startRedisCluster(t testing.TB, masters, replicas, nodeTimeout int) *RedisC
 			info, err := redisCommand(cli, addr, "INFO", "replication")
 			return err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up"))
 		})
+		// Every node's view has every replica in place (gossip lags behind
+		// the replication link: Masters read a view missing one).
+		waitFor(t, ctx, "replicas in the view of "+addr, func() bool {
+			out, err := redisCommand(cli, addr, "CLUSTER", "NODES")
+			if err != nil {
+				return false
+			}
+			nodes, err := parseClusterNodes(out)
+			if err != nil {
+				return false
+			}
+			healthyReplicas := 0
+			for _, n := range nodes {
+				if n.HasFlag("slave") && n.Healthy && n.Master != "-" {
+					healthyReplicas++
+				}
+			}
+			return healthyReplicas == masters*replicas
+		})
 	}
 	return c
 }
