@@ -52,14 +52,23 @@ func NewSwitchProxy(t testing.TB, to string) *SwitchProxy {
 }
 
 func (p *SwitchProxy) serve(c net.Conn) {
+	// Tracked from its accept, not once its upstream is dialed: a Cut while
+	// it dials closes it too (a connection that slipped past a Cut kept a
+	// long-poll open to a dead node).
+	if !p.track(c) {
+		return
+	}
+	defer p.untrack(c)
 	b, err := net.Dial("tcp", p.target.Load().(string))
 	if err != nil {
 		_ = c.Close()
 		return
 	}
-	if !p.track(c, b) {
+	if !p.track(b) {
+		_ = c.Close()
 		return
 	}
+	defer p.untrack(b)
 	done := make(chan struct{}, 2)
 	go func() { _, _ = io.Copy(b, c); done <- struct{}{} }()
 	go func() { _, _ = io.Copy(c, b); done <- struct{}{} }()
@@ -67,9 +76,11 @@ func (p *SwitchProxy) serve(c net.Conn) {
 	_ = c.Close()
 	_ = b.Close()
 	<-done
+}
+
+func (p *SwitchProxy) untrack(c net.Conn) {
 	p.mu.Lock()
 	delete(p.conns, c)
-	delete(p.conns, b)
 	p.mu.Unlock()
 }
 
