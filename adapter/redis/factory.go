@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -394,10 +393,8 @@ func without(list []*Adapter, a *Adapter) []*Adapter {
 
 // ---------------------------------------------------------------- receiving
 
-// receiveLoop reads the subscription connection until Close. go-redis
-// reconnects and re-subscribes by itself when a read fails; the loop only
-// paces the retries, detects silent connections with a PING, and logs the
-// state changes.
+// receiveLoop reads the subscription connection until Close
+// (receiver.receive, shared with the sharded adapter's connections).
 func (f *Factory) receiveLoop() {
 	defer f.wg.Done()
 	// The first read must not open the subscription connection: a
@@ -412,75 +409,15 @@ func (f *Factory) receiveLoop() {
 	case <-f.done:
 		return
 	}
-	var (
-		down    bool
-		pinged  bool
-		backoff = 50 * time.Millisecond
-	)
-	for {
-		var (
-			msg any
-			err error
-		)
-		if pinged {
-			// A timeout now is a failure: go-redis reconnects.
-			ctx, cancel := context.WithTimeout(f.ioCtx, pingTimeout)
-			msg, err = f.ps.ReceiveTimeout(ctx, 0)
-			cancel()
-		} else {
-			// No context of its own per message (it would cost allocations
-			// on the hot path): the read has idleTimeout, a dial is
-			// bounded by the client's DialTimeout and ReadTimeout.
-			msg, err = f.ps.ReceiveTimeout(f.ioCtx, idleTimeout)
-		}
-		select {
-		case <-f.done:
-			return
-		default:
-		}
-		if err != nil {
-			if errors.Is(err, goredis.ErrClosed) {
-				return // the PubSub (or the client) was closed
-			}
-			var ne net.Error
-			if !pinged && errors.As(err, &ne) && ne.Timeout() {
-				pinged = true
-				ctx, cancel := f.ioContext()
-				if err := f.ps.Ping(ctx); err != nil {
-					f.log.Debug("redis: health ping", "err", err)
-				}
-				cancel()
-				continue
-			}
-			pinged = false
-			if !down {
-				down = true
-				f.log.Warn("redis: subscription connection lost; reconnecting (cluster traffic is lost meanwhile, local clients are served)", "err", err)
-			}
-			// The connection may be gone with its master: the next attempt
-			// must see the replica that took over (reloadClusterState).
-			reloadClusterState(f.client)
-			select {
-			case <-f.done:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, maxBackoff)
-			continue
-		}
-		pinged = false
-		if down {
-			down = false
-			backoff = 50 * time.Millisecond
-			f.log.Info("redis: subscription connection restored; subscriptions renewed")
-		}
+	r := receiver{client: f.client, ioCtx: f.ioCtx, done: f.done, log: f.log, what: "subscription", pingCtx: f.ioContext}
+	r.receive(f.ps, func(msg any) {
 		switch m := msg.(type) {
 		case *goredis.Message:
 			f.dispatch(m)
 		case *goredis.Pong:
 			f.subs.pong(m.Payload)
 		}
-	}
+	})
 }
 
 // dispatch hands a message to the adapters it concerns. A panic (in a

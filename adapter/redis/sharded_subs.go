@@ -2,11 +2,8 @@ package redis
 
 import (
 	"context"
-	"errors"
-	"net"
 	"strings"
 	"sync"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -236,77 +233,23 @@ func (s *shardSubs) apply(sub, unsub map[int][]string) {
 	}
 }
 
-// receive reads one subscription connection until it is closed. go-redis
-// reconnects and renews the subscriptions by itself when a read fails;
-// the loop paces the retries and detects silent connections with a PING.
+// receive reads one subscription connection until it is closed
+// (receiver.receive).
 func (s *shardSubs) receive(ps *goredis.PubSub) {
 	defer s.f.wg.Done()
 	f := s.f
-	var (
-		down    bool
-		pinged  bool
-		backoff = 50 * time.Millisecond
-	)
-	for {
-		var (
-			msg any
-			err error
-		)
-		if pinged {
-			ctx, cancel := context.WithTimeout(f.ioCtx, pingTimeout)
-			msg, err = ps.ReceiveTimeout(ctx, 0)
-			cancel()
-		} else {
-			msg, err = ps.ReceiveTimeout(f.ioCtx, idleTimeout)
-		}
-		select {
-		case <-f.done:
-			return
-		default:
-		}
-		if err != nil {
-			if errors.Is(err, goredis.ErrClosed) {
-				return
-			}
-			var ne net.Error
-			if !pinged && errors.As(err, &ne) && ne.Timeout() {
-				pinged = true
-				ctx, cancel := context.WithTimeout(f.ioCtx, f.opts.RequestsTimeout)
-				if err := ps.Ping(ctx); err != nil {
-					f.log.Debug("redis: health ping", "err", err)
-				}
-				cancel()
-				continue
-			}
-			pinged = false
-			if !down {
-				down = true
-				f.log.Warn("redis: shard subscription connection lost; reconnecting (cluster traffic is lost meanwhile, local clients are served)", "err", err)
-			}
-			// The slot's master may be gone: go-redis reconnects to the
-			// master its slot table names (reloadClusterState).
-			reloadClusterState(f.client)
-			select {
-			case <-f.done:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, maxBackoff)
-			continue
-		}
-		pinged = false
-		if down {
-			down = false
-			backoff = 50 * time.Millisecond
-			f.log.Info("redis: shard subscription connection restored; subscriptions renewed")
-		}
+	r := receiver{client: f.client, ioCtx: f.ioCtx, done: f.done, log: f.log, what: "shard subscription",
+		pingCtx: func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(f.ioCtx, f.opts.RequestsTimeout)
+		}}
+	r.receive(ps, func(msg any) {
 		switch m := msg.(type) {
 		case *goredis.Message:
 			f.dispatch(m.Channel, m.Payload)
 		case *goredis.Subscription:
 			s.confirmed(m.Kind, m.Channel)
 		}
-	}
+	})
 }
 
 // hashSlot is Redis Cluster's slot of a key: CRC16 (XMODEM) of the key,
