@@ -26,6 +26,7 @@ func benchmarkEcho(b *testing.B, n int) {
 	msg := []byte(`42["echo",{"headline":"Engine.IO echo","id":12345}]`)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU()
 	var wg sync.WaitGroup
 	for _, ws := range clients {
 		wg.Add(1)
@@ -44,6 +45,7 @@ func benchmarkEcho(b *testing.B, n int) {
 		}()
 	}
 	wg.Wait()
+	cpu.report(b, n, "cpu-ns/echo")
 }
 
 type echoHandler struct{ c *Conn }

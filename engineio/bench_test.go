@@ -51,10 +51,11 @@ func benchmarkBroadcast(b *testing.B, n int) {
 	frame := int64(2 + 1 + len(payload)) // header, '4', payload
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU()
 	for i := 0; i < b.N; i++ {
 		m := NewMessage(payload, false)
 		for _, c := range conns {
-			if err := c.Send(m); err != nil {
+			if err := c.Enqueue(m); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -64,6 +65,7 @@ func benchmarkBroadcast(b *testing.B, n int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/conn")
+	cpu.report(b, n, "cpu-ns/conn")
 }
 
 // startBenchServer serves an Engine.IO server with a quiet heartbeat until

@@ -83,6 +83,59 @@ func (b *bufConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// writeNow writes the frames of batch without waiting for the client: what
+// the socket takes at once, with one system call for up to coalesceLimit
+// bytes of frames (a single frame is written as it is, without a copy). It
+// returns how many bytes of the frames it wrote, and all when that is
+// every one; err is nil when the socket was merely full.
+func (b *bufConn) writeNow(batch []*Message) (written int, all bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(batch) == 1 {
+		f := batch[0].wsFrame()
+		n, err := b.tryWrite(f)
+		return n, err == nil && n == len(f), err
+	}
+	bp := coalescePool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	all = true
+	for _, m := range batch {
+		f := m.wsFrame()
+		if len(buf)+len(f) <= cap(buf) {
+			buf = append(buf, f...)
+			continue
+		}
+		if all, err = b.writeAll(buf, &written); !all {
+			break
+		}
+		buf = buf[:0]
+		if len(f) > cap(buf) {
+			if all, err = b.writeAll(f, &written); !all {
+				break
+			}
+			continue
+		}
+		buf = append(buf, f...)
+	}
+	if all {
+		all, err = b.writeAll(buf, &written)
+	}
+	*bp = buf[:0]
+	coalescePool.Put(bp)
+	return written, all, err
+}
+
+// writeAll is a writeNow step: it writes p without waiting, adds what it
+// wrote to *written, and reports whether that was all of it.
+func (b *bufConn) writeAll(p []byte, written *int) (bool, error) {
+	if len(p) == 0 {
+		return true, nil
+	}
+	n, err := b.tryWrite(p)
+	*written += n
+	return err == nil && n == len(p), err
+}
+
 // out writes p to the socket while collecting: without waiting as long as
 // the writer holds its slot, then, if the socket is full, after giving the
 // slot back. The caller holds b.mu.

@@ -268,7 +268,7 @@ func TestSendVolatileWebSocket(t *testing.T) {
 	idle := func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return !c.ws.running
+		return c.ws.owner == ownNone
 	}
 	waitFor(t, "idle writer", idle)
 	if !c.SendVolatile(NewMessage([]byte("one"), false)) {
@@ -277,7 +277,7 @@ func TestSendVolatileWebSocket(t *testing.T) {
 	// While the writer is busy (woken, not yet parked), volatile messages
 	// are dropped.
 	c.mu.Lock()
-	busy := c.ws.running
+	busy := c.ws.owner != ownNone
 	c.mu.Unlock()
 	if busy && c.SendVolatile(NewMessage([]byte("two"), false)) {
 		t.Error("queued while the writer was busy")

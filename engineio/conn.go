@@ -118,28 +118,63 @@ func (c *Conn) Transport() string {
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Send queues message packets, in order and atomically: all or none, with
-// no other Send interleaved between them. It never blocks on the network.
-// It returns ErrClosed if the connection is closed. If the queue would
-// exceed Config.MaxQueuedMessages or Config.MaxQueuedBytes, the connection
-// is closed ("transport error", ErrSlowConsumer) and ErrSlowConsumer is
-// returned.
+// no other Send interleaved between them. It never blocks on the network:
+// when the connection is idle, Send writes on the calling goroutine what
+// the socket takes at once (one system call, and no other goroutine to
+// wake), and leaves the rest to a writer. It returns ErrClosed if the
+// connection is closed. If the queue would exceed Config.MaxQueuedMessages
+// or Config.MaxQueuedBytes, the connection is closed ("transport error",
+// ErrSlowConsumer) and ErrSlowConsumer is returned.
 func (c *Conn) Send(msgs ...*Message) error {
-	_, err := c.send(false, msgs)
+	_, err := c.send(false, false, msgs)
 	return err
 }
 
-// send queues msgs (Send, SendPaced). With paced, it returns the channel
-// of a congested queue (pace.go).
-func (c *Conn) send(paced bool, msgs []*Message) (drained <-chan struct{}, err error) {
+// Enqueue queues msgs as Send does, but never writes on the calling
+// goroutine: the server's writers do. It is for a caller that sends the
+// same packets to many connections in a row, a broadcast, which would
+// otherwise pay a system call per connection before reaching the next one,
+// and whose frames then gather into fewer, larger writes when it sends
+// faster than the clients read.
+func (c *Conn) Enqueue(msgs ...*Message) error {
+	_, err := c.send(false, true, msgs)
+	return err
+}
+
+// send queues msgs (Send, SendPaced, Enqueue, EnqueuePaced), writing them
+// at once unless enqueue is set. With paced, it returns the channel of a
+// congested queue (pace.go).
+func (c *Conn) send(paced, enqueue bool, msgs []*Message) (drained <-chan struct{}, err error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
+	// An idle connection is written by its sender: claimed before the push,
+	// so that the push wakes no writer. The sender is counted in the
+	// server's WaitGroup while it owns the socket, since it may have to
+	// start writeLoop after the server's Close has passed this connection.
+	w := c.ws
+	direct := !enqueue && w != nil && w.nowait && w.ready && w.owner == ownNone && len(c.queue) == 0
+	if direct {
+		w.owner = ownListed
+		c.srv.wg.Add(1)
+	}
 	if !c.pushLocked(msgs...) {
+		if direct {
+			w.owner = ownNone
+			c.srv.wg.Done()
+		}
 		c.mu.Unlock()
 		c.CloseSlow()
 		return nil, ErrSlowConsumer
+	}
+	if direct {
+		batch := c.takeLocked()
+		c.mu.Unlock()
+		c.writeOwned(w, batch)
+		c.srv.wg.Done()
+		return nil, nil
 	}
 	if paced && c.congestedLocked() {
 		if c.drained == nil {
@@ -163,7 +198,7 @@ func (c *Conn) SendVolatile(msgs ...*Message) bool {
 	}
 	var writable bool
 	if c.ws != nil {
-		writable = len(c.queue) == 0 && !c.ws.running
+		writable = len(c.queue) == 0 && c.ws.owner == ownNone
 	} else {
 		writable = c.getPending
 	}
@@ -209,7 +244,7 @@ func (c *Conn) pushLocked(msgs ...*Message) bool {
 // polling GET.
 func (c *Conn) wakeLocked() {
 	if w := c.ws; w != nil {
-		c.startWriterLocked(w)
+		c.scheduleLocked(w)
 		return
 	}
 	if c.getPending {
@@ -280,7 +315,7 @@ func (c *Conn) closeLocked(reason string, err error) *closeOp {
 	c.flushOnClose = reason == ReasonForcedClose
 	op.linger = c.lingerLocked()
 	if w := c.ws; w != nil {
-		c.startWriterLocked(w) // the writer hangs up the socket
+		c.scheduleLocked(w) // its writeLoop hangs up the socket
 	}
 	if c.dispatching {
 		c.closeDeferred = true

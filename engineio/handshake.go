@@ -110,7 +110,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 	// by now, the writer flushes and hangs up.
 	c.mu.Lock()
 	ws.ready = true
-	c.startWriterLocked(ws)
+	c.scheduleLocked(ws)
 	c.mu.Unlock()
 	if !registered {
 		c.closeWith(ReasonForcedClose, nil)

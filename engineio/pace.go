@@ -19,7 +19,13 @@ package engineio
 // connection. Every caller that finds the queue congested gets the same
 // channel.
 func (c *Conn) SendPaced(msgs ...*Message) (drained <-chan struct{}, err error) {
-	return c.send(true, msgs)
+	return c.send(true, false, msgs)
+}
+
+// EnqueuePaced queues msgs as Enqueue does, pacing the caller as SendPaced
+// does.
+func (c *Conn) EnqueuePaced(msgs ...*Message) (drained <-chan struct{}, err error) {
+	return c.send(true, true, msgs)
 }
 
 // CloseSlow closes the connection as Send does when its queue overflows

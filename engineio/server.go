@@ -47,7 +47,8 @@ type Server struct {
 	// repository's LOCKING.md).
 	wg sync.WaitGroup
 
-	slots writeSlots // paces the WebSocket writers
+	slots   writeSlots  // paces the WebSocket writers of their own
+	writers *writerPool // the server's WebSocket writers (writers.go)
 }
 
 // NewServer returns a Server configured by cfg (zero fields take their
@@ -63,6 +64,7 @@ func NewServer(cfg Config, accept func(c *Conn) Handler) *Server {
 		conns:  make(map[string]*Conn),
 		slots:  newWriteSlots(),
 	}
+	s.writers = newWriterPool(s)
 	for _, t := range cfg.Transports {
 		switch t {
 		case TransportPolling:
@@ -122,6 +124,7 @@ func (s *Server) Close() {
 	if idle != nil {
 		idle.stop() // the idle sockets are closing: their writers hang up
 	}
+	s.writers.stopWriters() // once the listed connections are written
 	s.wg.Wait()
 }
 

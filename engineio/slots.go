@@ -2,16 +2,18 @@ package engineio
 
 import "runtime"
 
-// writeSlots paces the WebSocket writers of a server.
+// writeSlots paces the writers of their own (writeLoop) that connections
+// get where the server's writers cannot write them (TLS, per-message
+// deflate, a client that did not take a whole batch at once).
 //
-// A broadcast to thousands of connections starts thousands of writers at
-// once. Left alone they all become runnable together: the scheduler runs
-// them ahead of the goroutine that is still broadcasting, each writer finds
-// one frame in its queue and pays a system call for it, and the broadcaster
-// waits behind them. With only a few writers writing at a time, the
-// broadcaster stays ahead, frames pile up in the queues, and each system
-// call carries a batch — ten times the deliveries per CPU-second at 5,000
-// clients.
+// A broadcast to thousands of such connections starts thousands of
+// writers at once. Left alone they all become runnable together: the
+// scheduler runs them ahead of the goroutine that is still broadcasting,
+// each writer finds one frame in its queue and pays a system call for it,
+// and the broadcaster waits behind them. With only a few writers writing
+// at a time, the broadcaster stays ahead, frames pile up in the queues, and
+// each system call carries a batch — ten times the deliveries per
+// CPU-second at 5,000 clients.
 //
 // A slot is held only while a write can proceed without waiting: a writer
 // first tries its write without blocking, and if the client's socket is

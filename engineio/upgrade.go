@@ -146,7 +146,7 @@ func (c *Conn) switchTo(w *wsConn) bool {
 	}
 	w.ready = true
 	if len(c.queue) > 0 {
-		c.startWriterLocked(w)
+		c.scheduleLocked(w)
 	}
 	c.mu.Unlock()
 	stopTimer(c.srv, t1)

@@ -12,18 +12,28 @@ import (
 // compressThreshold is Node's perMessageDeflate threshold.
 const compressThreshold = 1024
 
-// wsConn is one WebSocket. It has exactly one reader goroutine (readLoop)
-// and, once it is the session's active transport, at most one writer
-// goroutine (writeLoop), which owns closing the socket. The writer runs
-// only while there is something to write: an idle connection holds no
-// writer goroutine and no write buffer.
+// wsConn is one WebSocket. It has one reader at a time (readPackets) and,
+// once it is the session's active transport, one writer at a time (owner):
+// the server's writers or a sender writing what the socket takes at once,
+// else a goroutine of its own (writeLoop), which alone waits for the
+// client and which closes the socket. A writer exists only while there is
+// something to write: an idle connection holds no writer goroutine and no
+// write buffer.
 type wsConn struct {
 	ws *websocket.Conn
 	nc *bufConn
 
+	// nowait: its writes can be made without waiting (a descriptor, no
+	// TLS, no per-message deflate), so the server's writers may take it.
+	nowait bool
+
 	// Guarded by Conn.mu.
-	ready   bool // the session's active transport: a writer may run
-	running bool // a writer goroutine is running
+	ready bool  // the session's active transport: a writer may run
+	owner owner // who writes to it (writers.go)
+	// pending is the rest of a batch that the socket did not take at once,
+	// from byte skip on, handed to writeLoop with the ownership.
+	pending []*Message
+	skip    int
 
 	// closeCode, if not zero, is the status code of the close frame that
 	// shutdown sends: set by the reader when the peer broke the protocol
@@ -55,7 +65,10 @@ func (s *Server) upgradeConn(w http.ResponseWriter, r *http.Request, hdr http.He
 	}
 	ws.SetReadLimit(s.cfg.MaxPayload)
 	hw.conn.timeout = s.cfg.WriteTimeout // before any writer runs
-	return &wsConn{ws: ws, nc: hw.conn, idle: s.idlePoller(), hold: slotHold{slots: s.slots}}
+	return &wsConn{
+		ws: ws, nc: hw.conn, idle: s.idlePoller(), hold: slotHold{slots: s.slots},
+		nowait: hw.conn.gate.raw != nil && !s.cfg.PerMessageDeflate,
+	}
 }
 
 // closeSocket closes the TCP connection without a close frame.
@@ -80,14 +93,42 @@ func (w *wsConn) shutdown() {
 	w.closeSocket()
 }
 
-// startWriterLocked starts the writer of w unless one runs. The caller
-// holds c.mu (which orders the WaitGroup Add, see the repository's
-// LOCKING.md).
-func (c *Conn) startWriterLocked(w *wsConn) {
-	if !w.ready || w.running {
+// owner says who may write to a WebSocket. Exactly one writer at a time
+// takes the queue and writes it, so frames are never reordered; ownership
+// changes hands only under Conn.mu.
+type owner uint8
+
+const (
+	ownNone      owner = iota // nobody: nothing to write, or not ready
+	ownListed                 // on the writers' list, or being written by a writer or a sender
+	ownGoroutine              // the connection's own goroutine (writeLoop)
+)
+
+// scheduleLocked hands the queue of w to a writer unless one owns it: the
+// server's writers, or, when they cannot take it or the connection is
+// closing, its own goroutine. The caller holds c.mu.
+func (c *Conn) scheduleLocked(w *wsConn) {
+	if !w.ready || w.owner != ownNone {
 		return
 	}
-	w.running = true
+	if w.nowait && !c.closed {
+		w.owner = ownListed
+		if c.srv.writers.push(c) {
+			return
+		}
+		w.owner = ownNone
+	}
+	c.startWriterLocked(w)
+}
+
+// startWriterLocked makes writeLoop the owner of w, which nobody else owns,
+// and starts it. The caller holds c.mu (which orders the WaitGroup Add, see
+// the repository's LOCKING.md).
+func (c *Conn) startWriterLocked(w *wsConn) {
+	if !w.ready {
+		return
+	}
+	w.owner = ownGoroutine
 	c.srv.wg.Add(1)
 	if w.writer == nil {
 		w.writer = func() { c.writeLoop(w) }
@@ -95,12 +136,86 @@ func (c *Conn) startWriterLocked(w *wsConn) {
 	go w.writer()
 }
 
-// writeLoop is the writer of the session's active WebSocket: it drains the
-// queue, writing each batch with a single socket write, and ends when the
-// queue is empty; on close it flushes if asked, then hangs up.
+// writeListed writes the queue of a connection taken off the writers'
+// list.
+func (c *Conn) writeListed() {
+	c.mu.Lock()
+	w := c.ws
+	if w == nil || w.owner != ownListed {
+		c.mu.Unlock()
+		return
+	}
+	if c.closed {
+		c.startWriterLocked(w) // it flushes if asked and hangs up
+		c.mu.Unlock()
+		return
+	}
+	if len(c.queue) == 0 {
+		w.owner = ownNone
+		c.mu.Unlock()
+		return
+	}
+	batch := c.takeLocked()
+	c.mu.Unlock()
+	c.writeOwned(w, batch)
+}
+
+// writeOwned writes batch, taken from the queue by the caller, which owns w
+// as ownListed, without waiting for the client; then passes ownership on:
+// to writeLoop with the rest if the socket did not take it all or when the
+// connection is closing, back to the writers' list if more was queued
+// meanwhile, else to nobody.
+func (c *Conn) writeOwned(w *wsConn, batch []*Message) {
+	n, all, err := w.nc.writeNow(batch)
+	c.mu.Lock()
+	switch {
+	case err != nil:
+		c.recycleLocked(batch)
+		w.owner = ownNone
+		op := c.closeLocked(ReasonTransportError, err) // its writeLoop hangs up
+		if op == nil {
+			c.startWriterLocked(w) // closed meanwhile: hang up
+		}
+		c.mu.Unlock()
+		op.run()
+		return
+	case !all:
+		w.pending, w.skip = batch, n
+		c.startWriterLocked(w)
+	case c.closed:
+		c.recycleLocked(batch)
+		c.startWriterLocked(w)
+	case len(c.queue) > 0:
+		c.recycleLocked(batch)
+		if !c.srv.writers.push(c) {
+			c.startWriterLocked(w)
+		}
+	default:
+		c.recycleLocked(batch)
+		w.owner = ownNone
+	}
+	c.mu.Unlock()
+}
+
+// writeLoop is the connection's own writer: it writes the rest of a batch
+// that the socket did not take at once, then drains the queue, writing each
+// batch with a single socket write and waiting for the client as needed,
+// and ends when the queue is empty; on close it flushes if asked, then
+// hangs up.
 func (c *Conn) writeLoop(w *wsConn) {
 	defer c.srv.wg.Done()
 	var batch []*Message
+	// pending was set with the ownership, under c.mu, before this goroutine
+	// started; only the owner touches it.
+	if w.pending != nil {
+		batch, skip := w.pending, w.skip
+		w.pending, w.skip = nil, 0
+		if err := c.writeBatch(w, batch, skip); err != nil {
+			c.closeWith(ReasonTransportError, err)
+			w.shutdown()
+			return
+		}
+	}
 	for {
 		var closed, done bool
 		w.hold.acquire()
@@ -110,7 +225,7 @@ func (c *Conn) writeLoop(w *wsConn) {
 			return
 		}
 		if len(batch) > 0 {
-			err := c.writeBatch(w, batch)
+			err := c.writeBatch(w, batch, 0)
 			w.hold.release()
 			if err != nil {
 				c.closeWith(ReasonTransportError, err)
@@ -138,7 +253,7 @@ func (c *Conn) nextBatch(w *wsConn, prev []*Message) (batch []*Message, closed, 
 		c.recycleLocked(prev)
 	}
 	if len(c.queue) == 0 && !c.closed {
-		w.running = false
+		w.owner = ownNone
 		return nil, false, true
 	}
 	if c.closed && !c.flushOnClose {
@@ -147,8 +262,10 @@ func (c *Conn) nextBatch(w *wsConn, prev []*Message) (batch []*Message, closed, 
 	return c.takeLocked(), c.closed, false
 }
 
-// writeBatch writes every packet of batch, collected into one socket write.
-func (c *Conn) writeBatch(w *wsConn, batch []*Message) error {
+// writeBatch writes every packet of batch, from byte skip of its frames
+// on (the rest of a batch begun by writeNow; never with per-message
+// deflate), collected into one socket write.
+func (c *Conn) writeBatch(w *wsConn, batch []*Message, skip int) error {
 	w.nc.begin(&w.hold)
 	var err error
 	for _, m := range batch {
@@ -156,7 +273,13 @@ func (c *Conn) writeBatch(w *wsConn, batch []*Message) error {
 			// Frames go straight into the batch buffer; gorilla writes
 			// only control frames, each in one Write, so frames never
 			// interleave.
-			if _, err = w.nc.Write(m.wsFrame()); err != nil {
+			f := m.wsFrame()
+			if skip >= len(f) {
+				skip -= len(f)
+				continue
+			}
+			f, skip = f[skip:], 0
+			if _, err = w.nc.Write(f); err != nil {
 				break
 			}
 			continue

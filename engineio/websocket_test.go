@@ -183,7 +183,7 @@ func TestWebSocketBatchIsOneWrite(t *testing.T) {
 	waitFor(t, "idle writer", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return !c.ws.running
+		return c.ws.owner == ownNone
 	})
 	fc := ln.last()
 	fc.mu.Lock()

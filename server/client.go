@@ -206,14 +206,14 @@ func (c *client) unregister(s *Socket) {
 // send encodes a protocol packet (CONNECT reply, CONNECT_ERROR,
 // DISCONNECT) and queues it on the connection; it never waits.
 func (c *client) send(p *parser.Packet) error {
-	_, err := c.write(packetMessages(p), false, false)
+	_, err := c.write(packetMessages(p), false, false, false)
 	return err
 }
 
 // emit encodes an EVENT or ACK of the application and queues it, pacing the
 // caller while the connection's queue is congested (see write).
 func (c *client) emit(p *parser.Packet, volatile bool) error {
-	drained, err := c.write(packetMessages(p), volatile, true)
+	drained, err := c.write(packetMessages(p), volatile, true, false)
 	if drained != nil {
 		c.awaitDrained(drained)
 	}
@@ -235,16 +235,24 @@ func packetMessages(p *parser.Packet) []*engineio.Message {
 // the connection cannot take them at once. Otherwise, with paced, it
 // returns the channel to wait for when the connection's queue is congested
 // (engineio.Conn.SendPaced): the caller should wait before sending more.
-func (c *client) write(msgs []*engineio.Message, volatile, paced bool) (<-chan struct{}, error) {
+// A broadcast (bcast) leaves the writing to engineio's writers
+// (engineio.Conn.Enqueue); a packet for this client alone is written by
+// the calling goroutine when the connection is idle.
+func (c *client) write(msgs []*engineio.Message, volatile, paced, bcast bool) (<-chan struct{}, error) {
 	if volatile {
 		c.conn.SendVolatile(msgs...)
 		return nil, nil
 	}
 	var drained <-chan struct{}
 	var err error
-	if paced {
+	switch {
+	case paced && bcast:
+		drained, err = c.conn.EnqueuePaced(msgs...)
+	case paced:
 		drained, err = c.conn.SendPaced(msgs...)
-	} else {
+	case bcast:
+		err = c.conn.Enqueue(msgs...)
+	default:
 		err = c.conn.Send(msgs...)
 	}
 	if errors.Is(err, engineio.ErrClosed) {

@@ -7,7 +7,7 @@ import (
 )
 
 // serial runs functions one after another, in submission order, on a
-// goroutine that exists only while there is work. Every socket has one, so
+// goroutine of the server's group that it holds only while there is work. Every socket has one, so
 // its handlers never run concurrently with each other and a handler that
 // blocks delays only its own socket — while the connection's read loop goes
 // on (it resolves acks and answers pings), so a handler may wait for the
@@ -29,18 +29,16 @@ func (e *serial) do(f func()) {
 		e.mu.Unlock()
 		return
 	}
-	if !e.group.add() {
-		e.queue = nil
-		e.mu.Unlock()
-		return
-	}
 	e.running = true
+	if !e.group.goTask(e) {
+		e.running = false
+		e.queue = nil
+	}
 	e.mu.Unlock()
-	go e.drain()
 }
 
-func (e *serial) drain() {
-	defer e.group.done()
+// runTask drains the queue, on a goroutine of the group.
+func (e *serial) runTask() {
 	for {
 		e.mu.Lock()
 		if len(e.queue) == 0 {

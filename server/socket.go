@@ -554,7 +554,7 @@ func (s *Socket) deliverNow(p *adapter.Packet, flags adapter.Flags, ack adapter.
 			s.notifyOutgoing(event, Args(args))
 		}
 	}
-	drained, _ := s.client.write(packetFrames(p), flags.Volatile, p.Paced())
+	drained, _ := s.client.write(packetFrames(p), flags.Volatile, p.Paced(), true)
 	if drained != nil {
 		p.NoteCongested(drained, s.client.conn.CloseSlow)
 	}
