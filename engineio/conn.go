@@ -57,9 +57,6 @@ type Conn struct {
 	// handler is set, under mu, once accept returns; readers start later.
 	handler Handler
 
-	done     chan struct{} // closed when the connection closes
-	pollWake chan struct{} // wakes the parked polling GET (capacity 1)
-
 	// readMu serializes the readers (POST handlers and the WebSocket read
 	// loop), and so OnMessage calls. It is taken before mu, never after.
 	readMu sync.Mutex
@@ -69,6 +66,12 @@ type Conn struct {
 	closed   bool
 	reason   string
 	closeErr error
+
+	// done is closed when the connection closes; pollWake wakes the parked
+	// polling GET (capacity 1). Both are made when first needed: a
+	// WebSocket session usually never needs them.
+	done     chan struct{}
+	pollWake chan struct{}
 
 	transport string        // current transport
 	queue     []*Message    // packets not yet taken by a writer
@@ -115,7 +118,23 @@ func (c *Conn) Transport() string {
 }
 
 // Done returns a channel that is closed when the connection is closed.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.doneLocked()
+}
+
+// doneLocked returns done, making it (closed, if the connection is) on
+// first use.
+func (c *Conn) doneLocked() chan struct{} {
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.closed {
+			close(c.done)
+		}
+	}
+	return c.done
+}
 
 // Send queues message packets, in order and atomically: all or none, with
 // no other Send interleaved between them. It never blocks on the network:
@@ -293,7 +312,8 @@ type closeOp struct {
 	timers  [3]*time.Timer
 	ws      *wsConn
 	probe   *wsConn
-	handler Handler // nil if OnClose is deferred to the running dispatch
+	done    chan struct{} // Conn.done if made by now; a later one is made closed
+	handler Handler       // nil if OnClose is deferred to the running dispatch
 	async   bool
 	linger  bool // keep the session registered for its last GET
 }
@@ -307,7 +327,7 @@ func (c *Conn) closeLocked(reason string, err error) *closeOp {
 	c.closed = true
 	c.reason, c.closeErr = reason, err
 	c.releasePacedLocked()
-	op := &closeOp{c: c, reason: reason, err: err, ws: c.ws, probe: c.probe}
+	op := &closeOp{c: c, reason: reason, err: err, ws: c.ws, probe: c.probe, done: c.done}
 	op.timers = [3]*time.Timer{
 		c.pingTimer.detach(), c.upgradeTimer.detach(), c.checkTimer.detach(),
 	}
@@ -345,7 +365,9 @@ func (op *closeOp) run() {
 	for _, t := range op.timers {
 		stopTimer(c.srv, t)
 	}
-	close(c.done)
+	if op.done != nil {
+		close(op.done)
+	}
 	if !op.linger {
 		c.srv.unregister(c)
 	}

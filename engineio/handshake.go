@@ -23,8 +23,6 @@ func (s *Server) newConn(r *http.Request, transport string) *Conn {
 		id:        newID(),
 		req:       saveRequest(r),
 		transport: transport,
-		done:      make(chan struct{}),
-		pollWake:  make(chan struct{}, 1),
 	}
 }
 

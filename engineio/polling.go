@@ -76,11 +76,15 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 			batch = c.takeLocked()
 			break
 		}
+		if c.pollWake == nil {
+			c.pollWake = make(chan struct{}, 1)
+		}
+		wake, done := c.pollWake, c.doneLocked()
 		c.getPending = true
 		c.mu.Unlock()
 		select {
-		case <-c.pollWake:
-		case <-c.done:
+		case <-wake:
+		case <-done:
 		case <-ctx.Done():
 		}
 		c.mu.Lock()

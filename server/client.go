@@ -8,6 +8,7 @@ import (
 
 	"github.com/ioswarm/ioswarm/adapter"
 	"github.com/ioswarm/ioswarm/engineio"
+	"github.com/ioswarm/ioswarm/internal/smallmap"
 	"github.com/ioswarm/ioswarm/parser"
 )
 
@@ -19,19 +20,19 @@ type client struct {
 	dec  parser.Decoder // used only by OnMessage
 	in   inbox          // what waits for handlers (inbox.go)
 
-	mu           sync.Mutex
-	sockets      map[string]*Socket // by namespace name
-	connecting   map[string]bool    // namespaces whose middlewares are running
+	mu sync.Mutex
+	// sockets holds the client's sockets by namespace name, and nil for a
+	// namespace whose middlewares are running (connecting).
+	sockets      smallmap.Map[string, *Socket]
 	closed       bool
 	connectTimer *time.Timer
 }
 
 func newClient(s *Server, conn *engineio.Conn) *client {
 	c := &client{
-		srv:     s,
-		conn:    conn,
-		dec:     parser.Decoder{MaxAttachments: s.cfg.MaxAttachments},
-		sockets: make(map[string]*Socket, 1),
+		srv:  s,
+		conn: conn,
+		dec:  parser.Decoder{MaxAttachments: s.cfg.MaxAttachments},
 	}
 	c.mu.Lock() // the timer's callback reads connectTimer
 	c.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
@@ -41,7 +42,7 @@ func newClient(s *Server, conn *engineio.Conn) *client {
 
 func (c *client) onConnectTimeout() {
 	c.mu.Lock()
-	idle := len(c.sockets) == 0 && !c.closed
+	idle := c.connectedLocked() == 0 && !c.closed
 	c.mu.Unlock()
 	if idle {
 		c.close(ReasonForcedServerClose)
@@ -66,14 +67,11 @@ func (c *client) OnMessage(data []byte, binary bool) {
 
 func (c *client) onPacket(pkt *parser.Packet) {
 	c.mu.Lock()
-	s := c.sockets[pkt.Nsp]
-	busy := c.connecting[pkt.Nsp]
+	s, known := c.sockets.Get(pkt.Nsp)
+	busy := known && s == nil // connecting
 	closed := c.closed
-	if pkt.Type == parser.Connect && s == nil && !busy && !closed {
-		if c.connecting == nil {
-			c.connecting = make(map[string]bool, 1)
-		}
-		c.connecting[pkt.Nsp] = true
+	if pkt.Type == parser.Connect && !known && !closed {
+		c.sockets.Set(pkt.Nsp, nil)
 	}
 	c.mu.Unlock()
 	if closed {
@@ -125,13 +123,22 @@ func (c *client) unmarkConnecting(name string) {
 	c.mu.Unlock()
 }
 
-// doneConnectingLocked forgets that name is connecting; the map goes once
-// empty (a connected client keeps none).
+// doneConnectingLocked forgets that name is connecting.
 func (c *client) doneConnectingLocked(name string) {
-	delete(c.connecting, name)
-	if len(c.connecting) == 0 {
-		c.connecting = nil
+	if s, ok := c.sockets.Get(name); ok && s == nil {
+		c.sockets.Delete(name)
 	}
+}
+
+// connectedLocked counts the connected sockets.
+func (c *client) connectedLocked() int {
+	n := 0
+	for _, s := range c.sockets.All {
+		if s != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // refuse answers a CONNECT whose middlewares failed.
@@ -168,7 +175,7 @@ func (c *client) register(s *Socket, restored adapter.Restored) bool {
 		c.mu.Unlock()
 		return false
 	}
-	c.sockets[s.nsp.name] = s
+	c.sockets.Set(s.nsp.name, s)
 	c.mu.Unlock()
 	c.stopConnectTimer()
 
@@ -197,8 +204,8 @@ func (c *client) register(s *Socket, restored adapter.Restored) bool {
 // unregister forgets a socket that left its namespace.
 func (c *client) unregister(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	if cur, _ := c.sockets.Get(s.nsp.name); cur == s {
+		c.sockets.Delete(s.nsp.name)
 	}
 	c.mu.Unlock()
 }
@@ -287,9 +294,11 @@ func (c *client) snapshot(closing bool) []*Socket {
 	if closing {
 		c.closed = true
 	}
-	out := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		out = append(out, s)
+	out := make([]*Socket, 0, c.sockets.Len())
+	for _, s := range c.sockets.All {
+		if s != nil {
+			out = append(out, s)
+		}
 	}
 	return out
 }

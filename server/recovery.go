@@ -147,7 +147,7 @@ func (c *client) restore(ns *Namespace, auth json.RawMessage) (*Socket, adapter.
 			s.endContext() // an earlier attempt of the adapter's
 		}
 		s = newSocket(ns, c, auth)
-		s.id, s.pid, s.data = sess.SID, sess.PID, sess.Data
+		s.id, s.pid, s.data, s.dataSet = sess.SID, sess.PID, sess.Data, true
 		s.sessVer = sess.Version
 		s.recovered = true
 		s.holding.Store(true)

@@ -52,22 +52,18 @@ type Socket struct {
 	holding   atomic.Bool   // restoring: live deliveries wait in held (recovery.go)
 	through   atomic.Uint64 // restored: logged packets up to this Seq were in the log the restore read
 
-	mu              sync.Mutex
-	state           socketState
-	ctx             context.Context    // made on the first Context call
-	cancel          context.CancelFunc // of ctx
-	ended           bool               // the socket is gone: its context is done
-	data            any
-	handlers        listenerMap // made on the first On: most sockets use the namespace's
-	anyIn           []anyListener
-	anyOut          []outListener
-	middlewares     []PacketMiddleware
-	onDisconnecting []DisconnectHandler
-	onDisconnect    []DisconnectHandler
-	onError         []ErrorHandler
-	acks            map[uint64]*pendingAck
-	held            []heldPacket // while holding
-	heldBytes       int64
+	mu        sync.Mutex
+	state     socketState
+	ctx       context.Context    // made on the first Context call
+	cancel    context.CancelFunc // of ctx
+	ended     bool               // the socket is gone: its context is done
+	dataSet   bool               // data was set: nil is then nil, not the empty map
+	data      any
+	handlers  listenerMap  // made on the first On: most sockets use the namespace's
+	hooks     *socketHooks // made on the first registration: most sockets have none
+	acks      map[uint64]*pendingAck
+	held      []heldPacket // while holding
+	heldBytes int64
 
 	sessMu  sync.Mutex // orders session snapshots (recovery.go)
 	sessVer uint64     // version of the last snapshot, under sessMu
@@ -80,11 +76,43 @@ func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
 		client: c,
 		auth:   auth,
 		born:   time.Now().UnixNano(),
-		data:   map[string]any{},
 	}
 	s.exec.group = &ns.srv.handlers
 	s.exec.log = ns.srv.log
 	return s
+}
+
+// socketHooks are a socket's own catch-all listeners, middlewares and
+// disconnect and error handlers, kept apart because most sockets have
+// none: six slice headers less per socket.
+type socketHooks struct {
+	anyIn           []anyListener
+	anyOut          []outListener
+	middlewares     []PacketMiddleware
+	onDisconnecting []DisconnectHandler
+	onDisconnect    []DisconnectHandler
+	onError         []ErrorHandler
+}
+
+// noHooks is what a socket without hooks reads; never written.
+var noHooks socketHooks
+
+// hk returns the socket's hooks to change, making them. The caller holds
+// s.mu.
+func (s *Socket) hk() *socketHooks {
+	if s.hooks == nil {
+		s.hooks = new(socketHooks)
+	}
+	return s.hooks
+}
+
+// hooksOrNone returns the socket's hooks to read. The caller holds s.mu
+// and copies what it needs before releasing it.
+func (s *Socket) hooksOrNone() *socketHooks {
+	if s.hooks == nil {
+		return &noHooks
+	}
+	return s.hooks
 }
 
 // ID returns the socket's id: 20 characters, a new one per namespace
@@ -150,6 +178,10 @@ func (s *Socket) Connected() bool {
 func (s *Socket) Data() any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.dataSet {
+		// Made when first asked for: most sockets are never asked.
+		s.data, s.dataSet = map[string]any{}, true
+	}
 	return s.data
 }
 
@@ -161,7 +193,7 @@ func (s *Socket) Data() any {
 // data, so that another node recovers it even if this one dies next.
 func (s *Socket) SetData(v any) {
 	s.mu.Lock()
-	s.data = v
+	s.data, s.dataSet = v, true
 	s.mu.Unlock()
 	s.saveSession()
 }
@@ -201,21 +233,24 @@ func (s *Socket) Off(event string, ids ...ListenerID) {
 // disconnect; its rooms are still there.
 func (s *Socket) OnDisconnecting(h DisconnectHandler) {
 	s.mu.Lock()
-	s.onDisconnecting = append(s.onDisconnecting, h)
+	x := s.hk()
+	x.onDisconnecting = append(x.onDisconnecting, h)
 	s.mu.Unlock()
 }
 
 // OnDisconnect registers a handler called once the socket disconnected.
 func (s *Socket) OnDisconnect(h DisconnectHandler) {
 	s.mu.Lock()
-	s.onDisconnect = append(s.onDisconnect, h)
+	x := s.hk()
+	x.onDisconnect = append(x.onDisconnect, h)
 	s.mu.Unlock()
 }
 
 // OnError registers a handler for errors of the packet middlewares.
 func (s *Socket) OnError(h ErrorHandler) {
 	s.mu.Lock()
-	s.onError = append(s.onError, h)
+	x := s.hk()
+	x.onError = append(x.onError, h)
 	s.mu.Unlock()
 }
 
@@ -223,7 +258,8 @@ func (s *Socket) OnError(h ErrorHandler) {
 // catch-all listeners and before the event's handler.
 func (s *Socket) Use(mw PacketMiddleware) {
 	s.mu.Lock()
-	s.middlewares = append(s.middlewares, mw)
+	x := s.hk()
+	x.middlewares = append(x.middlewares, mw)
 	s.mu.Unlock()
 }
 
@@ -231,18 +267,20 @@ func (s *Socket) Use(mw PacketMiddleware) {
 // packet middlewares and the event's handler.
 func (s *Socket) OnAny(h AnyHandler) ListenerID {
 	s.mu.Lock()
+	x := s.hk()
 	defer s.mu.Unlock()
 	id := newListenerID()
-	s.anyIn = append(s.anyIn[:len(s.anyIn):len(s.anyIn)], anyListener{id, h})
+	x.anyIn = append(x.anyIn[:len(x.anyIn):len(x.anyIn)], anyListener{id, h})
 	return id
 }
 
 // PrependAny adds a catch-all listener called before the others.
 func (s *Socket) PrependAny(h AnyHandler) ListenerID {
 	s.mu.Lock()
+	x := s.hk()
 	defer s.mu.Unlock()
 	id := newListenerID()
-	s.anyIn = append([]anyListener{{id, h}}, s.anyIn...)
+	x.anyIn = append([]anyListener{{id, h}}, x.anyIn...)
 	return id
 }
 
@@ -250,27 +288,29 @@ func (s *Socket) PrependAny(h AnyHandler) ListenerID {
 // is given.
 func (s *Socket) OffAny(ids ...ListenerID) {
 	s.mu.Lock()
+	x := s.hk()
 	defer s.mu.Unlock()
 	if len(ids) == 0 {
-		s.anyIn = nil
+		x.anyIn = nil
 		return
 	}
-	kept := s.anyIn[:0:0]
-	for _, l := range s.anyIn {
+	kept := x.anyIn[:0:0]
+	for _, l := range x.anyIn {
 		if !slices.Contains(ids, l.id) {
 			kept = append(kept, l)
 		}
 	}
-	s.anyIn = kept
+	x.anyIn = kept
 }
 
 // OnAnyOutgoing adds a catch-all listener for outgoing events: every emit
 // to this socket and every broadcast it receives.
 func (s *Socket) OnAnyOutgoing(h OutgoingHandler) ListenerID {
 	s.mu.Lock()
+	x := s.hk()
 	defer s.mu.Unlock()
 	id := newListenerID()
-	s.anyOut = append(s.anyOut[:len(s.anyOut):len(s.anyOut)], outListener{id, h})
+	x.anyOut = append(x.anyOut[:len(x.anyOut):len(x.anyOut)], outListener{id, h})
 	s.hasOut.Store(true)
 	return id
 }
@@ -278,9 +318,10 @@ func (s *Socket) OnAnyOutgoing(h OutgoingHandler) ListenerID {
 // PrependAnyOutgoing adds an outgoing catch-all listener called first.
 func (s *Socket) PrependAnyOutgoing(h OutgoingHandler) ListenerID {
 	s.mu.Lock()
+	x := s.hk()
 	defer s.mu.Unlock()
 	id := newListenerID()
-	s.anyOut = append([]outListener{{id, h}}, s.anyOut...)
+	x.anyOut = append([]outListener{{id, h}}, x.anyOut...)
 	s.hasOut.Store(true)
 	return id
 }
@@ -288,19 +329,20 @@ func (s *Socket) PrependAnyOutgoing(h OutgoingHandler) ListenerID {
 // OffAnyOutgoing removes the given outgoing listeners, or all of them.
 func (s *Socket) OffAnyOutgoing(ids ...ListenerID) {
 	s.mu.Lock()
+	x := s.hk()
 	defer s.mu.Unlock()
 	if len(ids) == 0 {
-		s.anyOut = nil
+		x.anyOut = nil
 	} else {
-		kept := s.anyOut[:0:0]
-		for _, l := range s.anyOut {
+		kept := x.anyOut[:0:0]
+		for _, l := range x.anyOut {
 			if !slices.Contains(ids, l.id) {
 				kept = append(kept, l)
 			}
 		}
-		s.anyOut = kept
+		x.anyOut = kept
 	}
-	s.hasOut.Store(len(s.anyOut) > 0)
+	s.hasOut.Store(len(x.anyOut) > 0)
 }
 
 // Join adds the socket to rooms. Once the socket is disconnected it does
@@ -417,7 +459,7 @@ func (s *Socket) closeWith(reason string, tell func()) {
 func (s *Socket) finishClose(reason string) {
 	defer s.nsp.srv.closing.done()
 	s.mu.Lock()
-	hs := s.onDisconnecting
+	hs := s.hooksOrNone().onDisconnecting
 	s.mu.Unlock()
 	for _, h := range hs {
 		h(s, reason)
@@ -436,7 +478,7 @@ func (s *Socket) finishClose(reason string) {
 
 	s.mu.Lock()
 	s.state = stateClosed
-	hs = s.onDisconnect
+	hs = s.hooksOrNone().onDisconnect
 	s.mu.Unlock()
 	for _, h := range hs {
 		h(s, reason)
@@ -498,8 +540,9 @@ func (s *Socket) dispatch(ev *Event) {
 		s.mu.Unlock()
 		return
 	}
-	anyIn := s.anyIn
-	mws := s.middlewares
+	hooks := s.hooksOrNone()
+	anyIn := hooks.anyIn
+	mws := hooks.middlewares
 	own := s.handlers[ev.Name]
 	s.mu.Unlock()
 	shared := s.nsp.listeners(ev.Name)
@@ -509,7 +552,7 @@ func (s *Socket) dispatch(ev *Event) {
 	for _, mw := range mws {
 		if err := mw(s, ev); err != nil {
 			s.mu.Lock()
-			ehs := s.onError
+			ehs := s.hooksOrNone().onError
 			s.mu.Unlock()
 			for _, eh := range ehs {
 				eh(s, err)
@@ -562,7 +605,7 @@ func (s *Socket) deliverNow(p *adapter.Packet, flags adapter.Flags, ack adapter.
 
 func (s *Socket) notifyOutgoing(event string, args Args) {
 	s.mu.Lock()
-	ls := s.anyOut
+	ls := s.hooksOrNone().anyOut
 	s.mu.Unlock()
 	for _, l := range ls {
 		l.h(s, event, args)

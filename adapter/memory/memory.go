@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/internal/smallmap"
 	"github.com/ioswarm/ioswarm/parser"
 )
 
@@ -29,8 +30,8 @@ type member struct {
 	sock  adapter.Socket
 	own   atomic.Bool // in its own-id room
 	mu    sync.Mutex
-	gone  bool                // removed: later joins are ignored
-	rooms map[string]struct{} // the other rooms, made on the first join
+	gone  bool                           // removed: later joins are ignored
+	rooms smallmap.Map[string, struct{}] // the other rooms
 }
 
 type roomShard struct {
@@ -122,13 +123,10 @@ func (a *Adapter) AddAll(s adapter.Socket, rooms []string) {
 			m.own.Store(true)
 			continue
 		}
-		if _, ok := m.rooms[room]; ok {
+		if m.rooms.Has(room) {
 			continue
 		}
-		if m.rooms == nil {
-			m.rooms = make(map[string]struct{}, len(rooms))
-		}
-		m.rooms[room] = struct{}{}
+		m.rooms.Set(room, struct{}{})
 		rs := &a.rooms[shard(room)]
 		rs.mu.Lock()
 		set := rs.m[room]
@@ -153,10 +151,10 @@ func (a *Adapter) Del(id, room string) {
 		m.own.Store(false)
 		return
 	}
-	if _, ok := m.rooms[room]; !ok {
+	if !m.rooms.Has(room) {
 		return
 	}
-	delete(m.rooms, room)
+	m.rooms.Delete(room)
 	a.delFromRoom(id, room)
 }
 
@@ -185,10 +183,10 @@ func (a *Adapter) DelAll(id string) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for room := range m.rooms {
+	for room := range m.rooms.All {
 		a.delFromRoom(id, room)
 	}
-	m.rooms = nil
+	m.rooms = smallmap.Map[string, struct{}]{}
 	m.gone = true
 	m.own.Store(false)
 }
@@ -200,8 +198,8 @@ func (a *Adapter) SocketRooms(id string) []string {
 		return nil
 	}
 	m.mu.Lock()
-	rooms := make([]string, 0, 1+len(m.rooms))
-	for r := range m.rooms {
+	rooms := make([]string, 0, 1+m.rooms.Len())
+	for r := range m.rooms.All {
 		rooms = append(rooms, r)
 	}
 	if m.own.Load() {
