@@ -98,7 +98,7 @@ func dialBench(b *testing.B, url string) *websocket.Conn {
 func BenchmarkSend(b *testing.B) {
 	srv := NewServer(Config{PingInterval: time.Hour, PingTimeout: time.Hour}, nil)
 	defer srv.Close()
-	c := srv.newConn(httptest.NewRequest("GET", "/?EIO=4&transport=polling", nil), TransportPolling)
+	c := srv.newConn(httptest.NewRequest("GET", "/?EIO=4&transport=polling", nil))
 	c.handler = nopHandler{}
 	m := NewMessage([]byte(`2["news",{"headline":"Engine.IO broadcast","id":12345}]`), false)
 	b.ReportAllocs()

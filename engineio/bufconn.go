@@ -50,12 +50,6 @@ type bufConn struct {
 	timeout time.Duration
 	dmu     sync.Mutex
 	closing bool
-
-	// tryWrite's callback and its state, under mu (trywrite_unix.go).
-	writeFn func(fd uintptr) bool
-	wp      []byte
-	wn      int
-	werr    error
 }
 
 // Read implements net.Conn, for gorilla's reader only.

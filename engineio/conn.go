@@ -63,7 +63,6 @@ type Conn struct {
 
 	mu sync.Mutex
 	// Everything below is guarded by mu.
-	closed   bool
 	reason   string
 	closeErr error
 
@@ -73,14 +72,14 @@ type Conn struct {
 	done     chan struct{}
 	pollWake chan struct{}
 
-	transport string        // current transport
-	queue     []*Message    // packets not yet taken by a writer
-	queued    int64         // payload bytes in queue (Config.MaxQueuedBytes)
-	drained   chan struct{} // closed when the queue is taken; paced senders wait (pace.go)
-	spare     []*Message    // recycled backing array for queue
-	ws        *wsConn       // active WebSocket transport, nil while polling
-	probe     *wsConn       // WebSocket being upgraded to, if any
+	queue   []*Message    // packets not yet taken by a writer
+	queued  int64         // payload bytes in queue (Config.MaxQueuedBytes)
+	drained chan struct{} // closed when the queue is taken; paced senders wait (pace.go)
+	spare   []*Message    // recycled backing array for queue
+	ws      *wsConn       // active WebSocket transport, nil while polling
+	probe   *wsConn       // WebSocket being upgraded to, if any
 
+	closed     bool // closed: see reason, closeErr
 	getActive  bool // a polling GET is being served
 	getPending bool // … and is parked waiting for packets
 	postActive bool // a polling POST is being served
@@ -89,10 +88,10 @@ type Conn struct {
 	closeDeferred bool // OnClose is due when it returns
 	flushOnClose  bool // the WebSocket writer flushes the queue before closing
 	lingering     bool // closed polling session kept for one last GET (linger.go)
+	awaitingPong  bool
+	pongDeferred  bool // the pong timeout fell during a Handler call (heartbeat.go)
 	lingerTimer   *time.Timer
 
-	awaitingPong bool
-	pongDeferred bool // the pong timeout fell during a Handler call (heartbeat.go)
 	pingTimer    timerSlot
 	upgradeTimer timerSlot // UpgradeTimeout of the probe WebSocket
 	checkTimer   timerSlot // 100 ms noop check while upgrading
@@ -114,7 +113,16 @@ func (c *Conn) Request() *http.Request { return c.req.request() }
 func (c *Conn) Transport() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.transport
+	return c.transportLocked()
+}
+
+// transportLocked is the current transport: WebSocket once one is active
+// (c.ws), polling before.
+func (c *Conn) transportLocked() string {
+	if c.ws != nil {
+		return TransportWebSocket
+	}
+	return TransportPolling
 }
 
 // Done returns a channel that is closed when the connection is closed.

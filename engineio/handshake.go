@@ -17,12 +17,11 @@ func newID() string {
 }
 
 // newConn returns a connection that is not yet registered nor accepted.
-func (s *Server) newConn(r *http.Request, transport string) *Conn {
+func (s *Server) newConn(r *http.Request) *Conn {
 	return &Conn{
-		srv:       s,
-		id:        newID(),
-		req:       saveRequest(r),
-		transport: transport,
+		srv: s,
+		id:  newID(),
+		req: saveRequest(r),
 	}
 }
 
@@ -57,7 +56,7 @@ func (s *Server) cookie(sid string) *http.Cookie {
 // handshakePolling opens a polling session: the response body is the open
 // packet (followed by a close packet if accept closed the session at once).
 func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
-	c := s.newConn(r, TransportPolling)
+	c := s.newConn(r)
 	c.runAccept(s.accept)
 	if !s.register(c) {
 		c.closeWith(ReasonForcedClose, nil)
@@ -88,7 +87,7 @@ func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 // handshakeWebSocket opens a WebSocket-first session. The open packet is the
 // first frame; "upgrades" is empty.
 func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
-	c := s.newConn(r, TransportWebSocket)
+	c := s.newConn(r)
 	var hdr http.Header
 	if ck := s.cookie(c.id); ck != nil {
 		if v := ck.String(); v != "" {

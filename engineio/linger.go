@@ -20,7 +20,7 @@ const lingerTimeout = 30 * time.Second
 // lingerLocked decides, while closing, whether the session lingers, and
 // arms the timer that ends it. The caller holds c.mu.
 func (c *Conn) lingerLocked() bool {
-	if c.reason != ReasonForcedClose || c.transport != TransportPolling || c.handler == nil {
+	if c.reason != ReasonForcedClose || c.ws != nil || c.handler == nil {
 		return false
 	}
 	c.lingering = true

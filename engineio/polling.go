@@ -68,7 +68,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 			}
 			break
 		}
-		if c.transport != TransportPolling {
+		if c.ws != nil {
 			last = noopPacket // upgraded: the queue now belongs to the WebSocket
 			break
 		}

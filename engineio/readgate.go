@@ -35,12 +35,6 @@ type readGate struct {
 	conn net.Conn
 	raw  syscall.RawConn // conn's descriptor (set at creation); nil without
 
-	// readReady's callback and its results (readgate_unix.go).
-	readFn func(fd uintptr) bool
-	rbuf   *[]byte
-	rn     int
-	rerr   error
-
 	buf  *[]byte // pooled; nil while empty
 	r, w int     // (*buf)[r:w] is read from the socket, not yet handed out
 	err  error   // the socket's read error, returned once the buffer is empty

@@ -6,8 +6,25 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"syscall"
 )
+
+// rawRead is the state of one readReady, pooled with its callback (made
+// once per rawRead): neither a callback per read nor state per connection
+// is allocated.
+type rawRead struct {
+	fn  func(fd uintptr) bool
+	buf *[]byte
+	n   int
+	err error
+}
+
+var rawReads = sync.Pool{New: func() any {
+	op := new(rawRead)
+	op.fn = op.readFD
+	return op
+}}
 
 // readReady reads the socket into a pooled buffer taken only once bytes are
 // there: a reader waiting for a client holds no buffer. Without a
@@ -16,16 +33,14 @@ func (g *readGate) readReady() (*[]byte, int, error) {
 	if g.raw == nil {
 		return readPooled(g.conn)
 	}
-	if g.readFn == nil {
-		g.readFn = g.readFD // made once: a method value per read would allocate
-	}
-	g.rbuf, g.rn, g.rerr = nil, 0, nil
-	err := g.raw.Read(g.readFn)
+	op := rawReads.Get().(*rawRead)
+	err := g.raw.Read(op.fn)
 	if err == nil {
-		err = g.rerr
+		err = op.err
 	}
-	buf, n := g.rbuf, g.rn
-	g.rbuf, g.rerr = nil, nil
+	buf, n := op.buf, op.n
+	*op = rawRead{fn: op.fn}
+	rawReads.Put(op)
 	if errors.Is(err, syscall.EBADF) {
 		err = net.ErrClosed
 	}
@@ -34,7 +49,7 @@ func (g *readGate) readReady() (*[]byte, int, error) {
 
 // readFD is readReady's callback: it reads fd into a pooled buffer, or
 // asks the runtime to wait (false) when there is nothing to read.
-func (g *readGate) readFD(fd uintptr) bool {
+func (op *rawRead) readFD(fd uintptr) bool {
 	b := gatePool.Get().(*[]byte)
 	for {
 		m, e := syscall.Read(int(fd), *b)
@@ -46,12 +61,12 @@ func (g *readGate) readFD(fd uintptr) bool {
 			return false // the runtime's poller waits for bytes
 		case e != nil:
 			gatePool.Put(b)
-			g.rerr = &net.OpError{Op: "read", Net: "tcp", Err: e}
+			op.err = &net.OpError{Op: "read", Net: "tcp", Err: e}
 		case m == 0:
 			gatePool.Put(b)
-			g.rerr = io.EOF
+			op.err = io.EOF
 		default:
-			g.rbuf, g.rn = b, m
+			op.buf, op.n = b, m
 		}
 		return true
 	}

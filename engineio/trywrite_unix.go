@@ -4,24 +4,40 @@ package engineio
 
 import (
 	"errors"
+	"sync"
 	"syscall"
 )
 
+// rawWrite is the state of one tryWrite, pooled with its callback (made
+// once per rawWrite): neither a callback per write nor state per
+// connection is allocated.
+type rawWrite struct {
+	fn  func(fd uintptr) bool
+	p   []byte
+	n   int
+	err error
+}
+
+var rawWrites = sync.Pool{New: func() any {
+	op := new(rawWrite)
+	op.fn = op.writeFD
+	return op
+}}
+
 // tryWrite writes as much of p as the socket takes right now, without
 // waiting. It returns how much was written; err is nil when the socket was
-// merely full. The caller holds b.mu, which guards the callback's fields.
+// merely full. The caller holds b.mu.
 func (b *bufConn) tryWrite(p []byte) (int, error) {
 	raw := b.gate.raw
 	if raw == nil {
 		return 0, nil
 	}
-	if b.writeFn == nil {
-		b.writeFn = b.writeFD // made once: a closure per write would allocate
-	}
-	b.wp, b.wn, b.werr = p, 0, nil
-	err := raw.Write(b.writeFn)
-	n, werr := b.wn, b.werr
-	b.wp, b.werr = nil, nil
+	op := rawWrites.Get().(*rawWrite)
+	op.p = p
+	err := raw.Write(op.fn)
+	n, werr := op.n, op.err
+	*op = rawWrite{fn: op.fn}
+	rawWrites.Put(op)
 	if err != nil {
 		return n, err
 	}
@@ -29,18 +45,18 @@ func (b *bufConn) tryWrite(p []byte) (int, error) {
 }
 
 // writeFD is tryWrite's callback.
-func (b *bufConn) writeFD(fd uintptr) bool {
-	for b.wn < len(b.wp) {
-		m, e := syscall.Write(int(fd), b.wp[b.wn:])
+func (op *rawWrite) writeFD(fd uintptr) bool {
+	for op.n < len(op.p) {
+		m, e := syscall.Write(int(fd), op.p[op.n:])
 		if e == syscall.EINTR {
 			continue
 		}
 		if m > 0 {
-			b.wn += m
+			op.n += m
 		}
 		if e != nil {
 			if !errors.Is(e, syscall.EAGAIN) {
-				b.werr = e
+				op.err = e
 			}
 			break
 		}

@@ -20,7 +20,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 		return
 	}
 	c.mu.Lock()
-	ok := s.upgrades && !c.closed && c.transport == TransportPolling && c.probe == nil
+	ok := s.upgrades && !c.closed && c.ws == nil && c.probe == nil
 	if ok {
 		c.probe = ws
 		c.armLocked(&c.upgradeTimer, s.cfg.UpgradeTimeout, (*Conn).onUpgradeTimeout)
@@ -139,7 +139,6 @@ func (c *Conn) switchTo(w *wsConn) bool {
 	}
 	c.probe = nil
 	t1, t2 := c.upgradeTimer.detach(), c.checkTimer.detach()
-	c.transport = TransportWebSocket
 	c.ws = w
 	if c.getPending {
 		notify(c.pollWake)
