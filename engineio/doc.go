@@ -22,10 +22,15 @@
 //
 // All exported methods are safe for concurrent use. Send never blocks on the
 // network: each connection has a bounded queue (Config.MaxQueuedMessages,
-// Config.MaxQueuedBytes) drained by a single writer — the WebSocket writer
-// goroutine, or the polling GET request that is waiting for data — which
-// writes everything queued at once (one polling payload, or one socket
-// write for all WebSocket frames).
+// Config.MaxQueuedBytes) drained by one writer at a time, which writes
+// everything queued at once (one polling payload, or one socket write for all
+// WebSocket frames). On polling it is the GET request waiting for data. On
+// WebSocket it is one of the server's few writers, which take connections
+// with something to write off a list and never wait for a client; or the
+// caller of Send itself, when the connection is idle (what the socket takes
+// at once); or, for a client that did not take a whole batch, a goroutine of
+// the connection's own that waits for it. Enqueue, for broadcasts, always
+// leaves the writing to the server's writers.
 // A connection whose queue overflows is closed with ErrSlowConsumer;
 // SendVolatile drops instead of queueing when the transport is busy.
 //
@@ -36,8 +41,8 @@
 // unread behind the message); the caller bounds how long it blocks.
 //
 // A WebSocket connection has at most one reader goroutine, and a writer
-// goroutine only while it has something to send; a polling connection has
-// none of its own. On Linux an idle WebSocket (nothing received for 250 ms)
+// goroutine of its own only while a client is slow to take what it is sent;
+// a polling connection has none of its own. On Linux an idle WebSocket (nothing received for 250 ms)
 // has no reader either: one goroutine per server watches all idle sockets
 // with epoll and starts a reader when bytes arrive (idle.go). Heartbeats and timeouts are timers
 // (time.AfterFunc), not goroutines. Handler calls for one connection are
