@@ -52,7 +52,7 @@ const faultRequestsTimeout = 3 * time.Second
 // requestTimeout is how long the cluster requests of node i wait: faultRequestsTimeout, but
 // 5 s on a Node.js node with the sharded adapter, which has no requests timeout.
 func (c *cluster) requestTimeout(i int) time.Duration {
-	if clusterAdapter() && c.layout.nodes[i].name == "js" {
+	if c.clusterAdapter() && c.layout.nodes[i].name == "js" {
 		return 5 * time.Second
 	}
 	return faultRequestsTimeout
@@ -67,29 +67,37 @@ const recoveryTimeout = 10 * time.Second
 
 func TestClusterFaults(t *testing.T) {
 	t.Parallel()
-	for _, l := range clusterLayouts(t) {
-		ms := l.modes[:1]
-		if l.name() == "go" {
-			ms = modesNamed("websocket", "polling")
-		}
-		for i, tg := range l.nodes {
-			if tg.name == "js" {
-				l.nodes[i] = jsKeepAlive
-			}
-		}
-		t.Run(l.name(), func(t *testing.T) {
+	for _, adapter := range clusterAdapters() {
+		t.Run(adapter, func(t *testing.T) {
 			t.Parallel()
-			for _, m := range ms {
-				t.Run(m.name, func(t *testing.T) {
+			for _, l := range clusterLayouts(t) {
+				ms := l.modes[:1]
+				if l.name() == "go" && adapter == "redis" {
+					ms = modesNamed("websocket", "polling")
+				}
+				if adapter != "redis" && l.name() != "go" && l.name() != "js+go+go" {
+					continue // as TestCluster: the Go-only cluster and one mixed
+				}
+				for i, tg := range l.nodes {
+					if tg.name == "js" {
+						l.nodes[i] = jsKeepAlive
+					}
+				}
+				t.Run(l.name(), func(t *testing.T) {
 					t.Parallel()
-					rs := testkit.StartRedisServer(t)
-					c := startCluster(t, l, rs.URL(), faultRequestsTimeout)
-					// The restarted redis-server stops first at cleanup: stop the nodes
-					// before, so that they can leave the cluster.
-					defer c.stopNodes()
-					t.Run("redis-restart", func(t *testing.T) { faultRedisRestart(t, c, rs, m) })
-					t.Run("node-hung", func(t *testing.T) { faultNodeHung(t, c, m) })
-					t.Run("node-killed", func(t *testing.T) { faultNodeKilled(t, c, m) })
+					for _, m := range ms {
+						t.Run(m.name, func(t *testing.T) {
+							t.Parallel()
+							rs := testkit.StartRedisServer(t)
+							c := startCluster(t, l, adapter, rs.URL(), faultRequestsTimeout)
+							// The restarted redis-server stops first at cleanup: stop the
+							// nodes before, so that they can leave the cluster.
+							defer c.stopNodes()
+							t.Run("redis-restart", func(t *testing.T) { faultRedisRestart(t, c, rs, m) })
+							t.Run("node-hung", func(t *testing.T) { faultNodeHung(t, c, m) })
+							t.Run("node-killed", func(t *testing.T) { faultNodeKilled(t, c, m) })
+						})
+					}
 				})
 			}
 		})
@@ -320,7 +328,7 @@ func faultNodeHung(t *testing.T, c *cluster, m mode) {
 		after time.Duration
 	}
 	fetchErr := "timeout reached while waiting for fetchSockets response"
-	if clusterAdapter() {
+	if c.clusterAdapter() {
 		fetchErr = "timeout reached: only 1 responses received out of 2" // the cluster adapter's text
 	}
 	tmo0, tmo2 := c.requestTimeout(0), c.requestTimeout(2)
@@ -334,7 +342,7 @@ func faultNodeHung(t *testing.T, c *cluster, m mode) {
 		{p: a.ackLater("broadcast", obj{"event": "q", "to": list{"resp"}, "timeoutMs": 2000}),
 			want: obj{"err": "operation has timed out", "responses": handles(a, x)}, after: 2 * time.Second},
 	}
-	if !clusterAdapter() { // the sharded adapter's all-rooms is local: it does not wait
+	if !c.clusterAdapter() { // the sharded adapter's all-rooms is local: it does not wait
 		reqs = append(reqs, request{p: rq[3].ackLater("all-rooms"),
 			want: obj{"error": "timeout reached while waiting for allRooms response"}, after: faultRequestsTimeout})
 	}

@@ -467,7 +467,7 @@ func rowServerSideEmit(r *row) {
 	}
 	for i, p := range ps {
 		res, took := p.wait()
-		if i == 2 && clusterAdapter() && r.js(1) {
+		if i == 2 && r.c.clusterAdapter() && r.js(1) {
 			// Node's sharded adapter waits a fixed 5 s: the answers to slow (2 s) come in time.
 			testkit.Equal(r.t, asObj(r.t, res)["err"], nil, p.c.Handle())
 			continue

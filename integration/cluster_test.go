@@ -117,9 +117,10 @@ func modesNamed(names ...string) []mode {
 
 // cluster is three nodes on one Redis, and the client driver of their scenarios.
 type cluster struct {
-	layout layout
-	procs  [clusterSize]*testkit.Process
-	drv    *testkit.NodeClientDriver
+	layout  layout
+	adapter string // testapp -adapter: redis, redis-sharded or redis-streams
+	procs   [clusterSize]*testkit.Process
+	drv     *testkit.NodeClientDriver
 
 	// lifecycle is held by the rows that disconnect sockets or read last-disconnect.
 	lifecycle sync.Mutex
@@ -131,16 +132,12 @@ var clusterKeys atomic.Int64
 
 // startCluster starts the nodes of l on the Redis at redisURL, one after the other, then a
 // client driver (stopped first at cleanup, so the nodes see their clients leave).
-func startCluster(t *testing.T, l layout, redisURL string, requestsTimeout time.Duration) *cluster {
+func startCluster(t *testing.T, l layout, adapter, redisURL string, requestsTimeout time.Duration) *cluster {
 	t.Helper()
-	c := &cluster{layout: l}
+	c := &cluster{layout: l, adapter: adapter}
 	key := fmt.Sprintf("ioswarm-it-%d-%d", os.Getpid(), clusterKeys.Add(1))
-	args := []string{"-redis", redisURL, "-key", key, "-requests-timeout", requestsTimeout.String()}
-	// IOSWARM_ADAPTER=redis-sharded runs the cluster on the sharded Pub/Sub adapter (Redis >= 7),
-	// IOSWARM_ADAPTER=redis-streams on the Redis Streams adapter.
-	if a := strings.TrimSpace(os.Getenv("IOSWARM_ADAPTER")); a != "" {
-		args = append(args, "-adapter", a)
-	}
+	args := []string{"-redis", redisURL, "-key", key, "-requests-timeout", requestsTimeout.String(),
+		"-adapter", adapter}
 	for i, tg := range l.nodes {
 		c.procs[i] = tg.start(t, append([]string{"-node", nodeName(i)}, args...)...)
 	}
@@ -197,12 +194,26 @@ func modeTag(m mode) string {
 }
 
 // clusterAdapter reports whether the nodes run an adapter built on socket.io-adapter's
-// ClusterAdapter (IOSWARM_ADAPTER): the sharded Pub/Sub one or the Redis Streams one, which
-// share its behaviour (all-rooms is local, Node's requests wait a fixed 5 s, its timeout
-// texts).
-func clusterAdapter() bool {
-	a := strings.TrimSpace(os.Getenv("IOSWARM_ADAPTER"))
-	return a == "redis-sharded" || a == "redis-streams"
+// ClusterAdapter: the sharded Pub/Sub one or the Redis Streams one, which share its behaviour
+// (all-rooms is local, Node's requests wait a fixed 5 s, its timeout texts).
+func (c *cluster) clusterAdapter() bool {
+	return c.adapter == "redis-sharded" || c.adapter == "redis-streams"
+}
+
+// clusterAdapters returns the adapters the cluster tests run on: IOSWARM_ADAPTER (a
+// comma-separated list of testapp -adapter values), else all three Redis adapters.
+func clusterAdapters() []string {
+	env := strings.TrimSpace(os.Getenv("IOSWARM_ADAPTER"))
+	if env == "" {
+		return []string{"redis", "redis-sharded", "redis-streams"}
+	}
+	var out []string
+	for _, a := range strings.Split(env, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // allRooms checks the all-rooms of c, unless the nodes run the sharded adapter, whose
@@ -210,7 +221,7 @@ func clusterAdapter() bool {
 // streams adapter's.
 func (r *row) allRooms(c *client, want list, msg ...any) {
 	r.t.Helper()
-	if clusterAdapter() {
+	if r.c.clusterAdapter() {
 		return
 	}
 	testkit.Equal(r.t, c.ack1("all-rooms"), want, msg...)
@@ -246,29 +257,43 @@ func others(i int) []any {
 }
 
 // TestCluster runs every cluster row on every selected cluster layout, in each of its
-// transport modes.
+// transport modes, on each Redis adapter (clusterAdapters). On the classic adapter every
+// layout runs in every mode; on the others, the Go-only cluster and a mixed one (Node.js node
+// first), one mode each, which is what differs by adapter, at a third of the time.
 func TestCluster(t *testing.T) {
 	t.Parallel()
-	for _, l := range clusterLayouts(t) {
-		t.Run(l.name(), func(t *testing.T) {
+	for _, adapter := range clusterAdapters() {
+		t.Run(adapter, func(t *testing.T) {
 			t.Parallel()
-			c := startCluster(t, l, redistest.StartRedis(t), clusterRequestsTimeout)
-			for mi, m := range l.modes {
-				t.Run(m.name, func(t *testing.T) {
+			for _, l := range clusterLayouts(t) {
+				ms := l.modes
+				if adapter != "redis" {
+					if n := l.name(); n != "go" && n != "js+go+go" {
+						continue
+					}
+					ms = ms[:1]
+				}
+				t.Run(l.name(), func(t *testing.T) {
 					t.Parallel()
-					for _, cr := range clusterRows {
-						if cr.static && mi > 0 {
-							continue
-						}
-						t.Run(cr.name, func(t *testing.T) {
-							r := &row{t: t, c: c, e: c.envs(t, m)}
-							if cr.static {
-								r.ns, r.ns2 = "/", "/custom"
-							} else {
-								r.ns = "/dyn-" + cr.name + modeTag(m)
-								r.ns2 = r.ns + "x"
+					c := startCluster(t, l, adapter, redistest.StartRedis(t), clusterRequestsTimeout)
+					for mi, m := range ms {
+						t.Run(m.name, func(t *testing.T) {
+							t.Parallel()
+							for _, cr := range clusterRows {
+								if cr.static && mi > 0 {
+									continue
+								}
+								t.Run(cr.name, func(t *testing.T) {
+									r := &row{t: t, c: c, e: c.envs(t, m)}
+									if cr.static {
+										r.ns, r.ns2 = "/", "/custom"
+									} else {
+										r.ns = "/dyn-" + cr.name + modeTag(m)
+										r.ns2 = r.ns + "x"
+									}
+									cr.fn(r)
+								})
 							}
-							cr.fn(r)
 						})
 					}
 				})

@@ -23,15 +23,16 @@
 // testcontainers container where Docker runs — internal/redistest): Go only, and — in the default run too,
 // when Node.js and the npm packages are there — mixed clusters with a Node.js reference node
 // (js,go,go and go,js,go), so that requests go both ways between Go and Node.js.
-// IOSWARM_ADAPTER=redis-sharded runs TestCluster and TestClusterFaults on the sharded Pub/Sub
-// adapter (testapp -adapter redis-sharded on both sides), with what differs by design: all-rooms
-// is local (Node's cluster adapter has no allRooms request), fetchSockets times out with the
-// cluster adapter's text, and a Node.js node's requests wait a fixed 5 s instead of
-// -requests-timeout. IOSWARM_ADAPTER=redis-streams does the same on the Redis Streams adapter
-// (testapp -adapter redis-streams, @socket.io/redis-streams-adapter on the Node.js side), a
-// ClusterAdapter too, with the same differences.
 // TestClusterFaults restarts Redis under traffic, hangs a node (SIGSTOP) and kills one
 // (SIGKILL) during requests. Both need redis-server (skipped without it; .ci/run installs it).
+// Both run on each Redis adapter (testapp -adapter on both sides): classic Pub/Sub with every
+// layout in every mode, and the sharded Pub/Sub and Redis Streams adapters (Redis >= 7;
+// @socket.io/redis-adapter's sharded mode and @socket.io/redis-streams-adapter on the Node.js
+// side) on the Go-only cluster and the js,go,go one, in one mode; IOSWARM_ADAPTER (a
+// comma-separated list: redis, redis-sharded, redis-streams) selects the adapters instead. On
+// the last two, what differs by design is expected: all-rooms is local (Node's cluster adapter
+// has no allRooms request), fetchSockets times out with the cluster adapter's text, and a
+// Node.js node's requests wait a fixed 5 s instead of -requests-timeout.
 //
 // # Connection state recovery
 //
