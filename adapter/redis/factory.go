@@ -72,9 +72,12 @@ const (
 	// idleTimeout is how long the subscriber reads without traffic before
 	// it pings Redis; pingTimeout is how long it then waits for any reply
 	// before it declares the connection dead (go-redis then reconnects and
-	// re-subscribes).
-	idleTimeout = 15 * time.Second
-	pingTimeout = 5 * time.Second
+	// re-subscribes). Together they bound how long a subscription stays on
+	// a server that hangs without closing its connections (a stopped
+	// Redis Cluster master, whose replica took over): 8 s, at the price of
+	// one PING per 5 s of silence.
+	idleTimeout = 5 * time.Second
+	pingTimeout = 3 * time.Second
 	// maxBackoff bounds the wait between reconnection attempts.
 	maxBackoff = 2 * time.Second
 	// maxBatch is the most messages published in one pipeline.

@@ -28,6 +28,12 @@ import (
 // may take to work across each other again.
 const failoverBound = 15 * time.Second
 
+// hungFailoverBound is failoverBound after a master that hangs: a node
+// notices a silent subscription connection within 8 s (idleTimeout +
+// pingTimeout), and a command to the hung master takes go-redis's retries
+// (ReadTimeout each) before its slot map is reloaded.
+const hungFailoverBound = 40 * time.Second
+
 // failoverGroup is a cluster of ioswarm nodes on one kind of adapter and
 // one key, each node with a client of its own.
 type failoverGroup struct {
@@ -80,9 +86,10 @@ func checkGroups(t *testing.T, round string, groups []*failoverGroup, within tim
 	}
 }
 
-// failover kills victim while every node broadcasts, waits for a replica
-// to take over, then checks every group within failoverBound.
-func failover(t *testing.T, rc *testkit.RedisCluster, victim, round string, groups []*failoverGroup) {
+// failover kills victim (or, with hang, stops it: its connections stay
+// open and silent) while every node broadcasts, waits for a replica to take
+// over, then checks every group within failoverBound.
+func failover(t *testing.T, rc *testkit.RedisCluster, victim, round string, hang bool, groups []*failoverGroup) {
 	t.Helper()
 	var nodes []*testNode
 	for _, g := range groups {
@@ -90,12 +97,22 @@ func failover(t *testing.T, rc *testkit.RedisCluster, victim, round string, grou
 	}
 	tk := startTicker(nodes)
 	start := time.Now()
-	rc.Kill(t, victim)
+	what := "killed"
+	if hang {
+		what = "stopped"
+		rc.Hang(t, victim)
+	} else {
+		rc.Kill(t, victim)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	rc.WaitHealthy(t, ctx)
-	t.Logf("%s: killed master %s; a replica took over after %v", round, victim, time.Since(start))
-	checkGroups(t, round, groups, failoverBound)
+	t.Logf("%s: %s master %s; a replica took over after %v", round, what, victim, time.Since(start))
+	bound := failoverBound
+	if hang {
+		bound = hungFailoverBound
+	}
+	checkGroups(t, round, groups, bound)
 	tk.stop(t, 2*time.Second)
 }
 
@@ -136,7 +153,8 @@ func keyOn(t *testing.T, rc *testkit.RedisCluster, master string) string {
 // TestFailover kills, on a cluster of 3 masters with a replica each, the
 // master holding the most subscription connections of the classic nodes,
 // which also serves the channel of "/" of the sharded nodes, then a
-// master with a replica holding the fewest. A ClusterClient opens a
+// master with a replica holding the fewest, then stops (SIGSTOP) the last
+// master with a replica. A ClusterClient opens a
 // PubSub's connection on the master of its first channel's slot (when it
 // reconnects too: of one of its channels), and a shard PubSub on the
 // master of its channels' slot.
@@ -167,8 +185,11 @@ func TestFailover(t *testing.T) {
 		groups = append(groups, startGroup(t, rc, "sharded-"+string(mode), keyOn(t, rc, victim), mode))
 	}
 	checkGroups(t, "before", groups, 10*time.Second)
-	failover(t, rc, victim, "subscriber-master", groups)
-	failover(t, rc, pick(false), "other-master", groups)
+	failover(t, rc, victim, "subscriber-master", false, groups)
+	failover(t, rc, pick(false), "other-master", false, groups)
+	// The last master with a replica hangs instead: nothing closes the
+	// connections to it, the subscribers must notice it themselves.
+	failover(t, rc, pick(true), "hung-master", true, groups)
 }
 
 // TestFailoverNoReplicas kills a master of a cluster without replicas:

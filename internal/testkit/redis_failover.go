@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -46,6 +47,24 @@ func (c *RedisCluster) Kill(t testing.TB, addr string) {
 	c.killed[addr] = true
 	c.mu.Unlock()
 	p.Kill()
+}
+
+// Hang stops the node at addr (SIGSTOP): it keeps its connections open and answers
+// nothing, as a hung server does, until the test ends (it is continued, then stopped, at
+// cleanup). For the cluster it is gone, as a killed node is: a replica takes over.
+func (c *RedisCluster) Hang(t testing.TB, addr string) {
+	t.Helper()
+	p := c.procs[addr]
+	if p == nil {
+		t.Fatalf("testkit: no Redis Cluster node at %s", addr)
+	}
+	c.mu.Lock()
+	c.killed[addr] = true
+	c.mu.Unlock()
+	if err := syscall.Kill(p.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatalf("testkit: stop %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(p.Pid(), syscall.SIGCONT) })
 }
 
 // live returns the nodes not killed.

@@ -29,6 +29,11 @@ func CountSubscribers(ctx context.Context, client goredis.UniversalClient, chann
 			total.Add(m[channel])
 			return err
 		})
+		if err != nil {
+			// A master that does not answer may have been replaced (a
+			// failover): the next count must see its replica.
+			cc.ReloadState(ctx)
+		}
 		return int(total.Load()), err
 	}
 	m, err := count(ctx, client).Result()
