@@ -1,9 +1,11 @@
 package engineio
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
@@ -28,7 +30,7 @@ func (w *wsConn) readMessage(max int64) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	data, err := readAtMost(r, max, -1)
+	data, err := readMessageBytes(r, max)
 	if errors.Is(err, errTooLarge) {
 		w.closeCode.Store(websocket.CloseMessageTooBig)
 		return 0, nil, err
@@ -52,4 +54,51 @@ func readCloseReason(err error) (string, error) {
 		return ReasonTransportClose, nil
 	}
 	return ReasonTransportError, err
+}
+
+// smallMessage is the size of the pooled buffer a message is first read
+// into: one that fits is kept as an exact copy, one allocation of its own
+// size (readAtMost would start at minReadBuffer, and most messages are far
+// smaller).
+const smallMessage = 2 << 10
+
+var smallMessages = sync.Pool{New: func() any {
+	b := make([]byte, smallMessage)
+	return &b
+}}
+
+// readMessageBytes reads r to EOF as readAtMost does, at most max bytes.
+func readMessageBytes(r io.Reader, max int64) ([]byte, error) {
+	sp := smallMessages.Get().(*[]byte)
+	defer smallMessages.Put(sp)
+	buf := *sp
+	if int64(len(buf)) > max+1 {
+		buf = buf[:max+1]
+	}
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			if int64(n) > max {
+				return nil, errTooLarge
+			}
+			return bytes.Clone(buf[:n]), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if int64(n) > max {
+		return nil, errTooLarge
+	}
+	// Larger: the rest as readAtMost reads it, then both in one slice.
+	rest, err := readAtMost(r, max-int64(n), -1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, n+len(rest))
+	copy(out, buf[:n])
+	copy(out[n:], rest)
+	return out, nil
 }
