@@ -39,20 +39,24 @@ func StartRedisClusterWithReplicas(t testing.TB, masters, replicas int) *RedisCl
 // The node is not restarted.
 func (c *RedisCluster) Kill(t testing.TB, addr string) {
 	t.Helper()
-	p := c.procs[addr]
-	if p == nil {
-		t.Fatalf("testkit: no Redis Cluster node at %s", addr)
-	}
-	c.mu.Lock()
-	c.killed[addr] = true
-	c.mu.Unlock()
-	p.Kill()
+	c.takeDown(t, addr).Kill()
 }
 
 // Hang stops the node at addr (SIGSTOP): it keeps its connections open and answers
 // nothing, as a hung server does, until the test ends (it is continued, then stopped, at
 // cleanup). For the cluster it is gone, as a killed node is: a replica takes over.
 func (c *RedisCluster) Hang(t testing.TB, addr string) {
+	t.Helper()
+	p := c.takeDown(t, addr)
+	if err := syscall.Kill(p.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatalf("testkit: stop %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(p.Pid(), syscall.SIGCONT) })
+}
+
+// takeDown returns the process of the node at addr, counted from now on as gone (not
+// live).
+func (c *RedisCluster) takeDown(t testing.TB, addr string) *Process {
 	t.Helper()
 	p := c.procs[addr]
 	if p == nil {
@@ -61,10 +65,7 @@ func (c *RedisCluster) Hang(t testing.TB, addr string) {
 	c.mu.Lock()
 	c.killed[addr] = true
 	c.mu.Unlock()
-	if err := syscall.Kill(p.Pid(), syscall.SIGSTOP); err != nil {
-		t.Fatalf("testkit: stop %s: %v", addr, err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(p.Pid(), syscall.SIGCONT) })
+	return p
 }
 
 // live returns the nodes not killed.
