@@ -2,7 +2,6 @@ package redis
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -149,13 +148,7 @@ func BenchmarkFanOut(b *testing.B) {
 				if mode == "flood" {
 					go func() {
 						for i := 0; i < b.N; i++ {
-							for {
-								err := pub.Broadcast(pkt(), adapter.BroadcastOptions{})
-								if !errors.Is(err, cluster.ErrQueueFull) {
-									break
-								}
-								time.Sleep(50 * time.Microsecond)
-							}
+							broadcastUntilQueued(pub, pkt(), adapter.BroadcastOptions{})
 						}
 					}()
 					for i := 0; i < b.N; i++ {
