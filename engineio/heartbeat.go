@@ -55,7 +55,42 @@ func (c *Conn) firedLocked(ts *timerSlot, gen uint64) bool {
 
 // startHeartbeatLocked schedules the first ping. The caller holds c.mu.
 func (c *Conn) startHeartbeatLocked() {
-	c.armLocked(&c.pingTimer, c.srv.cfg.PingInterval, (*Conn).onPingInterval)
+	c.nextPingLocked()
+}
+
+// pingTick aligns the pings of all connections: a ping is due at the first
+// multiple of pingTick (or of a tenth of PingTimeout, if smaller) past
+// PingInterval.
+//
+// Left to itself, each connection's ping falls at its own instant, and the
+// pings (and the pongs that answer them) of 10,000 connections come one by
+// one: each wakes the process, whose threads then look for more work and go
+// back to sleep, which cost several times the ping itself. Aligned, the
+// pings due within a tick fire together, their pongs come back together,
+// and one wakeup serves them all. A client allows PingInterval +
+// PingTimeout for a ping, so a ping later by a tenth of PingTimeout at most
+// is harmless.
+const pingTick = 100 * time.Millisecond
+
+// pingDelay returns how long from now the next ping is due: at least
+// interval, up to the next multiple of tick.
+func pingDelay(now time.Time, interval, tick time.Duration) time.Duration {
+	if tick <= 0 {
+		return interval
+	}
+	due := now.Add(interval)
+	aligned := due.Truncate(tick)
+	if aligned.Before(due) {
+		aligned = aligned.Add(tick)
+	}
+	return aligned.Sub(now)
+}
+
+// nextPingLocked arms the timer of the next ping. The caller holds c.mu.
+func (c *Conn) nextPingLocked() {
+	cfg := &c.srv.cfg
+	tick := min(pingTick, cfg.PingTimeout/10)
+	c.armLocked(&c.pingTimer, pingDelay(time.Now(), cfg.PingInterval, tick), (*Conn).onPingInterval)
 }
 
 // onPingInterval queues a ping and starts the pong timeout.
@@ -126,5 +161,5 @@ func (c *Conn) onPong() {
 	}
 	c.awaitingPong = false
 	c.pongDeferred = false
-	c.armLocked(&c.pingTimer, c.srv.cfg.PingInterval, (*Conn).onPingInterval)
+	c.nextPingLocked()
 }

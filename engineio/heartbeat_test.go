@@ -95,3 +95,22 @@ func TestTimersStopOnClose(t *testing.T) {
 		t.Errorf("timer %v, queue %d after close", c.pingTimer.t, len(c.queue))
 	}
 }
+
+func TestPingDelayAligns(t *testing.T) {
+	// Pings of connections armed at different instants fall on the same
+	// tick, never earlier than the interval, never later by a tick or more.
+	base := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	interval := 25 * time.Second
+	due := map[time.Time]bool{}
+	for _, off := range []time.Duration{time.Nanosecond, time.Millisecond, 37 * time.Millisecond, 99 * time.Millisecond, pingTick} {
+		now := base.Add(off)
+		d := pingDelay(now, interval, pingTick)
+		if d < interval || d >= interval+pingTick {
+			t.Fatalf("armed at +%v: delay %v, want in [%v, %v)", off, d, interval, interval+pingTick)
+		}
+		due[now.Add(d)] = true
+	}
+	if len(due) != 1 {
+		t.Fatalf("pings armed within one tick fall on %d instants, want 1: %v", len(due), due)
+	}
+}
