@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 
 	"github.com/ioswarm/ioswarm/engineio"
 )
@@ -60,4 +61,39 @@ func get(url string) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// A broadcast: one Message, its frame built once, queued on every
+// connection with Enqueue, which leaves the writing to the server's writers
+// instead of paying a system call per connection on the broadcasting
+// goroutine.
+func ExampleConn_Enqueue() {
+	var mu sync.Mutex
+	var conns []*engineio.Conn
+	srv := engineio.NewServer(engineio.Config{}, func(c *engineio.Conn) engineio.Handler {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		return nil
+	})
+	defer srv.Close()
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	url := ts.URL + "/engine.io/?EIO=4&transport=polling"
+	sids := []string{strings.Split(get(url), `"`)[3], strings.Split(get(url), `"`)[3]}
+
+	news := engineio.NewMessage([]byte(`2["news","hello all"]`), false)
+	mu.Lock()
+	for _, c := range conns {
+		if err := c.Enqueue(news); err != nil {
+			fmt.Println(c.ID(), err)
+		}
+	}
+	mu.Unlock()
+	for _, sid := range sids {
+		fmt.Println(get(url + "&sid=" + sid))
+	}
+	// Output:
+	// 42["news","hello all"]
+	// 42["news","hello all"]
 }
