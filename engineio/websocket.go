@@ -176,6 +176,9 @@ func (c *Conn) writeOwned(w *wsConn, batch []*Message) {
 		if op == nil {
 			c.startWriterLocked(w) // closed meanwhile: hang up
 		}
+		// OnClose from a new goroutine: the owner may be a Send caller,
+		// holding locks of its own (as for ErrSlowConsumer).
+		op.goAsync()
 		c.mu.Unlock()
 		op.run()
 		return
