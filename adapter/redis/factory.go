@@ -216,7 +216,7 @@ func (m *outMsg) queue(ctx context.Context, p goredis.Pipeliner) goredis.Cmder {
 // table is not reloaded), the PUBLISHes of a pipeline are dropped until
 // that table is reloaded. By slot, a master's death fails the messages of
 // its channels only, with an error that makes the publisher reload the
-// table (reloadClusterState). On a single Redis the key position is
+// table (cluster.ReloadState). On a single Redis the key position is
 // ignored.
 func publishCmd(ctx context.Context, channel string, payload []byte) *goredis.IntCmd {
 	cmd := goredis.NewIntCmd(ctx, "publish", channel, payload)
@@ -599,7 +599,7 @@ func (f *Factory) flush(batch []outMsg) {
 		err = f.pipeline(ctx, batch)
 	}
 	if err != nil {
-		reloadClusterState(f.client) // the channel's master may be gone
+		cluster.ReloadState(f.client) // the channel's master may be gone
 		if !f.pubFailing.Swap(true) {
 			f.log.Warn("redis: publish failed; messages to other nodes are dropped until Redis answers", "err", err)
 		}
@@ -644,21 +644,6 @@ func (f *Factory) pipeline(ctx context.Context, batch []outMsg) error {
 }
 
 func (f *Factory) noteDropped(n int) { f.dropped.Add(int64(n)) }
-
-// reloadClusterState makes a ClusterClient read the slots of the cluster
-// again (in the background), after a command or a subscription connection
-// failed: the master of a slot may have died and a replica taken over.
-// go-redis reloads them by itself only on a MOVED or ASK redirection and
-// every ClusterStateReloadInterval (60 s by default), and a dead master
-// answers nothing: until then a PubSub reconnects to the dead master again
-// and again, and commands for its slots fail, long after the failover.
-// Reloads are coalesced by go-redis (one at a time, 200 ms apart), and the
-// callers retry at most every maxBackoff or once per publish batch.
-func reloadClusterState(client goredis.UniversalClient) {
-	if cc, ok := client.(*goredis.ClusterClient); ok {
-		cc.ReloadState(context.Background())
-	}
-}
 
 // ---------------------------------------------------------------- cluster size
 

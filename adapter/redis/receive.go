@@ -8,6 +8,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 )
 
 // receiver is what a subscription connection's reading loop needs of its
@@ -74,7 +76,7 @@ func (r *receiver) receive(ps *goredis.PubSub, handle func(msg any)) {
 			}
 			// The connection may be gone with its master: the next attempt
 			// must see the replica that took over.
-			reloadClusterState(r.client)
+			cluster.ReloadState(r.client)
 			select {
 			case <-r.done:
 				return

@@ -278,7 +278,7 @@ func (f *ShardedFactory) write(ctx context.Context, batch []cluster.QueueItem) e
 		err = cluster.PipelineErr(cmds, perr)
 	}
 	if err != nil {
-		reloadClusterState(f.client) // the channel's master may be gone
+		cluster.ReloadState(f.client) // the channel's master may be gone
 	}
 	return err
 }

@@ -32,7 +32,7 @@ func CountSubscribers(ctx context.Context, client goredis.UniversalClient, chann
 		if err != nil {
 			// A master that does not answer may have been replaced (a
 			// failover): the next count must see its replica.
-			cc.ReloadState(ctx)
+			ReloadState(cc)
 		}
 		return int(total.Load()), err
 	}
@@ -60,4 +60,20 @@ func CountNodes(ctx context.Context, client goredis.UniversalClient, channel str
 		return 0, fmt.Errorf("redis: count servers (PUBSUB %s %s): %w", cmd, channel, err)
 	}
 	return n, nil
+}
+
+// ReloadState makes a ClusterClient read the slots of the cluster
+// again (in the background), after a command or a subscription connection
+// failed: the master of a slot may have died and a replica taken over.
+// go-redis reloads them by itself only on a MOVED or ASK redirection and
+// every ClusterStateReloadInterval (60 s by default), and a dead master
+// answers nothing: until then a PubSub reconnects to the dead master again
+// and again, and commands for its slots fail, long after the failover.
+// Reloads are coalesced by go-redis (one at a time, 200 ms apart); the
+// callers are a failed publish batch, count of the nodes or subscription
+// read, each paced by its own retries.
+func ReloadState(client goredis.UniversalClient) {
+	if cc, ok := client.(*goredis.ClusterClient); ok {
+		cc.ReloadState(context.Background())
+	}
 }
