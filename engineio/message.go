@@ -25,6 +25,7 @@ type Message struct {
 
 	frameOnce sync.Once
 	frame     []byte
+	room      []byte // from NewMessageAt: the buffer, with the headroom before data for the frame's head
 }
 
 // NewMessage returns a "message" packet carrying data. It takes ownership
@@ -40,6 +41,25 @@ func NewMessage(data []byte, binary bool) *Message {
 		data = toValidUTF8(data)
 	}
 	return &Message{typ: typeMessage, binary: binary, data: data}
+}
+
+// MessageHeadroom is how many bytes a buffer given to NewMessageAt has
+// before its data: room for a WebSocket frame header and the packet type,
+// so that the frame is made in place rather than in a copy.
+const MessageHeadroom = 11
+
+// NewMessageAt is NewMessage of buf[MessageHeadroom:], for a producer that
+// encodes straight after MessageHeadroom free bytes: the message takes
+// ownership of the whole of buf, and its WebSocket frame is written in the
+// headroom, in front of the data, instead of being copied. buf must be at
+// least MessageHeadroom long.
+func NewMessageAt(buf []byte, binary bool) *Message {
+	data := buf[MessageHeadroom:]
+	m := NewMessage(data, binary)
+	if len(m.data) == len(data) && (len(data) == 0 || &m.data[0] == &data[0]) {
+		m.room = buf
+	}
+	return m
 }
 
 // newPacket returns an internal (non-message) text packet.
@@ -83,29 +103,45 @@ func (m *Message) prepared() (*websocket.PreparedMessage, error) {
 // the many messages that go to one connection only.
 func (m *Message) wsFrame() []byte {
 	m.frameOnce.Do(func() {
-		n := len(m.data)
-		op := byte(0x81) // FIN + text
-		if m.binary {
-			op = 0x82 // FIN + binary
-		} else {
-			n++ // the type digit
+		var head [MessageHeadroom]byte
+		h := appendFrameHead(head[:0], m.typ, len(m.data), m.binary)
+		if m.room != nil {
+			// In place: the head ends where the data starts.
+			at := MessageHeadroom - len(h)
+			copy(m.room[at:], h)
+			m.frame = m.room[at:]
+			return
 		}
-		f := make([]byte, 0, 10+n)
-		switch {
-		case n <= 125:
-			f = append(f, op, byte(n))
-		case n <= 0xFFFF:
-			f = append(f, op, 126, byte(n>>8), byte(n))
-		default:
-			f = append(f, op, 127)
-			f = binary.BigEndian.AppendUint64(f, uint64(n))
-		}
-		if !m.binary {
-			f = append(f, m.typ)
-		}
+		f := make([]byte, 0, len(h)+len(m.data))
+		f = append(f, h...)
 		m.frame = append(f, m.data...)
 	})
 	return m.frame
+}
+
+// appendFrameHead appends the head of an unmasked, final WebSocket frame of
+// a message with n bytes of data: the frame header, then for text the
+// packet type digit (counted in the frame's length).
+func appendFrameHead(dst []byte, typ byte, n int, bin bool) []byte {
+	op := byte(0x81) // FIN + text
+	if bin {
+		op = 0x82 // FIN + binary
+	} else {
+		n++ // the type digit
+	}
+	switch {
+	case n <= 125:
+		dst = append(dst, op, byte(n))
+	case n <= 0xFFFF:
+		dst = append(dst, op, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, op, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	if !bin {
+		dst = append(dst, typ)
+	}
+	return dst
 }
 
 // appendPolling appends m's polling encoding: the type digit and the text

@@ -44,12 +44,13 @@ func (a Args) Values() ([]any, error) {
 	return out, nil
 }
 
-// Any returns the arguments as a []any of Raw values, ready to be
-// forwarded: s.Emit("x", ev.Args.Any()...) re-sends them verbatim.
+// Any returns the arguments as a []any of *Raw values pointing into a,
+// ready to be forwarded: s.Emit("x", ev.Args.Any()...) re-sends them
+// verbatim. (Pointers, so that the slice is the only allocation.)
 func (a Args) Any() []any {
 	out := make([]any, len(a))
-	for i, r := range a {
-		out[i] = r
+	for i := range a {
+		out[i] = &a[i]
 	}
 	return out
 }

@@ -15,8 +15,17 @@ import "strconv"
 //
 // AppendEncode is safe for concurrent use (p is only read).
 func AppendEncode(dst []byte, p *Packet) []byte {
-	t := p.Type
-	if len(p.Attachments) > 0 {
+	dst = AppendHead(dst, p.Type, p.Nsp, p.ID, p.HasID, len(p.Attachments))
+	return append(dst, p.Data...)
+}
+
+// AppendHead appends the text form of a packet up to its data: what
+// AppendEncode writes before p.Data for a packet of type t to namespace
+// nsp, with id when hasID, and atts attachments. An encoder that appends
+// the data itself right after it (AppendValues) makes the packet's text in
+// one buffer.
+func AppendHead(dst []byte, t Type, nsp string, id uint64, hasID bool, atts int) []byte {
+	if atts > 0 {
 		switch t {
 		case Event:
 			t = BinaryEvent
@@ -30,15 +39,15 @@ func AppendEncode(dst []byte, p *Packet) []byte {
 		dst = strconv.AppendUint(dst, uint64(t), 10)
 	}
 	if t == BinaryEvent || t == BinaryAck {
-		dst = strconv.AppendUint(dst, uint64(len(p.Attachments)), 10)
+		dst = strconv.AppendUint(dst, uint64(atts), 10)
 		dst = append(dst, '-')
 	}
-	if p.Nsp != "" && p.Nsp != "/" {
-		dst = append(dst, p.Nsp...)
+	if nsp != "" && nsp != "/" {
+		dst = append(dst, nsp...)
 		dst = append(dst, ',')
 	}
-	if p.HasID {
-		dst = strconv.AppendUint(dst, p.ID, 10)
+	if hasID {
+		dst = strconv.AppendUint(dst, id, 10)
 	}
-	return append(dst, p.Data...)
+	return dst
 }

@@ -217,10 +217,10 @@ func (c *client) send(p *parser.Packet) error {
 	return err
 }
 
-// emit encodes an EVENT or ACK of the application and queues it, pacing the
-// caller while the connection's queue is congested (see write).
-func (c *client) emit(p *parser.Packet, volatile bool) error {
-	drained, err := c.write(packetMessages(p), volatile, true, false)
+// emit queues the messages of an EVENT or ACK of the application, pacing
+// the caller while the connection's queue is congested (see write).
+func (c *client) emit(msgs []*engineio.Message, volatile bool) error {
+	drained, err := c.write(msgs, volatile, true, false)
 	if drained != nil {
 		c.awaitDrained(drained)
 	}

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"sync"
+	"sync/atomic"
 
 	"github.com/ioswarm/ioswarm/parser"
 )
@@ -19,30 +19,43 @@ type Event struct {
 	// Args are the event's arguments (the ack callback is not among them).
 	Args Args
 
-	ack  func(args []any) error
-	mu   sync.Mutex
-	sent bool
+	// A client's event: its socket, the ack id the client asked for, and
+	// what the event holds (counted by the client's inbox until its
+	// handlers return).
+	sock    *Socket
+	ackID   uint64
+	wantAck bool
+	size    int64
+
+	ack  func(args []any) error // an answer to another node (ServerSideEmit)
+	sent atomic.Bool
 }
 
 // HasAck reports whether the client asked for an acknowledgement.
-func (e *Event) HasAck() bool { return e.ack != nil }
+func (e *Event) HasAck() bool { return e.wantAck || e.ack != nil }
 
 // Ack answers the client's acknowledgement with args (any values, []byte
 // anywhere inside; Args elements are forwarded verbatim). Only the first
 // call sends anything; later calls return nil and do nothing, as on Node.
 // It returns ErrNoAck when the client asked for none.
 func (e *Event) Ack(args ...any) error {
-	if e.ack == nil {
+	if !e.HasAck() {
 		return ErrNoAck
 	}
-	e.mu.Lock()
-	if e.sent {
-		e.mu.Unlock()
+	if !e.sent.CompareAndSwap(false, true) {
 		return nil
 	}
-	e.sent = true
-	e.mu.Unlock()
-	return e.ack(args)
+	if e.ack != nil {
+		return e.ack(args)
+	}
+	return e.sock.sendPacket(parser.Ack, e.ackID, true, "", args, false)
+}
+
+// runTask runs a client's event on its socket's handler goroutine (the
+// socket's serial queues the event itself: nothing else is allocated).
+func (e *Event) runTask() {
+	defer e.sock.client.release(e.size)
+	e.sock.dispatch(e)
 }
 
 // Decode unmarshals argument i into v; see Args.Decode.

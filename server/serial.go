@@ -13,18 +13,28 @@ import (
 // on (it resolves acks and answers pings), so a handler may wait for the
 // client's acknowledgement without deadlocking.
 type serial struct {
-	group   *group // the server's, so Close waits for handlers
-	log     *slog.Logger
-	mu      sync.Mutex
-	queue   []func()
+	group *group // the server's, so Close waits for handlers
+	log   *slog.Logger
+	mu    sync.Mutex
+	// The tasks waiting, in order: head, then rest. A socket mostly has one
+	// at a time, which head holds without allocating.
+	head    task
+	rest    []task
 	running bool
 }
 
 // do queues f. After the server's Close has drained every handler, f is
 // dropped: nothing runs user code once Close returned.
-func (e *serial) do(f func()) {
+func (e *serial) do(f func()) { e.doTask(funcTask(f)) }
+
+// doTask queues t, as do.
+func (e *serial) doTask(t task) {
 	e.mu.Lock()
-	e.queue = append(e.queue, f)
+	if e.head == nil && len(e.rest) == 0 {
+		e.head = t
+	} else {
+		e.rest = append(e.rest, t)
+	}
 	if e.running {
 		e.mu.Unlock()
 		return
@@ -32,36 +42,44 @@ func (e *serial) do(f func()) {
 	e.running = true
 	if !e.group.goTask(e) {
 		e.running = false
-		e.queue = nil
+		e.head, e.rest = nil, nil
 	}
 	e.mu.Unlock()
 }
 
+// next takes the first task waiting, or ends the run (nil).
+func (e *serial) next() task {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t := e.head; t != nil {
+		e.head = nil
+		return t
+	}
+	if len(e.rest) == 0 {
+		e.running = false
+		e.rest = nil
+		return nil
+	}
+	t := e.rest[0]
+	e.rest[0] = nil
+	e.rest = e.rest[1:]
+	return t
+}
+
 // runTask drains the queue, on a goroutine of the group.
 func (e *serial) runTask() {
-	for {
-		e.mu.Lock()
-		if len(e.queue) == 0 {
-			e.running = false
-			e.queue = nil
-			e.mu.Unlock()
-			return
-		}
-		f := e.queue[0]
-		e.queue[0] = nil
-		e.queue = e.queue[1:]
-		e.mu.Unlock()
-		e.run(f)
+	for t := e.next(); t != nil; t = e.next() {
+		e.run(t)
 	}
 }
 
-// run calls f, turning a panic into a log line: one faulty handler must not
+// run runs t, turning a panic into a log line: one faulty handler must not
 // take the whole server down.
-func (e *serial) run(f func()) {
+func (e *serial) run(t task) {
 	defer func() {
 		if r := recover(); r != nil {
 			e.log.Error("server: handler panicked", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	f()
+	t.runTask()
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"slices"
@@ -496,12 +497,9 @@ func (s *Socket) onPacket(p *parser.Packet) {
 		}
 		// Counted until its handlers return; the read path waits when the
 		// connection is over its budget (inbox.go).
-		n := packetSize(p)
-		s.client.acquire(n)
-		s.exec.do(func() {
-			defer s.client.release(n)
-			s.dispatch(ev)
-		})
+		ev.size = packetSize(p)
+		s.client.acquire(ev.size)
+		s.exec.doTask(ev)
 	case parser.Ack, parser.BinaryAck:
 		args, err := parser.NewRawArgs(p.Data, p.Attachments)
 		if err != nil {
@@ -519,17 +517,27 @@ func (s *Socket) newEvent(p *parser.Packet) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev := &Event{Args: Args(raws[1:])}
-	if err := json.Unmarshal(raws[0].JSON, &ev.Name); err != nil {
-		ev.Name = string(raws[0].JSON) // a numeric event name
+	return &Event{
+		Name:    eventName(raws[0].JSON),
+		Args:    Args(raws[1:]),
+		sock:    s,
+		ackID:   p.ID,
+		wantAck: p.HasID,
+	}, nil
+}
+
+// eventName returns the name of an event from its first element (valid
+// JSON, checked by the decoder): the text of a string, and the JSON of
+// anything else (a numeric event name).
+func eventName(j []byte) string {
+	if len(j) >= 2 && j[0] == '"' && j[len(j)-1] == '"' && bytes.IndexByte(j, '\\') < 0 {
+		return string(j[1 : len(j)-1])
 	}
-	if p.HasID {
-		id := p.ID
-		ev.ack = func(args []any) error {
-			return s.sendPacket(parser.Ack, id, true, "", args, false)
-		}
+	var name string
+	if err := json.Unmarshal(j, &name); err != nil {
+		return string(j)
 	}
-	return ev, nil
+	return name
 }
 
 // dispatch runs on the socket's goroutine: catch-all listeners, packet
