@@ -185,8 +185,11 @@ func (c *client) register(s *Socket, restored adapter.Restored) bool {
 	if !s.recovered {
 		s.nsp.adapter.AddAll(s.seam(), []string{s.id})
 		// Stored before the client learns its pid: a node that dies from
-		// now on loses nothing of it.
-		s.saveSession()
+		// now on loses nothing of it. If Redis does not answer, the socket
+		// connects all the same (it cannot be recovered elsewhere).
+		if err := s.saveSession(); err != nil {
+			c.srv.log.Warn("server: session not stored for recovery", "nsp", s.nsp.name, "id", s.id, "err", err)
+		}
 	}
 	// Node writes the missed packets before the CONNECT reply; the official
 	// client buffers them until it is connected, and keeps that buffer if

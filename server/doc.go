@@ -115,8 +115,8 @@
 // It works on one node (the in-memory adapter) and across a cluster (the
 // Redis adapter keeps sessions and the log in Redis, so a client whose node
 // stopped or died is recovered by any node; Join, Leave and SetData then
-// return once the session is stored, and a broadcast's Emit once it is
-// logged).
+// return once the session is stored — an error matching ErrNotStored when
+// it could not be — and a broadcast's Emit once it is logged).
 //
 // # Compatibility
 //

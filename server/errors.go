@@ -24,6 +24,11 @@ var (
 	// ErrDisconnected is returned by calls on a socket that is no longer
 	// connected, and ends the acks it was waiting for.
 	ErrDisconnected = errors.New("server: socket disconnected")
+	// ErrNotStored matches the error of Join, Leave or SetData when the
+	// socket's session could not be stored for connection state recovery
+	// (Redis did not answer, say): the change is made on this node, but a
+	// node that recovers the socket would not see it.
+	ErrNotStored = errors.New("server: session not stored for recovery")
 	// ErrReservedEvent matches the error of an emit with a reserved name.
 	ErrReservedEvent = errors.New("server: reserved event name")
 	// ErrNoAck is returned by Event.Ack when the client asked for no

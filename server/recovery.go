@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"context"
 	"encoding/json"
 	"time"
@@ -211,22 +212,23 @@ func (s *Socket) snapshot() *adapter.Session {
 
 // saveSession stores the session of a connected socket when the adapter
 // keeps sessions outside the node, and returns once it is stored. A
-// failure is logged: the socket goes on, but a node that dies before the
-// next save loses the change.
-func (s *Socket) saveSession() {
+// failure matches ErrNotStored: the socket goes on, but a node that
+// recovers it would not see the change.
+func (s *Socket) saveSession() error {
 	st := s.nsp.sessionStore()
 	if st == nil || s.pid == "" {
-		return
+		return nil
 	}
 	s.mu.Lock()
 	connected := s.state == stateConnected
 	s.mu.Unlock()
 	if !connected {
-		return // connecting: stored at connect; leaving: persisted then
+		return nil // connecting: stored at connect; leaving: persisted then
 	}
 	if err := st.SaveSession(s.Context(), s.snapshot()); err != nil {
-		s.nsp.srv.log.Warn("server: session not stored for recovery", "nsp", s.nsp.name, "id", s.id, "err", err)
+		return fmt.Errorf("%w: %w", ErrNotStored, err)
 	}
+	return nil
 }
 
 // heldPacket is a live delivery that came while a recovered socket was

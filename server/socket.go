@@ -191,12 +191,14 @@ func (s *Socket) Data() any {
 //
 // With connection state recovery on the Redis adapter, SetData on a
 // connected socket returns once the socket's session is stored with the new
-// data, so that another node recovers it even if this one dies next.
-func (s *Socket) SetData(v any) {
+// data, so that another node recovers it even if this one dies next; if it
+// could not be stored, the data is set all the same and the error matches
+// ErrNotStored. Without, it returns nil.
+func (s *Socket) SetData(v any) error {
 	s.mu.Lock()
 	s.data, s.dataSet = v, true
 	s.mu.Unlock()
-	s.saveSession()
+	return s.saveSession()
 }
 
 // DecodeData decodes the socket's data into v through its JSON form —
@@ -350,14 +352,15 @@ func (s *Socket) OffAnyOutgoing(ids ...ListenerID) {
 // nothing and returns ErrDisconnected (ErrClosed after Server.Close).
 //
 // With connection state recovery on the Redis adapter, Join (and Leave)
-// returns once the socket's session is stored with its new rooms.
+// returns once the socket's session is stored with its new rooms; if it
+// could not be stored, the rooms are changed on this node all the same and
+// the error matches ErrNotStored.
 func (s *Socket) Join(rooms ...string) error {
 	if err := s.roomsErr(); err != nil {
 		return err
 	}
 	s.nsp.adapter.AddAll(s.seam(), rooms)
-	s.saveSession()
-	return nil
+	return s.saveSession()
 }
 
 // Leave removes the socket from rooms. Once the socket is disconnected it
@@ -370,8 +373,7 @@ func (s *Socket) Leave(rooms ...string) error {
 	for _, r := range rooms {
 		s.nsp.adapter.Del(s.id, r)
 	}
-	s.saveSession()
-	return nil
+	return s.saveSession()
 }
 
 // roomsErr is nil while the socket's rooms may change: connected, or
