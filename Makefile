@@ -58,9 +58,12 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzScanParity$$' -fuzztime=$(FUZZTIME) ./internal/jsonscan/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodePayload$$' -fuzztime=$(FUZZTIME) ./engineio/
 	$(GO) test -run='^$$' -fuzz='^FuzzToValidUTF8$$' -fuzztime=$(FUZZTIME) ./engineio/
-	$(GO) test -run='^$$' -fuzz='^FuzzTranscode$$' -fuzztime=$(FUZZTIME) ./adapter/redis/
-	$(GO) test -run='^$$' -fuzz='^FuzzTranscodeParity$$' -fuzztime=$(FUZZTIME) ./adapter/redis/
+	$(GO) test -run='^$$' -fuzz='^FuzzTranscode$$' -fuzztime=$(FUZZTIME) ./adapter/internal/cluster/
+	$(GO) test -run='^$$' -fuzz='^FuzzTranscodeParity$$' -fuzztime=$(FUZZTIME) ./adapter/internal/cluster/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeMessage$$' -fuzztime=$(FUZZTIME) ./adapter/redis/
+	$(GO) test -run='^$$' -fuzz='^FuzzShardedJSON$$' -fuzztime=$(FUZZTIME) ./adapter/redis/
+	$(GO) test -run='^$$' -fuzz='^FuzzIncoming$$' -fuzztime=$(FUZZTIME) ./client/
+	$(GO) test -run='^$$' -fuzz='^FuzzAppendBatch$$' -fuzztime=$(FUZZTIME) ./client/internal/engine/
 
 ## bench: the library's benchmarks (the integration module has none).
 bench:
