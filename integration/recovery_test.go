@@ -94,6 +94,42 @@ func TestRecoveryContract(t *testing.T) {
 	}, "-recovery", "10s")
 }
 
+// TestRecoveryContractMiddlewaresSkipped: with -recovery (Node's skipMiddlewares: true, Go's
+// default), a recovered socket does not run the connection middleware — the node's
+// middleware-runs count does not grow — while a new connection does.
+func TestRecoveryContractMiddlewaresSkipped(t *testing.T) {
+	scenario(t, func(e *env) {
+		c, id := e.dialRecovering(300 * time.Millisecond)
+		rc := &client{Client: c, e: e, id: id}
+		rc.ack("join", "r1")
+		testkit.Equal(t, show(rc.ack1("middleware-runs")), "1", "middleware runs after the first connection")
+
+		testkit.NoError(t, c.CloseTransport(e.ctx()))
+		_, err := c.WaitDisconnect(e.ctx())
+		testkit.NoError(t, err)
+		sid, err := c.WaitConnect(e.ctx())
+		testkit.NoError(t, err)
+		testkit.Equal(t, sid, id, "socket id after recovery")
+		info, err := c.Info(e.ctx())
+		testkit.NoError(t, err)
+		testkit.True(t, info.Recovered, "socket.recovered")
+		// The connection handler ran for the recovered socket (its new welcome)...
+		_, err = c.Next(e.ctx(), "welcome")
+		testkit.NoError(t, err)
+		testkit.Equal(t, rc.ack1("recovered"), true, "server: socket.recovered")
+		testkit.Equal(t, show(rc.ack1("rooms")), show(sorted(id, "r1")), "rooms restored")
+		// ...the middleware did not.
+		testkit.Equal(t, show(rc.ack1("middleware-runs")), "1", "middleware runs after the recovery")
+
+		// A new connection runs it: the count is live.
+		other, otherID := e.dialRecovering(100 * time.Millisecond)
+		oc := &client{Client: other, e: e, id: otherID}
+		testkit.Equal(t, show(oc.ack1("middleware-runs")), "2", "middleware runs after a new connection")
+		testkit.NoError(t, c.Close(e.ctx()))
+		testkit.NoError(t, other.Close(e.ctx()))
+	}, "-recovery", "10s")
+}
+
 func TestRecoveryContractExpired(t *testing.T) {
 	scenario(t, func(e *env) {
 		c, id := e.dialRecovering(1200 * time.Millisecond)

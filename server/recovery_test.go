@@ -160,20 +160,30 @@ func TestRecoveryRestoresSession(t *testing.T) {
 	}
 }
 
+// TestRecoveryRunMiddlewares: with RunMiddlewares (Node's skipMiddlewares:
+// false) a recovered socket runs the middlewares again, over each transport.
 func TestRecoveryRunMiddlewares(t *testing.T) {
-	var mw atomic.Int64
-	f, conns := recoveryFixture(t, []string{"websocket"}, &server.RecoveryConfig{RunMiddlewares: true}, &mw)
-	c := reconnectingClient(t, f, 100*time.Millisecond)
-	first := <-conns
-	_, err := c.until(ctxT(t), "live") // the client has an offset
-	testkit.NoError(t, err)
-	c.dropTransport()
-	second := <-conns
-	if !second.recovered || second.id != first.id {
-		t.Fatalf("not recovered: %+v", second)
-	}
-	if n := mw.Load(); n != 2 {
-		t.Fatalf("middlewares ran %d times, want 2", n)
+	for _, tr := range recoveryTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			var mw atomic.Int64
+			f, conns := recoveryFixture(t, tr.list, &server.RecoveryConfig{RunMiddlewares: true}, &mw)
+			c := reconnectingClient(t, f, 100*time.Millisecond)
+			first := <-conns
+			_, err := c.until(ctxT(t), "live") // the client has an offset
+			testkit.NoError(t, err)
+			if n := mw.Load(); n != 1 {
+				t.Fatalf("middlewares ran %d times at the first connection, want 1", n)
+			}
+			c.dropTransport()
+			second := <-conns
+			if !second.recovered || second.id != first.id {
+				t.Fatalf("not recovered: %+v", second)
+			}
+			if n := mw.Load(); n != 2 {
+				t.Fatalf("middlewares ran %d times, want 2", n)
+			}
+			testkit.NoError(t, c.Close())
+		})
 	}
 }
 

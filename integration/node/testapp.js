@@ -79,6 +79,7 @@ const recorded = new Map(); // namespace name -> array of argument arrays
 let pubClient = null;
 let subClient = null;
 let syncCounter = 0;
+let middlewareRuns = 0; // runs of the connection middleware, in every namespace (middleware-runs)
 let io = null; // the Server, for the streams adapter's readiness
 
 const RESERVED = ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
@@ -143,6 +144,7 @@ function setupNamespace(nsp) {
   if (!recorded.has(nsp.name)) recorded.set(nsp.name, []);
 
   nsp.use((socket, next) => {
+    middlewareRuns++;
     const auth = socket.handshake.auth;
     if (auth && typeof auth === "object" && auth.token === "bad") {
       const err = new Error("unauthorized");
@@ -329,6 +331,8 @@ function onConnection(nsp, socket) {
   on(socket, "node", (ack) => ack(NODE));
 
   on(socket, "recorded", (ack) => ack(recorded.get(nsp.name) || []));
+
+  on(socket, "middleware-runs", (ack) => ack(middlewareRuns));
 
   // ---- load-test events: cheap, no logging
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
@@ -20,6 +21,10 @@ type app struct {
 	srv        *server.Server
 	node       string
 	reqTimeout time.Duration
+
+	// middlewareRuns counts the runs of the connection middleware, in every
+	// namespace (the middleware-runs event).
+	middlewareRuns atomic.Int64
 
 	mu             sync.Mutex
 	lastDisconnect any                          // {"id","reason","rooms"} or nil
@@ -52,6 +57,7 @@ func (a *app) setup(ns *server.Namespace) {
 
 func (a *app) setupConnections(ns connectionSetup) {
 	ns.Use(func(s *server.Socket) error {
+		a.middlewareRuns.Add(1)
 		var auth struct {
 			Token any `json:"token"`
 		}
@@ -85,6 +91,7 @@ func (a *app) registerEvents(ns connectionSetup) {
 		"last-disconnect":  a.getLastDisconnect,
 		"node":             func(*server.Socket, *server.Event) (any, error) { return a.node, nil },
 		"recorded":         a.getRecorded,
+		"middleware-runs":  func(*server.Socket, *server.Event) (any, error) { return a.middlewareRuns.Load(), nil },
 		"sse":              a.sse,
 		"bcast":            a.bcast,
 		"publish":          a.publish,
