@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -524,5 +525,46 @@ func testRecoveryRedisRestartPersisted(t *testing.T, transport string) {
 		}
 	}
 	testkit.Equal(t, strings.Join(got, ","), "m1,m2,m3,welcome,end", "replayed once and in order, then live")
+	testkit.NoError(t, c.Close(tctx(t)))
+}
+
+// TestRecoveryStoreFailure: with recovery on the Redis adapter, Join, Leave and SetData
+// store the socket's session before they return; while Redis is down they cannot, and say
+// so with an error matching server.ErrNotStored — the change is made on this node all the
+// same. Once Redis is back they store again.
+func TestRecoveryStoreFailure(t *testing.T) {
+	t.Parallel()
+	rs := testkit.StartRedisServer(t)
+	key := uniqueKey(t)
+	A := startRecoveryNode(t, rs.URL(), key, &server.RecoveryConfig{MaxDisconnectionDuration: 10 * time.Second})
+	socks := make(chan *server.Socket, 1)
+	A.srv.OnConnection(func(s *server.Socket) { socks <- s })
+	drv := testkit.NewNodeClientDriver(t)
+	c := connectTo(t, drv, &testNode{url: A.url}, "/")
+	s := <-socks
+	testkit.NoError(t, s.Join("kept"), "Join with Redis up")
+	testkit.NoError(t, s.SetData(map[string]any{"k": 1}), "SetData with Redis up")
+
+	rs.Stop()
+	err := s.Join("r1")
+	testkit.True(t, errors.Is(err, server.ErrNotStored), "Join with Redis down: %v", err)
+	testkit.True(t, contains(s.Rooms(), "r1"), "r1 is joined on this node all the same: %v", s.Rooms())
+	// Delivered to it on this node (not logged: the sender is told).
+	testkit.True(t, A.srv.To("r1").Emit("in-r1") != nil, "a broadcast that could not be logged reports it")
+	testkit.Equal(t, next(t, c, "in-r1"), []any{}, "r1's broadcast reaches the socket, without an offset")
+
+	err = s.SetData(map[string]any{"k": 2})
+	testkit.True(t, errors.Is(err, server.ErrNotStored), "SetData with Redis down: %v", err)
+	var data map[string]int
+	testkit.NoError(t, s.DecodeData(&data))
+	testkit.Equal(t, data["k"], 2, "data set on this node all the same")
+
+	err = s.Leave("kept")
+	testkit.True(t, errors.Is(err, server.ErrNotStored), "Leave with Redis down: %v", err)
+	testkit.True(t, !contains(s.Rooms(), "kept"), "kept is left on this node all the same: %v", s.Rooms())
+
+	rs.Start()
+	eventually(t, "Join stores again once Redis is back", func() bool { return s.Join("r2") == nil })
+	testkit.NoError(t, s.SetData(map[string]any{"k": 3}), "SetData with Redis back")
 	testkit.NoError(t, c.Close(tctx(t)))
 }
