@@ -60,6 +60,11 @@ type Conn struct {
 	// readMu serializes the readers (POST handlers and the WebSocket read
 	// loop), and so OnMessage calls. It is taken before mu, never after.
 	readMu sync.Mutex
+	// onReader is set while the WebSocket reader calls OnMessage, and
+	// deferred is what the Handler gave it to run next (RunOnReader); both
+	// are the reader's own.
+	onReader bool
+	deferred Runner
 
 	mu sync.Mutex
 	// Everything below is guarded by mu.

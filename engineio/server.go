@@ -49,6 +49,7 @@ type Server struct {
 
 	slots   writeSlots  // paces the WebSocket writers of their own
 	writers *writerPool // the server's WebSocket writers (writers.go)
+	lend    *lender     // replaces readers busy with a Runner (lend.go)
 }
 
 // NewServer returns a Server configured by cfg (zero fields take their
@@ -65,6 +66,7 @@ func NewServer(cfg Config, accept func(c *Conn) Handler) *Server {
 		slots:  newWriteSlots(),
 	}
 	s.writers = newWriterPool(s)
+	s.lend = newLender(s)
 	for _, t := range cfg.Transports {
 		switch t {
 		case TransportPolling:
@@ -124,6 +126,7 @@ func (s *Server) Close() {
 	if idle != nil {
 		idle.stop() // the idle sockets are closing: their writers hang up
 	}
+	s.lend.close()          // the readers it would replace are closing
 	s.writers.stopWriters() // once the listed connections are written
 	s.wg.Wait()
 }

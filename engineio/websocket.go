@@ -331,8 +331,15 @@ func (c *Conn) readPackets(w *wsConn) {
 			return
 		}
 		c.readMu.Lock()
+		c.onReader = true
 		open := c.handlePacket(p)
+		c.onReader = false
+		r := c.deferred
+		c.deferred = nil
 		c.readMu.Unlock()
+		if r != nil && !c.srv.lend.run(c, w, r) {
+			return // another reader took over while r ran
+		}
 		if !open {
 			return
 		}

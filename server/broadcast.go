@@ -145,6 +145,9 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 	}
 	done := make(chan result, 1)
 	b.broadcastWithAck(ctx, p, func(a Args, err error) { done <- result{a, err} })
+	// The caller may be a handler run by the reader of a client that must
+	// answer: the answers need other readers.
+	b.nsp.srv.eng.ReleaseReaders()
 	r := <-done
 	return r.args, r.err
 }

@@ -75,11 +75,17 @@
 //
 // Every method is safe for concurrent use. The handlers of one socket
 // (events, ack callbacks, disconnection) run one at a time, in order, on a
-// goroutine that exists only while the socket has work, so a handler may
+// goroutine that exists only while the socket has work — usually the
+// connection's WebSocket reader itself, which runs the handler of the event
+// it just read, so that an echo costs no goroutine switch. A handler may
 // block — even waiting for the same client's acknowledgement — without
-// stalling other sockets or the connection's heartbeat (while the client's
-// events are within the budget above: an answer stuck behind a full budget
-// is read only once handlers progress, so such a wait needs a timeout).
+// stalling other sockets or the connection's heartbeat: a reader busy with
+// a handler for more than 10 to 20 ms is replaced by a new one (at once
+// when the handler waits for a client's acknowledgement), so the events of
+// the connection's other namespaces wait at most that long. (While the
+// client's events are within the budget above: an answer stuck behind a
+// full budget is read only once handlers progress, so such a wait needs a
+// timeout.)
 // Broadcast ack callbacks ([AckFunc] of a broadcast) run on a goroutine of
 // their own and may block. Server-side listeners ([ServerEventHandler]) and
 // outgoing listeners ([OutgoingHandler]) run on goroutines the server

@@ -78,6 +78,19 @@ func (g *group) goTask(t task) bool {
 	return true
 }
 
+// enter counts work run by a goroutine the group did not start (a
+// connection's reader running a handler, serial.doOnReader) unless the
+// group is closed; done ends it.
+func (g *group) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing && g.n == 0 {
+		return false
+	}
+	g.n++
+	return true
+}
+
 // worker runs tasks, parking between them, until there are too many parked
 // or the group closes.
 func (g *group) worker(t task) {

@@ -4,14 +4,18 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+
+	"github.com/ioswarm/ioswarm/engineio"
 )
 
 // serial runs functions one after another, in submission order, on a
-// goroutine of the server's group that it holds only while there is work. Every socket has one, so
-// its handlers never run concurrently with each other and a handler that
-// blocks delays only its own socket — while the connection's read loop goes
-// on (it resolves acks and answers pings), so a handler may wait for the
-// client's acknowledgement without deadlocking.
+// goroutine of the server's group, or on the connection's reader
+// (doOnReader), that it holds only while there is work. Every socket has
+// one, so its handlers never run concurrently with each other and a
+// handler that blocks delays only its own socket — the connection's
+// reading goes on (a reader lent to a handler is replaced within 20 ms, at
+// once when the handler waits for an acknowledgement), so a handler may
+// wait for the client's acknowledgement without deadlocking.
 type serial struct {
 	group *group // the server's, so Close waits for handlers
 	log   *slog.Logger
@@ -45,6 +49,32 @@ func (e *serial) doTask(t task) {
 		e.head, e.rest = nil, nil
 	}
 	e.mu.Unlock()
+}
+
+// doOnReader queues t, an event the connection's reader just decoded.
+// When the socket has nothing else to run, the reader runs it itself once
+// the message is handled (engineio's RunOnReader): no goroutine is woken,
+// and the reply leaves from the goroutine that read the request. Otherwise
+// t waits its turn as with do.
+func (e *serial) doOnReader(t task, conn *engineio.Conn) {
+	e.mu.Lock()
+	if !e.running && e.head == nil && len(e.rest) == 0 && e.group.enter() {
+		if conn.RunOnReader(e) {
+			e.head = t
+			e.running = true
+			e.mu.Unlock()
+			return
+		}
+		e.group.done()
+	}
+	e.mu.Unlock()
+	e.doTask(t)
+}
+
+// Run implements engineio.Runner: the reader's run of the queue.
+func (e *serial) Run() {
+	defer e.group.done()
+	e.runTask()
 }
 
 // next takes the first task waiting, or ends the run (nil).

@@ -501,7 +501,7 @@ func (s *Socket) onPacket(p *parser.Packet) {
 		// connection is over its budget (inbox.go).
 		ev.size = packetSize(p)
 		s.client.acquire(ev.size)
-		s.exec.doTask(ev)
+		s.exec.doOnReader(ev, s.client.conn)
 	case parser.Ack, parser.BinaryAck:
 		args, err := parser.NewRawArgs(p.Data, p.Attachments)
 		if err != nil {

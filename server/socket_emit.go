@@ -218,6 +218,9 @@ func (s *Socket) emitWithAck(ctx context.Context, event string, args []any, vola
 		s.takeAck(id)
 		return nil, err
 	}
+	// The caller may be a handler run by this very client's reader: the
+	// answer needs another one.
+	s.nsp.srv.eng.ReleaseReaders()
 	select {
 	case r := <-pa.ch:
 		return r.args, r.err
