@@ -37,6 +37,16 @@
 // serverSideEmit listeners waiting to run in count. Close ends every
 // goroutine, a blocked XREAD at once (CLIENT UNBLOCK on its connection).
 //
+// Every wait is bounded when Redis does not answer, provided the client
+// has ContextTimeoutEnabled (go-redis otherwise ignores the deadlines of
+// the contexts and applies its own: ReadTimeout, BlockTime + 10 s for an
+// XREAD): requests and commands by RequestsTimeout, an XREAD by BlockTime
+// + 1 s. Close gives Redis RequestsTimeout at most to take what is queued,
+// and none once a write timed out; it returns within RequestsTimeout, or
+// BlockTime + 1 s when longer, of its start, or at its ctx's end (the
+// goroutines then end by themselves once Redis answers or the client is
+// closed).
+//
 // # Connection state recovery
 //
 // With recovery on (server.Config.ConnectionStateRecovery) the adapter is

@@ -3,11 +3,14 @@ package redisstreams
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -44,6 +47,8 @@ type Factory struct {
 	queue  *cluster.Queue
 	events *cluster.EventRunner
 
+	stalled bool // the last write timed out; the queue goroutine's own
+
 	startOnce sync.Once
 	readers   []*reader
 
@@ -51,11 +56,19 @@ type Factory struct {
 	closing bool
 	nsps    map[string]*transport // by namespace name, as Node routes entries
 
-	ioCtx     context.Context
-	ioCancel  context.CancelFunc
-	wg        sync.WaitGroup
-	closeOnce sync.Once
-	closed    chan struct{}
+	// ioCtx is the context of the publish queue's commands, cancelled
+	// once Close let it drain; readCtx the readers', cancelled when Close
+	// starts. Once closing, no command of the Factory runs past ioLimit
+	// (UnixNano): RequestsTimeout after Close started.
+	ioCtx      context.Context
+	ioCancel   context.CancelFunc
+	readCtx    context.Context
+	readCancel context.CancelFunc
+	ioLimit    atomic.Int64
+	closeStart chan struct{} // closed when Close starts
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+	closed     chan struct{}
 }
 
 var _ adapter.Factory = (*Factory)(nil)
@@ -66,15 +79,17 @@ var _ adapter.Factory = (*Factory)(nil)
 func New(client goredis.UniversalClient, opts Options) *Factory {
 	opts = opts.withDefaults()
 	f := &Factory{
-		client: client,
-		opts:   opts,
-		log:    opts.Logger,
-		queue:  cluster.NewQueue(opts.MaxPendingPublishes, opts.MaxPendingPublishBytes, opts.Logger),
-		events: cluster.NewEventRunner(opts.Logger),
-		nsps:   make(map[string]*transport),
-		closed: make(chan struct{}),
+		client:     client,
+		opts:       opts,
+		log:        opts.Logger,
+		queue:      cluster.NewQueue(opts.MaxPendingPublishes, opts.MaxPendingPublishBytes, opts.Logger),
+		events:     cluster.NewEventRunner(opts.Logger),
+		nsps:       make(map[string]*transport),
+		closed:     make(chan struct{}),
+		closeStart: make(chan struct{}),
 	}
 	f.ioCtx, f.ioCancel = context.WithCancel(context.Background())
+	f.readCtx, f.readCancel = context.WithCancel(context.Background())
 	for _, s := range opts.streamNames() {
 		f.readers = append(f.readers, newReader(f, s))
 	}
@@ -206,10 +221,89 @@ func (f *Factory) send(it cluster.QueueItem) error {
 	return f.queue.Send(it)
 }
 
+// ioContext returns the context of a Redis command made for a caller
+// with its own ctx: it ends with ctx, after RequestsTimeout, no later than
+// ioLimit once closing, and when Close gives up on Redis (ioCtx). go-redis
+// honours its deadline with the client's ContextTimeoutEnabled (otherwise
+// the client's ReadTimeout bounds the command).
+func (f *Factory) ioContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithDeadline(ctx, f.limit(time.Now().Add(f.opts.RequestsTimeout)))
+	stop := context.AfterFunc(f.ioCtx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// limit returns deadline, or ioLimit when closing and it is sooner.
+func (f *Factory) limit(deadline time.Time) time.Time {
+	if limit := f.ioLimit.Load(); limit != 0 && limit < deadline.UnixNano() {
+		return time.Unix(0, limit)
+	}
+	return deadline
+}
+
 // write sends a batch of the queue in one pipeline (a ClusterClient
 // splits it by the masters of the keys' slots): XADD <stream> MAXLEN ~
-// <MaxLen> * uid … nsp … type … data …, PUBLISH or SPUBLISH.
+// <MaxLen> * uid … nsp … type … data …, PUBLISH or SPUBLISH. The queue
+// bounds it by RequestsTimeout; once closing, it ends by ioLimit too.
 func (f *Factory) write(ctx context.Context, batch []cluster.QueueItem) error {
+	if f.stalled && f.closingStarted() {
+		for i := range batch {
+			if done := batch[i].Done; done != nil {
+				done("", errNotWritten)
+			}
+		}
+		return errNotWritten
+	}
+	err := f.pipeline(ctx, batch)
+	if f.stalled = timedOut(err); f.stalled {
+		f.pause()
+	}
+	return err
+}
+
+// errNotWritten fails what is queued when Close finds Redis not answering.
+var errNotWritten = fmt.Errorf("redisstreams: not written: Redis did not answer in time and the Factory is closing: %w", adapter.ErrClosed)
+
+// stallPause is the pause of the queue after a write that timed out.
+const stallPause = time.Second
+
+// pause follows a write that timed out: the next one waits stallPause, or
+// until Close starts. Then what is queued is dropped: Redis did not answer
+// the last write within RequestsTimeout, and Close does not give it that
+// long again for each batch — nor for the one that a caller waiting for
+// the failed write would let start just before Close (a handler waiting
+// for a logged broadcast ends, then the server closes).
+func (f *Factory) pause() {
+	t := time.NewTimer(stallPause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-f.closeStart:
+	}
+}
+
+// closingStarted reports whether Close started.
+func (f *Factory) closingStarted() bool {
+	select {
+	case <-f.closeStart:
+		return true
+	default:
+		return false
+	}
+}
+
+// timedOut reports whether err says that Redis did not answer in time.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// pipeline writes a batch; once closing, it ends by ioLimit.
+func (f *Factory) pipeline(ctx context.Context, batch []cluster.QueueItem) error {
+	if limit := f.ioLimit.Load(); limit != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, limit))
+		defer cancel()
+	}
 	cmds, err := f.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i := range batch {
 			it := &batch[i]
@@ -251,12 +345,21 @@ func (f *Factory) write(ctx context.Context, batch []cluster.QueueItem) error {
 // ---------------------------------------------------------------- closing
 
 // Close implements adapter.Factory: it closes the adapters still open,
-// writes what is queued (RequestsTimeout at most), stops the readers and
-// the subscriptions and waits for the goroutines, until ctx ends (then it
-// returns an error wrapping ctx's and they end by themselves, within
-// BlockTime). It does not close the Redis client. It is idempotent.
+// stops the readers (CLIENT UNBLOCK), writes what is queued and waits for
+// the goroutines. Redis gets RequestsTimeout at most to take what is
+// queued (what remains is dropped); when it does not answer, every
+// command in flight ends by its deadline — RequestsTimeout after Close
+// started, or BlockTime + 1 s after a blocked XREAD started — with the
+// client's ContextTimeoutEnabled (otherwise by the client's own bounds:
+// ReadTimeout, BlockTime + 10 s for an XREAD), or at once when the client
+// is closed. When ctx ends first, Close returns an error wrapping ctx's
+// and the goroutines end by themselves. It does not close the Redis
+// client. It is idempotent.
 func (f *Factory) Close(ctx context.Context) error {
 	f.closeOnce.Do(func() {
+		// No command of the Factory runs past this limit from now on.
+		f.ioLimit.Store(time.Now().Add(f.opts.RequestsTimeout).UnixNano())
+		close(f.closeStart)
 		f.mu.Lock()
 		f.closing = true
 		as := make([]*cluster.Adapter, 0, len(f.nsps))
@@ -270,11 +373,29 @@ func (f *Factory) Close(ctx context.Context) error {
 	return cluster.WaitClosed(ctx, f.closed)
 }
 
+// finishClose stops the readers while the queue drains (the adapters are
+// closed: what the streams bring has nobody to go to), then waits for the
+// goroutines and closes f.closed. It runs on a goroutine of its own, so
+// that Close can return at its ctx's end.
 func (f *Factory) finishClose() {
-	cluster.StopIO(&f.startOnce, f.queue, f.opts.RequestsTimeout, f.ioCancel)
+	f.readCancel()
+	// Passing startOnce orders start's wg.Add before the Wait below: start
+	// has returned, or will never run.
+	ran := true
+	f.startOnce.Do(func() { ran = false })
+	var stops sync.WaitGroup
+	stops.Add(len(f.readers))
 	for _, r := range f.readers {
-		r.stop()
+		go func() {
+			defer stops.Done()
+			r.stop(ran)
+		}()
 	}
+	if ran {
+		f.queue.Drain(f.opts.RequestsTimeout)
+	}
+	f.ioCancel()
+	stops.Wait()
 	f.wg.Wait()
 	close(f.closed)
 }

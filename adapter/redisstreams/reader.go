@@ -17,7 +17,12 @@ import (
 //
 // It reads on a connection of its own, whose CLIENT ID it keeps, so that
 // Close ends a blocked XREAD at once with CLIENT UNBLOCK instead of
-// waiting up to BlockTime.
+// waiting up to BlockTime. A Redis that does not answer cannot be asked
+// to unblock it: every command of the reader has a deadline (an XREAD's
+// is BlockTime + readGrace, the others' connectTimeout), which go-redis
+// honours with the client's ContextTimeoutEnabled (otherwise its own
+// bound applies: BlockTime + 10 s for an XREAD, ReadTimeout for the
+// others); closing the client ends them at once.
 type reader struct {
 	f      *Factory
 	stream string
@@ -35,6 +40,23 @@ type reader struct {
 // maxBackoff bounds the wait between two attempts after a failure.
 const maxBackoff = 2 * time.Second
 
+// readGrace is what an XREAD gets past its BlockTime for Redis's answer to
+// arrive: a Redis that does not answer by then is taken as gone (the
+// reader connects again and goes on from its offset, losing nothing), and
+// so a reader ends at most BlockTime + readGrace after Close.
+const readGrace = time.Second
+
+// unblockTimeout bounds one CLIENT UNBLOCK of stop.
+const unblockTimeout = time.Second
+
+// connectTimeout bounds the other commands of the reader (the end of the
+// stream, a new connection and its CLIENT ID): 2 s, or RequestsTimeout
+// when shorter. A reader that keeps failing (Redis does not answer) is
+// then never far from its next attempt, nor from its end after Close.
+func (r *reader) connectTimeout() time.Duration {
+	return min(r.f.opts.RequestsTimeout, 2*time.Second)
+}
+
 func newReader(f *Factory, stream string) *reader {
 	return &reader{f: f, stream: stream, ready: make(chan struct{}), exited: make(chan struct{})}
 }
@@ -43,7 +65,7 @@ func (r *reader) loop() {
 	defer r.f.wg.Done()
 	defer close(r.exited)
 	defer r.closeConn()
-	ctx := r.f.ioCtx
+	ctx := r.f.readCtx
 	backoff, failing := 50*time.Millisecond, false
 	for ctx.Err() == nil {
 		err := r.read(ctx)
@@ -79,7 +101,9 @@ func (r *reader) read(ctx context.Context) error {
 		// On the shared client: go-redis settles its connection options
 		// on the first connection, which must not race with the
 		// reader's own (Factory.Adapter subscribes once ready).
-		last, err := r.f.client.XRevRangeN(ctx, r.stream, "+", "-", 1).Result()
+		cctx, cancel := context.WithTimeout(ctx, r.connectTimeout())
+		last, err := r.f.client.XRevRangeN(cctx, r.stream, "+", "-", 1).Result()
+		cancel()
 		if err != nil {
 			return err
 		}
@@ -93,6 +117,11 @@ func (r *reader) read(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if ctx.Err() != nil {
+		return ctx.Err() // stopped while connecting: do not block again
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.f.opts.BlockTime+readGrace)
+	defer cancel()
 	res, err := c.XRead(ctx, &goredis.XReadArgs{
 		Streams: []string{r.stream, r.offset},
 		Count:   r.f.opts.ReadCount,
@@ -122,6 +151,8 @@ func (r *reader) connection(ctx context.Context) (goredis.Cmdable, error) {
 	if r.conn != nil {
 		return r.conn, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.connectTimeout())
+	defer cancel()
 	var node *goredis.Client
 	switch c := r.f.client.(type) {
 	case *goredis.Client:
@@ -154,26 +185,44 @@ func (r *reader) closeConn() {
 	}
 }
 
-// stop ends a blocked XREAD (the factory's ioCtx is already cancelled):
-// CLIENT UNBLOCK, repeated until the loop is seen to end, since the loop
-// may be just about to block again. It gives up after BlockTime, when
-// the XREAD ends by itself.
-func (r *reader) stop() {
-	deadline := time.Now().Add(r.f.opts.BlockTime)
-	for time.Now().Before(deadline) {
+// stop ends a blocked XREAD (the reader's context is cancelled): CLIENT
+// UNBLOCK, repeated until the loop is seen to end, since the loop may be
+// just about to block again, but only while Redis answers: a Redis that
+// does not is not asked again, and the XREAD ends by its deadline
+// (BlockTime + readGrace), or at once when the client is closed. stop
+// gives up after that long, or when the loop ends; the loop never ran
+// when ran is false.
+func (r *reader) stop(ran bool) {
+	if !ran {
+		return
+	}
+	limit := time.Now().Add(r.f.opts.BlockTime + readGrace)
+	give := time.NewTimer(time.Until(limit))
+	defer give.Stop()
+	answers := true
+	for answers {
 		r.mu.Lock()
 		node, id := r.node, r.id
 		r.mu.Unlock()
-		if node == nil {
-			return
+		if node != nil {
+			deadline := time.Now().Add(unblockTimeout)
+			if deadline.After(limit) {
+				deadline = limit
+			}
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			answers = node.ClientUnblock(ctx, id).Err() == nil
+			cancel()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = node.ClientUnblock(ctx, id).Err()
-		cancel()
 		select {
 		case <-r.exited:
 			return
+		case <-give.C:
+			return
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+	select {
+	case <-r.exited:
+	case <-give.C:
 	}
 }

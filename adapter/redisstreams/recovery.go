@@ -140,7 +140,7 @@ func (r *recoverer) RestoreSession(ctx context.Context, pid, offset string, atta
 	if !cluster.ValidOffset(offset) {
 		return adapter.Restored{}, false
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.t.f.opts.RequestsTimeout)
+	ctx, cancel := r.t.f.ioContext(ctx)
 	defer cancel()
 	s, err := r.take(ctx, pid, offset)
 	if err != nil {

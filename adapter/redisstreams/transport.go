@@ -125,6 +125,8 @@ func (t *transport) Congestion() <-chan struct{} { return t.f.queue.Congestion()
 // ServerCount implements cluster.Transport: PUBSUB NUMSUB (SHARDNUMSUB)
 // of the namespace's channel, which every node subscribes to.
 func (t *transport) ServerCount(ctx context.Context) (int, error) {
+	ctx, cancel := t.f.ioContext(ctx)
+	defer cancel()
 	return cluster.CountNodes(ctx, t.f.client, t.public, t.f.opts.UseShardedPubSub)
 }
 
