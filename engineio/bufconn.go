@@ -34,6 +34,10 @@ type bufConn struct {
 
 	// gate is the read side: gorilla reads through it (Read).
 	gate readGate
+	// fd is the socket's descriptor (-1 without), for the writers' batched
+	// sends (sendbatch.go). It stays valid while the connection's writer
+	// ownership is held: only the owner closes the socket.
+	fd int
 
 	mu         sync.Mutex
 	collecting bool
@@ -223,12 +227,15 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.conn = &bufConn{Conn: nc}
+	h.conn = &bufConn{Conn: nc, fd: -1}
 	h.conn.gate.conn = nc
 	// The descriptor, for non-blocking writes and reads that take a buffer
 	// only once bytes are there; set before any goroutine uses the conn.
 	if sc, ok := nc.(syscall.Conn); ok {
 		h.conn.gate.raw, _ = sc.SyscallConn()
+		if raw := h.conn.gate.raw; raw != nil {
+			_ = raw.Control(func(fd uintptr) { h.conn.fd = int(fd) })
+		}
 	}
 	return h.conn, brw, nil
 }

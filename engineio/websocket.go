@@ -167,6 +167,12 @@ func (c *Conn) writeListed() {
 // meanwhile, else to nobody.
 func (c *Conn) writeOwned(w *wsConn, batch []*Message) {
 	n, all, err := w.nc.writeNow(batch)
+	c.afterWrite(w, batch, n, all, err)
+}
+
+// afterWrite passes ownership on once batch was written without waiting:
+// n bytes of its frames, all of them or not, or err. See writeOwned.
+func (c *Conn) afterWrite(w *wsConn, batch []*Message, n int, all bool, err error) {
 	c.mu.Lock()
 	switch {
 	case err != nil:

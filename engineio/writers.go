@@ -106,16 +106,48 @@ func (p *writerPool) take(prev []*Conn) []*Conn {
 	return batch
 }
 
-// run is one writer.
+// useRing lets writers send through io_uring where the kernel allows it
+// (tests turn it off to cover the other path).
+var useRing = true
+
+// run is one writer. With a ring of its own, it hands the kernel the sends
+// of up to ringSize connections at once; without, it writes each
+// connection with its own system call.
 func (p *writerPool) run() {
 	defer p.srv.wg.Done()
+	var r *ring
+	if useRing {
+		var err error
+		if r, err = newRing(); err != nil {
+			p.srv.log.Debug("engineio: writers without io_uring", "err", err)
+			r = nil
+		} else {
+			defer r.close()
+		}
+	}
+	var sb sendBatch
 	var batch []*Conn
 	for {
 		if batch = p.take(batch); batch == nil {
 			return
 		}
+		if r == nil {
+			for _, c := range batch {
+				c.writeListed()
+			}
+			continue
+		}
 		for _, c := range batch {
-			c.writeListed()
+			if r == nil {
+				c.writeListed()
+			} else if sb.add(c) && !sb.flush(r) {
+				r.close() // broken: written the usual way from now on
+				r = nil
+			}
+		}
+		if r != nil && !sb.flush(r) {
+			r.close()
+			r = nil
 		}
 	}
 }

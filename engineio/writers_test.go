@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +137,94 @@ func TestServerCloseStopsTheWriters(t *testing.T) {
 	if g := libraryGoroutines(2 * time.Second); g != "" {
 		t.Fatalf("goroutines left after Close:\n%s", g)
 	}
+}
+
+// TestWritersBatchAcrossConnections: a broadcast of many small frames to
+// clients that read late. The writers send many connections' batches with
+// one io_uring submission where there is one (and one write each
+// otherwise); sockets that fill up are handed over, part-written, to their
+// own goroutines. Every client gets every frame, once, in order, in both
+// modes.
+func TestWritersBatchAcrossConnections(t *testing.T) {
+	for _, withRing := range []bool{true, false} {
+		t.Run(fmt.Sprintf("ring=%v", withRing), func(t *testing.T) {
+			if withRing {
+				r, err := newRing()
+				if err != nil {
+					t.Skipf("no io_uring here: %v", err)
+				}
+				r.close()
+			}
+			defer func(old bool) { useRing = old }(useRing)
+			useRing = withRing
+			// Small socket buffers on both sides, so that sends stop part-way.
+			e := newEnvListener(t, quietConfig(), nil, func(l net.Listener) net.Listener { return smallWriteListener{l} })
+			const clients, n = 80, 200 // more clients than one submission takes
+			wss := make([]*websocket.Conn, clients)
+			conns := make([]*Conn, clients)
+			for i := range wss {
+				ws, sid := dialSmallBuffer(t, e)
+				wss[i], conns[i] = ws, e.rec(t, sid).conn
+			}
+			pad := strings.Repeat("y", 1000) // 200 kB per client: more than its sockets hold
+			for i := range n {
+				m := NewMessage(fmt.Appendf(nil, "%03d%s", i, pad), false)
+				for _, c := range conns {
+					if err := c.Enqueue(m); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if i%4 == 3 {
+					// Batches of a few frames each (what one submission
+					// carries), until the sockets fill up part-way.
+					waitFor(t, "the writers", func() bool {
+						for _, c := range conns {
+							c.mu.Lock()
+							queued := len(c.queue)
+							c.mu.Unlock()
+							if queued > 0 && wsOwner(c) != ownGoroutine {
+								return false
+							}
+						}
+						return true
+					})
+				}
+			}
+			errs := make(chan error, clients)
+			for _, ws := range wss {
+				go func() {
+					for i := range n {
+						_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+						_, data, err := ws.ReadMessage()
+						if err != nil {
+							errs <- err
+							return
+						}
+						if !strings.HasPrefix(string(data), fmt.Sprintf("4%03d", i)) || len(data) != 4+len(pad) {
+							errs <- fmt.Errorf("message %d: %.8q… (%d bytes)", i, data, len(data))
+							return
+						}
+					}
+					errs <- nil
+				}()
+			}
+			for range clients {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// smallWriteListener gives accepted connections a small send buffer; they
+// stay *net.TCPConn, with their descriptor.
+type smallWriteListener struct{ net.Listener }
+
+func (l smallWriteListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(8 << 10)
+	}
+	return c, err
 }
