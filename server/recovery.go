@@ -1,9 +1,9 @@
 package server
 
 import (
-	"fmt"
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/ioswarm/ioswarm/adapter"
