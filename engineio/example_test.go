@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/ioswarm/ioswarm/engineio"
 )
 
@@ -96,4 +98,41 @@ func ExampleConn_Enqueue() {
 	// Output:
 	// 42["news","hello all"]
 	// 42["news","hello all"]
+}
+
+// replyOnReader answers each message from the connection's reader, once
+// OnMessage has returned, instead of waking a goroutine for it.
+type replyOnReader struct{ c *engineio.Conn }
+
+func (h replyOnReader) OnMessage(data []byte, binary bool) {
+	reply := func() { _ = h.c.Send(engineio.NewMessage(append([]byte("re: "), data...), false)) }
+	if !h.c.RunOnReader(runner(reply)) {
+		go reply() // polling, or the reader has work already
+	}
+}
+
+func (h replyOnReader) OnClose(reason string, err error) {}
+
+type runner func()
+
+func (r runner) Run() { r() }
+
+// Work that a WebSocket message starts runs on the connection's reader.
+func ExampleConn_RunOnReader() {
+	srv := engineio.NewServer(engineio.Config{}, func(c *engineio.Conn) engineio.Handler { return replyOnReader{c} })
+	defer srv.Close()
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/engine.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ws.Close()
+	_, _, _ = ws.ReadMessage() // the open packet
+	_ = ws.WriteMessage(websocket.TextMessage, []byte("4hello"))
+	_, reply, _ := ws.ReadMessage()
+	fmt.Println(string(reply))
+	// Output: 4re: hello
 }
