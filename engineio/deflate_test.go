@@ -53,12 +53,13 @@ func writeClientFrame(w io.Writer, first byte, payload []byte) error {
 
 // A compressed message is never inflated past MaxPayload: a small frame
 // that inflates to 64 MiB closes its connection with 1009 while the
-// server's allocations stay a small fraction of the inflated size.
+// server's allocations stay a small fraction of the inflated size; a
+// healthy connection keeps receiving meanwhile.
 func TestDeflateBomb(t *testing.T) {
 	cfg := quietConfig()
 	cfg.PerMessageDeflate = true
 	e := newEnv(t, cfg, nil)
-	healthy, _ := e.openWS(t)
+	healthy := startSteady(t, e)
 
 	const inflated = 64 << 20
 	payload := deflated(t, inflated)
@@ -71,6 +72,7 @@ func TestDeflateBomb(t *testing.T) {
 
 	before := allocatedBytes()
 	_ = writeClientFrame(bomb.NetConn(), 0xC1, payload) // FIN, RSV1, text
+	healthy.flowing(t)
 	ev := rec.waitClose(t)
 	grown := allocatedBytes() - before
 	t.Logf("allocated during the attack: %.1f MiB", float64(grown)/(1<<20))
@@ -84,7 +86,8 @@ func TestDeflateBomb(t *testing.T) {
 	if n := len(rec.msgs); n != 0 {
 		t.Errorf("%d messages reached the handler", n)
 	}
-	expectEcho(t, healthy, "still here")
+	healthy.echo(t, "still here")
+	healthy.check(t)
 }
 
 // A compressed message of exactly MaxPayload inflated bytes still passes;

@@ -11,12 +11,12 @@ import (
 
 // POSTs announcing a 1 MB body and sending nothing reserve no memory for
 // it, and are answered (400, session closed) once the read deadline,
-// PingInterval+PingTimeout, has passed.
+// PingInterval+PingTimeout, has passed; a healthy connection keeps
+// receiving (and answering the heartbeat) throughout.
 func TestPostBodyNeverSent(t *testing.T) {
 	cfg := Config{PingInterval: 300 * time.Millisecond, PingTimeout: 200 * time.Millisecond}
 	e := newEnv(t, cfg, nil)
-	fastWS, fastSID := e.openWS(t)
-	fast := startPeer(t, fastWS)
+	fast := startSteady(t, e)
 
 	const n = 200
 	sids := make([]string, n)
@@ -59,8 +59,9 @@ func TestPostBodyNeverSent(t *testing.T) {
 	}
 
 	// The healthy client is served meanwhile.
-	_ = e.rec(t, fastSID).conn.Send(NewMessage([]byte("hi"), false))
-	fast.expect(t, 3)
+	_ = fast.rec.conn.Send(NewMessage([]byte("hi"), false))
+	fast.expectOther(t, "4hi")
+	fast.flowing(t)
 
 	for i, nc := range conns {
 		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -70,8 +71,9 @@ func TestPostBodyNeverSent(t *testing.T) {
 		}
 	}
 	waitFor(t, "stalled sessions closed", func() bool { return e.srv.Count() == 1 })
-	_ = e.rec(t, fastSID).conn.Send(NewMessage([]byte("ok"), false))
-	fast.expect(t, 3)
+	_ = fast.rec.conn.Send(NewMessage([]byte("ok"), false))
+	fast.expectOther(t, "4ok")
+	fast.check(t)
 }
 
 // A body that arrives in pieces, within the deadline, is read whole.

@@ -56,10 +56,11 @@ func TestMaxHeaderBytes(t *testing.T) {
 }
 
 // 300 handshakes carrying ~900 KiB of headers each (under net/http's own 1
-// MB limit, so they reach the server) are refused, and none is kept.
+// MB limit, so they reach the server) are refused, and none is kept; a
+// healthy connection keeps receiving meanwhile.
 func TestHeaderFlood(t *testing.T) {
 	e := newEnv(t, quietConfig(), nil)
-	healthy, _ := e.openWS(t)
+	healthy := startSteady(t, e)
 	// The requests are written raw, each built once: the cost is the
 	// server's.
 	var pad strings.Builder
@@ -102,6 +103,7 @@ func TestHeaderFlood(t *testing.T) {
 			}
 		}()
 	}
+	healthy.flowing(t) // while the workers flood
 	wg.Wait()
 	grown := int64(liveHeap()) - int64(before)
 	t.Logf("%d of %d refused; live heap grew by %.1f MiB (%d MiB of headers sent)", refused.Load(), n, float64(grown)/(1<<20), n*900>>10)
@@ -114,7 +116,8 @@ func TestHeaderFlood(t *testing.T) {
 	if grown > 16<<20 {
 		t.Errorf("live heap grew by %d bytes", grown)
 	}
-	expectEcho(t, healthy, "unharmed")
+	healthy.echo(t, "unharmed")
+	healthy.check(t)
 }
 
 // A session keeps a compact copy of its handshake request, not the

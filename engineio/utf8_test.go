@@ -170,13 +170,16 @@ func TestNewMessageReplacesInvalidUTF8(t *testing.T) {
 }
 
 // A client sending a text frame that is not UTF-8 is closed with 1007;
-// nothing it sent is relayed, and another client is untouched.
+// nothing it sent is relayed, and another client is untouched: it keeps
+// receiving throughout.
 func TestInvalidUTF8WebSocket(t *testing.T) {
 	var e *testEnv
 	e = newEnv(t, quietConfig(), func(r *recorder) { r.onMessage = e.relay })
-	healthy, hsid := e.openWS(t)
+	healthy := startSteady(t, e)
+	hsid := healthy.sid
 	bad, bsid := e.openWS(t)
 	wsWrite(t, bad, websocket.TextMessage, "42[\"bcast\",null,\"\xff\xfe\"]")
+	healthy.flowing(t)
 	wsExpectCloseCode(t, bad, websocket.CloseInvalidFramePayloadData)
 	ev := e.rec(t, bsid).waitClose(t)
 	if ev.reason != ReasonTransportError || !errors.Is(ev.err, errInvalidUTF8) {
@@ -185,29 +188,32 @@ func TestInvalidUTF8WebSocket(t *testing.T) {
 	if n := len(e.rec(t, bsid).msgs); n != 0 {
 		t.Errorf("%d messages reached the handler", n)
 	}
-	// The first thing the healthy client receives is its own broadcast.
-	expectEcho(t, healthy, `2["ok"]`)
+	// The first thing the healthy client receives, besides the ticks, is
+	// its own broadcast.
+	healthy.echo(t, `2["ok"]`)
 	if n := e.rec(t, hsid).closeCount(); n != 0 || e.srv.Count() != 1 {
 		t.Errorf("healthy closes %d, Count %d", n, e.srv.Count())
 	}
+	healthy.check(t)
 }
 
 // A polling body is decoded as Node decodes it: invalid sequences arrive as
-// U+FFFD, and what is relayed to a WebSocket client is valid text.
+// U+FFFD, and what is relayed to a WebSocket client is valid text; that
+// client keeps receiving throughout.
 func TestInvalidUTF8Polling(t *testing.T) {
 	var e *testEnv
 	e = newEnv(t, quietConfig(), func(r *recorder) { r.onMessage = e.relay })
-	healthy, _ := e.openWS(t)
+	healthy := startSteady(t, e)
 	sid := e.handshake(t)
 	if r := e.post(t, sid, "42[\"bcast\",null,\"\xff\xfe\xe2\x82\xed\xa0\x80\"]"); r.status != 200 {
 		t.Fatalf("POST = %d %q", r.status, r.body)
 	}
 	want := "42[\"bcast\",null,\"" + strings.Repeat("\uFFFD", 6) + "\"]"
-	if _, data := wsRead(t, healthy); data != want {
-		t.Errorf("healthy got %q, want %q", data, want)
-	}
+	healthy.expectOther(t, want)
+	healthy.flowing(t)
 	if r := e.poll(t, sid); r.body != want {
 		t.Errorf("sender got %q, want %q", r.body, want)
 	}
-	expectEcho(t, healthy, "still")
+	healthy.echo(t, "still")
+	healthy.check(t)
 }
