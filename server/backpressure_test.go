@@ -70,8 +70,9 @@ func burstEvent(i int, pad string) string { return fmt.Sprintf(`42["n",%d,"%s"]`
 // TestBurstIsThrottledNotCut sends 100,000 events from one client while its
 // handler is held: the server stops reading (its heap stays near the
 // budget instead of growing with the burst), another client keeps being
-// served, and once the handler runs every event is handled, in order, and
-// the sender is still connected.
+// served, a healthy client in "/" receives every broadcast made to the
+// namespace meanwhile, in order, and once the handler runs every event is
+// handled, in order, and the sender is still connected.
 func TestBurstIsThrottledNotCut(t *testing.T) {
 	for _, tr := range []string{"websocket", "polling"} {
 		t.Run(tr, func(t *testing.T) {
@@ -84,6 +85,8 @@ func TestBurstIsThrottledNotCut(t *testing.T) {
 			ts := httptest.NewServer(srv)
 			defer ts.Close()
 			defer srv.Close(context.Background())
+			healthy := dialHealthy(t, ts.URL)
+			ticks := startTicker(t, srv.Of("/").Emit) // to the sender too
 
 			base := testkit.LiveHeap()
 			var sent atomic.Int64
@@ -147,11 +150,13 @@ func TestBurstIsThrottledNotCut(t *testing.T) {
 			t.Logf("%s: %d events sent before the sender stalled; heap growth %d kB (the burst is %d MB)", tr, last, growth>>10, n*len(pad)>>20)
 			testkit.True(t, growth < 12<<20, "heap grew by %d bytes while the reader should have stopped", growth)
 
-			// Another client is served meanwhile.
+			// Another client is served meanwhile, and the healthy one keeps
+			// receiving.
 			other := dialWire(ts.URL, "/")
 			defer other.ws.Close()
 			other.send(`421["ping"]`)
-			testkit.Equal(t, other.read(), `431["pong"]`)
+			testkit.Equal(t, other.readSkipTicks(), `431["pong"]`)
+			healthy.flowing(t, ticks)
 
 			close(b.gate)
 			select {
@@ -162,13 +167,15 @@ func TestBurstIsThrottledNotCut(t *testing.T) {
 			testkit.NoError(t, <-sendDone)
 			b.checkInOrder(t)
 			testkit.Equal(t, sender.ping(), `431["pong"]`, "the sender is still connected")
+			healthy.check(t, ticks.finish(t))
 		})
 	}
 }
 
 // TestSlowHandlersKeepConnection: handlers much slower than the sender keep
 // the reader waiting across several heartbeats; the connection survives,
-// because handlers make progress (the pongs wait unread behind the events).
+// because handlers make progress (the pongs wait unread behind the events),
+// and a healthy client in "/" receives every broadcast made meanwhile.
 func TestSlowHandlersKeepConnection(t *testing.T) {
 	const n = 60
 	srv := server.New(server.Config{
@@ -185,19 +192,25 @@ func TestSlowHandlersKeepConnection(t *testing.T) {
 	defer ts.Close()
 	defer srv.Close(context.Background())
 
+	healthy := dialHealthy(t, ts.URL)
+	ticks := startTicker(t, srv.Of("/").Emit) // to the sender too
+
 	w := dialWire(ts.URL, "/")
 	defer w.ws.Close()
 	for i := 0; i < n; i++ {
 		w.send(`42["slow"]`)
 	}
 	w.send(`421["ping"]`)
-	testkit.Equal(t, w.read(), `431["pong"]`)
+	healthy.flowing(t, ticks)
+	testkit.Equal(t, w.readSkipTicks(), `431["pong"]`)
 	testkit.Equal(t, handled.Load(), int64(n))
+	healthy.check(t, ticks.finish(t))
 }
 
 // TestStalledHandlersCloseConnection: when no handler of a connection
 // finishes anything for PingInterval+PingTimeout while its reader waits,
-// the connection is closed (as a heartbeat would close it); others carry on.
+// the connection is closed (as a heartbeat would close it); others carry on,
+// and a healthy client in "/" receives every broadcast made meanwhile.
 func TestStalledHandlersCloseConnection(t *testing.T) {
 	release := make(chan struct{})
 	srv := server.New(server.Config{
@@ -209,6 +222,8 @@ func TestStalledHandlersCloseConnection(t *testing.T) {
 	defer ts.Close()
 	defer srv.Close(context.Background())
 	defer close(release)
+	healthy := dialHealthy(t, ts.URL)
+	ticks := startTicker(t, srv.Of("/").Emit) // to the stuck client too
 
 	stuck := dialWire(ts.URL, "/")
 	defer stuck.ws.Close()
@@ -219,6 +234,7 @@ func TestStalledHandlersCloseConnection(t *testing.T) {
 			}
 		}
 	}()
+	healthy.flowing(t, ticks)
 	_ = stuck.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
 		if _, _, err := stuck.ws.ReadMessage(); err != nil {
@@ -229,14 +245,15 @@ func TestStalledHandlersCloseConnection(t *testing.T) {
 	other := dialWire(ts.URL, "/")
 	defer other.ws.Close()
 	other.send(`421["ping"]`)
-	testkit.Equal(t, other.read(), `431["pong"]`)
+	testkit.Equal(t, other.readSkipTicks(), `431["pong"]`)
+	healthy.check(t, ticks.finish(t))
 }
 
 type wsPinger struct{ w *wire }
 
 func (p wsPinger) ping() string {
 	p.w.send(`421["ping"]`)
-	return p.w.read()
+	return p.w.readSkipTicks()
 }
 
 // pollClient is a bare Engine.IO polling client connected to "/": one POST
@@ -296,6 +313,7 @@ func (p *pollClient) getLoop() {
 			case pkt == "1":
 				return
 			case pkt == "6":
+			case isTick(pkt): // the healthy client's ticks reach "/" as a whole
 			default:
 				select {
 				case p.packets <- pkt:
@@ -344,9 +362,10 @@ func (p *pollClient) close() {
 // TestBurstBroadcastPacedToReaders: a handler emits 20,000 messages to a
 // room as fast as it can. Readers slower than the handler are not cut off:
 // the handler is paced to them (each waits until their queue is taken),
-// and they receive every message, in order. A client that does not read at
-// all costs the handler one WriteTimeout, then is disconnected as a slow
-// consumer.
+// and they receive every message, in order, as well as every one of the
+// numbered broadcasts the test makes to the room meanwhile. A client that
+// does not read at all costs the handler one WriteTimeout, then is
+// disconnected as a slow consumer.
 func TestBurstBroadcastPacedToReaders(t *testing.T) {
 	const n = 20_000
 	srv := server.New(server.Config{MaxQueuedMessages: 256, WriteTimeout: 500 * time.Millisecond})
@@ -376,9 +395,14 @@ func TestBurstBroadcastPacedToReaders(t *testing.T) {
 	defer deaf.ws.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	for r := 0; r < 3; r++ {
+	readers := make([]*healthy, 3)
+	for r := range readers {
 		w := join()
 		defer w.ws.Close()
+		readers[r] = watch(t, w) // also checks the ticks
+	}
+	ticks := startTicker(t, srv.Of("/").To("room").Emit) // to the deaf client too
+	for r, h := range readers {
 		wg.Add(1)
 		go func(r int) {
 			defer wg.Done()
@@ -386,7 +410,7 @@ func TestBurstBroadcastPacedToReaders(t *testing.T) {
 				if r == 0 && i%1000 == 0 {
 					time.Sleep(20 * time.Millisecond) // a slow reader
 				}
-				if got, want := w.read(), fmt.Sprintf(`42["m",%d,"%s"]`, i, pad); got != want {
+				if got, want := h.next(t), fmt.Sprintf(`42["m",%d,"%s"]`, i, pad); got != want {
 					errs <- fmt.Errorf("reader %d: message %d is %q, want %q", r, i, got, want)
 					return
 				}
@@ -396,6 +420,7 @@ func TestBurstBroadcastPacedToReaders(t *testing.T) {
 	pub := dialWire(ts.URL, "/")
 	defer pub.ws.Close()
 	pub.send(`42["publish"]`)
+	readers[0].flowing(t, ticks)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -409,5 +434,9 @@ func TestBurstBroadcastPacedToReaders(t *testing.T) {
 			testkit.True(t, !strings.Contains(err.Error(), "timeout"), "the deaf client is still connected: %v", err)
 			break
 		}
+	}
+	sent := ticks.finish(t)
+	for _, h := range readers {
+		h.check(t, sent)
 	}
 }
