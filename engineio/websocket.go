@@ -230,8 +230,7 @@ func (c *Conn) writeLoop(w *wsConn) {
 		w.hold.acquire()
 		batch, closed, done = c.nextBatch(w, batch)
 		if done {
-			w.hold.release()
-			return
+			return // nextBatch gave the slot back
 		}
 		if len(batch) > 0 {
 			err := c.writeBatch(w, batch, 0)
@@ -262,6 +261,9 @@ func (c *Conn) nextBatch(w *wsConn, prev []*Message) (batch []*Message, closed, 
 		c.recycleLocked(prev)
 	}
 	if len(c.queue) == 0 && !c.closed {
+		// The slot goes back before the socket does: the next owner (a new
+		// writeLoop) uses the same hold. (Never blocks: we hold a token.)
+		w.hold.release()
 		w.owner = ownNone
 		return nil, false, true
 	}
