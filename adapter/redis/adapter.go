@@ -206,7 +206,7 @@ func (a *Adapter) publishBroadcastWithAck(p *adapter.Packet, opts adapter.Broadc
 // ServerCount returns the number of nodes serving the namespace, this one
 // included: the subscribers of its request channel (at least 1).
 func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.f.opts.RequestsTimeout)
+	ctx, cancel := a.f.ioContextFrom(ctx)
 	defer cancel()
 	n, err := a.f.numSub(ctx, a.requestChannel)
 	if err != nil {

@@ -262,6 +262,10 @@
 // command in flight: RequestsTimeout when the go-redis client has
 // ContextTimeoutEnabled, otherwise the client's ReadTimeout (3 s by
 // default). Subscription commands and pings always end by RequestsTimeout.
+// No command runs past RequestsTimeout after Close started; once a write
+// timed out, Close drops what is queued instead of giving Redis
+// RequestsTimeout again, and it closes the subscription connections while
+// the queue drains, not after.
 //
 // Locks are held only to update state (queueing a message for the publisher
 // is a non-blocking send; a logged broadcast is queued under its adapter's

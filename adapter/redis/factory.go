@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,6 +132,7 @@ type Factory struct {
 	// connOpened is closed once subscribeLoop sent its first SUBSCRIBE,
 	// which opens the subscription connection on a master (receiveLoop).
 	connOpened chan struct{}
+	closeStart chan struct{} // closed when Close starts
 	done       chan struct{} // closed by Close: stops the goroutines
 	pubDone    chan struct{} // closed when the publisher has flushed and exited
 	closed     chan struct{} // closed once Close has waited for every goroutine
@@ -146,6 +148,10 @@ type Factory struct {
 	// spares the allocations of a context per batch, which go-redis would
 	// not use.
 	ctxTimeouts bool
+
+	// stalled: the publisher's last write timed out (Redis did not
+	// answer). The publisher's own.
+	stalled bool
 
 	pubFailing atomic.Bool
 	dropped    atomic.Int64
@@ -250,6 +256,7 @@ func New(client goredis.UniversalClient, opts Options) *Factory {
 		queue:        make(chan outMsg, opts.MaxPendingPublishes),
 		events:       cluster.NewEventRunner(opts.Logger),
 		connOpened:   make(chan struct{}),
+		closeStart:   make(chan struct{}),
 		done:         make(chan struct{}),
 		pubDone:      make(chan struct{}),
 		closed:       make(chan struct{}),
@@ -571,12 +578,20 @@ func (f *Factory) publishLoop() {
 		}
 		f.unreserve(n)
 		clear(batch)
+		if f.stalled {
+			f.pause()
+		}
 	}
 }
 
+// flush writes a batch. Once a write timed out (Redis did not answer
+// within RequestsTimeout, or by ioLimit), the next waits stallPause, or
+// until Close starts; from then on Close drops what is queued instead of
+// giving a Redis that does not answer RequestsTimeout again.
 func (f *Factory) flush(batch []outMsg) {
-	if f.ioCtx.Err() != nil {
-		// Close gave up on Redis: drop what is left instead of waiting
+	if f.ioCtx.Err() != nil || f.stalled && f.closingStarted() {
+		// Close gave up on Redis, or Redis did not answer the last write
+		// and Close started: drop what is left instead of waiting
 		// RequestsTimeout per batch.
 		f.noteDropped(len(batch))
 		for i := range batch {
@@ -590,14 +605,16 @@ func (f *Factory) flush(batch []outMsg) {
 		ctx, cancel = f.ioContext()
 		defer cancel()
 	}
-	var err error
+	var err, anyErr error
 	if len(batch) == 1 && batch[0].isPublish() {
 		cmd := publishCmd(ctx, batch[0].channel, batch[0].payload)
 		_ = f.client.Process(ctx, cmd)
 		err = cmd.Err()
+		anyErr = err
 	} else {
-		err = f.pipeline(ctx, batch)
+		err, anyErr = f.pipeline(ctx, batch)
 	}
+	f.stalled = timedOut(anyErr)
 	if err != nil {
 		cluster.ReloadState(f.client) // the channel's master may be gone
 		if !f.pubFailing.Swap(true) {
@@ -611,20 +628,53 @@ func (f *Factory) flush(batch []outMsg) {
 	}
 }
 
+// stallPause is the pause of the publisher after a write that timed out.
+const stallPause = time.Second
+
+// pause follows a write that timed out: the next one waits stallPause, or
+// until Close starts. Then what is queued is dropped: Redis did not answer
+// the last write within RequestsTimeout, and Close does not give it that
+// long again — nor for a batch that a caller waiting for the failed write
+// would queue just before Close (a handler waiting for a logged broadcast
+// returns, the server persists its sessions, then closes).
+func (f *Factory) pause() {
+	t := time.NewTimer(stallPause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-f.closeStart:
+	}
+}
+
+// closingStarted reports whether Close started.
+func (f *Factory) closingStarted() bool {
+	select {
+	case <-f.closeStart:
+		return true
+	default:
+		return false
+	}
+}
+
+// timedOut reports whether err says that Redis did not answer in time.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
 // pipeline sends a batch in one round trip and hands the scripts their
-// results; it returns the error of a failed PUBLISH. A script Redis does
-// not know (it restarted since the script was loaded) is run again through
-// Script.Run, which loads it: the scripts are written to be safe to run
-// twice.
-func (f *Factory) pipeline(ctx context.Context, batch []outMsg) error {
+// results; it returns the error of a failed PUBLISH, and the first error of
+// any command. A script Redis does not know (it restarted since the script
+// was loaded) is run again through Script.Run, which loads it: the scripts
+// are written to be safe to run twice.
+func (f *Factory) pipeline(ctx context.Context, batch []outMsg) (pubErr, anyErr error) {
 	cmds := make([]goredis.Cmder, len(batch))
-	_, _ = f.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	_, anyErr = f.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i := range batch {
 			cmds[i] = batch[i].queue(ctx, p)
 		}
 		return nil
 	})
-	var pubErr error
 	for i := range batch {
 		m := &batch[i]
 		if m.isPublish() {
@@ -640,7 +690,7 @@ func (f *Factory) pipeline(ctx context.Context, batch []outMsg) error {
 			m.reply(cmds[i])
 		}
 	}
-	return pubErr
+	return pubErr, anyErr
 }
 
 func (f *Factory) noteDropped(n int) { f.dropped.Add(int64(n)) }
@@ -659,16 +709,17 @@ func (f *Factory) numSub(ctx context.Context, channel string) (int, error) {
 
 // Close implements adapter.Factory; the server calls it from its own
 // Close, after its sockets are gone. It closes the adapters still open,
-// publishes what is queued, closes the subscription connection (which drops
-// every subscription) and waits for every goroutine of the Factory. Redis
-// gets RequestsTimeout at most to take what is queued: what remains is
-// dropped. When ctx ends before the goroutines do (they are then waiting
-// for a Redis that does not answer: RequestsTimeout at most for the queued
-// messages, plus the command in flight — RequestsTimeout with the client's
-// ContextTimeoutEnabled, its ReadTimeout otherwise), Close returns an error
-// wrapping ctx's; the goroutines end by themselves. It does not close the
-// Redis client. It is idempotent: later calls wait for the first to finish,
-// until their ctx ends.
+// closes the subscription connection (which drops every subscription)
+// while it publishes what is queued, and waits for every goroutine of the
+// Factory. Redis gets RequestsTimeout at most to take what is queued: what
+// remains is dropped, all of it once a write timed out. No command runs
+// past RequestsTimeout after Close started with the client's
+// ContextTimeoutEnabled (its ReadTimeout bounds one otherwise); closing the
+// subscription connection may wait for a reconnection in progress (the
+// client's DialTimeout and ReadTimeout). When ctx ends before the
+// goroutines do, Close returns an error wrapping ctx's; the goroutines end
+// by themselves. It does not close the Redis client. It is idempotent:
+// later calls wait for the first to finish, until their ctx ends.
 func (f *Factory) Close(ctx context.Context) error {
 	first := false
 	f.closeOnce.Do(func() {
@@ -691,6 +742,7 @@ func (f *Factory) Close(ctx context.Context) error {
 func (f *Factory) startClose() {
 	// No Redis command of the Factory runs past this limit from now on.
 	f.ioLimit.Store(time.Now().Add(f.opts.RequestsTimeout).UnixNano())
+	close(f.closeStart)
 	f.mu.Lock()
 	f.state = stateClosing
 	adapters := make([]*Adapter, 0, len(f.adapters))
@@ -714,12 +766,22 @@ func (f *Factory) startClose() {
 	f.startOnce.Do(func() {}) // an Adapter call racing with Close starts nothing
 }
 
-// finishClose lets the publisher flush, stops the goroutines and waits for
-// them; then it closes f.closed. It runs on a goroutine of its own, so that
-// Close can return at its ctx's end.
+// finishClose closes the subscription connection while the publisher
+// flushes (the adapters are closed: what the subscriptions bring has
+// nobody to go to), then waits for the goroutines and closes f.closed. It
+// runs on a goroutine of its own, so that Close can return at its ctx's
+// end.
 func (f *Factory) finishClose() {
+	close(f.done)
+	// go-redis holds the PubSub's lock while it reconnects (a dial, then
+	// the handshake: the client's DialTimeout and ReadTimeout, or the
+	// deadline of the receiver's command): not after the flush, but
+	// meanwhile.
+	psErr := make(chan error, 1)
+	go func() { psErr <- f.ps.Close() }()
 	if f.started.Load() {
-		// Let the publisher flush; its commands end by ioLimit.
+		// Let the publisher flush; its commands end by ioLimit, and it
+		// drops what is left once one of them timed out.
 		timer := time.NewTimer(f.opts.RequestsTimeout)
 		select {
 		case <-f.pubDone:
@@ -728,10 +790,7 @@ func (f *Factory) finishClose() {
 		timer.Stop()
 	}
 	f.ioCancel()
-	close(f.done)
-	// go-redis holds the PubSub's lock while it reconnects; the receiver's
-	// deadline bounds that.
-	err := f.ps.Close()
+	err := <-psErr
 	f.wg.Wait()
 	if err != nil && !errors.Is(err, goredis.ErrClosed) {
 		f.closeErr = fmt.Errorf("redis: close: %w", err)

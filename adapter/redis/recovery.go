@@ -81,7 +81,7 @@ type recovery struct {
 type pendingBroadcast struct {
 	p       *adapter.Packet
 	opts    adapter.BroadcastOptions
-	done    chan struct{} // closed once delivered to the local sockets, by whoever claimed it
+	done    chan struct{} // closed by whoever claimed it, once delivered to the local sockets (at once when it delivers nothing)
 	settled chan struct{} // closed once Redis answered (id or err set)
 	claimed bool          // delivered (or being delivered) by someone
 	id      string        // its offset, once logged

@@ -59,7 +59,7 @@ func (r *recovery) broadcast(p *adapter.Packet, opts adapter.BroadcastOptions) e
 	switch {
 	case pb.claimed:
 		r.mu.Unlock()
-		<-pb.done // being delivered now
+		<-pb.done // being delivered now (or forgotten: logged closed it)
 		return pb.err
 	case pb.id == "":
 		// No answer yet: the answer decides (logged and back: delivered
@@ -85,7 +85,9 @@ func (r *recovery) broadcast(p *adapter.Packet, opts adapter.BroadcastOptions) e
 // delivered here without an offset. Any other error (the connection broke,
 // the context ended) leaves it unknown: it is forgotten, and delivered as
 // another node's broadcast if its message comes — a copy here could be a
-// duplicate.
+// duplicate. Either way logged claims it (unless someone did) and closes
+// done: a sender whose RequestsTimeout ended just before the answer came
+// finds it claimed and waits for done.
 func (r *recovery) logged(nonce uint64, pb *pendingBroadcast, c goredis.Cmder) {
 	id, err := c.(*goredis.Cmd).Text()
 	var (
@@ -95,7 +97,7 @@ func (r *recovery) logged(nonce uint64, pb *pendingBroadcast, c goredis.Cmder) {
 	notPublished := err != nil && (errors.Is(err, errNotSent) || errors.As(err, &re) ||
 		errors.As(err, &oe) && oe.Op == "dial")
 	r.mu.Lock()
-	deliver := false
+	claim := false
 	if err == nil {
 		pb.id, pb.seq = id, cluster.OffsetSeq(id)
 		if r.pending[nonce] == pb {
@@ -104,13 +106,15 @@ func (r *recovery) logged(nonce uint64, pb *pendingBroadcast, c goredis.Cmder) {
 	} else {
 		pb.err = fmt.Errorf("redis: log broadcast for recovery: %w", err)
 		r.dropLocked(nonce, pb)
-		deliver = notPublished && !pb.claimed
+		claim = !pb.claimed
 		pb.claimed = true
 	}
 	close(pb.settled)
 	r.mu.Unlock()
-	if deliver {
-		_ = r.a.local.Broadcast(pb.p, pb.opts)
+	if claim {
+		if notPublished {
+			_ = r.a.local.Broadcast(pb.p, pb.opts)
+		}
 		close(pb.done)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -107,12 +108,19 @@ type ShardedFactory struct {
 	queue  *cluster.Queue
 	events *cluster.EventRunner
 
-	done      chan struct{}
-	closed    chan struct{}
-	closeOnce sync.Once
-	ioCtx     context.Context
-	ioCancel  context.CancelFunc
-	wg        sync.WaitGroup
+	stalled bool // the last write timed out; the queue goroutine's own
+
+	// ioCtx is the context of every Redis command, cancelled once Close
+	// let the queue drain. Once closing, no command runs past ioLimit
+	// (UnixNano): RequestsTimeout after Close started.
+	closeStart chan struct{} // closed when Close starts
+	done       chan struct{} // closed by Close: stops the subscriptions
+	closed     chan struct{}
+	closeOnce  sync.Once
+	ioCtx      context.Context
+	ioCancel   context.CancelFunc
+	ioLimit    atomic.Int64
+	wg         sync.WaitGroup
 }
 
 // shardedRoute sends the messages of a channel to an adapter; response
@@ -135,8 +143,10 @@ func NewSharded(client goredis.UniversalClient, opts ShardedOptions) *ShardedFac
 		routes:   make(map[string][]shardedRoute),
 		queue:    cluster.NewQueue(opts.MaxPendingPublishes, opts.MaxPendingPublishBytes, opts.Logger),
 		events:   cluster.NewEventRunner(opts.Logger),
-		done:     make(chan struct{}),
-		closed:   make(chan struct{}),
+
+		closeStart: make(chan struct{}),
+		done:       make(chan struct{}),
+		closed:     make(chan struct{}),
 	}
 	f.cluster, _ = client.(*goredis.ClusterClient)
 	f.subs.init(f)
@@ -262,9 +272,40 @@ func (f *ShardedFactory) publish(channel string, payload []byte) error {
 // this node) waits on, or nil while the queue is under half of its bounds.
 func (f *ShardedFactory) congestion() <-chan struct{} { return f.queue.Congestion() }
 
+// ioContext returns the context of a Redis command made for a caller
+// with its own ctx: it ends with ctx, after RequestsTimeout, no later than
+// ioLimit once closing, and when Close gives up on Redis (ioCtx). go-redis
+// honours its deadline on a subscription connection, and on the others
+// with the client's ContextTimeoutEnabled (otherwise the client's
+// ReadTimeout bounds the command).
+func (f *ShardedFactory) ioContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(f.opts.RequestsTimeout)
+	if limit := f.ioLimit.Load(); limit != 0 && limit < deadline.UnixNano() {
+		deadline = time.Unix(0, limit)
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	stop := context.AfterFunc(f.ioCtx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// errNotWritten fails what is queued when Close finds Redis not answering.
+var errNotWritten = fmt.Errorf("redis: not written: Redis did not answer in time and the Factory is closing: %w", adapter.ErrClosed)
+
 // write publishes a batch of the queue, pipelined (a ClusterClient splits
-// a pipeline by the masters of the channels' slots).
+// a pipeline by the masters of the channels' slots). The queue bounds it
+// by RequestsTimeout; once closing, it ends by ioLimit too. Once a write
+// timed out, the next waits stallPause, or until Close starts; from then
+// on what is queued is dropped: Close does not give a Redis that does not
+// answer RequestsTimeout again.
 func (f *ShardedFactory) write(ctx context.Context, batch []cluster.QueueItem) error {
+	if f.stalled && f.closingStarted() {
+		return errNotWritten
+	}
+	if limit := f.ioLimit.Load(); limit != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, limit))
+		defer cancel()
+	}
 	var err error
 	if len(batch) == 1 {
 		err = f.client.SPublish(ctx, batch[0].Key, batch[0].Payload).Err()
@@ -280,7 +321,30 @@ func (f *ShardedFactory) write(ctx context.Context, batch []cluster.QueueItem) e
 	if err != nil {
 		cluster.ReloadState(f.client) // the channel's master may be gone
 	}
+	if f.stalled = timedOut(err); f.stalled {
+		f.pause()
+	}
 	return err
+}
+
+// pause follows a write that timed out (Factory.pause).
+func (f *ShardedFactory) pause() {
+	t := time.NewTimer(stallPause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-f.closeStart:
+	}
+}
+
+// closingStarted reports whether Close started.
+func (f *ShardedFactory) closingStarted() bool {
+	select {
+	case <-f.closeStart:
+		return true
+	default:
+		return false
+	}
 }
 
 // ---------------------------------------------------------------- cluster size
@@ -294,14 +358,20 @@ func (f *ShardedFactory) shardNumSub(ctx context.Context, channel string) (int, 
 // ---------------------------------------------------------------- closing
 
 // Close implements adapter.Factory: it closes the adapters still open,
-// publishes what is queued (RequestsTimeout at most), closes the
-// subscription connections and waits for the goroutines, until ctx ends
-// (then it returns an error wrapping ctx's and they end by themselves).
-// It does not close the Redis client. It is idempotent.
+// closes the subscription connections while it publishes what is queued,
+// and waits for the goroutines, until ctx ends (then it returns an error
+// wrapping ctx's and they end by themselves). Redis gets RequestsTimeout
+// at most to take what is queued (what remains is dropped, all of it once
+// a write timed out): every command ends by RequestsTimeout after Close
+// started, with the client's ContextTimeoutEnabled (otherwise by its
+// ReadTimeout). It does not close the Redis client. It is idempotent.
 func (f *ShardedFactory) Close(ctx context.Context) error {
 	first := false
 	f.closeOnce.Do(func() {
 		first = true
+		// No Redis command of the Factory runs past this limit from now on.
+		f.ioLimit.Store(time.Now().Add(f.opts.RequestsTimeout).UnixNano())
+		close(f.closeStart)
 		f.mu.Lock()
 		f.state = stateClosing
 		as := make([]*cluster.Adapter, 0, len(f.adapters))
@@ -320,9 +390,13 @@ func (f *ShardedFactory) Close(ctx context.Context) error {
 	return cluster.WaitClosed(ctx, f.closed)
 }
 
+// finishClose stops the subscriptions while the queue drains (the
+// adapters are closed: what they bring has nobody to go to), then waits
+// for the goroutines and closes f.closed. It runs on a goroutine of its
+// own, so that Close can return at its ctx's end.
 func (f *ShardedFactory) finishClose() {
+	close(f.done) // the subscription loop closes the connections on its way out
 	cluster.StopIO(&f.startOnce, f.queue, f.opts.RequestsTimeout, f.ioCancel)
-	close(f.done)
-	f.wg.Wait() // the subscription loop closes the connections on its way out
+	f.wg.Wait()
 	close(f.closed)
 }

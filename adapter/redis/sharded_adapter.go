@@ -140,6 +140,8 @@ func (t *shardedTransport) Congestion() <-chan struct{} { return t.f.congestion(
 // ServerCount implements cluster.Transport: PUBSUB SHARDNUMSUB of the
 // namespace's channel.
 func (t *shardedTransport) ServerCount(ctx context.Context) (int, error) {
+	ctx, cancel := t.f.ioContext(ctx)
+	defer cancel()
 	return cluster.CountNodes(ctx, t.f.client, t.channel, true)
 }
 

@@ -141,11 +141,7 @@ func (s *shardSubs) slotOf(channel string) int {
 func (s *shardSubs) loop() {
 	defer s.f.wg.Done()
 	sent := make(map[string]bool)
-	defer func() {
-		for _, c := range s.conns {
-			_ = c.ps.Close()
-		}
-	}()
+	defer s.closeAll()
 	for {
 		select {
 		case <-s.f.done:
@@ -175,11 +171,27 @@ func (s *shardSubs) loop() {
 	}
 }
 
+// closeAll closes the connections, each on a goroutine of its own: go-redis
+// holds a PubSub's lock while it reconnects (the client's DialTimeout and
+// ReadTimeout, or the deadline of the receiver's command), and a Redis that
+// does not answer makes every receiver reconnect at about the same time.
+func (s *shardSubs) closeAll() {
+	var wg sync.WaitGroup
+	for _, c := range s.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.ps.Close()
+		}()
+	}
+	wg.Wait()
+}
+
 // apply sends a round of decisions. go-redis records a subscription even
 // when its command fails, and makes it when it reconnects, so failures
 // are only logged.
 func (s *shardSubs) apply(sub, unsub map[int][]string) {
-	ctx, cancel := context.WithTimeout(s.f.ioCtx, s.f.opts.RequestsTimeout)
+	ctx, cancel := s.f.ioContext(context.Background())
 	defer cancel()
 	for slot, chs := range unsub {
 		c := s.conns[slot]
@@ -240,7 +252,7 @@ func (s *shardSubs) receive(ps *goredis.PubSub) {
 	f := s.f
 	r := receiver{client: f.client, ioCtx: f.ioCtx, done: f.done, log: f.log, what: "shard subscription",
 		pingCtx: func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(f.ioCtx, f.opts.RequestsTimeout)
+			return f.ioContext(context.Background())
 		}}
 	r.receive(ps, func(msg any) {
 		switch m := msg.(type) {
