@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -579,17 +578,17 @@ func (f *Factory) publishLoop() {
 		f.unreserve(n)
 		clear(batch)
 		if f.stalled {
-			f.pause()
+			cluster.PauseAfterStall(f.closeStart)
 		}
 	}
 }
 
 // flush writes a batch. Once a write timed out (Redis did not answer
-// within RequestsTimeout, or by ioLimit), the next waits stallPause, or
+// within RequestsTimeout, or by ioLimit), the next waits cluster.StallPause, or
 // until Close starts; from then on Close drops what is queued instead of
 // giving a Redis that does not answer RequestsTimeout again.
 func (f *Factory) flush(batch []outMsg) {
-	if f.ioCtx.Err() != nil || f.stalled && f.closingStarted() {
+	if f.ioCtx.Err() != nil || f.stalled && cluster.Started(f.closeStart) {
 		// Close gave up on Redis, or Redis did not answer the last write
 		// and Close started: drop what is left instead of waiting
 		// RequestsTimeout per batch.
@@ -614,7 +613,7 @@ func (f *Factory) flush(batch []outMsg) {
 	} else {
 		err, anyErr = f.pipeline(ctx, batch)
 	}
-	f.stalled = timedOut(anyErr)
+	f.stalled = cluster.TimedOut(anyErr)
 	if err != nil {
 		cluster.ReloadState(f.client) // the channel's master may be gone
 		if !f.pubFailing.Swap(true) {
@@ -626,40 +625,6 @@ func (f *Factory) flush(batch []outMsg) {
 	if f.pubFailing.Swap(false) {
 		f.log.Info("redis: publishing again", "dropped", f.dropped.Swap(0))
 	}
-}
-
-// stallPause is the pause of the publisher after a write that timed out.
-const stallPause = time.Second
-
-// pause follows a write that timed out: the next one waits stallPause, or
-// until Close starts. Then what is queued is dropped: Redis did not answer
-// the last write within RequestsTimeout, and Close does not give it that
-// long again — nor for a batch that a caller waiting for the failed write
-// would queue just before Close (a handler waiting for a logged broadcast
-// returns, the server persists its sessions, then closes).
-func (f *Factory) pause() {
-	t := time.NewTimer(stallPause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-f.closeStart:
-	}
-}
-
-// closingStarted reports whether Close started.
-func (f *Factory) closingStarted() bool {
-	select {
-	case <-f.closeStart:
-		return true
-	default:
-		return false
-	}
-}
-
-// timedOut reports whether err says that Redis did not answer in time.
-func timedOut(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // pipeline sends a batch in one round trip and hands the scripts their

@@ -294,11 +294,11 @@ var errNotWritten = fmt.Errorf("redis: not written: Redis did not answer in time
 // write publishes a batch of the queue, pipelined (a ClusterClient splits
 // a pipeline by the masters of the channels' slots). The queue bounds it
 // by RequestsTimeout; once closing, it ends by ioLimit too. Once a write
-// timed out, the next waits stallPause, or until Close starts; from then
+// timed out, the next waits cluster.StallPause, or until Close starts; from then
 // on what is queued is dropped: Close does not give a Redis that does not
 // answer RequestsTimeout again.
 func (f *ShardedFactory) write(ctx context.Context, batch []cluster.QueueItem) error {
-	if f.stalled && f.closingStarted() {
+	if f.stalled && cluster.Started(f.closeStart) {
 		return errNotWritten
 	}
 	if limit := f.ioLimit.Load(); limit != 0 {
@@ -321,30 +321,10 @@ func (f *ShardedFactory) write(ctx context.Context, batch []cluster.QueueItem) e
 	if err != nil {
 		cluster.ReloadState(f.client) // the channel's master may be gone
 	}
-	if f.stalled = timedOut(err); f.stalled {
-		f.pause()
+	if f.stalled = cluster.TimedOut(err); f.stalled {
+		cluster.PauseAfterStall(f.closeStart)
 	}
 	return err
-}
-
-// pause follows a write that timed out (Factory.pause).
-func (f *ShardedFactory) pause() {
-	t := time.NewTimer(stallPause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-f.closeStart:
-	}
-}
-
-// closingStarted reports whether Close started.
-func (f *ShardedFactory) closingStarted() bool {
-	select {
-	case <-f.closeStart:
-		return true
-	default:
-		return false
-	}
 }
 
 // ---------------------------------------------------------------- cluster size

@@ -3,10 +3,8 @@ package redisstreams
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -245,7 +243,7 @@ func (f *Factory) limit(deadline time.Time) time.Time {
 // <MaxLen> * uid … nsp … type … data …, PUBLISH or SPUBLISH. The queue
 // bounds it by RequestsTimeout; once closing, it ends by ioLimit too.
 func (f *Factory) write(ctx context.Context, batch []cluster.QueueItem) error {
-	if f.stalled && f.closingStarted() {
+	if f.stalled && cluster.Started(f.closeStart) {
 		for i := range batch {
 			if done := batch[i].Done; done != nil {
 				done("", errNotWritten)
@@ -254,48 +252,14 @@ func (f *Factory) write(ctx context.Context, batch []cluster.QueueItem) error {
 		return errNotWritten
 	}
 	err := f.pipeline(ctx, batch)
-	if f.stalled = timedOut(err); f.stalled {
-		f.pause()
+	if f.stalled = cluster.TimedOut(err); f.stalled {
+		cluster.PauseAfterStall(f.closeStart)
 	}
 	return err
 }
 
 // errNotWritten fails what is queued when Close finds Redis not answering.
 var errNotWritten = fmt.Errorf("redisstreams: not written: Redis did not answer in time and the Factory is closing: %w", adapter.ErrClosed)
-
-// stallPause is the pause of the queue after a write that timed out.
-const stallPause = time.Second
-
-// pause follows a write that timed out: the next one waits stallPause, or
-// until Close starts. Then what is queued is dropped: Redis did not answer
-// the last write within RequestsTimeout, and Close does not give it that
-// long again for each batch — nor for the one that a caller waiting for
-// the failed write would let start just before Close (a handler waiting
-// for a logged broadcast ends, then the server closes).
-func (f *Factory) pause() {
-	t := time.NewTimer(stallPause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-f.closeStart:
-	}
-}
-
-// closingStarted reports whether Close started.
-func (f *Factory) closingStarted() bool {
-	select {
-	case <-f.closeStart:
-		return true
-	default:
-		return false
-	}
-}
-
-// timedOut reports whether err says that Redis did not answer in time.
-func timedOut(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
-}
 
 // pipeline writes a batch; once closing, it ends by ioLimit.
 func (f *Factory) pipeline(ctx context.Context, batch []cluster.QueueItem) error {
