@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -10,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/ioswarm/ioswarm/server"
 )
@@ -79,23 +76,7 @@ func BenchmarkEchoAck(b *testing.B) {
 
 // dialEcho connects a WebSocket client to "/" and returns its socket, past
 // the CONNECT reply.
-func dialEcho(b *testing.B, url string) net.Conn {
-	b.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := ws.ReadMessage(); err != nil { // open packet
-		b.Fatal(err)
-	}
-	if err := ws.WriteMessage(websocket.TextMessage, []byte("40")); err != nil {
-		b.Fatal(err)
-	}
-	if _, msg, err := ws.ReadMessage(); err != nil || !bytes.HasPrefix(msg, []byte("40")) { // CONNECT reply
-		b.Fatal(string(msg), err)
-	}
-	return ws.NetConn()
-}
+func dialEcho(b *testing.B, url string) net.Conn { return dialConnected(b, url).NetConn() }
 
 // clientFrame frames payload as a client's text frame, masked with a zero
 // key (so the payload reads as is).

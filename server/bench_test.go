@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http/httptest"
@@ -26,20 +27,8 @@ type rawClient struct {
 
 func dialRaw(b *testing.B, url string) *rawClient {
 	b.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := ws.ReadMessage(); err != nil { // open packet
-		b.Fatal(err)
-	}
-	if err := ws.WriteMessage(websocket.TextMessage, []byte("40")); err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := ws.ReadMessage(); err != nil { // CONNECT reply
-		b.Fatal(err)
-	}
-	c := &rawClient{ws: ws}
+	c := &rawClient{ws: dialConnected(b, url)}
+	ws := c.ws
 	go func() {
 		buf := make([]byte, 4096)
 		nc := ws.NetConn()
@@ -52,6 +41,25 @@ func dialRaw(b *testing.B, url string) *rawClient {
 		}
 	}()
 	return c
+}
+
+// dialConnected connects a WebSocket client to "/", past the CONNECT reply.
+func dialConnected(b *testing.B, url string) *websocket.Conn {
+	b.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := ws.ReadMessage(); err != nil { // open packet
+		b.Fatal(err)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("40")); err != nil {
+		b.Fatal(err)
+	}
+	if _, msg, err := ws.ReadMessage(); err != nil || !bytes.HasPrefix(msg, []byte("40")) { // CONNECT reply
+		b.Fatal(string(msg), err)
+	}
+	return ws
 }
 
 func raiseFileLimit(n uint64) bool {

@@ -326,11 +326,7 @@ func contextTimeouts(client goredis.UniversalClient) bool {
 // the subscription connection, and on the others only with the client's
 // ContextTimeoutEnabled (otherwise its ReadTimeout bounds them).
 func (f *Factory) ioContext() (context.Context, context.CancelFunc) {
-	deadline := time.Now().Add(f.opts.RequestsTimeout)
-	if limit := f.ioLimit.Load(); limit != 0 && limit < deadline.UnixNano() {
-		deadline = time.Unix(0, limit)
-	}
-	return context.WithDeadline(f.ioCtx, deadline)
+	return context.WithDeadline(f.ioCtx, cluster.Deadline(f.opts.RequestsTimeout, f.ioLimit.Load()))
 }
 
 // register adds the routes of a.
@@ -540,13 +536,7 @@ func (f *Factory) enqueue(m outMsg) error {
 // ioContextFrom is ioContext for a command a caller waits for with its own
 // ctx: it ends with ctx too.
 func (f *Factory) ioContextFrom(ctx context.Context) (context.Context, context.CancelFunc) {
-	deadline := time.Now().Add(f.opts.RequestsTimeout)
-	if limit := f.ioLimit.Load(); limit != 0 && limit < deadline.UnixNano() {
-		deadline = time.Unix(0, limit)
-	}
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	stop := context.AfterFunc(f.ioCtx, cancel)
-	return ctx, func() { stop(); cancel() }
+	return cluster.IOContext(ctx, f.ioCtx, f.opts.RequestsTimeout, f.ioLimit.Load())
 }
 
 // publishLoop publishes the queued messages in order, pipelining what

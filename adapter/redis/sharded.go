@@ -279,13 +279,7 @@ func (f *ShardedFactory) congestion() <-chan struct{} { return f.queue.Congestio
 // with the client's ContextTimeoutEnabled (otherwise the client's
 // ReadTimeout bounds the command).
 func (f *ShardedFactory) ioContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	deadline := time.Now().Add(f.opts.RequestsTimeout)
-	if limit := f.ioLimit.Load(); limit != 0 && limit < deadline.UnixNano() {
-		deadline = time.Unix(0, limit)
-	}
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	stop := context.AfterFunc(f.ioCtx, cancel)
-	return ctx, func() { stop(); cancel() }
+	return cluster.IOContext(ctx, f.ioCtx, f.opts.RequestsTimeout, f.ioLimit.Load())
 }
 
 // errNotWritten fails what is queued when Close finds Redis not answering.

@@ -46,3 +46,23 @@ func TimedOut(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
+
+// Deadline is the deadline of a Factory's Redis command: timeout from now,
+// or limit (Unix nanoseconds, set once Close started; 0: none) when that
+// comes first.
+func Deadline(timeout time.Duration, limit int64) time.Time {
+	d := time.Now().Add(timeout)
+	if limit != 0 && limit < d.UnixNano() {
+		return time.Unix(0, limit)
+	}
+	return d
+}
+
+// IOContext is the context of a Redis command that a caller waits for
+// with ctx: it ends with ctx, at Deadline(timeout, limit), and when giveUp
+// ends (the Factory gave up on Redis).
+func IOContext(ctx, giveUp context.Context, timeout time.Duration, limit int64) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithDeadline(ctx, Deadline(timeout, limit))
+	stop := context.AfterFunc(giveUp, cancel)
+	return ctx, func() { stop(); cancel() }
+}
