@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 	"github.com/ioswarm/ioswarm/internal/testkit"
 )
 
@@ -142,7 +143,7 @@ func keyOn(t *testing.T, rc *testkit.RedisCluster, master string) string {
 	t.Helper()
 	for range 200 {
 		k := uniqueKey(t)
-		if rc.MasterOf(t, hashSlot(k+"#/#")) == master {
+		if rc.MasterOf(t, cluster.HashSlot(k+"#/#")) == master {
 			return k
 		}
 	}
@@ -206,7 +207,7 @@ func TestFailoverNoReplicas(t *testing.T) {
 	}
 	checkGroups(t, "before", groups, 10*time.Second)
 
-	rc.Kill(t, rc.MasterOf(t, hashSlot(groups[1].key+"#/#")))
+	rc.Kill(t, rc.MasterOf(t, cluster.HashSlot(groups[1].key+"#/#")))
 	// Right after the kill (the others still serve their slots), then once
 	// the cluster reports itself down.
 	expectFailures(t, "master-unreachable", groups)

@@ -2,12 +2,12 @@ package redis
 
 import (
 	"context"
-	"strings"
 	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ioswarm/ioswarm/adapter"
+	"github.com/ioswarm/ioswarm/adapter/internal/cluster"
 )
 
 // The shard subscriptions of a node.
@@ -133,7 +133,7 @@ func (s *shardSubs) slotOf(channel string) int {
 	if s.f.cluster == nil {
 		return -1
 	}
-	return hashSlot(channel)
+	return cluster.HashSlot(channel)
 }
 
 // loop carries out the subscription decisions until Close, then closes
@@ -262,26 +262,4 @@ func (s *shardSubs) receive(ps *goredis.PubSub) {
 			s.confirmed(m.Kind, m.Channel)
 		}
 	})
-}
-
-// hashSlot is Redis Cluster's slot of a key: CRC16 (XMODEM) of the key,
-// or of its hash tag ({…}), modulo 16384.
-func hashSlot(key string) int {
-	if i := strings.IndexByte(key, '{'); i >= 0 {
-		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
-			key = key[i+1 : i+1+j]
-		}
-	}
-	var crc uint16
-	for k := 0; k < len(key); k++ {
-		crc ^= uint16(key[k]) << 8
-		for b := 0; b < 8; b++ {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return int(crc) & 16383
 }

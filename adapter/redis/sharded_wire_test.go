@@ -198,10 +198,10 @@ func TestShardedAnswers(t *testing.T) {
 
 func TestShardedHelpers(t *testing.T) {
 	// Redis Cluster's key slots (CLUSTER KEYSLOT).
-	testkit.Equal(t, hashSlot("foo"), 12182)
-	testkit.Equal(t, hashSlot("{user1000}.following"), hashSlot("{user1000}.followers"))
-	testkit.Equal(t, hashSlot("socket.io#/#"), hashSlot("socket.io#/#"))
-	testkit.Equal(t, hashSlot("a{}b"), hashSlot("a{}b"))
+	testkit.Equal(t, cluster.HashSlot("foo"), 12182)
+	testkit.Equal(t, cluster.HashSlot("{user1000}.following"), cluster.HashSlot("{user1000}.followers"))
+	testkit.Equal(t, cluster.HashSlot("socket.io#/#"), cluster.HashSlot("socket.io#/#"))
+	testkit.Equal(t, cluster.HashSlot("a{}b"), cluster.HashSlot("a{}b"))
 	// JavaScript lengths.
 	testkit.Equal(t, cluster.JSLength("u35mTHo8wgXgZ1bsAAAB"), 20)
 	testkit.Equal(t, cluster.JSLength("é"), 1)

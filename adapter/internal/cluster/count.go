@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -23,18 +24,32 @@ func CountSubscribers(ctx context.Context, client goredis.UniversalClient, chann
 		return c.PubSubNumSub(ctx, channel)
 	}
 	if cc, ok := client.(*goredis.ClusterClient); ok {
-		var total atomic.Int64
-		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
-			m, err := count(ctx, c).Result()
-			total.Add(m[channel])
-			return err
-		})
+		// After an error, a master that does not answer may have been
+		// replaced (a failover): the next count must see its replica.
+		masters, err := Masters(ctx, cc)
 		if err != nil {
-			// A master that does not answer may have been replaced (a
-			// failover): the next count must see its replica.
 			ReloadState(cc)
+			return 0, err
 		}
-		return int(total.Load()), err
+		var total atomic.Int64
+		var first error
+		var once sync.Once
+		var wg sync.WaitGroup
+		for _, c := range masters {
+			wg.Go(func() {
+				m, err := count(ctx, c).Result()
+				total.Add(m[channel])
+				if err != nil {
+					once.Do(func() { first = err })
+				}
+			})
+		}
+		wg.Wait()
+		if first != nil {
+			ReloadState(cc)
+			return 0, first
+		}
+		return int(total.Load()), nil
 	}
 	m, err := count(ctx, client).Result()
 	if err != nil {
@@ -76,4 +91,42 @@ func ReloadState(client goredis.UniversalClient) {
 	if cc, ok := client.(*goredis.ClusterClient); ok {
 		cc.ReloadState(context.Background())
 	}
+}
+
+// Masters returns the clients of the masters of cc, one each, as a CLUSTER
+// SLOTS answered by one of them lists them. The clients are cc's own, from
+// its cached view of the slots (MasterForKey): while that view is behind
+// (a failover), a client may be the old master's, whose command fails and
+// reloads the view in the background.
+//
+// Not ForEachMaster: it reloads the view first, synchronously, asking
+// nodes in random order with no regard for ctx, so that with a hung node
+// among those it knows (a stopped master stays known) one call in a few
+// waits out a dial timeout (5 s by default) before it starts — for as long
+// as the node hangs.
+func Masters(ctx context.Context, cc *goredis.ClusterClient) ([]*goredis.Client, error) {
+	slots, err := cc.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []*goredis.Client
+	seen := make(map[string]bool, 4)
+	for _, r := range slots {
+		if len(r.Nodes) == 0 || seen[r.Nodes[0].Addr] {
+			continue
+		}
+		seen[r.Nodes[0].Addr] = true
+		c, err := cc.MasterForKey(ctx, SlotKey(r.Start))
+		if err != nil {
+			return nil, err
+		}
+		if a := c.Options().Addr; a != r.Nodes[0].Addr {
+			// The cached view is behind (or the node that answered): a
+			// count over it would miss a master.
+			ReloadState(cc)
+			return nil, fmt.Errorf("slots %d-%d: master %s, %s in the client's view (reloading it)", r.Start, r.End, r.Nodes[0].Addr, a)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
