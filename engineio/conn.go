@@ -66,6 +66,10 @@ type Conn struct {
 	onReader bool
 	deferred Runner
 
+	// hb is the connection's heartbeat deadline in the server's wheel,
+	// guarded by the wheel's lock (pingwheel.go).
+	hb hbLink
+
 	mu sync.Mutex
 	// Everything below is guarded by mu.
 	reason   string
@@ -97,7 +101,7 @@ type Conn struct {
 	pongDeferred  bool // the pong timeout fell during a Handler call (heartbeat.go)
 	lingerTimer   *time.Timer
 
-	pingTimer    timerSlot
+	pingGen      uint32    // the heartbeat deadline's generation (pingwheel.go)
 	upgradeTimer timerSlot // UpgradeTimeout of the probe WebSocket
 	checkTimer   timerSlot // 100 ms noop check while upgrading
 }
@@ -322,7 +326,7 @@ type closeOp struct {
 	c       *Conn
 	reason  string
 	err     error
-	timers  [3]*time.Timer
+	timers  [2]*time.Timer
 	ws      *wsConn
 	probe   *wsConn
 	done    chan struct{} // Conn.done if made by now; a later one is made closed
@@ -341,9 +345,9 @@ func (c *Conn) closeLocked(reason string, err error) *closeOp {
 	c.reason, c.closeErr = reason, err
 	c.releasePacedLocked()
 	op := &closeOp{c: c, reason: reason, err: err, ws: c.ws, probe: c.probe, done: c.done}
-	op.timers = [3]*time.Timer{
-		c.pingTimer.detach(), c.upgradeTimer.detach(), c.checkTimer.detach(),
-	}
+	c.pingGen++
+	c.srv.hb.disarm(c)
+	op.timers = [2]*time.Timer{c.upgradeTimer.detach(), c.checkTimer.detach()}
 	c.probe = nil
 	c.flushOnClose = reason == ReasonForcedClose
 	op.linger = c.lingerLocked()

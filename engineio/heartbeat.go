@@ -58,56 +58,41 @@ func (c *Conn) startHeartbeatLocked() {
 	c.nextPingLocked()
 }
 
-// pingTick aligns the pings of all connections: a ping is due at the first
-// multiple of pingTick (or of a tenth of PingTimeout, if smaller) past
-// PingInterval.
-//
-// Left to itself, each connection's ping falls at its own instant, and the
-// pings (and the pongs that answer them) of 10,000 connections come one by
-// one: each wakes the process, whose threads then look for more work and go
-// back to sleep, which cost several times the ping itself. Aligned, the
-// pings due within a tick fire together, their pongs come back together,
-// and one wakeup serves them all. A client allows PingInterval +
-// PingTimeout for a ping, so a ping later by a tenth of PingTimeout at most
-// is harmless.
-const pingTick = 100 * time.Millisecond
-
-// pingDelay returns how long from now the next ping is due: at least
-// interval, up to the next multiple of tick.
-func pingDelay(now time.Time, interval, tick time.Duration) time.Duration {
-	if tick <= 0 {
-		return interval
-	}
-	due := now.Add(interval)
-	aligned := due.Truncate(tick)
-	if aligned.Before(due) {
-		aligned = aligned.Add(tick)
-	}
-	return aligned.Sub(now)
+// nextPingLocked puts the next ping in the wheel. The caller holds c.mu.
+func (c *Conn) nextPingLocked() {
+	c.armPingLocked(c.srv.cfg.PingInterval, false)
 }
 
-// nextPingLocked arms the timer of the next ping. The caller holds c.mu.
-func (c *Conn) nextPingLocked() {
-	cfg := &c.srv.cfg
-	tick := min(pingTick, cfg.PingTimeout/10)
-	c.armLocked(&c.pingTimer, pingDelay(time.Now(), cfg.PingInterval, tick), (*Conn).onPingInterval)
+// armPingLocked sets the connection's heartbeat deadline, d from now: its
+// next ping, or (pong) the timeout of the pong it waits for. The caller
+// holds c.mu and c is open.
+func (c *Conn) armPingLocked(d time.Duration, pong bool) {
+	c.pingGen++
+	c.srv.hb.arm(c, c.pingGen, d, pong)
+}
+
+// pingFiredLocked reports whether a heartbeat deadline armed as gen is
+// still current. The caller holds c.mu.
+func (c *Conn) pingFiredLocked(gen uint32) bool {
+	return !c.closed && c.pingGen == gen
 }
 
 // onPingInterval queues a ping and starts the pong timeout.
-func (c *Conn) onPingInterval(gen uint64) {
+func (c *Conn) onPingInterval(gen uint32) {
 	c.mu.Lock()
-	if !c.firedLocked(&c.pingTimer, gen) {
+	if !c.pingFiredLocked(gen) {
 		c.mu.Unlock()
 		return
 	}
 	if !c.pushLocked(pingPacket) {
 		op := c.closeLocked(ReasonTransportError, ErrSlowConsumer)
+		op.goAsync() // not on the wheel's goroutine, which serves other connections
 		c.mu.Unlock()
 		op.run()
 		return
 	}
 	c.awaitingPong = true
-	c.armLocked(&c.pingTimer, c.srv.cfg.PingTimeout, (*Conn).onPingTimeout)
+	c.armPingLocked(c.srv.cfg.PingTimeout, true)
 	c.mu.Unlock()
 }
 
@@ -121,19 +106,20 @@ func (c *Conn) onPingInterval(gen uint64) {
 // PingTimeout from then (endDispatch) to be read: the reader moves on and
 // finds the pong, or, if the client is really gone, the timeout fires for
 // good. The layer that blocks bounds how long it does.
-func (c *Conn) onPingTimeout(gen uint64) {
+func (c *Conn) onPingTimeout(gen uint32) {
 	c.mu.Lock()
-	if !c.firedLocked(&c.pingTimer, gen) {
+	if !c.pingFiredLocked(gen) {
 		c.mu.Unlock()
 		return
 	}
 	if c.dispatching {
 		c.pongDeferred = true
-		c.armLocked(&c.pingTimer, c.srv.cfg.PingTimeout, (*Conn).onPingTimeout)
+		c.armPingLocked(c.srv.cfg.PingTimeout, true)
 		c.mu.Unlock()
 		return
 	}
 	op := c.closeLocked(ReasonPingTimeout, nil)
+	op.goAsync() // not on the wheel's goroutine, which serves other connections
 	c.mu.Unlock()
 	op.run()
 }
@@ -147,7 +133,7 @@ func (c *Conn) restartPongTimeoutLocked() {
 	}
 	c.pongDeferred = false
 	if !c.closed && c.awaitingPong {
-		c.armLocked(&c.pingTimer, c.srv.cfg.PingTimeout, (*Conn).onPingTimeout)
+		c.armPingLocked(c.srv.cfg.PingTimeout, true)
 	}
 }
 

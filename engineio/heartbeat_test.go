@@ -90,27 +90,33 @@ func TestTimersStopOnClose(t *testing.T) {
 	}
 	c := rec.conn
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.pingTimer.t != nil || len(c.queue) != 0 {
-		t.Errorf("timer %v, queue %d after close", c.pingTimer.t, len(c.queue))
+	queued := len(c.queue)
+	c.mu.Unlock()
+	w := c.srv.hb
+	w.mu.Lock()
+	armed, buckets := c.hb.b != nil, len(w.buckets)
+	w.mu.Unlock()
+	if armed || buckets != 0 || queued != 0 {
+		t.Errorf("in the wheel %v (%d buckets left), queue %d after close", armed, buckets, queued)
 	}
 }
 
 func TestPingDelayAligns(t *testing.T) {
-	// Pings of connections armed at different instants fall on the same
-	// tick, never earlier than the interval, never later by a tick or more.
-	base := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	// Deadlines armed at different instants within a tick fall on the same
+	// tick, never earlier than asked, never later by a tick or more.
 	interval := 25 * time.Second
-	due := map[time.Time]bool{}
+	due := map[int64]bool{}
+	base := 7 * time.Hour
 	for _, off := range []time.Duration{time.Nanosecond, time.Millisecond, 37 * time.Millisecond, 99 * time.Millisecond, pingTick} {
-		now := base.Add(off)
-		d := pingDelay(now, interval, pingTick)
-		if d < interval || d >= interval+pingTick {
+		now := base + off
+		n := dueTick(now, interval, pingTick)
+		at := time.Duration(n) * pingTick
+		if d := at - now; d < interval || d >= interval+pingTick {
 			t.Fatalf("armed at +%v: delay %v, want in [%v, %v)", off, d, interval, interval+pingTick)
 		}
-		due[now.Add(d)] = true
+		due[n] = true
 	}
 	if len(due) != 1 {
-		t.Fatalf("pings armed within one tick fall on %d instants, want 1: %v", len(due), due)
+		t.Fatalf("deadlines armed within one tick fall on %d ticks, want 1: %v", len(due), due)
 	}
 }

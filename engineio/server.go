@@ -50,6 +50,7 @@ type Server struct {
 	slots   writeSlots  // paces the WebSocket writers of their own
 	writers *writerPool // the server's WebSocket writers (writers.go)
 	lend    *lender     // replaces readers busy with a Runner (lend.go)
+	hb      *pingWheel  // the connections' heartbeat deadlines (pingwheel.go)
 }
 
 // NewServer returns a Server configured by cfg (zero fields take their
@@ -67,6 +68,7 @@ func NewServer(cfg Config, accept func(c *Conn) Handler) *Server {
 	}
 	s.writers = newWriterPool(s)
 	s.lend = newLender(s)
+	s.hb = newPingWheel(s)
 	for _, t := range cfg.Transports {
 		switch t {
 		case TransportPolling:
@@ -127,6 +129,7 @@ func (s *Server) Close() {
 		idle.stop() // the idle sockets are closing: their writers hang up
 	}
 	s.lend.close()          // the readers it would replace are closing
+	s.hb.close()            // the connections are closed: no more pings
 	s.writers.stopWriters() // once the listed connections are written
 	s.wg.Wait()
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -49,6 +50,9 @@ func run() error {
 	reqTimeout := flag.Duration("requests-timeout", 5*time.Second, "timeout of cluster requests")
 	recovery := flag.Duration("recovery", 0, "turn connection state recovery on with this window (middlewares skipped); 0 leaves it off")
 	flag.Parse()
+	if os.Getenv("IOSWARM_MEMPROF") != "" {
+		runtime.MemProfileRate = 1 // every allocation in the heap profile
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
