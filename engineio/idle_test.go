@@ -131,6 +131,19 @@ func TestIdleFrameInPieces(t *testing.T) {
 	if _, got := wsRead(t, ws); got != "4"+strings.Repeat("x", 300) {
 		t.Fatalf("got %q", got)
 	}
+	// A long one, whose payload is read past the gate's buffer: the reader
+	// waits for its pieces past its idle deadline, which it drops.
+	long := "4" + strings.Repeat("y", 70000)
+	frame = maskedFrame(websocket.TextMessage, []byte(long))
+	for _, cut := range [][2]int{{0, 20}, {20, 9000}, {9000, 30000}, {30000, len(frame)}} {
+		if _, err := nc.Write(frame[cut[0]:cut[1]]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(idleAfter + 50*time.Millisecond)
+	}
+	if _, got := wsRead(t, ws); got != long {
+		t.Fatalf("got %d bytes, want %d", len(got), len(long))
+	}
 }
 
 // The heartbeat goes on with idle sockets: the client's pongs wake their

@@ -43,7 +43,19 @@ type readGate struct {
 	// them (up to a whole header) kept in hdr to work out its length.
 	pos int64
 	hdr [maxFrameHeader]byte
+
+	// deadline is the read deadline waitData left on conn (zero: none).
+	// It stays set once bytes come, and is renewed only when it was set
+	// more than deadlineSlack ago: setting and clearing it around every
+	// message cost two updates of the runtime's timers per message. A read
+	// it cuts short outside waitData (in the middle of a frame) clears it
+	// and reads again.
+	deadline time.Time
 }
+
+// deadlineSlack is how much earlier than asked waitData may give up: its
+// deadline is renewed once older than this.
+const deadlineSlack = 50 * time.Millisecond
 
 // maxFrameHeader is the largest WebSocket frame header: 2 bytes, an 8-byte
 // extended length and a 4-byte mask key (RFC 6455 §5.2).
@@ -55,7 +67,7 @@ func (g *readGate) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if g.r == g.w {
+	for g.r == g.w {
 		if g.err != nil {
 			return 0, g.err
 		}
@@ -63,10 +75,16 @@ func (g *readGate) Read(p []byte) (int, error) {
 		// copy through the gate.
 		if end, ok := g.frameEnd(); ok && g.pos >= g.headerLen() && len(p) >= gateBufSize {
 			n, err := g.conn.Read(p[:min(int64(len(p)), end-g.pos)])
+			if n == 0 && g.clearDeadline(err) {
+				continue
+			}
 			g.advance(p[:n])
 			return n, err
 		}
 		if err := g.fill(); err != nil {
+			if g.clearDeadline(err) {
+				continue
+			}
 			return 0, err
 		}
 	}
@@ -92,10 +110,25 @@ func (g *readGate) waitData(d time.Duration) bool {
 	if g.r < g.w || g.err != nil {
 		return true
 	}
-	_ = g.conn.SetReadDeadline(time.Now().Add(d))
+	now := time.Now()
+	if g.deadline.Sub(now) < d-deadlineSlack {
+		g.deadline = now.Add(d)
+		_ = g.conn.SetReadDeadline(g.deadline)
+	}
 	err := g.fill()
-	_ = g.conn.SetReadDeadline(time.Time{})
 	return !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// clearDeadline reports whether err is the expiry of waitData's deadline,
+// which only waitData waits on, and then clears it: the caller reads
+// again.
+func (g *readGate) clearDeadline(err error) bool {
+	if g.deadline.IsZero() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	g.deadline = time.Time{}
+	_ = g.conn.SetReadDeadline(time.Time{})
+	return true
 }
 
 // fill reads the socket into an empty gate: once, blocking until bytes
