@@ -84,7 +84,7 @@ func runCompare(ctx context.Context, cfg *config) error {
 			_ = enc.Encode(v)
 		}
 	}
-	if limit, err := raiseNoFile(); err != nil {
+	if limit, err := raiseNoFile(2*uint64(slicesMax(cfg.clientsList)) + fdMargin); err != nil {
 		fmt.Fprintf(human, "warning: RLIMIT_NOFILE: %v\n", err)
 	} else {
 		env.noFile = limit

@@ -437,7 +437,7 @@ func run(ctx context.Context, cfg *config) error {
 	if cfg.compare {
 		return runCompare(ctx, cfg)
 	}
-	if limit, err := raiseNoFile(); err != nil {
+	if limit, err := raiseNoFile(uint64(cfg.clients) + 64); err != nil {
 		fmt.Fprintf(human, "warning: RLIMIT_NOFILE: %v\n", err)
 	} else if need := uint64(cfg.clients) + 64; limit < need {
 		fmt.Fprintf(human, "warning: RLIMIT_NOFILE is %d: %d clients cannot all connect\n", limit, cfg.clients)

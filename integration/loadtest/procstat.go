@@ -132,12 +132,21 @@ func (p *procSet) cpuSeconds(before, after []procSample) (servers, self float64)
 	return servers, self
 }
 
-// raiseNoFile raises the soft RLIMIT_NOFILE as far as the hard limit allows
-// and returns the resulting soft limit.
-func raiseNoFile() (uint64, error) {
+// raiseNoFile raises RLIMIT_NOFILE to want descriptors, the hard limit too
+// where the process may (CAP_SYS_RESOURCE, up to fs.nr_open), else the soft
+// one as far as the hard one allows, and returns the resulting soft limit.
+// Both sides of a comparison then keep their clients connected, and their
+// phases alternate instead of running one side after the other.
+func raiseNoFile(want uint64) (uint64, error) {
 	var r syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
 		return 0, err
+	}
+	if r.Max < want {
+		raised := syscall.Rlimit{Cur: want, Max: want}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+			return want, nil
+		}
 	}
 	if r.Cur < r.Max {
 		r.Cur = r.Max

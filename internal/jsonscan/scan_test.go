@@ -1,6 +1,7 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -188,5 +189,28 @@ func TestAppendElements(t *testing.T) {
 	}
 	if _, err := AppendElements[[]byte](nil, []byte(deep(MaxDepth+1, 0))); err == nil {
 		t.Errorf("nested %d deep: no error", MaxDepth+1)
+	}
+}
+
+// plainPrefix agrees with plainStringByte on every pair of byte values in
+// every position.
+func TestPlainPrefix(t *testing.T) {
+	for a := range 256 {
+		for b := range 256 {
+			for pos := range 7 {
+				var w [8]byte
+				for k := range w {
+					w[k] = 'x'
+				}
+				w[pos], w[pos+1] = byte(a), byte(b)
+				want := 0
+				for want < 8 && plainStringByte[w[want]] {
+					want++
+				}
+				if got := plainPrefix(binary.LittleEndian.Uint64(w[:])); got != want {
+					t.Fatalf("% x: plainPrefix %d, want %d", w, got, want)
+				}
+			}
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package jsonscan
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -62,6 +64,17 @@ func ScanString(d []byte, i int) (end int, escaped bool, err error) {
 		c := d[i]
 		if plainStringByte[c] {
 			i++
+			// Past the first bytes (a short string is done by then),
+			// eight at a time, up to the first that is not plain.
+			if i&7 == 0 {
+				for i+8 <= len(d) {
+					n := plainPrefix(binary.LittleEndian.Uint64(d[i:]))
+					i += n
+					if n < 8 {
+						break
+					}
+				}
+			}
 			continue
 		}
 		switch c {
@@ -104,6 +117,20 @@ var plainStringByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// plainPrefix returns how many of the eight bytes of x (little-endian: the
+// first in the low byte) are plain string bytes (plainStringByte) before
+// the first that is not: below 0x20, a quote or a backslash. Bytes of 0x80
+// and above are plain. A borrow in the subtractions only flags bytes above
+// one that is flagged already, so the lowest flagged byte is exact.
+func plainPrefix(x uint64) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	control := (x - 0x20*ones) &^ x
+	quote := x ^ '"'*ones
+	backslash := x ^ '\\'*ones
+	special := (control | (quote-ones)&^quote | (backslash-ones)&^backslash) & highs
+	return bits.TrailingZeros64(special) / 8
+}
 
 func isHex(c byte) bool {
 	return IsDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
