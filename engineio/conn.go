@@ -94,6 +94,7 @@ type Conn struct {
 	postActive bool // a polling POST is being served
 
 	dispatching   bool // a Handler call (accept or OnMessage) is running
+	readSincePing bool // a message was dispatched since the last ping (heartbeat.go)
 	closeDeferred bool // OnClose is due when it returns
 	flushOnClose  bool // the WebSocket writer flushes the queue before closing
 	lingering     bool // closed polling session kept for one last GET (linger.go)
@@ -441,6 +442,7 @@ func (c *Conn) dispatch(data []byte, binary bool) bool {
 		return false
 	}
 	c.dispatching = true
+	c.readSincePing = true
 	h := c.handler
 	c.mu.Unlock()
 	h.OnMessage(data, binary)

@@ -92,6 +92,7 @@ func (c *Conn) onPingInterval(gen uint32) {
 		return
 	}
 	c.awaitingPong = true
+	c.readSincePing = false
 	c.armPingLocked(c.srv.cfg.PingTimeout, true)
 	c.mu.Unlock()
 }
@@ -106,13 +107,21 @@ func (c *Conn) onPingInterval(gen uint32) {
 // PingTimeout from then (endDispatch) to be read: the reader moves on and
 // finds the pong, or, if the client is really gone, the timeout fires for
 // good. The layer that blocks bounds how long it does.
+//
+// The same holds when no call runs at the instant of the timeout but the
+// reader dispatched a message since the ping (or the last re-arm): it is
+// working through a backlog, between two calls, or its Handler call has
+// handed the rest to the reader itself (RunOnReader) or to a new reader,
+// and the pong may be further down. A client that sends nothing more and
+// does not answer is closed one PingTimeout later.
 func (c *Conn) onPingTimeout(gen uint32) {
 	c.mu.Lock()
 	if !c.pingFiredLocked(gen) {
 		c.mu.Unlock()
 		return
 	}
-	if c.dispatching {
+	if c.dispatching || c.readSincePing {
+		c.readSincePing = false
 		c.pongDeferred = true
 		c.armPingLocked(c.srv.cfg.PingTimeout, true)
 		c.mu.Unlock()

@@ -120,3 +120,29 @@ func TestPingDelayAligns(t *testing.T) {
 		t.Fatalf("deadlines armed within one tick fall on %d ticks, want 1: %v", len(due), due)
 	}
 }
+
+// A client that keeps sending messages but does not answer pings is not
+// closed while messages come (the reader may be behind them, and the pong
+// with it); once it stops, it is closed within two PingTimeouts or so.
+func TestHeartbeatTimeoutAfterMessagesStop(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, suiteConfig(), nil) // 300 ms interval, 200 ms timeout
+	ws, sid := e.openWS(t)
+	rec := e.rec(t, sid)
+	talk := time.Now().Add(time.Second) // past interval + timeout twice
+	for time.Now().Before(talk) {
+		wsWrite(t, ws, websocket.TextMessage, "4hello")
+		time.Sleep(50 * time.Millisecond)
+	}
+	if e.srv.Count() != 1 {
+		t.Fatalf("closed while the client was sending")
+	}
+	stop := time.Now()
+	ev := rec.waitClose(t)
+	if ev.reason != ReasonPingTimeout {
+		t.Errorf("close = %+v", ev)
+	}
+	if d := time.Since(stop); d > 2*time.Second {
+		t.Errorf("closed %v after the client stopped", d)
+	}
+}
