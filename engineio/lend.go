@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Runner is work a Handler gives a WebSocket's reader to do
@@ -43,7 +44,7 @@ func (c *Conn) RunOnReader(r Runner) bool {
 // client must send — an acknowledgement — since the client's connection
 // may be one whose reader is running the caller.
 func (s *Server) ReleaseReaders() {
-	if s.lend.active.Load() == 0 {
+	if !s.lend.anyLent() {
 		return
 	}
 	select {
@@ -55,26 +56,46 @@ func (s *Server) ReleaseReaders() {
 // lender watches the readers running a Runner: it replaces those that
 // take long, so that a connection is never left unread behind a handler
 // that waits. Its goroutine ticks only while readers were lent in the last
-// lendQuiet; the first lend after a quiet spell wakes it.
+// lendQuiet ticks; the first lend after a quiet spell wakes it.
 //
-// mu is a leaf lock (LOCKING.md).
+// The lent readers are kept in shards by connection, each with its own
+// lock: a lend and its return take only their shard's, which readers on
+// other processors rarely share (a lock of the whole lender, taken twice
+// per event by every reader, cost a few percent of an echo's CPU).
+//
+// mu and the shards' locks are leaves (LOCKING.md).
 type lender struct {
-	srv     *Server
-	mu      sync.Mutex
-	lent    map[*wsConn]lend   // lent readers
-	seen    map[*wsConn]uint64 // lent at the last tick
-	seq     uint64             // lends so far
-	tickSeq uint64             // seq at the last tick
-	quiet   int                // ticks in a row without a lend
-	asleep  bool               // the goroutine waits for wake, not ticking
+	srv    *Server
+	shards [lendShards]lendShard
+
+	mu      sync.Mutex // the goroutine's start and stop
 	started bool
 	closed  bool
 
-	active  atomic.Int64  // len(lent), read without mu
+	running atomic.Bool // started and not closed: lends are watched
+	asleep  atomic.Bool // the goroutine waits for wake, not ticking
+
+	// The goroutine's own.
+	tickSeq uint64 // the shards' lends in all, at the last tick
+	quiet   int    // ticks in a row without a lend
+
 	wake    chan struct{} // ends a quiet spell
 	release chan struct{} // ReleaseReaders
 	stop    chan struct{} // closed by close
 	done    chan struct{} // closed when the goroutine returned
+}
+
+// lendShards is the number of the lender's shards.
+const lendShards = 16
+
+// lendShard holds the lent readers of some connections.
+type lendShard struct {
+	mu     sync.Mutex
+	lent   map[*wsConn]lend   // lent readers
+	seen   map[*wsConn]uint64 // lent at the last tick
+	seq    uint64             // lends so far
+	active atomic.Int64       // len(lent), read without mu
+	_      [24]byte           // a cache line each
 }
 
 // lend is a reader lent to a Runner: its connection, and the lend's number.
@@ -84,42 +105,54 @@ type lend struct {
 }
 
 func newLender(s *Server) *lender {
-	return &lender{
+	l := &lender{
 		srv:     s,
-		lent:    make(map[*wsConn]lend),
-		seen:    make(map[*wsConn]uint64),
 		wake:    make(chan struct{}, 1),
 		release: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	for i := range l.shards {
+		l.shards[i].lent = make(map[*wsConn]lend)
+		l.shards[i].seen = make(map[*wsConn]uint64)
+	}
+	return l
+}
+
+// shard returns w's shard.
+func (l *lender) shard(w *wsConn) *lendShard {
+	h := uintptr(unsafe.Pointer(w))
+	return &l.shards[(h>>6^h>>12)%lendShards]
+}
+
+// anyLent reports whether a reader is lent.
+func (l *lender) anyLent() bool {
+	for i := range l.shards {
+		if l.shards[i].active.Load() != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // run is the reader's side of a lend: it runs r and reports whether the
 // goroutine is still the connection's reader (false: the lender started
 // another one meanwhile, and this goroutine must end).
 func (l *lender) run(c *Conn, w *wsConn, r Runner) bool {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	if !l.running.Load() && !l.start() {
 		r.Run() // the server is closing: nobody would replace us
 		return true
 	}
-	l.seq++
-	n := l.seq
-	l.lent[w] = lend{c: c, n: n}
-	l.active.Add(1)
-	wake := false
-	if !l.started {
-		l.started = true
-		l.srv.wg.Add(1) // under lender.mu while not closed (LOCKING.md)
-		go l.loop()
-	} else if l.asleep {
-		l.asleep = false
-		wake = true
-	}
-	l.mu.Unlock()
-	if wake {
+	sh := l.shard(w)
+	sh.mu.Lock()
+	sh.seq++
+	n := sh.seq
+	sh.lent[w] = lend{c: c, n: n}
+	sh.active.Add(1)
+	sh.mu.Unlock()
+	// After the lend is in its shard: a goroutine going to sleep either
+	// sees it there, or has set asleep before we look (loop).
+	if l.asleep.Load() && l.asleep.CompareAndSwap(true, false) {
 		select {
 		case l.wake <- struct{}{}:
 		default:
@@ -128,14 +161,31 @@ func (l *lender) run(c *Conn, w *wsConn, r Runner) bool {
 
 	r.Run()
 
-	l.mu.Lock()
-	mine := l.lent[w].n == n
+	sh.mu.Lock()
+	mine := sh.lent[w].n == n
 	if mine {
-		delete(l.lent, w)
-		l.active.Add(-1)
+		delete(sh.lent, w)
+		sh.active.Add(-1)
 	}
-	l.mu.Unlock()
+	sh.mu.Unlock()
 	return mine
+}
+
+// start starts the lender's goroutine, unless the server is closing: it
+// reports whether lends are watched.
+func (l *lender) start() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	if !l.started {
+		l.started = true
+		l.srv.wg.Add(1) // under lender.mu while not closed (LOCKING.md)
+		go l.loop()
+		l.running.Store(true)
+	}
+	return true
 }
 
 // loop is the lender's goroutine, counted in the server's WaitGroup.
@@ -154,13 +204,20 @@ func (l *lender) loop() {
 			if l.replace(false) {
 				continue
 			}
-			// Quiet: wait for the next lend without ticking.
+			// Quiet: wait for the next lend without ticking — unless one
+			// came in since the tick (run looks at asleep after its lend
+			// is in its shard, we look at the shards after setting it).
+			l.asleep.Store(true)
+			if seq, _ := l.scan(nil); seq != l.tickSeq && l.asleep.CompareAndSwap(true, false) {
+				continue
+			}
 			t.Stop()
 			select {
 			case <-l.stop:
 				return
 			case <-l.wake:
 			case <-l.release:
+				l.asleep.Store(false)
 				l.replace(true)
 			}
 			t.Reset(lendTick)
@@ -172,33 +229,45 @@ func (l *lender) loop() {
 // (all with now), and reports whether the lender should keep ticking.
 func (l *lender) replace(now bool) bool {
 	var resume []lentReader
-	l.mu.Lock()
-	for w, e := range l.lent {
-		if now || l.seen[w] == e.n {
-			delete(l.lent, w)
-			l.active.Add(-1)
-			resume = append(resume, lentReader{e.c, w})
+	seq, lent := l.scan(func(sh *lendShard) {
+		for w, e := range sh.lent {
+			if now || sh.seen[w] == e.n {
+				delete(sh.lent, w)
+				sh.active.Add(-1)
+				resume = append(resume, lentReader{e.c, w})
+			}
 		}
-	}
-	clear(l.seen)
-	for w, e := range l.lent {
-		l.seen[w] = e.n
-	}
-	if l.seq != l.tickSeq || len(l.lent) > 0 {
-		l.tickSeq, l.quiet = l.seq, 0
+		clear(sh.seen)
+		for w, e := range sh.lent {
+			sh.seen[w] = e.n
+		}
+	})
+	if seq != l.tickSeq || lent {
+		l.tickSeq, l.quiet = seq, 0
 	} else {
 		l.quiet++
 	}
-	busy := l.quiet < lendQuiet
-	if !busy {
-		l.asleep = true
-	}
-	l.mu.Unlock()
 	for _, r := range resume {
 		l.srv.wg.Add(1) // from the counted lender goroutine (LOCKING.md)
 		go r.c.resumeRead(r.w)
 	}
-	return busy
+	return l.quiet < lendQuiet
+}
+
+// scan runs f (if any) on each shard under its lock, and returns the lends
+// so far in all and whether a reader is lent (after f).
+func (l *lender) scan(f func(sh *lendShard)) (seq uint64, lent bool) {
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		if f != nil {
+			f(sh)
+		}
+		seq += sh.seq
+		lent = lent || len(sh.lent) > 0
+		sh.mu.Unlock()
+	}
+	return seq, lent
 }
 
 type lentReader struct {
@@ -211,6 +280,7 @@ func (l *lender) close() {
 	l.mu.Lock()
 	started := l.started && !l.closed
 	l.closed = true
+	l.running.Store(false)
 	l.mu.Unlock()
 	if started {
 		close(l.stop)
