@@ -84,7 +84,6 @@ type Conn struct {
 	queue   []*Message    // packets not yet taken by a writer
 	queued  int64         // payload bytes in queue (Config.MaxQueuedBytes)
 	drained chan struct{} // closed when the queue is taken; paced senders wait (pace.go)
-	spare   []*Message    // recycled backing array for queue
 	ws      *wsConn       // active WebSocket transport, nil while polling
 	probe   *wsConn       // WebSocket being upgraded to, if any
 
@@ -269,10 +268,7 @@ func (c *Conn) pushLocked(msgs ...*Message) bool {
 		return false
 	}
 	c.queued += n
-	if c.queue == nil && c.spare != nil {
-		c.queue, c.spare = c.spare, nil
-	}
-	c.queue = append(c.queue, msgs...)
+	c.queue = appendQueue(c.queue, msgs)
 	c.wakeLocked()
 	return true
 }
@@ -298,11 +294,11 @@ func (c *Conn) takeLocked() []*Message {
 	return q
 }
 
-// recycleLocked returns a written batch's backing array for reuse.
+// recycleLocked gives a written batch's array back to the pools
+// (queuepool.go).
 func (c *Conn) recycleLocked(batch []*Message) {
-	clear(batch)
-	if c.spare == nil && cap(batch) <= 1024 {
-		c.spare = batch[:0]
+	if batch != nil {
+		putQueue(batch)
 	}
 }
 

@@ -217,8 +217,9 @@ func (c *Conn) writeLoop(w *wsConn) {
 	// pending was set with the ownership, under c.mu, before this goroutine
 	// started; only the owner touches it.
 	if w.pending != nil {
-		batch, skip := w.pending, w.skip
-		w.pending, w.skip = nil, 0
+		// Into the loop's batch, so that nextBatch recycles its array.
+		skip := w.skip
+		batch, w.pending, w.skip = w.pending, nil, 0
 		if err := c.writeBatch(w, batch, skip); err != nil {
 			c.closeWith(ReasonTransportError, err)
 			w.shutdown()
