@@ -87,19 +87,13 @@ func testRecoveryAcrossNodes(t *testing.T, transport string) {
 	proxy := testkit.NewSwitchProxy(t, A.url)
 
 	drv := testkit.NewNodeClientDriver(t)
-	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.URL(), Transports: []string{transport}, Reconnection: true,
-		Extra: map[string]any{"reconnectionDelay": 200, "reconnectionDelayMax": 200, "randomizationFactor": 0}})
-	testkit.NoError(t, err)
-	id, err := c.WaitConnect(tctx(t))
-	testkit.NoError(t, err)
-	args, err := c.Next(tctx(t), "welcome")
-	testkit.NoError(t, err)
+	c, id, args := connectRecovering(t, drv, proxy.URL(), transport, 200*time.Millisecond)
 	testkit.Equal(t, len(args), 2, "welcome: recovered flag and offset")
 	testkit.True(t, cluster.ValidOffset(fmt.Sprint(args[1])), "offset %v", args[1])
 
 	cc := connectTo(t, drv, &testNode{url: C.url}, "/")
 	bc := connectTo(t, drv, &testNode{url: B.url}, "/")
-	_, err = bc.Next(tctx(t), "welcome")
+	_, err := bc.Next(tctx(t), "welcome")
 	testkit.NoError(t, err)
 
 	// A numbered broadcast to r1 from B every few ms, all along: the client
@@ -223,13 +217,7 @@ func TestRecoveryAcrossNodesExpired(t *testing.T) {
 	}
 	proxy := testkit.NewSwitchProxy(t, A.url)
 	drv := testkit.NewNodeClientDriver(t)
-	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.URL(), Transports: []string{"websocket"}, Reconnection: true,
-		Extra: map[string]any{"reconnectionDelay": 1500, "reconnectionDelayMax": 1500, "randomizationFactor": 0}})
-	testkit.NoError(t, err)
-	id, err := c.WaitConnect(tctx(t))
-	testkit.NoError(t, err)
-	_, err = c.Next(tctx(t), "welcome")
-	testkit.NoError(t, err)
+	c, id, _ := connectRecovering(t, drv, proxy.URL(), "websocket", 1500*time.Millisecond)
 	// Stopped, not killed: the session is kept for the window only.
 	proxy.To(t, B.url)
 	proxy.Cut()
@@ -258,17 +246,11 @@ func TestRecoveryRedisRestart(t *testing.T) {
 	}
 	proxy := testkit.NewSwitchProxy(t, A.url)
 	drv := testkit.NewNodeClientDriver(t)
-	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.URL(), Transports: []string{"websocket"}, Reconnection: true,
-		Extra: map[string]any{"reconnectionDelay": 200, "reconnectionDelayMax": 200, "randomizationFactor": 0}})
-	testkit.NoError(t, err)
-	id, err := c.WaitConnect(tctx(t))
-	testkit.NoError(t, err)
-	_, err = c.Next(tctx(t), "welcome")
-	testkit.NoError(t, err)
+	c, id, _ := connectRecovering(t, drv, proxy.URL(), "websocket", 200*time.Millisecond)
 
 	rs.Stop()
 	// Not logged: an error for the sender, still delivered on this node.
-	err = A.srv.To("r1").Emit("during")
+	err := A.srv.To("r1").Emit("during")
 	testkit.True(t, err != nil, "a broadcast that could not be logged reports it")
 	testkit.Equal(t, next(t, &tclient{Client: c}, "during"), []any{}, "delivered locally without an offset")
 	rs.Start()
@@ -296,13 +278,7 @@ func TestRecoveryNoGoroutineLeak(t *testing.T) {
 	A.srv.OnConnection(func(s *server.Socket) { _ = s.Join("r1"); _ = s.Emit("welcome") })
 	proxy := testkit.NewSwitchProxy(t, A.url)
 	drv := testkit.NewNodeClientDriver(t)
-	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.URL(), Transports: []string{"websocket"}, Reconnection: true,
-		Extra: map[string]any{"reconnectionDelay": 100, "reconnectionDelayMax": 100, "randomizationFactor": 0}})
-	testkit.NoError(t, err)
-	id, err := c.WaitConnect(tctx(t))
-	testkit.NoError(t, err)
-	_, err = c.Next(tctx(t), "welcome")
-	testkit.NoError(t, err)
+	c, id, _ := connectRecovering(t, drv, proxy.URL(), "websocket", 100*time.Millisecond)
 	time.Sleep(600 * time.Millisecond) // a renewal or two
 	proxy.To(t, B.url)
 	proxy.Cut()
@@ -475,19 +451,13 @@ func testRecoveryRedisRestartPersisted(t *testing.T, transport string) {
 	}
 	proxy := testkit.NewSwitchProxy(t, A.url)
 	drv := testkit.NewNodeClientDriver(t)
-	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: proxy.URL(), Transports: []string{transport}, Reconnection: true,
-		Extra: map[string]any{"reconnectionDelay": 100, "reconnectionDelayMax": 100, "randomizationFactor": 0}})
-	testkit.NoError(t, err)
-	id, err := c.WaitConnect(tctx(t))
-	testkit.NoError(t, err)
-	args, err := c.Next(tctx(t), "welcome")
-	testkit.NoError(t, err)
+	c, id, args := connectRecovering(t, drv, proxy.URL(), transport, 100*time.Millisecond)
 	testkit.Equal(t, len(args), 2, "welcome: recovered flag and offset")
 
 	// The client loses its node while Redis is up, and finds no node until Redis is back.
 	proxy.To(t, closedDoor(t))
 	proxy.Cut()
-	_, err = c.WaitDisconnect(tctx(t))
+	_, err := c.WaitDisconnect(tctx(t))
 	testkit.NoError(t, err)
 	testkit.NoError(t, B.srv.To("r1").Emit("m1", 1)) // missed, logged before the restart
 
@@ -567,4 +537,20 @@ func TestRecoveryStoreFailure(t *testing.T) {
 	eventually(t, "Join stores again once Redis is back", func() bool { return s.Join("r2") == nil })
 	testkit.NoError(t, s.SetData(map[string]any{"k": 3}), "SetData with Redis back")
 	testkit.NoError(t, c.Close(tctx(t)))
+}
+
+// connectRecovering connects an official client to url over transport,
+// reconnecting every delay, and waits for its "welcome" (whose arguments it
+// returns, with the client and its id).
+func connectRecovering(t *testing.T, drv *testkit.NodeClientDriver, url, transport string, delay time.Duration) (*testkit.Client, string, []any) {
+	t.Helper()
+	ms := delay.Milliseconds()
+	c, err := drv.Connect(tctx(t), testkit.ConnectOptions{URL: url, Transports: []string{transport}, Reconnection: true,
+		Extra: map[string]any{"reconnectionDelay": ms, "reconnectionDelayMax": ms, "randomizationFactor": 0}})
+	testkit.NoError(t, err)
+	id, err := c.WaitConnect(tctx(t))
+	testkit.NoError(t, err)
+	args, err := c.Next(tctx(t), "welcome")
+	testkit.NoError(t, err)
+	return c, id, args
 }
