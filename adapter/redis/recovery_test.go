@@ -150,17 +150,7 @@ func testRecoveryAcrossNodes(t *testing.T, transport string) {
 	sid, err := c.WaitConnect(tctx(t))
 	testkit.NoError(t, err)
 	testkit.Equal(t, sid, id, "socket id after recovery on B")
-	info, err := c.Info(tctx(t))
-	testkit.NoError(t, err)
-	testkit.True(t, info.Recovered, "socket.recovered")
-	// The CONNECT reply goes out before the namespace lists the socket.
-	eventually(t, "B lists the recovered socket", func() bool { return B.srv.Of("/").Socket(id) != nil })
-	s := B.srv.Of("/").Socket(id)
-	testkit.True(t, s.Recovered(), "B's socket is recovered")
-	testkit.Equal(t, strings.Join(s.Rooms(), ","), strings.Join(sorted(id, "r1"), ","), "rooms restored")
-	var data map[string]string
-	testkit.NoError(t, s.DecodeData(&data))
-	testkit.Equal(t, data["k"], "v", "data restored")
+	checkRestored(t, c, "B", B.srv, id)
 
 	time.Sleep(150 * time.Millisecond) // live numbers after the switch
 	close(stop)
@@ -473,16 +463,7 @@ func testRecoveryRedisRestartPersisted(t *testing.T, transport string) {
 	sid, err := c.WaitReconnect(tctx(t))
 	testkit.NoError(t, err)
 	testkit.Equal(t, sid, id, "socket id after the Redis restart")
-	info, err := c.Info(tctx(t))
-	testkit.NoError(t, err)
-	testkit.True(t, info.Recovered, "socket.recovered")
-	eventually(t, "B lists the recovered socket", func() bool { return B.srv.Of("/").Socket(id) != nil })
-	s := B.srv.Of("/").Socket(id)
-	testkit.True(t, s.Recovered(), "B's socket is recovered")
-	testkit.Equal(t, strings.Join(s.Rooms(), ","), strings.Join(sorted(id, "r1"), ","), "rooms restored")
-	var data map[string]string
-	testkit.NoError(t, s.DecodeData(&data))
-	testkit.Equal(t, data["k"], "v", "data restored")
+	checkRestored(t, c, "B", B.srv, id)
 
 	testkit.NoError(t, B.srv.To("r1").Emit("end"))
 	evs, err := c.Until(tctx(t), "end")
@@ -553,4 +534,21 @@ func connectRecovering(t *testing.T, drv *testkit.NodeClientDriver, url, transpo
 	args, err := c.Next(tctx(t), "welcome")
 	testkit.NoError(t, err)
 	return c, id, args
+}
+
+// checkRestored checks that c's socket id was recovered on srv (node name), with the
+// room "r1" and the data {"k": "v"} its first connection was given.
+func checkRestored(t *testing.T, c *testkit.Client, name string, srv *server.Server, id string) {
+	t.Helper()
+	info, err := c.Info(tctx(t))
+	testkit.NoError(t, err)
+	testkit.True(t, info.Recovered, "socket.recovered")
+	// The CONNECT reply goes out before the namespace lists the socket.
+	eventually(t, name+" lists the recovered socket", func() bool { return srv.Of("/").Socket(id) != nil })
+	s := srv.Of("/").Socket(id)
+	testkit.True(t, s.Recovered(), name+"'s socket is recovered")
+	testkit.Equal(t, strings.Join(s.Rooms(), ","), strings.Join(sorted(id, "r1"), ","), "rooms restored")
+	var data map[string]string
+	testkit.NoError(t, s.DecodeData(&data))
+	testkit.Equal(t, data["k"], "v", "data restored")
 }
