@@ -265,13 +265,27 @@ func faultRedisRestart(t *testing.T, c *cluster, rs *testkit.RedisServer, m mode
 	sent := map[string]int{"a": ta.finish(t, 2*time.Second), "b": tb.finish(t, 2*time.Second)}
 
 	// Local delivery never stopped: each sender received all its own ticks, in order.
-	for _, s := range []struct {
+	for i, s := range []struct {
 		c    *client
 		name string
 	}{{a, "a"}, {b, "b"}} {
-		testkit.Equal(t, s.c.ack1("echo-event", "end"), true)
-		evs, err := s.c.Until(e.ctx(), "end")
-		testkit.NoError(t, err)
+		var evs []*testkit.Event
+		if c.layout.nodes[i].name == "js" {
+			// The reference's cluster adapters emit to their own sockets only once the
+			// publish to Redis has completed, after the broadcast call returned (and
+			// acknowledged): a marker emitted to the socket directly can overtake the last
+			// tick. Wait for the last tick instead.
+			e.eventually(s.name+": own last tick", func() (bool, any) {
+				return sawTick(s.c, s.name, sent[s.name]-1), sent[s.name] - 1
+			})
+			evs = s.c.Buffered()
+		} else {
+			// A Go node has delivered locally before the broadcast call returns.
+			testkit.Equal(t, s.c.ack1("echo-event", "end"), true)
+			var err error
+			evs, err = s.c.Until(e.ctx(), "end")
+			testkit.NoError(t, err)
+		}
 		next := 0
 		for _, ev := range evs {
 			if ev.Name != "tick" || ev.Args[0] != s.name {
