@@ -299,6 +299,38 @@ func TestE2ENewSocketThenConnect(t *testing.T) {
 	testkit.ErrorIs(t, s.Connect(ctxT(t)), client.ErrClosed)
 }
 
+// TestE2EConnectAgainRightAfterServerDisconnect: Connect called as soon as
+// the disconnect handler has run, while the socket's release from its
+// manager may still be on its way, registers it again (it once failed with
+// ErrNamespaceInUse, and the late release then unregistered the new
+// connection).
+func TestE2EConnectAgainRightAfterServerDisconnect(t *testing.T) {
+	testkit.CheckGoroutines(t)
+	ts := startServer(t, server.Config{}, func(srv *server.Server) {
+		srv.OnConnection(func(s *server.Socket) {
+			s.On("kick", func(s *server.Socket, ev *server.Event) { s.Disconnect(false) })
+			s.On("ping", func(s *server.Socket, ev *server.Event) { _ = ev.Ack("pong") })
+		})
+	})
+	s, err := client.NewSocket(ts.url, client.Options{})
+	testkit.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	down := make(chan string, 1)
+	s.OnDisconnect(func(r string) { down <- r })
+	testkit.NoError(t, s.Connect(ctxT(t)))
+	for i := range 100 {
+		testkit.NoError(t, s.Emit("kick"))
+		testkit.Equal(t, recv(t, down), client.ReasonIOServerDisconnect)
+		testkit.NoError(t, s.Connect(ctxT(t)), "connect %d", i)
+	}
+	// Still registered: the manager routes the server's packets to it.
+	res, err := s.EmitWithAck(ctxT(t), "ping")
+	testkit.NoError(t, err)
+	var got string
+	testkit.NoError(t, res.Decode(0, &got))
+	testkit.Equal(t, got, "pong")
+}
+
 func TestE2EManagerReconnectsEveryNamespace(t *testing.T) {
 	testkit.CheckGoroutines(t)
 	conns := make(chan string, 8)

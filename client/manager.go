@@ -31,6 +31,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	sockets map[string]*Socket // the active sockets, by namespace
+	regs    map[*Socket]uint64 // the Connect call (Socket.reg) each of them is registered by
 	conn    conn               // the open connection, nil while none
 	kill    chan string        // closes conn from its serve (see CloseTransport)
 	run     *runState          // the connection goroutine, nil when none
@@ -79,6 +80,7 @@ func NewManager(rawURL string, opts Options) (*Manager, error) {
 		dial:    dialEngine,
 		rand:    rand.Float64,
 		sockets: make(map[string]*Socket),
+		regs:    make(map[*Socket]uint64),
 	}
 	m.exec.log = m.opts.Logger
 	return m, nil
@@ -133,12 +135,26 @@ func (m *Manager) Close() error {
 	return nil
 }
 
-// add registers an active socket, starting the connection goroutine if
-// there is none, and sends its CONNECT when the connection is open.
-func (m *Manager) add(s *Socket) error {
+// add registers an active socket for its Connect call number reg,
+// starting the connection goroutine if there is none, and sends its
+// CONNECT when the connection is open.
+//
+// The socket may still be registered by an earlier Connect: it went down
+// (its state says so, which is why Connect came here) and its release is
+// on its way, made after the socket unlocked. That release must not
+// unregister the new registration, so it names the one it ends.
+func (m *Manager) add(s *Socket, reg uint64) error {
 	for {
 		m.mu.Lock()
-		if m.sockets[s.nsp] != nil {
+		if cur := m.sockets[s.nsp]; cur == s {
+			m.regs[s] = reg
+			c := m.conn
+			m.mu.Unlock()
+			if c != nil {
+				s.onOpen(c)
+			}
+			return nil
+		} else if cur != nil {
 			m.mu.Unlock()
 			return ErrNamespaceInUse
 		}
@@ -149,6 +165,7 @@ func (m *Manager) add(s *Socket) error {
 			continue
 		}
 		m.sockets[s.nsp] = s
+		m.regs[s] = reg
 		c := m.conn
 		if m.run == nil {
 			ctx, stop := context.WithCancel(context.Background())
@@ -163,15 +180,17 @@ func (m *Manager) add(s *Socket) error {
 	}
 }
 
-// release unregisters a socket that is no longer active. When it was the
-// last one, the connection goroutine is told to end, and returned so that
-// the caller may wait for it; release itself never waits (it runs on the
-// connection's reader for a server's DISCONNECT).
-func (m *Manager) release(s *Socket) *runState {
+// release unregisters a socket that is no longer active, unless a later
+// Connect registered it again (reg is the registration that ended). When
+// it was the last one, the connection goroutine is told to end, and
+// returned so that the caller may wait for it; release itself never waits
+// (it runs on the connection's reader for a server's DISCONNECT).
+func (m *Manager) release(s *Socket, reg uint64) *runState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.sockets[s.nsp] == s {
+	if m.sockets[s.nsp] == s && m.regs[s] == reg {
 		delete(m.sockets, s.nsp)
+		delete(m.regs, s)
 	}
 	rs := m.run
 	if len(m.sockets) > 0 || rs == nil {
@@ -358,6 +377,7 @@ func (m *Manager) giveUp(rs *runState) {
 	rs.stopping = true
 	socks := m.activeLocked()
 	clear(m.sockets)
+	clear(m.regs)
 	m.mu.Unlock()
 	for _, s := range socks {
 		s.onGiveUp()

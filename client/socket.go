@@ -49,6 +49,7 @@ type Socket struct {
 	bufBytes  int
 	bufFrames int
 	waiters   []chan error // Dial and Manager.Socket, until connected or failed
+	reg       uint64       // counts the Connect calls that registered the socket with its manager
 	early     []*Event     // received before the CONNECT reply
 	earlyLen  int64        // their size
 
@@ -207,12 +208,14 @@ func (s *Socket) Connect(ctx context.Context) error {
 		return nil
 	case stateIdle, stateDown:
 		s.state = stateConnecting
+		s.reg++
 	}
+	reg := s.reg
 	wait := make(chan error, 1)
 	s.waiters = append(s.waiters, wait)
 	s.mu.Unlock()
 	if state != stateConnecting {
-		if err := s.m.add(s); err != nil {
+		if err := s.m.add(s, reg); err != nil {
 			s.abort()
 			return err
 		}
@@ -242,6 +245,7 @@ func (s *Socket) abort() {
 		return
 	}
 	s.state, s.conn = stateDown, nil
+	reg := s.reg
 	acks := s.takeAcksLocked(nil)
 	s.dropBufferLocked()
 	s.notifyLocked(ErrDisconnected)
@@ -249,7 +253,7 @@ func (s *Socket) abort() {
 	for _, a := range acks {
 		a.fail(s, ErrDisconnected)
 	}
-	if rs := s.m.release(s); rs != nil {
+	if rs := s.m.release(s, reg); rs != nil {
 		<-rs.done
 		s.m.exec.waitIdle()
 	}
@@ -272,6 +276,7 @@ func (s *Socket) Close() error {
 	was := s.state == stateConnected
 	c := s.conn
 	s.state, s.conn, s.id = stateClosed, nil, ""
+	reg := s.reg
 	acks := s.takeAcksLocked(nil)
 	s.dropBufferLocked()
 	s.notifyLocked(ErrClosed)
@@ -285,7 +290,7 @@ func (s *Socket) Close() error {
 	for _, a := range acks {
 		a.fail(s, ErrClosed)
 	}
-	if rs := s.m.release(s); rs != nil {
+	if rs := s.m.release(s, reg); rs != nil {
 		<-rs.done
 		s.m.exec.waitIdle()
 	}

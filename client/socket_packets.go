@@ -145,6 +145,7 @@ func (s *Socket) connectFailed(c conn, err error) {
 		return
 	}
 	s.state, s.conn = stateDown, nil
+	reg := s.reg
 	acks := s.takeAcksLocked(nil)
 	s.dropBufferLocked()
 	s.notifyLocked(err)
@@ -154,7 +155,7 @@ func (s *Socket) connectFailed(c conn, err error) {
 		a.fail(s, ErrDisconnected)
 	}
 	s.queueConnectError(handlers, err)
-	s.m.release(s)
+	s.m.release(s, reg)
 }
 
 // connectError reads a CONNECT_ERROR payload: {"message": …, "data": …},
@@ -262,6 +263,7 @@ func (s *Socket) onServerDisconnect(c conn) {
 	}
 	was := s.state == stateConnected
 	s.state, s.conn, s.id = stateDown, nil, ""
+	reg := s.reg
 	acks := s.takeAcksLocked(nil)
 	s.dropBufferLocked()
 	s.notifyLocked(ErrDisconnected)
@@ -273,7 +275,7 @@ func (s *Socket) onServerDisconnect(c conn) {
 	if was {
 		s.queueDisconnect(handlers, ReasonIOServerDisconnect)
 	}
-	s.m.release(s)
+	s.m.release(s, reg)
 }
 
 // onClose handles the end of connection c: the socket waits for the
