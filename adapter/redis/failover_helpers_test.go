@@ -210,8 +210,8 @@ func checkCluster(t *testing.T, round string, nodes []*testNode, peers []*goPeer
 	}
 	bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer bcancel()
-	for _, p := range peers {
-		testkit.NoError(t, p.waitAll(bctx, burst), "round %s: burst after recovery", round)
+	for i, p := range peers {
+		testkit.NoError(t, p.waitAll(bctx, burst), "round %s: burst after recovery, at the client of %s", round, nodes[i].name)
 	}
 
 	// Requests.

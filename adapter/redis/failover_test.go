@@ -32,7 +32,8 @@ const failoverBound = 15 * time.Second
 // hungFailoverBound is failoverBound after a master that hangs: a node
 // notices a silent subscription connection within 8 s (idleTimeout +
 // pingTimeout), and a command to the hung master takes go-redis's retries
-// (ReadTimeout each) before its slot map is reloaded.
+// (RequestsTimeout in all, with ContextTimeoutEnabled) before its slot map
+// is reloaded, which may itself ask the hung master first.
 const hungFailoverBound = 40 * time.Second
 
 // failoverGroup is a cluster of ioswarm nodes on one kind of adapter and
@@ -51,7 +52,12 @@ func startGroup(t *testing.T, rc *testkit.RedisCluster, name, key string, mode S
 	t.Helper()
 	g := &failoverGroup{name: name, key: key}
 	for _, n := range []string{"A", "B", "C"} {
-		client := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: rc.Addrs})
+		// ContextTimeoutEnabled, as the package documentation advises: without
+		// it a command sent to a hung master waits out ReadTimeout on every
+		// retry, the client's slot map stays stale for tens of seconds (up
+		// to 36 s in 7 runs, 4 of which exceeded the bounds below), and the
+		// publish queue fills, so that Emit waits as for a slow Redis.
+		client := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: rc.Addrs, ContextTimeoutEnabled: true})
 		if mode == "" {
 			g.nodes = append(g.nodes, startClientNode(t, client, key, n))
 		} else {
