@@ -185,7 +185,7 @@
 // the hung master waits out the client's ReadTimeout on every retry before
 // the slot map is reloaded. Publishes then keep going to the hung master,
 // the publish queue fills and Emit waits as for a slow Redis; in the tests,
-// broadcasts came back up to 36 s after the replica took over, against 0.1–8.1 s
+// broadcasts came back up to 36 s after the replica took over, against 0.1–10.3 s
 // with it.
 // Without a replica the master's slots (and, with
 // cluster-require-full-coverage, the whole cluster) stay down until it is
