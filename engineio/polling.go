@@ -59,12 +59,17 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if c.closed {
+			// The close packet goes alone, as Node's: what is still queued
+			// is dropped (a session closed by the application lingers
+			// instead, above, and gets it first). socket.io-client handles
+			// an Engine.IO close at once but the Socket.IO packets before
+			// it in the payload on the next tick: it would keep them past
+			// "transport close", emit them after its next CONNECT, and a
+			// recovering client, whose offset they did not move, would get
+			// them again in what its recovery replays.
 			last = closePacket
-			switch c.reason {
-			case ReasonTransportClose:
+			if c.reason == ReasonTransportClose {
 				last = noopPacket
-			case ReasonForcedClose:
-				batch = c.takeLocked()
 			}
 			break
 		}

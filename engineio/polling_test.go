@@ -299,3 +299,34 @@ func TestPollingAfterUpgradeFields(t *testing.T) {
 		t.Errorf("GET = %q", r.body)
 	}
 }
+
+// TestPollingServerCloseSendsCloseAlone: a GET held when the server closes
+// gets the close packet alone, never after messages queued in the same
+// payload. socket.io-client would handle the close first and the messages
+// on its next tick, after "transport close": it keeps them for its next
+// session, and a recovering client, whose offset they did not move, also
+// gets them in what its recovery replays (a duplicate in TestRollingRestart).
+// The state is made under the connection's lock, as Server.Close leaves it
+// when its end of the linger comes before the held GET wakes: a message
+// queued, the session closed and no longer lingering.
+func TestPollingServerCloseSendsCloseAlone(t *testing.T) {
+	e := newEnv(t, quietConfig(), nil)
+	sid := e.handshake(t)
+	rec := e.rec(t, sid)
+	get := e.pollAsync(t, sid)
+	waitFor(t, "pending GET", func() bool { return e.pending(sid) })
+	c := rec.conn
+	c.mu.Lock()
+	c.pushLocked(NewMessage([]byte("last"), false))
+	op := c.closeLocked(ReasonForcedClose, nil)
+	c.lingering = false // endLinger, before the GET takes the lock
+	lt := c.lingerTimer
+	c.lingerTimer = nil
+	c.mu.Unlock()
+	stopTimer(c.srv, lt)
+	op.run()
+	c.srv.unregister(c)
+	if r := recv(t, get); r.body != "1" {
+		t.Errorf("held GET = %q, want the close packet alone", r.body)
+	}
+}

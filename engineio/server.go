@@ -104,8 +104,10 @@ func (s *Server) Count() int {
 	return len(s.conns)
 }
 
-// Close closes every connection (reason "forced close": queued messages
-// are flushed first, within a short grace period), refuses new requests
+// Close closes every connection (reason "forced close": a WebSocket's
+// queued messages are flushed first, within a short grace period; a held
+// polling GET gets the close packet alone, as from Node, and what is still
+// queued is dropped), refuses new requests
 // (503), and returns only when every goroutine, timer callback and held HTTP
 // request of the server has finished. It is idempotent; later calls wait
 // the same way.
