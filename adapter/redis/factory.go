@@ -25,9 +25,8 @@ type Options struct {
 	// RequestsTimeout bounds every request to the other nodes
 	// (FetchSockets, AllRooms, ServerSideEmit with acks), the wait for
 	// the subscriptions of a new namespace, and every Redis command of
-	// the Factory (fully only when the client has ContextTimeoutEnabled:
-	// go-redis otherwise ends a read by its ReadTimeout, and checks the
-	// deadline only between its retries); zero means 5s.
+	// the Factory (PUBLISH only when the client has ContextTimeoutEnabled:
+	// go-redis otherwise bounds it by its ReadTimeout); zero means 5s.
 	RequestsTimeout time.Duration
 	// PublishOnSpecificResponseChannel makes this node answer a request on
 	// the requester's own response channel instead of the shared one (as
@@ -143,6 +142,12 @@ type Factory struct {
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
 
+	// ctxTimeouts tells whether the client bounds its commands by their
+	// context's deadline (ContextTimeoutEnabled): without it the publisher
+	// spares the allocations of a context per batch, which go-redis would
+	// not use.
+	ctxTimeouts bool
+
 	// stalled: the publisher's last write timed out (Redis did not
 	// answer). The publisher's own.
 	stalled bool
@@ -256,6 +261,7 @@ func New(client goredis.UniversalClient, opts Options) *Factory {
 		closed:       make(chan struct{}),
 	}
 	f.subs.init()
+	f.ctxTimeouts = contextTimeouts(client)
 	f.ioCtx, f.ioCancel = context.WithCancel(context.Background())
 	f.ps = client.Subscribe(context.Background())
 	return f
@@ -298,6 +304,18 @@ func (f *Factory) start() {
 	go f.publishLoop()
 	go func() { defer f.wg.Done(); f.events.Loop() }()
 	go f.subscribeLoop()
+}
+
+// contextTimeouts reports whether client honours the deadlines of its
+// commands' contexts (true when it cannot tell).
+func contextTimeouts(client goredis.UniversalClient) bool {
+	switch c := client.(type) {
+	case *goredis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *goredis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
 }
 
 // ioContext returns the context of one Redis command of the Factory: it
@@ -570,13 +588,12 @@ func (f *Factory) flush(batch []outMsg) {
 		}
 		return
 	}
-	// A deadline even for a client without ContextTimeoutEnabled: go-redis
-	// then reads past it, but checks it between its retries, which
-	// otherwise go on for tens of seconds against a hung master (each
-	// waiting out ReadTimeout, the slot map stale meanwhile), holding up
-	// everything queued behind the batch.
-	ctx, cancel := f.ioContext()
-	defer cancel()
+	ctx := f.ioCtx
+	if f.ctxTimeouts {
+		var cancel context.CancelFunc
+		ctx, cancel = f.ioContext()
+		defer cancel()
+	}
 	var err, anyErr error
 	if len(batch) == 1 && batch[0].isPublish() {
 		cmd := publishCmd(ctx, batch[0].channel, batch[0].payload)
