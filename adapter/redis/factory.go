@@ -25,8 +25,9 @@ type Options struct {
 	// RequestsTimeout bounds every request to the other nodes
 	// (FetchSockets, AllRooms, ServerSideEmit with acks), the wait for
 	// the subscriptions of a new namespace, and every Redis command of
-	// the Factory (PUBLISH only when the client has ContextTimeoutEnabled:
-	// go-redis otherwise bounds it by its ReadTimeout); zero means 5s.
+	// the Factory (fully only when the client has ContextTimeoutEnabled:
+	// go-redis otherwise ends a read by its ReadTimeout, and checks the
+	// deadline of a PUBLISH only between its retries); zero means 5s.
 	RequestsTimeout time.Duration
 	// PublishOnSpecificResponseChannel makes this node answer a request on
 	// the requester's own response channel instead of the shared one (as
@@ -143,9 +144,8 @@ type Factory struct {
 	closeOnce  sync.Once
 
 	// ctxTimeouts tells whether the client bounds its commands by their
-	// context's deadline (ContextTimeoutEnabled): without it the publisher
-	// spares the allocations of a context per batch, which go-redis would
-	// not use.
+	// context's deadline (ContextTimeoutEnabled); without it, only batches
+	// of PUBLISHes get one (see flush).
 	ctxTimeouts bool
 
 	// stalled: the publisher's last write timed out (Redis did not
@@ -589,7 +589,15 @@ func (f *Factory) flush(batch []outMsg) {
 		return
 	}
 	ctx := f.ioCtx
-	if f.ctxTimeouts {
+	if f.ctxTimeouts || onlyPublishes(batch) {
+		// A deadline for PUBLISHes even with a client that does not
+		// honour it while it reads: go-redis checks it between its
+		// retries, which otherwise go on for tens of seconds against a
+		// hung master (each waiting out ReadTimeout, the slot map stale
+		// meanwhile), holding up everything queued behind the batch. Not
+		// for the scripts of logged broadcasts there: a script that timed
+		// out may have run, so its broadcast is not delivered locally
+		// (adapter.go), where a refused one would be.
 		var cancel context.CancelFunc
 		ctx, cancel = f.ioContext()
 		defer cancel()
@@ -615,6 +623,16 @@ func (f *Factory) flush(batch []outMsg) {
 	if f.pubFailing.Swap(false) {
 		f.log.Info("redis: publishing again", "dropped", f.dropped.Swap(0))
 	}
+}
+
+// onlyPublishes reports whether batch holds PUBLISHes only.
+func onlyPublishes(batch []outMsg) bool {
+	for i := range batch {
+		if !batch[i].isPublish() {
+			return false
+		}
+	}
+	return true
 }
 
 // pipeline sends a batch in one round trip and hands the scripts their

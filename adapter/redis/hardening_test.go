@@ -507,3 +507,33 @@ func TestCloseBoundedByRequestsTimeout(t *testing.T) {
 	t.Logf("Close with Redis frozen: %v", time.Since(start))
 	testkit.True(t, time.Since(start) < 8*timeout, "Close took %v", time.Since(start))
 }
+
+// TestPublishBoundedWithoutContextTimeouts: with a client that does not
+// honour context deadlines (go-redis's default), a publish to a frozen
+// Redis fails after one ReadTimeout, not after go-redis's retries (each a
+// ReadTimeout of its own): the publisher gives it a deadline all the same,
+// which go-redis checks between its retries. Everything queued behind the
+// publish waits that long (on a Redis Cluster whose master hung, with the
+// slot map stale meanwhile, the retries went on for tens of seconds).
+func TestPublishBoundedWithoutContextTimeouts(t *testing.T) {
+	t.Parallel()
+	rs := testkit.StartRedisServer(t)
+	opts, err := goredis.ParseURL(rs.URL())
+	testkit.NoError(t, err)
+	opts.ReadTimeout = 1500 * time.Millisecond // a read, then go-redis retries with another
+	client := goredis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	f := New(client, Options{Key: uniqueKey(t), RequestsTimeout: 200 * time.Millisecond, Logger: testLogger(t)})
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	a, _ := newTestAdapter(t, f, "/")
+	testkit.NoError(t, a.Broadcast(adapter.NewPacket("/", json.RawMessage(`["warm"]`), nil), adapter.BroadcastOptions{}))
+	time.Sleep(100 * time.Millisecond) // the connection is open and idle
+	rs.Freeze()
+	start := time.Now()
+	testkit.NoError(t, a.Broadcast(adapter.NewPacket("/", json.RawMessage(`["x"]`), nil), adapter.BroadcastOptions{}))
+	for !f.pubFailing.Load() {
+		testkit.True(t, time.Since(start) < 2300*time.Millisecond, "the publish has not failed after %v", time.Since(start))
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("publish to a frozen Redis failed after %v", time.Since(start))
+}
