@@ -184,7 +184,8 @@
 // ends a read to the hung master only at its ReadTimeout, and checks the
 // deadline of the adapter's command only between its retries (in the
 // tests, broadcasts came back 0.1–10.3 s after the replica took over with
-// it, 0.1–15.4 s without). With connection state recovery, the scripts of
+// it, 0.1–15.4 s without, and meanwhile a broadcast may wait seconds behind
+// a publish to the hung master). With connection state recovery, the scripts of
 // logged broadcasts get no deadline without it (one that timed out may
 // have run): go-redis's retries against the hung master, tens of seconds,
 // then hold up the publish queue, and Emit waits as for a slow Redis.
